@@ -1,0 +1,40 @@
+import type { EventEmitter } from 'node:events';
+
+/** What capture announces about a camera and gateways list in /api/cameras. */
+export interface CameraInfo {
+  readonly id: string;
+  readonly width: number;
+  readonly height: number;
+  /** Frames per second measured over the last few seconds. */
+  readonly fps: number;
+  /** Unix milliseconds of the latest frame, or null before the first one. */
+  readonly lastFrameAt: number | null;
+}
+
+/** Receives one camera's envelopes exactly as they were published (Buffers, never strings). */
+export type EnvelopeListener = (envelope: Buffer) => void;
+
+/**
+ * Carries frame envelopes from capture to gateways. Two implementations: in-process (the
+ * embedded default) and Redis pub/sub (distributed mode).
+ *
+ * Emits 'up' when it can carry frames and 'down' when it cannot (Redis unreachable).
+ */
+export interface FrameBus extends EventEmitter {
+  /** True while frames can flow. */
+  readonly isUp: boolean;
+  /** Publishes one envelope and keeps it as the camera's latest frame. Never queues while down. */
+  publishFrame(cameraId: string, envelope: Buffer): Promise<void>;
+  /** The camera's latest envelope, or null when there is none (or it expired). */
+  latestFrame(cameraId: string): Promise<Buffer | null>;
+  /** One listener per camera; subscribing twice to a camera is a programming error. */
+  subscribe(cameraId: string, listener: EnvelopeListener): Promise<void>;
+  unsubscribe(cameraId: string): Promise<void>;
+  /** Records the capture's cameras so that any gateway can list them. */
+  announceCameras(cameras: readonly CameraInfo[]): Promise<void>;
+  listCameras(): Promise<CameraInfo[]>;
+  close(): Promise<void>;
+}
+
+/** How long a latest frame stays readable after it was published. */
+export const LATEST_FRAME_TTL_MS = 10_000;

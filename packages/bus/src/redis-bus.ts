@@ -1,0 +1,138 @@
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { cameraDirectoryKey, framesChannel, latestFrameKey } from '@camrelay/frame';
+import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
+import { LATEST_FRAME_TTL_MS } from './bus.js';
+
+export interface RedisBusOptions {
+  /** redis:// or rediss:// URL, with a password if the server wants one. */
+  url: string;
+  /** Called once per connection problem; the bus keeps retrying on its own. */
+  onError?: (error: Error, connection: 'publisher' | 'subscriber') => void;
+}
+
+/**
+ * Redis pub/sub: one channel per camera, plus a key holding the latest frame for late joiners.
+ *
+ * Two connections, because a connection in subscriber mode can do nothing but (un)subscribe.
+ * ioredis reconnects and resubscribes by itself; the offline queue is off because a frame
+ * replayed after an outage is stale: better dropped than shown late.
+ */
+export class RedisBus extends EventEmitter implements FrameBus {
+  private readonly commands: Redis;
+  private readonly subscriber: Redis;
+  private readonly envelopeListeners = new Map<string, EnvelopeListener>();
+  private up = false;
+
+  constructor(options: RedisBusOptions) {
+    super();
+    const base: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // Reconnect quickly at first, then every second: a restarted Redis is back in seconds.
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+      lazyConnect: false,
+    };
+    this.commands = new Redis(options.url, { ...base, connectionName: 'camrelay' });
+    this.subscriber = new Redis(options.url, { ...base, connectionName: 'camrelay-sub', autoResubscribe: true });
+    for (const [name, connection] of [['publisher', this.commands], ['subscriber', this.subscriber]] as const) {
+      connection.on('ready', () => this.updateState());
+      connection.on('close', () => this.updateState());
+      connection.on('end', () => this.updateState());
+      connection.on('error', (error: Error) => options.onError?.(error, name));
+    }
+    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      this.envelopeListeners.get(channel.toString('latin1'))?.(message);
+    });
+  }
+
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  async publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
+    const results = await this.commands
+      .pipeline()
+      .publish(framesChannel(cameraId), envelope)
+      .set(latestFrameKey(cameraId), envelope, 'PX', LATEST_FRAME_TTL_MS)
+      .exec();
+    const failed = results?.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+  }
+
+  async latestFrame(cameraId: string): Promise<Buffer | null> {
+    return this.commands.getBuffer(latestFrameKey(cameraId));
+  }
+
+  async subscribe(cameraId: string, listener: EnvelopeListener): Promise<void> {
+    const channel = framesChannel(cameraId);
+    if (this.envelopeListeners.has(channel)) throw new Error(`already subscribed to camera ${cameraId}`);
+    this.envelopeListeners.set(channel, listener);
+    try {
+      await this.subscriber.subscribe(channel);
+    } catch (error) {
+      // While Redis is down the subscription cannot be sent; ioredis would not resubscribe a
+      // channel it never subscribed, so keep the listener and subscribe again on 'ready'.
+      if (this.subscriber.status === 'ready') {
+        this.envelopeListeners.delete(channel);
+        throw error;
+      }
+      this.subscriber.once('ready', () => {
+        if (this.envelopeListeners.has(channel)) this.subscriber.subscribe(channel).catch(() => undefined);
+      });
+    }
+  }
+
+  async unsubscribe(cameraId: string): Promise<void> {
+    const channel = framesChannel(cameraId);
+    if (!this.envelopeListeners.delete(channel)) return;
+    if (this.subscriber.status === 'ready') await this.subscriber.unsubscribe(channel);
+  }
+
+  async announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
+    if (cameras.length === 0) return;
+    const entries = cameras.flatMap((camera) => [camera.id, JSON.stringify(camera)]);
+    await this.commands.hset(cameraDirectoryKey(), ...entries);
+  }
+
+  async listCameras(): Promise<CameraInfo[]> {
+    const directory = await this.commands.hgetall(cameraDirectoryKey());
+    const cameras: CameraInfo[] = [];
+    for (const json of Object.values(directory)) {
+      const camera = parseCameraInfo(json);
+      if (camera) cameras.push(camera);
+    }
+    return cameras.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async close(): Promise<void> {
+    this.envelopeListeners.clear();
+    this.commands.disconnect();
+    this.subscriber.disconnect();
+    this.updateState();
+  }
+
+  private updateState(): void {
+    const up = this.commands.status === 'ready' && this.subscriber.status === 'ready';
+    if (up === this.up) return;
+    this.up = up;
+    this.emit(up ? 'up' : 'down');
+  }
+}
+
+function parseCameraInfo(json: string): CameraInfo | null {
+  try {
+    const value = JSON.parse(json) as Partial<CameraInfo>;
+    if (typeof value.id !== 'string' || typeof value.width !== 'number' || typeof value.height !== 'number') return null;
+    return {
+      id: value.id,
+      width: value.width,
+      height: value.height,
+      fps: typeof value.fps === 'number' ? value.fps : 0,
+      lastFrameAt: typeof value.lastFrameAt === 'number' ? value.lastFrameAt : null,
+    };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Reading configuration from the environment: once, at start, with errors that name the
+ * variable, what it held and the form it accepts. Below a service's entry point nothing
+ * reads process.env; the typed result is passed down.
+ */
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Parses env with a zod object schema whose keys are variable names. */
+export function readConfig<S extends z.ZodType>(schema: S, env: Env): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const variable = issue.path.join('.') || 'environment';
+    const value = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
+    const shown = value === undefined ? 'unset' : JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
+    return `${variable}=${shown}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+}
+
+/** An environment value that may be unset or empty (both mean "use the default"). */
+export function optional<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+}
+
+export const logLevel = optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+  error: 'expected one of fatal, error, warn, info, debug, trace, silent',
+})).transform((value) => value ?? 'info');
+
+export const redisUrl = z.preprocess(
+  (value) => (value === '' ? undefined : value),
+  z
+    .string({ error: 'required: a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' })
+    .refine((value) => /^rediss?:\/\/[^\s]+$/.test(value) && URL.canParse(value), {
+      error: 'expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379',
+    }),
+);
+
+/** An integer in [min, max], given as decimal digits. */
+export function integerIn(min: number, max: number, fallback: number) {
+  return optional(
+    z
+      .string()
+      .regex(/^\d+$/, { error: `expected a whole number from ${min} to ${max}` })
+      .transform(Number)
+      .refine((n) => n >= min && n <= max, { error: `expected a whole number from ${min} to ${max}` }),
+  ).transform((value) => value ?? fallback);
+}

@@ -1,0 +1,3 @@
+export { ENVELOPE_HEADER_BYTES, EnvelopeError, decodeEnvelope, encodeEnvelope, isJpeg } from './envelope.js';
+export type { Frame } from './envelope.js';
+export { CAMERA_ID_PATTERN, cameraDirectoryKey, framesChannel, isCameraId, latestFrameKey } from './names.js';

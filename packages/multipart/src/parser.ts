@@ -1,0 +1,172 @@
+/**
+ * Incremental parser for multipart/x-mixed-replace streams, fed chunks as they arrive from
+ * a socket. Used by the tests and by the benchmark's load generator, so it keeps copies
+ * down: a part whose body arrives in one chunk is returned as a view into that chunk.
+ *
+ * Accepts parts with Content-Length (read exactly) and without (body ends at the next
+ * delimiter, as the classic Flask example writes them).
+ */
+
+export interface Part {
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
+
+export class MultipartError extends Error {
+  override readonly name = 'MultipartError';
+}
+
+export interface ParserLimits {
+  /** Largest header block of one part. @default 8192 */
+  maxHeaderBytes?: number;
+  /** Largest part body. @default 16 MiB */
+  maxPartBytes?: number;
+}
+
+const CRLF = Buffer.from('\r\n');
+const HEADER_END = Buffer.from('\r\n\r\n');
+
+type State = 'delimiter' | 'headers' | 'body' | 'after-body' | 'end';
+
+export class MultipartParser {
+  private readonly delimiter: Buffer; // "--boundary"
+  private readonly bodyEnd: Buffer; // "\r\n--boundary"
+  private readonly maxHeaderBytes: number;
+  private readonly maxPartBytes: number;
+  private state: State = 'delimiter';
+  private pending: Buffer = Buffer.alloc(0);
+  private headers: Record<string, string> = {};
+  private bodyLength = -1;
+
+  constructor(boundary: string, limits: ParserLimits = {}) {
+    if (!/^[\x21-\x7e]{1,70}$/.test(boundary)) throw new MultipartError(`invalid boundary ${JSON.stringify(boundary)}`);
+    this.delimiter = Buffer.from(`--${boundary}`, 'latin1');
+    this.bodyEnd = Buffer.from(`\r\n--${boundary}`, 'latin1');
+    this.maxHeaderBytes = limits.maxHeaderBytes ?? 8192;
+    this.maxPartBytes = limits.maxPartBytes ?? 16 * 1024 * 1024;
+  }
+
+  /** True once the closing delimiter ("--boundary--") has been read. */
+  get ended(): boolean {
+    return this.state === 'end';
+  }
+
+  /** Feeds bytes; returns the parts they completed. Throws MultipartError on malformed input. */
+  push(chunk: Buffer): Part[] {
+    const parts: Part[] = [];
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    for (;;) {
+      const progressed = this.step(parts);
+      if (!progressed) break;
+    }
+    return parts;
+  }
+
+  private step(parts: Part[]): boolean {
+    const buf = this.pending;
+    switch (this.state) {
+      case 'delimiter': {
+        // Between parts: optional CRLFs, then "--boundary", then CRLF (next part) or "--" (end).
+        let offset = 0;
+        while (buf.length >= offset + 2 && buf[offset] === 0x0d && buf[offset + 1] === 0x0a) offset += 2;
+        const need = offset + this.delimiter.length + 2;
+        if (buf.length < need) {
+          if (buf.length - offset === 1 && buf[offset] === 0x0d) return false; // half of a CRLF
+          if (!this.delimiter.subarray(0, Math.max(0, buf.length - offset)).equals(buf.subarray(offset, offset + this.delimiter.length))) {
+            throw new MultipartError('expected a boundary delimiter');
+          }
+          return false;
+        }
+        if (!buf.subarray(offset, offset + this.delimiter.length).equals(this.delimiter)) throw new MultipartError('expected a boundary delimiter');
+        const a = buf[offset + this.delimiter.length];
+        const b = buf[offset + this.delimiter.length + 1];
+        if (a === 0x2d && b === 0x2d) {
+          this.state = 'end';
+          this.pending = Buffer.alloc(0);
+          return false;
+        }
+        if (a !== 0x0d || b !== 0x0a) throw new MultipartError('boundary delimiter not followed by CRLF');
+        this.pending = buf.subarray(need);
+        this.state = 'headers';
+        return true;
+      }
+      case 'headers': {
+        // A part with no headers at all starts directly with CRLF.
+        if (buf.length >= 2 && buf[0] === 0x0d && buf[1] === 0x0a) {
+          this.headers = {};
+          this.bodyLength = -1;
+          this.pending = buf.subarray(2);
+          this.state = 'body';
+          return true;
+        }
+        const end = buf.indexOf(HEADER_END);
+        if (end === -1) {
+          if (buf.length > this.maxHeaderBytes) throw new MultipartError(`part headers exceed ${this.maxHeaderBytes} bytes`);
+          return false;
+        }
+        if (end > this.maxHeaderBytes) throw new MultipartError(`part headers exceed ${this.maxHeaderBytes} bytes`);
+        this.headers = parseHeaders(buf.toString('latin1', 0, end));
+        this.bodyLength = contentLength(this.headers, this.maxPartBytes);
+        this.pending = buf.subarray(end + HEADER_END.length);
+        this.state = 'body';
+        return true;
+      }
+      case 'body': {
+        if (this.bodyLength >= 0) {
+          if (buf.length < this.bodyLength) return false;
+          parts.push({ headers: this.headers, body: buf.subarray(0, this.bodyLength) });
+          this.pending = buf.subarray(this.bodyLength);
+          this.state = 'after-body';
+          return true;
+        }
+        const end = buf.indexOf(this.bodyEnd);
+        if (end === -1) {
+          if (buf.length > this.maxPartBytes + this.bodyEnd.length) throw new MultipartError(`part exceeds ${this.maxPartBytes} bytes`);
+          return false;
+        }
+        parts.push({ headers: this.headers, body: buf.subarray(0, end) });
+        this.pending = buf.subarray(end + CRLF.length);
+        this.state = 'delimiter';
+        return true;
+      }
+      case 'after-body': {
+        // After a Content-Length body: CRLF, then the delimiter.
+        if (buf.length < 2) return false;
+        if (buf[0] !== 0x0d || buf[1] !== 0x0a) throw new MultipartError('part body longer than its Content-Length');
+        this.pending = buf.subarray(2);
+        this.state = 'delimiter';
+        return true;
+      }
+      case 'end':
+        return false;
+    }
+  }
+}
+
+/** Reads the boundary parameter of a multipart Content-Type header. */
+export function boundaryOf(contentType: string): string {
+  const match = /^\s*multipart\/[a-z-]+\s*;(?:.*;)?\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const boundary = match?.[1] ?? match?.[2];
+  if (!boundary) throw new MultipartError(`no multipart boundary in ${JSON.stringify(contentType)}`);
+  return boundary;
+}
+
+function parseHeaders(block: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of block.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new MultipartError(`malformed part header line ${JSON.stringify(line.slice(0, 80))}`);
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
+function contentLength(headers: Record<string, string>, max: number): number {
+  const value = headers['content-length'];
+  if (value === undefined) return -1;
+  if (!/^\d{1,10}$/.test(value)) throw new MultipartError(`bad Content-Length ${JSON.stringify(value)}`);
+  const length = Number(value);
+  if (length > max) throw new MultipartError(`part of ${length} bytes exceeds ${max} bytes`);
+  return length;
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+/**
+ * Everything `npm start` and `npm test` need before they run, done only when it is missing:
+ * Debian packages (installed when run as root, otherwise named in one line), npm packages
+ * (`npm ci` when the lockfile changed), and the TypeScript build (incremental).
+ *
+ * Plain Node with no dependencies: it runs before node_modules exists.
+ */
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const forTests = process.argv.includes('--for-tests');
+
+// The OpenCV binding is built against Debian's libopencv-dev; its auto-build downloads sources.
+const buildPackages = ['libopencv-dev', 'build-essential', 'pkg-config'];
+const testPackages = ['redis-server', 'nginx-light', 'chromium', 'docker-compose'];
+const npmEnv = { ...process.env, OPENCV4NODEJS_DISABLE_AUTOBUILD: '1' };
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { stdio: 'inherit', cwd: root, ...options });
+  if (result.status !== 0) {
+    console.error(`setup: \`${command} ${args.join(' ')}\` failed (exit ${result.status ?? result.signal})`);
+    process.exit(1);
+  }
+}
+
+function missingDebianPackages(names) {
+  const probe = spawnSync('dpkg-query', ['-W', '-f=${Package} ${Status}\n', ...names], { encoding: 'utf8' });
+  if (probe.error) return null; // not a Debian system: nothing we can check
+  const installed = new Set(
+    probe.stdout.split('\n').filter((line) => line.endsWith(' installed')).map((line) => line.split(' ')[0]),
+  );
+  return names.filter((name) => !installed.has(name));
+}
+
+function ensureDebianPackages() {
+  const wanted = forTests ? [...buildPackages, ...testPackages] : buildPackages;
+  const missing = missingDebianPackages(wanted);
+  if (missing === null) {
+    console.warn(`setup: no dpkg-query here; make sure these (or your system's equivalents) are installed: ${wanted.join(' ')}`);
+    return;
+  }
+  if (missing.length === 0) return;
+  const command = `apt-get install -y ${missing.join(' ')}`;
+  if (process.getuid?.() !== 0) {
+    console.error(`camrelay needs Debian packages that are missing; run: sudo apt-get update && sudo ${command}`);
+    process.exit(1);
+  }
+  console.log(`setup: installing ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-qq'], { env });
+  run('apt-get', ['install', '-y', '-qq', ...missing], { env });
+}
+
+function ensureNodeModules() {
+  const lock = join(root, 'package-lock.json');
+  const stamp = join(root, 'node_modules', '.camrelay-installed');
+  const want = createHash('sha256').update(readFileSync(lock)).update(process.version).digest('hex');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  console.log('setup: npm ci (the first time this builds the OpenCV binding: about 5 minutes)');
+  run('npm', ['ci', '--no-audit', '--no-fund'], { env: npmEnv });
+  writeFileSync(stamp, want);
+}
+
+function build() {
+  run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
+}
+
+ensureDebianPackages();
+ensureNodeModules();
+build();

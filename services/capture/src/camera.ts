@@ -1,0 +1,130 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { CameraInfo, FrameBus } from '@camrelay/bus';
+import { encodeEnvelope } from '@camrelay/frame';
+import type { CameraSpec } from './cameras.js';
+import type { OpenCV } from './opencv.js';
+import { describe } from './opencv.js';
+import { openSource } from './sources/open.js';
+import type { FrameSource } from './sources/source.js';
+import { FrameRateMeter } from './frame-rate.js';
+
+export interface CameraOptions {
+  readonly cv: OpenCV;
+  readonly bus: FrameBus;
+  readonly jpegQuality: number;
+  readonly log: Logger;
+  /** First reopen delay; doubles per failure up to maxRetryMs. @default 500 */
+  readonly minRetryMs?: number;
+  /** @default 15000 */
+  readonly maxRetryMs?: number;
+}
+
+/**
+ * One camera: opened once, read at its frame rate, encoded once per frame, published.
+ * A failure to open or read is logged and retried with backoff; it never throws out.
+ */
+export class Camera {
+  readonly id: string;
+  private readonly spec: CameraSpec;
+  private readonly options: CameraOptions;
+  private readonly log: Logger;
+  private readonly meter = new FrameRateMeter();
+  private readonly encodeParams: number[];
+  private stopped = false;
+  private readonly stopping = new AbortController();
+  private running: Promise<void> | undefined;
+  private sequence = 0;
+  private width = 0;
+  private height = 0;
+  private lastFrameAt: number | null = null;
+  private publishing = false;
+  /** Frames not published because the previous publish had not finished (bus slow or down). */
+  droppedFrames = 0;
+
+  constructor(spec: CameraSpec, options: CameraOptions) {
+    this.id = spec.id;
+    this.spec = spec;
+    this.options = options;
+    this.log = options.log.child({ camera: spec.id });
+    this.encodeParams = [options.cv.IMWRITE_JPEG_QUALITY, options.jpegQuality];
+  }
+
+  info(): CameraInfo {
+    return { id: this.id, width: this.width, height: this.height, fps: this.meter.rate(), lastFrameAt: this.lastFrameAt };
+  }
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopping.abort();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    const { minRetryMs = 500, maxRetryMs = 15_000 } = this.options;
+    let failures = 0;
+    while (!this.stopped) {
+      let source: FrameSource | undefined;
+      let retryInMs = 0;
+      try {
+        source = openSource(this.options.cv, this.id, this.spec.source);
+        this.log.info({ source: source.description, fps: source.fps }, 'camera opened');
+        failures = 0;
+        await this.stream(source);
+      } catch (error) {
+        retryInMs = Math.min(maxRetryMs, minRetryMs * 2 ** failures++);
+        this.log.warn({ err: describe(error), retryInMs }, source ? 'camera lost' : 'camera did not open');
+      } finally {
+        source?.close();
+      }
+      if (retryInMs > 0) await this.pause(retryInMs);
+    }
+  }
+
+  private async stream(source: FrameSource): Promise<void> {
+    const { cv } = this.options;
+    const interval = 1000 / source.fps;
+    let due = performance.now();
+    while (!this.stopped) {
+      const mat = await source.read();
+      const capturedAt = Date.now();
+      const jpeg = await cv.imencodeAsync('.jpg', mat, this.encodeParams);
+      this.width = mat.cols;
+      this.height = mat.rows;
+      this.lastFrameAt = capturedAt;
+      this.meter.tick(capturedAt);
+      this.publish(encodeEnvelope({ sequence: this.sequence++, capturedAt, width: mat.cols, height: mat.rows, jpeg }));
+
+      due += interval;
+      const wait = due - performance.now();
+      if (wait > 0) await this.pause(wait);
+      else if (wait < -interval) due = performance.now(); // fell behind (slow source): do not burst to catch up
+    }
+  }
+
+  /** Waits, or returns early when the camera is stopped. */
+  private async pause(ms: number): Promise<void> {
+    await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+  }
+
+  /** At most one publish in flight: when the bus is slow or down, frames are dropped, not queued. */
+  private publish(envelope: Buffer): void {
+    if (this.publishing) {
+      this.droppedFrames++;
+      return;
+    }
+    this.publishing = true;
+    this.options.bus
+      .publishFrame(this.id, envelope)
+      .catch(() => {
+        this.droppedFrames++;
+      })
+      .finally(() => {
+        this.publishing = false;
+      });
+  }
+}

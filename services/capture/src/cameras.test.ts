@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseCameras } from './cameras.js';
+
+describe('CAMERAS', () => {
+  it('reads every source form', () => {
+    assert.deepEqual(
+      parseCameras('a=device:0; b=file:/videos/shop floor.mp4;c=rtsp://user:pw@10.0.0.5/stream;d=http://cam.local/video;e=pattern:1280x720@25;f=auto;g=pattern'),
+      [
+        { id: 'a', source: { kind: 'device', index: 0 } },
+        { id: 'b', source: { kind: 'file', path: '/videos/shop floor.mp4' } },
+        { id: 'c', source: { kind: 'url', url: 'rtsp://user:pw@10.0.0.5/stream' } },
+        { id: 'd', source: { kind: 'url', url: 'http://cam.local/video' } },
+        { id: 'e', source: { kind: 'pattern', width: 1280, height: 720, fps: 25 } },
+        { id: 'f', source: { kind: 'auto' } },
+        { id: 'g', source: { kind: 'pattern', width: 640, height: 480, fps: 30 } },
+      ],
+    );
+  });
+
+  it('says which entry is wrong and why', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['', /no cameras/],
+      ['cam', /entry 1 \("cam"\) is not ID=SOURCE/],
+      ['a=auto;b=webcam', /entry 2 \("b=webcam"\): unknown source; expected device:N/],
+      ['a b=auto', /camera id must be/],
+      ['a=auto;a=pattern', /appears twice/],
+      ['a=pattern:640x480@0', /unknown source/],
+      ['a=pattern:99999x480@30', /unknown source/],
+      ['a=device:x', /unknown source/],
+      ['a=file:', /unknown source/],
+      ['a=ftp://x/y', /unknown source/],
+    ];
+    for (const [value, message] of cases) assert.throws(() => parseCameras(value), message, value);
+  });
+});

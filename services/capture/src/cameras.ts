@@ -1,0 +1,54 @@
+/** The CAMERAS variable: `ID=SOURCE` entries separated by `;`. */
+import { isCameraId } from '@camrelay/frame';
+
+export type SourceSpec =
+  | { readonly kind: 'device'; readonly index: number }
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'pattern'; readonly width: number; readonly height: number; readonly fps: number }
+  | { readonly kind: 'auto' };
+
+export interface CameraSpec {
+  readonly id: string;
+  readonly source: SourceSpec;
+}
+
+export const DEFAULT_CAMERAS = 'default=auto';
+export const DEFAULT_PATTERN = { kind: 'pattern', width: 640, height: 480, fps: 30 } as const;
+
+const SOURCE_FORMS = 'device:N, file:/path/video.mp4, rtsp://…, http(s)://…, pattern:WxH@FPS or auto';
+
+/** Returns the cameras, or throws an Error whose message says which entry is wrong and why. */
+export function parseCameras(value: string): CameraSpec[] {
+  const entries = value.split(';').map((entry) => entry.trim()).filter((entry) => entry.length > 0);
+  if (entries.length === 0) throw new Error('no cameras; expected ID=SOURCE entries separated by ";"');
+  const seen = new Set<string>();
+  return entries.map((entry, index) => {
+    const where = `entry ${index + 1} (${JSON.stringify(entry)})`;
+    const equals = entry.indexOf('=');
+    if (equals === -1) throw new Error(`${where} is not ID=SOURCE`);
+    const id = entry.slice(0, equals).trim();
+    if (!isCameraId(id)) throw new Error(`${where}: camera id must be 1-64 letters, digits, "_" or "-", starting with a letter or digit`);
+    if (seen.has(id)) throw new Error(`${where}: camera id ${JSON.stringify(id)} appears twice`);
+    seen.add(id);
+    const source = parseSource(entry.slice(equals + 1).trim());
+    if (!source) throw new Error(`${where}: unknown source; expected ${SOURCE_FORMS}`);
+    return { id, source };
+  });
+}
+
+function parseSource(text: string): SourceSpec | null {
+  if (text === 'auto') return { kind: 'auto' };
+  if (text === 'pattern') return DEFAULT_PATTERN;
+  const device = /^device:(\d{1,3})$/.exec(text);
+  if (device) return { kind: 'device', index: Number(device[1]) };
+  if (text.startsWith('file:') && text.length > 'file:'.length) return { kind: 'file', path: text.slice('file:'.length) };
+  if (/^(rtsp|rtsps|http|https):\/\/\S+$/.test(text) && URL.canParse(text)) return { kind: 'url', url: text };
+  const pattern = /^pattern:(\d{2,4})x(\d{2,4})@(\d{1,2})$/.exec(text);
+  if (pattern) {
+    const [width, height, fps] = [Number(pattern[1]), Number(pattern[2]), Number(pattern[3])];
+    if (width < 16 || width > 3840 || height < 16 || height > 2160 || fps < 1 || fps > 60) return null;
+    return { kind: 'pattern', width, height, fps };
+  }
+  return null;
+}

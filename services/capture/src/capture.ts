@@ -1,0 +1,43 @@
+import type { Logger } from 'pino';
+import type { FrameBus } from '@camrelay/bus';
+import type { CameraSpec } from './cameras.js';
+import { Camera } from './camera.js';
+import { loadOpenCV } from './opencv.js';
+
+export interface CaptureOptions {
+  readonly cameras: readonly CameraSpec[];
+  readonly jpegQuality: number;
+  readonly bus: FrameBus;
+  readonly log: Logger;
+  /** How often the camera directory (size, measured fps, last frame) is refreshed. @default 1000 */
+  readonly announceIntervalMs?: number;
+}
+
+export interface RunningCapture {
+  readonly cameras: readonly Camera[];
+  stop(): Promise<void>;
+}
+
+/** Starts every camera and keeps the camera directory on the bus current. */
+export async function startCapture(options: CaptureOptions): Promise<RunningCapture> {
+  const cv = await loadOpenCV();
+  const { bus, log } = options;
+  const cameras = options.cameras.map((spec) => new Camera(spec, { cv, bus, jpegQuality: options.jpegQuality, log }));
+  for (const camera of cameras) camera.start();
+
+  const announce = () =>
+    bus.announceCameras(cameras.map((camera) => camera.info())).catch((error: Error) => {
+      log.debug({ err: error.message }, 'camera directory not updated');
+    });
+  await announce();
+  const timer = setInterval(announce, options.announceIntervalMs ?? 1000);
+  timer.unref();
+
+  return {
+    cameras,
+    async stop() {
+      clearInterval(timer);
+      await Promise.all(cameras.map((camera) => camera.stop()));
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { integerIn, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
+import type { Env } from '@camrelay/config';
+import { DEFAULT_CAMERAS, parseCameras } from './cameras.js';
+
+/** The variables capture reads; shared with the embedded runner, which runs capture in-process. */
+export const captureVariables = {
+  CAMERAS: optional(z.string())
+    .transform((value) => value ?? DEFAULT_CAMERAS)
+    .transform((value, ctx) => {
+      try {
+        return parseCameras(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  JPEG_QUALITY: integerIn(1, 100, 80),
+  LOG_LEVEL: logLevel,
+};
+
+const captureSchema = z.object({ ...captureVariables, REDIS_URL: redisUrl });
+
+export type CaptureConfig = z.infer<typeof captureSchema>;
+
+export function readCaptureConfig(env: Env): CaptureConfig {
+  return readConfig(captureSchema, env);
+}

@@ -1,0 +1,38 @@
+/** `npm run capture`: open the cameras in CAMERAS and publish their frames to REDIS_URL. */
+import { pino } from 'pino';
+import { RedisBus } from '@camrelay/bus';
+import { ConfigError } from '@camrelay/config';
+import { startCapture } from './capture.js';
+import { readCaptureConfig } from './config.js';
+
+let config;
+try {
+  config = readCaptureConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`capture: ${error.message}`);
+  process.exit(2);
+}
+
+const log = pino({ name: 'capture', level: config.LOG_LEVEL });
+const bus = new RedisBus({
+  url: config.REDIS_URL,
+  onError: (error) => log.warn({ err: error.message }, 'redis connection problem'),
+});
+bus.on('up', () => log.info('redis connected'));
+bus.on('down', () => log.warn('redis unreachable; frames are dropped until it is back'));
+
+const capture = await startCapture({ cameras: config.CAMERAS, jpegQuality: config.JPEG_QUALITY, bus, log });
+log.info({ cameras: config.CAMERAS.map((camera) => camera.id) }, 'capture started');
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await capture.stop();
+    await bus.close();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,42 @@
+import { accessSync, constants } from 'node:fs';
+import type { Mat, OpenCV } from '../opencv.js';
+import { describe } from '../opencv.js';
+import type { FrameSource } from './source.js';
+import { SourceError, usableFps } from './source.js';
+import { construct } from './video-capture.js';
+
+/** A video file played in a loop at its own frame rate. */
+export function openFile(cv: OpenCV, path: string): FrameSource {
+  const description = `file ${path}`;
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    throw new SourceError(`${description}: ${describe(error)}`);
+  }
+  const capture = construct(cv, path, description);
+  const fps = usableFps(capture.get(cv.CAP_PROP_FPS), 25);
+
+  async function readOnce(): Promise<Mat | null> {
+    try {
+      const mat = await capture.readAsync();
+      return mat.empty ? null : mat;
+    } catch (error) {
+      throw new SourceError(`${description}: read failed: ${describe(error)}`);
+    }
+  }
+
+  return {
+    description,
+    fps,
+    async read(): Promise<Mat> {
+      const mat = await readOnce();
+      if (mat) return mat;
+      // End of file: rewind and go on, so the file plays as a looped camera.
+      capture.set(cv.CAP_PROP_POS_FRAMES, 0);
+      const first = await readOnce();
+      if (!first) throw new SourceError(`${description}: no frames after rewinding`);
+      return first;
+    },
+    close: () => capture.release(),
+  };
+}

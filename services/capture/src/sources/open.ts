@@ -1,0 +1,34 @@
+import type { OpenCV } from '../opencv.js';
+import type { SourceSpec } from '../cameras.js';
+import { DEFAULT_PATTERN } from '../cameras.js';
+import { openFile } from './file.js';
+import { openPattern } from './pattern.js';
+import type { FrameSource } from './source.js';
+import { openVideoCapture } from './video-capture.js';
+
+/** Opens a configured source. Throws SourceError when it cannot be opened now. */
+export function openSource(cv: OpenCV, cameraId: string, spec: SourceSpec): FrameSource {
+  switch (spec.kind) {
+    case 'device':
+      return openVideoCapture(cv, spec.index, `device ${spec.index}`);
+    case 'url':
+      return openVideoCapture(cv, spec.url, `stream ${redact(spec.url)}`);
+    case 'file':
+      return openFile(cv, spec.path);
+    case 'pattern':
+      return openPattern(cv, spec, cameraId);
+    case 'auto':
+      try {
+        return openVideoCapture(cv, 0, 'device 0');
+      } catch {
+        return openPattern(cv, DEFAULT_PATTERN, cameraId);
+      }
+  }
+}
+
+/** Stream URLs often carry a password; logs must not. */
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}

@@ -1,0 +1,59 @@
+/**
+ * The gateway process, and the embedded default.
+ *
+ * With REDIS_URL set it is a stateless gateway on the Redis bus. Without it (`npm start`) it
+ * runs capture in the same process on an in-memory bus: one command, no Redis. Capture (and
+ * so OpenCV) is loaded only in that case, so a gateway-only image needs no native module.
+ */
+import { z } from 'zod';
+import { pino } from 'pino';
+import { MemoryBus, RedisBus } from '@camrelay/bus';
+import type { FrameBus } from '@camrelay/bus';
+import { ConfigError, readConfig } from '@camrelay/config';
+import { gatewayVariables, startGateway } from '@camrelay/gateway';
+
+/** Reads a configuration, or stops start-up with a message naming the bad variables. */
+function configOrExit<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`camrelay: ${error.message}`);
+    process.exit(2);
+  }
+}
+
+const config = configOrExit(() => readConfig(z.object(gatewayVariables), process.env));
+const embedded = config.REDIS_URL === undefined;
+const log = pino({ name: embedded ? 'camrelay' : 'gateway', level: config.LOG_LEVEL });
+
+let bus: FrameBus;
+let stopCapture: () => Promise<void> = async () => undefined;
+if (config.REDIS_URL !== undefined) {
+  const redis = new RedisBus({ url: config.REDIS_URL, onError: (error) => log.warn({ err: error.message }, 'redis connection problem') });
+  redis.on('up', () => log.info('redis connected'));
+  redis.on('down', () => log.warn('redis unreachable; /readyz reports 503 until it is back'));
+  bus = redis;
+} else {
+  const { captureVariables, startCapture } = await import('@camrelay/capture');
+  const capture = configOrExit(() => readConfig(z.object(captureVariables), process.env));
+  bus = new MemoryBus();
+  const running = await startCapture({ cameras: capture.CAMERAS, jpegQuality: capture.JPEG_QUALITY, bus, log });
+  stopCapture = () => running.stop();
+}
+
+const gateway = await startGateway({ port: config.PORT, bus, log });
+log.info({ url: `http://localhost:${gateway.port}`, mode: embedded ? 'embedded' : 'redis' }, `camrelay listening on http://localhost:${gateway.port}`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await gateway.close();
+    await stopCapture();
+    await bus.close();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,155 @@
+import Koa from 'koa';
+import { Router } from '@koa/router';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { CameraInfo, FrameBus } from '@camrelay/bus';
+import { isCameraId } from '@camrelay/frame';
+import { streamContentType, streamPreamble } from '@camrelay/multipart';
+import { HttpError, errorBody } from './errors.js';
+import type { Feeds } from './feeds.js';
+import { VIEWER_PAGE } from './viewer-page.js';
+
+export interface AppOptions {
+  readonly bus: FrameBus;
+  readonly feeds: Feeds;
+  readonly metrics: Registry;
+  readonly log: Logger;
+  /** False while shutting down: /readyz turns 503 and new streams are refused. */
+  readonly accepting: () => boolean;
+}
+
+/** A camera counts as online while its frames are this fresh. */
+const ONLINE_WITHIN_MS = 3000;
+const MAX_FPS = 60;
+const PREAMBLE = streamPreamble();
+
+/** Routes and middleware only; the fan-out lives in Feeds/Fanout and knows nothing of Koa. */
+export function createApp(options: AppOptions): Koa {
+  const { bus, feeds, metrics, log } = options;
+  const app = new Koa();
+  const router = new Router();
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
+        throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (error) {
+      const known = error instanceof HttpError ? error : null;
+      if (!known) log.error({ err: error, path: ctx.path }, 'request failed');
+      ctx.status = known?.status ?? 500;
+      ctx.set(known?.headers ?? {});
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = known ? errorBody(known.code, known.message) : errorBody('internal', 'internal error');
+    }
+  });
+
+  router.get('/', (ctx) => {
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.body = VIEWER_PAGE;
+  });
+
+  router.get('/api/cameras', async (ctx) => {
+    const now = Date.now();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = (await listCameras(bus)).map((camera) => ({
+      id: camera.id,
+      width: camera.width,
+      height: camera.height,
+      fps: camera.fps,
+      online: camera.lastFrameAt !== null && now - camera.lastFrameAt < ONLINE_WITHIN_MS,
+      lastFrameAt: camera.lastFrameAt === null ? null : new Date(camera.lastFrameAt).toISOString(),
+    }));
+  });
+
+  const stream = async (ctx: Koa.Context, cameraId: string) => {
+    const minIntervalMs = parseFpsCap(ctx.query.fps);
+    if (!options.accepting()) throw new HttpError(503, 'shutting_down', 'this gateway is shutting down; retry', { 'Retry-After': '1' });
+    await requireCamera(bus, cameraId);
+    // The multipart body is written by the fanout for as long as the viewer stays, not by Koa.
+    ctx.respond = false;
+    const res = ctx.res;
+    res.socket?.setNoDelay(true);
+    res.writeHead(200, {
+      'Content-Type': streamContentType(),
+      'Cache-Control': 'no-store, no-cache, must-revalidate, max-age=0',
+      Pragma: 'no-cache',
+      Expires: '0',
+      // Tells nginx not to buffer even where proxy_buffering is on.
+      'X-Accel-Buffering': 'no',
+    });
+    res.write(PREAMBLE);
+    await feeds.addViewer(cameraId, res, minIntervalMs);
+  };
+
+  router.get('/cameras/:id/stream.mjpg', (ctx) => stream(ctx, cameraIdOf(ctx.params.id)));
+
+  router.get('/video_feed', async (ctx) => {
+    const [first] = await listCameras(bus);
+    if (!first) throw new HttpError(404, 'no_cameras', 'no camera has been announced yet');
+    await stream(ctx, first.id);
+  });
+
+  router.get('/cameras/:id/snapshot.jpg', async (ctx) => {
+    const cameraId = cameraIdOf(ctx.params.id);
+    await requireCamera(bus, cameraId);
+    const frame = await feeds.latestFrame(cameraId);
+    if (!frame) throw new HttpError(503, 'no_frame', `camera ${cameraId} has no recent frame`, { 'Retry-After': '1' });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('X-Timestamp', (frame.capturedAt / 1000).toFixed(6));
+    ctx.set('X-Sequence', String(frame.sequence));
+    ctx.type = 'image/jpeg';
+    ctx.body = frame.jpeg;
+  });
+
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  router.get('/readyz', (ctx) => {
+    const ready = bus.isUp && options.accepting();
+    ctx.status = ready ? 200 : 503;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = ready ? { status: 'ready' } : errorBody('not_ready', bus.isUp ? 'shutting down' : 'frame bus not connected');
+  });
+
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metrics.contentType;
+    ctx.body = await metrics.metrics();
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new HttpError(405, 'method_not_allowed', 'method not allowed') }));
+  return app;
+}
+
+function cameraIdOf(raw: string | undefined): string {
+  if (raw === undefined || !isCameraId(raw)) {
+    throw new HttpError(400, 'bad_camera_id', 'camera ids are 1-64 letters, digits, "_" or "-"');
+  }
+  return raw;
+}
+
+/** ?fps=N: the client's cap, as the smallest interval between its frames (0 = no cap). */
+function parseFpsCap(raw: string | string[] | undefined): number {
+  if (raw === undefined) return 0;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  const fps = value !== undefined && /^\d{1,3}(\.\d{1,3})?$/.test(value) ? Number(value) : Number.NaN;
+  if (!(fps > 0 && fps <= MAX_FPS)) throw new HttpError(400, 'bad_fps', `fps must be a number above 0 and at most ${MAX_FPS}`);
+  return 1000 / fps;
+}
+
+async function listCameras(bus: FrameBus): Promise<CameraInfo[]> {
+  try {
+    return await bus.listCameras();
+  } catch {
+    throw new HttpError(503, 'bus_unavailable', 'the frame bus is not reachable; retry shortly', { 'Retry-After': '1' });
+  }
+}
+
+async function requireCamera(bus: FrameBus, cameraId: string): Promise<void> {
+  const cameras = await listCameras(bus);
+  if (!cameras.some((camera) => camera.id === cameraId)) throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
+}

@@ -1,0 +1,58 @@
+import type { ServerResponse } from 'node:http';
+import type { Frame } from '@camrelay/frame';
+import { encodePart } from '@camrelay/multipart';
+import type { DeliveryCounters, SharedPart } from './viewer.js';
+import { Viewer } from './viewer.js';
+
+/**
+ * One camera's frames to all of its viewers on this gateway. Each frame is turned into a
+ * multipart part once and the same Buffer is written to every socket. Knows nothing of Koa.
+ */
+export class Fanout {
+  private readonly viewers = new Set<Viewer>();
+  private newest: SharedPart | null = null;
+  readonly counters: DeliveryCounters = { delivered: 0, skipped: 0 };
+  framesIn = 0;
+
+  get viewerCount(): number {
+    return this.viewers.size;
+  }
+
+  get latest(): SharedPart | null {
+    return this.newest;
+  }
+
+  /** Sends a frame to every viewer. Frames older than the newest one are ignored. */
+  publish(frame: Frame): void {
+    if (this.newest && frame.capturedAt <= this.newest.frame.capturedAt) return;
+    this.framesIn++;
+    const part: SharedPart = { bytes: encodePart(frame.jpeg, frame), frame };
+    this.newest = part;
+    for (const viewer of this.viewers) viewer.offer(part);
+  }
+
+  /** Adds a viewer whose response headers and preamble are already written; sends the newest frame at once. */
+  add(response: ServerResponse, minIntervalMs: number, onLeave: () => void): Viewer {
+    const viewer = new Viewer(response, minIntervalMs, () => this.newest, this.counters);
+    this.viewers.add(viewer);
+    response.once('close', () => {
+      viewer.detach();
+      this.viewers.delete(viewer);
+      onLeave();
+    });
+    if (this.newest) viewer.offer(this.newest);
+    return viewer;
+  }
+
+  /** The largest backlog any viewer has; bounded by about one part per viewer. */
+  maxQueuedBytes(): number {
+    let max = 0;
+    for (const viewer of this.viewers) max = Math.max(max, viewer.queuedBytes);
+    return max;
+  }
+
+  /** Ends every viewer's response (shutdown). */
+  endAll(): void {
+    for (const viewer of this.viewers) viewer.response.end();
+  }
+}

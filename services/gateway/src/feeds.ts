@@ -1,0 +1,129 @@
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { FrameBus } from '@camrelay/bus';
+import { LATEST_FRAME_TTL_MS } from '@camrelay/bus';
+import type { Frame } from '@camrelay/frame';
+import { decodeEnvelope } from '@camrelay/frame';
+import { Fanout } from './fanout.js';
+
+export interface FeedsOptions {
+  readonly bus: FrameBus;
+  readonly log: Logger;
+  /** How long a camera stays subscribed after its last viewer leaves. @default 5000 */
+  readonly lingerMs?: number;
+}
+
+/**
+ * The cameras this gateway is watching: one bus subscription per camera, whatever the number
+ * of viewers. Subscribes on the first viewer and unsubscribes a little after the last one
+ * leaves, so a page reload does not churn the subscription.
+ */
+export class Feeds {
+  private readonly fanouts = new Map<string, Fanout>();
+  private readonly lingerTimers = new Map<string, NodeJS.Timeout>();
+  private readonly bus: FrameBus;
+  private readonly log: Logger;
+  private readonly lingerMs: number;
+  /** Bus messages that were not valid envelopes. */
+  droppedMessages = 0;
+  /** Totals of fanouts that have since been removed, so counters never go down. */
+  readonly retired = { framesIn: 0, delivered: 0, skipped: 0 };
+
+  constructor(options: FeedsOptions) {
+    this.bus = options.bus;
+    this.log = options.log;
+    this.lingerMs = options.lingerMs ?? 5000;
+  }
+
+  /** Adds a viewer to a camera's fanout, subscribing to the camera if nobody watched it. */
+  async addViewer(cameraId: string, response: ServerResponse, minIntervalMs: number): Promise<void> {
+    const fanout = await this.watch(cameraId);
+    if (response.destroyed) {
+      this.release(cameraId);
+      return;
+    }
+    fanout.add(response, minIntervalMs, () => this.release(cameraId));
+  }
+
+  /** The newest frame of a camera: from the live fanout if watched here, else from the bus. */
+  async latestFrame(cameraId: string): Promise<Frame | null> {
+    const live = this.fanouts.get(cameraId)?.latest;
+    if (live && Date.now() - live.frame.capturedAt < LATEST_FRAME_TTL_MS) return live.frame;
+    const envelope = await this.bus.latestFrame(cameraId);
+    return envelope ? this.decode(envelope) : null;
+  }
+
+  get all(): ReadonlyMap<string, Fanout> {
+    return this.fanouts;
+  }
+
+  /** Ends every open stream and drops every subscription (shutdown). */
+  async close(): Promise<void> {
+    for (const timer of this.lingerTimers.values()) clearTimeout(timer);
+    this.lingerTimers.clear();
+    for (const [cameraId, fanout] of this.fanouts) {
+      fanout.endAll();
+      await this.bus.unsubscribe(cameraId).catch(() => undefined);
+    }
+    this.fanouts.clear();
+  }
+
+  private async watch(cameraId: string): Promise<Fanout> {
+    const lingering = this.lingerTimers.get(cameraId);
+    if (lingering) {
+      clearTimeout(lingering);
+      this.lingerTimers.delete(cameraId);
+    }
+    const existing = this.fanouts.get(cameraId);
+    if (existing) return existing;
+
+    const fanout = new Fanout();
+    this.fanouts.set(cameraId, fanout);
+    try {
+      await this.bus.subscribe(cameraId, (envelope) => {
+        const frame = this.decode(envelope);
+        if (frame) fanout.publish(frame);
+      });
+    } catch (error) {
+      this.fanouts.delete(cameraId);
+      throw error;
+    }
+    this.log.debug({ camera: cameraId }, 'subscribed');
+    // A new viewer gets a picture at once, not at the next frame (or never, if the camera is stalled).
+    this.bus
+      .latestFrame(cameraId)
+      .then((envelope) => {
+        const frame = envelope && this.decode(envelope);
+        if (frame) fanout.publish(frame);
+      })
+      .catch(() => undefined);
+    return fanout;
+  }
+
+  private release(cameraId: string): void {
+    const fanout = this.fanouts.get(cameraId);
+    if (!fanout || fanout.viewerCount > 0 || this.lingerTimers.has(cameraId)) return;
+    const timer = setTimeout(() => {
+      this.lingerTimers.delete(cameraId);
+      if (fanout.viewerCount > 0) return;
+      this.fanouts.delete(cameraId);
+      this.retired.framesIn += fanout.framesIn;
+      this.retired.delivered += fanout.counters.delivered;
+      this.retired.skipped += fanout.counters.skipped;
+      this.bus.unsubscribe(cameraId).catch((error: Error) => this.log.warn({ camera: cameraId, err: error.message }, 'unsubscribe failed'));
+      this.log.debug({ camera: cameraId }, 'unsubscribed');
+    }, this.lingerMs);
+    timer.unref();
+    this.lingerTimers.set(cameraId, timer);
+  }
+
+  private decode(envelope: Buffer): Frame | null {
+    try {
+      return decodeEnvelope(envelope);
+    } catch (error) {
+      this.droppedMessages++;
+      this.log.debug({ err: (error as Error).message }, 'dropped a malformed bus message');
+      return null;
+    }
+  }
+}

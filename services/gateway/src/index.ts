@@ -1,0 +1,4 @@
+export { startGateway } from './gateway.js';
+export type { GatewayOptions, RunningGateway } from './gateway.js';
+export { gatewayVariables, readGatewayConfig } from './config.js';
+export type { GatewayConfig } from './config.js';

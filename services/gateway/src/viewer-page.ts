@@ -1,0 +1,128 @@
+/**
+ * The viewer page: every camera, live, in any browser.
+ *
+ * Browsers open at most 6 HTTP/1.1 connections per host, and a live MJPEG <img> holds one for
+ * as long as it shows. So only tiles on screen stream (at most MAX_LIVE of them), the others
+ * show snapshots, and a hidden page releases every stream. Streams are released by setting
+ * the image's src to empty: removing the element alone can leave the connection open.
+ */
+export const VIEWER_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>camrelay</title>
+<style>
+  :root { color-scheme: dark; font-family: system-ui, sans-serif; }
+  body { margin: 0; background: #111; color: #eee; }
+  header { padding: .6rem 1rem; display: flex; gap: 1rem; align-items: baseline; }
+  h1 { font-size: 1.1rem; margin: 0; }
+  #status { color: #999; font-size: .85rem; }
+  main { display: grid; gap: .75rem; padding: 0 1rem 1rem; grid-template-columns: repeat(auto-fill, minmax(min(100%, 420px), 1fr)); }
+  figure { margin: 0; background: #000; border-radius: 6px; overflow: hidden; }
+  figure img { display: block; width: 100%; aspect-ratio: var(--aspect, 4 / 3); object-fit: contain; background: #222; }
+  figcaption { display: flex; justify-content: space-between; padding: .35rem .6rem; font-size: .85rem; }
+  .offline figcaption .state { color: #f66; }
+  .state { color: #6c6; }
+</style>
+</head>
+<body>
+<header><h1>camrelay</h1><span id="status">loading cameras…</span></header>
+<main id="cameras"></main>
+<script type="module">
+const MAX_LIVE = 4;
+const SNAPSHOT_EVERY_MS = 2000;
+const grid = document.getElementById('cameras');
+const status = document.getElementById('status');
+const tiles = new Map();
+
+const observer = new IntersectionObserver((entries) => {
+  for (const entry of entries) tiles.get(entry.target.dataset.id).visible = entry.isIntersecting;
+  refreshStreams();
+});
+
+function tileFor(camera) {
+  let tile = tiles.get(camera.id);
+  if (tile) return tile;
+  const figure = document.createElement('figure');
+  figure.dataset.id = camera.id;
+  const img = document.createElement('img');
+  img.alt = 'camera ' + camera.id;
+  img.decoding = 'async';
+  const caption = document.createElement('figcaption');
+  caption.innerHTML = '<span class="name"></span><span class="state"></span>';
+  caption.querySelector('.name').textContent = camera.id;
+  figure.append(img, caption);
+  grid.append(figure);
+  tile = { id: camera.id, figure, img, caption, visible: false, live: false, retry: 0 };
+  img.addEventListener('error', () => {
+    if (!tile.live) return;
+    // The stream failed or ended: let it go and reopen it shortly.
+    stopStream(tile);
+    clearTimeout(tile.retry);
+    tile.retry = setTimeout(refreshStreams, 1500);
+  });
+  tiles.set(camera.id, tile);
+  observer.observe(figure);
+  return tile;
+}
+
+function startStream(tile) {
+  tile.live = true;
+  tile.img.src = '/cameras/' + encodeURIComponent(tile.id) + '/stream.mjpg';
+}
+
+function stopStream(tile) {
+  tile.live = false;
+  tile.img.src = '';
+}
+
+function refreshStreams() {
+  const hidden = document.visibilityState === 'hidden';
+  let live = 0;
+  for (const tile of tiles.values()) {
+    const wanted = !hidden && tile.visible && tile.online && live < MAX_LIVE;
+    if (wanted) live++;
+    if (wanted && !tile.live) startStream(tile);
+    if (!wanted && tile.live) stopStream(tile);
+  }
+}
+
+function refreshSnapshots() {
+  if (document.visibilityState === 'hidden') return;
+  for (const tile of tiles.values()) {
+    if (!tile.live && tile.visible && tile.online) tile.img.src = '/cameras/' + encodeURIComponent(tile.id) + '/snapshot.jpg?t=' + Date.now();
+  }
+}
+
+async function loadCameras() {
+  try {
+    const response = await fetch('/api/cameras', { cache: 'no-store' });
+    if (!response.ok) throw new Error('HTTP ' + response.status);
+    const cameras = await response.json();
+    status.textContent = cameras.length + (cameras.length === 1 ? ' camera' : ' cameras');
+    for (const camera of cameras) {
+      const tile = tileFor(camera);
+      tile.online = camera.online;
+      tile.figure.classList.toggle('offline', !camera.online);
+      if (camera.width && camera.height) tile.figure.style.setProperty('--aspect', camera.width + ' / ' + camera.height);
+      tile.caption.querySelector('.state').textContent = camera.online
+        ? camera.width + '×' + camera.height + ' · ' + camera.fps + ' fps'
+        : 'offline';
+    }
+  } catch (error) {
+    status.textContent = 'cannot list cameras (' + error.message + '), retrying…';
+  }
+  refreshStreams();
+}
+
+document.addEventListener('visibilitychange', refreshStreams);
+window.addEventListener('pagehide', () => { for (const tile of tiles.values()) stopStream(tile); });
+window.addEventListener('pageshow', refreshStreams);
+loadCameras();
+setInterval(loadCameras, 5000);
+setInterval(refreshSnapshots, SNAPSHOT_EVERY_MS);
+</script>
+</body>
+</html>
+`;

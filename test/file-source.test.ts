@@ -1,0 +1,55 @@
+/**
+ * A `file:` camera in the embedded default (one process, in-memory bus): a video written
+ * here with OpenCV's VideoWriter plays in a loop.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadOpenCV } from '@camrelay/capture';
+import { startGateway } from './harness/processes.js';
+import type { Service } from './harness/processes.js';
+import { StreamViewer } from './harness/viewer.js';
+
+const FRAMES_IN_FILE = 20;
+
+describe('a file source, embedded mode', () => {
+  let dir: string;
+  let gateway: Service;
+
+  before(async () => {
+    const cv = await loadOpenCV();
+    dir = mkdtempSync(join(tmpdir(), 'camrelay-file-'));
+    const path = join(dir, 'clip.avi');
+    const writer = new cv.VideoWriter(path, cv.VideoWriter.fourcc('MJPG'), 25, new cv.Size(320, 240));
+    for (let i = 0; i < FRAMES_IN_FILE; i++) {
+      const mat = new cv.Mat(240, 320, cv.CV_8UC3, [i * 12, 80, 255 - i * 12]);
+      mat.putText(`frame ${i}`, new cv.Point2(20, 120), cv.FONT_HERSHEY_SIMPLEX, 1, new cv.Vec3(255, 255, 255), 2);
+      writer.write(mat);
+    }
+    writer.release();
+    gateway = await startGateway({ CAMERAS: `clip=file:${path}`, REDIS_URL: '' });
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('plays the file at its size, looping past its end', async () => {
+    const cv = await loadOpenCV();
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/clip/stream.mjpg`);
+    try {
+      const frames = await viewer.waitForFrames(FRAMES_IN_FILE * 2 + 5, 30_000);
+      for (let i = 1; i < frames.length; i++) assert.ok(frames[i]!.sequence > frames[i - 1]!.sequence);
+      const picture = cv.imdecode(frames[frames.length - 1]!.jpeg);
+      assert.equal(picture.cols, 320);
+      assert.equal(picture.rows, 240);
+      const cameras = (await (await fetch(`${gateway.baseUrl}/api/cameras`)).json()) as Array<{ id: string; online: boolean }>;
+      assert.deepEqual(cameras.map((c) => [c.id, c.online]), [['clip', true]]);
+    } finally {
+      viewer.close();
+    }
+  });
+});

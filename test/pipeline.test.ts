@@ -1,0 +1,184 @@
+/**
+ * The whole distributed path on real parts: capture (OpenCV test pattern) → redis-server →
+ * two gateway processes → HTTP viewers on both.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { framesChannel } from '@camrelay/frame';
+import { loadOpenCV } from '@camrelay/capture';
+import { startCapture, startGateway, startRedis } from './harness/processes.js';
+import type { RedisServer, Running, Service } from './harness/processes.js';
+import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
+
+describe('capture → Redis → two gateways', () => {
+  let redis: RedisServer;
+  let capture: Running;
+  let gateways: Service[];
+
+  before(async () => {
+    redis = await startRedis();
+    capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10' });
+    gateways = await Promise.all([startGateway({ REDIS_URL: redis.url }), startGateway({ REDIS_URL: redis.url })]);
+  });
+
+  after(async () => {
+    await Promise.all(gateways.map((gateway) => gateway.stop()));
+    await capture.stop();
+    await redis.stop();
+  });
+
+  it('lists the cameras on every gateway', async () => {
+    for (const gateway of gateways) {
+      const response = await fetch(`${gateway.baseUrl}/api/cameras`);
+      assert.equal(response.status, 200);
+      const cameras = (await response.json()) as Array<Record<string, unknown>>;
+      const lab = cameras.find((camera) => camera.id === 'lab');
+      assert.ok(lab, 'camera lab listed');
+      assert.deepEqual(Object.keys(lab).sort(), ['fps', 'height', 'id', 'lastFrameAt', 'online', 'width']);
+      assert.equal(lab.width, 640);
+      assert.equal(lab.height, 480);
+      assert.equal(lab.online, true);
+      assert.ok(!Number.isNaN(Date.parse(String(lab.lastFrameAt))));
+      assert.deepEqual(cameras.map((camera) => camera.id), ['lab', 'bench'], 'in CAMERAS order');
+    }
+  });
+
+  it('streams the same frames, valid JPEGs with rising X-Sequence, to viewers on both gateways', async () => {
+    const cv = await loadOpenCV();
+    const viewers = gateways.flatMap((gateway) => [0, 1].map(() => new StreamViewer(`${gateway.baseUrl}/cameras/lab/stream.mjpg`)));
+    try {
+      const received = await Promise.all(viewers.map((viewer) => viewer.waitForFrames(30)));
+      const first = viewers[0]!.response!;
+      assert.match(String(first.headers['content-type']), /^multipart\/x-mixed-replace; boundary=/);
+      assert.match(String(first.headers['cache-control']), /no-store/);
+      assert.equal(first.headers['content-encoding'], undefined);
+
+      for (const frames of received) {
+        for (let i = 1; i < frames.length; i++) assert.ok(frames[i]!.sequence > frames[i - 1]!.sequence, 'X-Sequence rises');
+        const last = frames[frames.length - 1]!;
+        assert.equal(last.headers['content-type'], 'image/jpeg');
+        assert.equal(Number(last.headers['content-length']), last.jpeg.length);
+        assert.ok(Math.abs(last.timestamp * 1000 - last.receivedAt) < 5000, 'X-Timestamp is the capture time in seconds');
+        const picture = cv.imdecode(last.jpeg);
+        assert.equal(picture.cols, 640);
+        assert.equal(picture.rows, 480);
+      }
+
+      // The same capture frame is byte-identical whichever gateway delivered it.
+      const bySequence = new Map(received[0]!.map((frame) => [frame.sequence, frame.jpeg]));
+      const shared = received[2]!.filter((frame) => bySequence.has(frame.sequence));
+      assert.ok(shared.length >= 20, `gateways delivered mostly the same frames (${shared.length} of 30 shared)`);
+      for (const frame of shared) assert.ok(frame.jpeg.equals(bySequence.get(frame.sequence)!));
+    } finally {
+      for (const viewer of viewers) viewer.close();
+    }
+  });
+
+  it('subscribes once per camera per gateway, whatever the number of viewers', async () => {
+    const [gateway] = gateways;
+    const viewers = [0, 1, 2, 3, 4].map(() => new StreamViewer(`${gateway!.baseUrl}/cameras/bench/stream.mjpg`));
+    try {
+      await Promise.all(viewers.map((viewer) => viewer.waitForFrames(2)));
+      const metrics = await fetchMetrics(gateway!.baseUrl);
+      assert.equal(metricValue(metrics, 'camrelay_viewers', 'camera="bench"'), 5);
+      const client = new Redis(redis.url);
+      const [, count] = (await client.pubsub('NUMSUB', 'camrelay:{bench}:frames')) as [string, number];
+      await client.quit();
+      assert.equal(count, 1, 'one Redis subscription for five viewers on this gateway');
+    } finally {
+      for (const viewer of viewers) viewer.close();
+    }
+  });
+
+  it('gives a new viewer a frame at once, even from a camera at 10 fps', async () => {
+    const viewer = new StreamViewer(`${gateways[1]!.baseUrl}/cameras/bench/stream.mjpg`);
+    try {
+      const [frame] = await viewer.waitForFrames(1);
+      assert.ok(frame);
+    } finally {
+      viewer.close();
+    }
+  });
+
+  it('caps a client at ?fps=N', async () => {
+    const viewer = new StreamViewer(`${gateways[0]!.baseUrl}/cameras/lab/stream.mjpg?fps=10`);
+    try {
+      const frames = await viewer.waitForFrames(12);
+      const span = frames[11]!.timestamp - frames[1]!.timestamp;
+      const fps = 10 / span;
+      assert.ok(fps > 7 && fps < 12, `capped stream ran at ${fps.toFixed(1)} fps`);
+    } finally {
+      viewer.close();
+    }
+  });
+
+  it('serves the latest frame as a snapshot on any gateway', async () => {
+    for (const gateway of gateways) {
+      const response = await fetch(`${gateway.baseUrl}/cameras/lab/snapshot.jpg`);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('content-type'), 'image/jpeg');
+      assert.ok(Number(response.headers.get('x-sequence')) >= 0);
+      const body = Buffer.from(await response.arrayBuffer());
+      assert.deepEqual([body[0], body[1]], [0xff, 0xd8]);
+    }
+  });
+
+  it('serves the first camera at /video_feed, the classic URL', async () => {
+    const viewer = new StreamViewer(`${gateways[0]!.baseUrl}/video_feed`);
+    try {
+      const [frame] = await viewer.waitForFrames(1);
+      const cv = await loadOpenCV();
+      assert.equal(cv.imdecode(frame!.jpeg).cols, 640);
+    } finally {
+      viewer.close();
+    }
+  });
+
+  it('answers bad requests with JSON errors', async () => {
+    const base = gateways[0]!.baseUrl;
+    const cases: Array<[string, number, string]> = [
+      ['/cameras/nope/stream.mjpg', 404, 'unknown_camera'],
+      ['/cameras/nope/snapshot.jpg', 404, 'unknown_camera'],
+      ['/cameras/lab/stream.mjpg?fps=abc', 400, 'bad_fps'],
+      ['/cameras/lab/stream.mjpg?fps=0', 400, 'bad_fps'],
+      ['/cameras/lab/stream.mjpg?fps=1000', 400, 'bad_fps'],
+      ['/cameras/..%2F..%2Fetc/snapshot.jpg', 400, 'bad_camera_id'],
+      ['/no/such/route', 404, 'not_found'],
+    ];
+    for (const [path, status, code] of cases) {
+      const response = await fetch(base + path);
+      assert.equal(response.status, status, path);
+      assert.match(String(response.headers.get('content-type')), /application\/json/, path);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, code, path);
+      assert.ok(body.error.message.length > 0, path);
+    }
+  });
+
+  it('drops and counts a garbage message on the frame channel, and streams on', async () => {
+    const gateway = gateways[1]!;
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/lab/stream.mjpg`);
+    const client = new Redis(redis.url);
+    try {
+      await viewer.waitForFrames(2);
+      const before = metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_bus_messages_dropped_total');
+      await client.publish(framesChannel('lab'), Buffer.from('definitely not a frame'));
+      await client.publish(framesChannel('lab'), Buffer.alloc(0));
+      const seen = viewer.frames.length;
+      await viewer.waitForFrames(seen + 10);
+      const afterCount = metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_bus_messages_dropped_total');
+      assert.equal(afterCount - before, 2);
+    } finally {
+      viewer.close();
+      await client.quit();
+    }
+  });
+
+  it('reports readiness and health', async () => {
+    for (const gateway of gateways) {
+      assert.equal((await fetch(`${gateway.baseUrl}/healthz`)).status, 200);
+      assert.equal((await fetch(`${gateway.baseUrl}/readyz`)).status, 200);
+    }
+  });
+});
