@@ -18,7 +18,7 @@ describe('capture → Redis → two gateways', () => {
 
   before(async () => {
     redis = await startRedis();
-    capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10' });
+    capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10' }, ['lab', 'bench']);
     gateways = await Promise.all([startGateway({ REDIS_URL: redis.url }), startGateway({ REDIS_URL: redis.url })]);
   });
 

@@ -108,9 +108,9 @@ export async function startGateway(env: NodeJS.ProcessEnv): Promise<Service> {
   return { ...running, port, baseUrl: `http://127.0.0.1:${port}` };
 }
 
-/** The capture process (`npm run capture`). */
-export async function startCapture(env: NodeJS.ProcessEnv): Promise<Running> {
+/** The capture process (`npm run capture`), returned once each camera has announced its first frame. */
+export async function startCapture(env: NodeJS.ProcessEnv, cameraIds: readonly string[]): Promise<Running> {
   const running = startProcess(process.execPath, ['services/capture/dist/main.js'], { LOG_LEVEL: 'info', ...env });
-  await running.waitFor(/capture started/, 60_000);
+  await Promise.all(cameraIds.map((id) => running.waitFor(new RegExp(`"camera":"${id}".*"msg":"camera streaming"`), 60_000)));
   return running;
 }

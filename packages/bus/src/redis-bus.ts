@@ -92,18 +92,19 @@ export class RedisBus extends EventEmitter implements FrameBus {
 
   async announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
     if (cameras.length === 0) return;
-    const entries = cameras.flatMap((camera) => [camera.id, JSON.stringify(camera)]);
+    // position keeps CAMERAS order (the first camera is /video_feed's) through the hash.
+    const entries = cameras.flatMap((camera, position) => [camera.id, JSON.stringify({ ...camera, position })]);
     await this.commands.hset(cameraDirectoryKey(), ...entries);
   }
 
   async listCameras(): Promise<CameraInfo[]> {
     const directory = await this.commands.hgetall(cameraDirectoryKey());
-    const cameras: CameraInfo[] = [];
+    const cameras: Array<{ camera: CameraInfo; position: number }> = [];
     for (const json of Object.values(directory)) {
-      const camera = parseCameraInfo(json);
-      if (camera) cameras.push(camera);
+      const entry = parseDirectoryEntry(json);
+      if (entry) cameras.push(entry);
     }
-    return cameras.sort((a, b) => a.id.localeCompare(b.id));
+    return cameras.sort((a, b) => a.position - b.position || a.camera.id.localeCompare(b.camera.id)).map((entry) => entry.camera);
   }
 
   async close(): Promise<void> {
@@ -121,17 +122,18 @@ export class RedisBus extends EventEmitter implements FrameBus {
   }
 }
 
-function parseCameraInfo(json: string): CameraInfo | null {
+function parseDirectoryEntry(json: string): { camera: CameraInfo; position: number } | null {
   try {
-    const value = JSON.parse(json) as Partial<CameraInfo>;
+    const value = JSON.parse(json) as Partial<CameraInfo> & { position?: unknown };
     if (typeof value.id !== 'string' || typeof value.width !== 'number' || typeof value.height !== 'number') return null;
-    return {
+    const camera = {
       id: value.id,
       width: value.width,
       height: value.height,
       fps: typeof value.fps === 'number' ? value.fps : 0,
       lastFrameAt: typeof value.lastFrameAt === 'number' ? value.lastFrameAt : null,
     };
+    return { camera, position: typeof value.position === 'number' ? value.position : Number.MAX_SAFE_INTEGER };
   } catch {
     return null;
   }

@@ -18,6 +18,8 @@ export interface CameraOptions {
   readonly minRetryMs?: number;
   /** @default 15000 */
   readonly maxRetryMs?: number;
+  /** Called when a newly opened source delivers its first frame (its size is known then). */
+  readonly onFirstFrame?: (camera: Camera, jpegBytes: number) => void;
 }
 
 /**
@@ -89,6 +91,7 @@ export class Camera {
     const { cv } = this.options;
     const interval = 1000 / source.fps;
     let due = performance.now();
+    let first = true;
     while (!this.stopped) {
       const mat = await source.read();
       const capturedAt = Date.now();
@@ -98,6 +101,10 @@ export class Camera {
       this.lastFrameAt = capturedAt;
       this.meter.tick(capturedAt);
       this.publish(encodeEnvelope({ sequence: this.sequence++, capturedAt, width: mat.cols, height: mat.rows, jpeg }));
+      if (first) {
+        first = false;
+        this.options.onFirstFrame?.(this, jpeg.length);
+      }
 
       due += interval;
       const wait = due - performance.now();

@@ -22,13 +22,20 @@ export interface RunningCapture {
 export async function startCapture(options: CaptureOptions): Promise<RunningCapture> {
   const cv = await loadOpenCV();
   const { bus, log } = options;
-  const cameras = options.cameras.map((spec) => new Camera(spec, { cv, bus, jpegQuality: options.jpegQuality, log }));
-  for (const camera of cameras) camera.start();
-
   const announce = () =>
     bus.announceCameras(cameras.map((camera) => camera.info())).catch((error: Error) => {
       log.debug({ err: error.message }, 'camera directory not updated');
     });
+  // A camera's size is known at its first frame: announce it then rather than at the next tick.
+  const onFirstFrame = async (camera: Camera, jpegBytes: number) => {
+    await announce();
+    const { width, height } = camera.info();
+    log.info({ camera: camera.id, width, height, jpegBytes }, 'camera streaming');
+  };
+  const cameras = options.cameras.map(
+    (spec) => new Camera(spec, { cv, bus, jpegQuality: options.jpegQuality, log, onFirstFrame: (camera, bytes) => void onFirstFrame(camera, bytes) }),
+  );
+  for (const camera of cameras) camera.start();
   await announce();
   const timer = setInterval(announce, options.announceIntervalMs ?? 1000);
   timer.unref();
