@@ -1,0 +1,64 @@
+/**
+ * The viewer page in real headless Chromium: every camera shows a live picture, and a hidden
+ * or closed page releases its streams.
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { loadOpenCV } from '@camrelay/capture';
+import { launchChromium } from './harness/browser.js';
+import { eventually } from './harness/eventually.js';
+import { startGateway } from './harness/processes.js';
+import type { Service } from './harness/processes.js';
+import { fetchMetrics, metricValue } from './harness/viewer.js';
+
+/** Page script that makes the document report a visibility state, as a tab switch would. */
+function setVisibility(state: 'hidden' | 'visible'): string {
+  return `Object.defineProperty(document, 'visibilityState', { value: '${state}', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));`;
+}
+
+describe('viewer page in Chromium', () => {
+  let gateway: Service;
+  let browser: Browser;
+
+  before(async () => {
+    gateway = await startGateway({ REDIS_URL: '', CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15' });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gateway?.stop();
+  });
+
+  const openStreams = async () => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewers_total');
+
+  it('shows every camera live, and releases the streams when hidden or closed', async () => {
+    const cv = await loadOpenCV();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(gateway.baseUrl);
+    for (const id of ['left', 'right']) {
+      await page.waitForFunction(`document.querySelector('figure[data-id="${id}"] img')?.naturalWidth === 320`);
+    }
+    await eventually(async () => assert.equal(await openStreams(), 2));
+
+    // The picture moves: two captures a second apart differ.
+    const tile = page.locator('figure[data-id="left"] img');
+    const first = cv.imdecode(await tile.screenshot());
+    await sleep(1000); // the interval being compared, not a wait for an event
+    const second = cv.imdecode(await tile.screenshot());
+    const changed = first.absdiff(second).cvtColor(cv.COLOR_BGR2GRAY).threshold(16, 255, cv.THRESH_BINARY).countNonZero();
+    assert.ok(changed > 200, `only ${changed} pixels changed in one second`);
+
+    await page.evaluate(setVisibility('hidden'));
+    await eventually(async () => assert.equal(await openStreams(), 0, 'a hidden page holds no stream'));
+
+    await page.evaluate(setVisibility('visible'));
+    await eventually(async () => assert.equal(await openStreams(), 2, 'a visible page streams again'));
+
+    await page.close();
+    await eventually(async () => assert.equal(await openStreams(), 0, 'a closed page holds no stream'));
+  });
+});
