@@ -1,6 +1,7 @@
 /**
  * A `file:` camera in the embedded default (one process, in-memory bus): a video written
- * here with OpenCV's VideoWriter plays in a loop.
+ * here with OpenCV's VideoWriter plays in a loop, and a file that is missing is retried
+ * without harming it.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,7 +30,7 @@ describe('a file source, embedded mode', () => {
       writer.write(mat);
     }
     writer.release();
-    gateway = await startGateway({ CAMERAS: `clip=file:${path}`, REDIS_URL: '' });
+    gateway = await startGateway({ CAMERAS: `clip=file:${path};gone=file:${join(dir, 'missing.avi')}`, REDIS_URL: '' });
   });
 
   after(async () => {
@@ -47,7 +48,22 @@ describe('a file source, embedded mode', () => {
       assert.equal(picture.cols, 320);
       assert.equal(picture.rows, 240);
       const cameras = (await (await fetch(`${gateway.baseUrl}/api/cameras`)).json()) as Array<{ id: string; online: boolean }>;
-      assert.deepEqual(cameras.map((c) => [c.id, c.online]), [['clip', true]]);
+      assert.deepEqual(cameras.map((c) => [c.id, c.online]), [['clip', true], ['gone', false]]);
+    } finally {
+      viewer.close();
+    }
+  });
+
+  it('keeps retrying a camera that does not open, without harming the others', async () => {
+    const retries = gateway.output.filter((line) => line.includes('"camera":"gone"') && line.includes('camera did not open'));
+    assert.ok(retries.length >= 1, 'the failure is logged');
+    assert.match(retries[0]!, /missing\.avi/, 'the log names the source');
+    const snapshot = await fetch(`${gateway.baseUrl}/cameras/gone/snapshot.jpg`);
+    assert.equal(snapshot.status, 503);
+    assert.equal(((await snapshot.json()) as { error: { code: string } }).error.code, 'no_frame');
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/clip/stream.mjpg`);
+    try {
+      await viewer.waitForFrames(10);
     } finally {
       viewer.close();
     }

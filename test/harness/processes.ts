@@ -102,8 +102,8 @@ export interface Service extends Running {
 
 /** The gateway process (`npm run gateway`); embedded mode unless REDIS_URL is in env. */
 export async function startGateway(env: NodeJS.ProcessEnv): Promise<Service> {
-  const port = await freePort();
-  const running = startProcess(process.execPath, ['services/embedded/dist/main.js'], { LOG_LEVEL: 'info', ...env, PORT: String(port) });
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const running = startProcess(process.execPath, ['services/embedded/dist/main.js'], { LOG_LEVEL: 'info', PORT: String(port), ...env });
   await running.waitFor(/camrelay listening/, 60_000);
   return { ...running, port, baseUrl: `http://127.0.0.1:${port}` };
 }

@@ -106,10 +106,11 @@ export class Camera {
         this.options.onFirstFrame?.(this, jpeg.length);
       }
 
+      if (source.live) continue;
       due += interval;
       const wait = due - performance.now();
       if (wait > 0) await this.pause(wait);
-      else if (wait < -interval) due = performance.now(); // fell behind (slow source): do not burst to catch up
+      else if (wait < -interval) due = performance.now(); // fell behind: do not burst to catch up
     }
   }
 

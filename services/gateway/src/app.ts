@@ -68,6 +68,16 @@ export function createApp(options: AppOptions): Koa {
     const minIntervalMs = parseFpsCap(ctx.query.fps);
     if (!options.accepting()) throw new HttpError(503, 'shutting_down', 'this gateway is shutting down; retry', { 'Retry-After': '1' });
     await requireCamera(bus, cameraId);
+    let fanout;
+    try {
+      fanout = await feeds.watch(cameraId);
+    } catch {
+      throw new HttpError(503, 'bus_unavailable', 'the frame bus is not reachable; retry shortly', { 'Retry-After': '1' });
+    }
+    if (ctx.req.socket.destroyed) {
+      feeds.release(cameraId); // the viewer left while we subscribed
+      return;
+    }
     // The multipart body is written by the fanout for as long as the viewer stays, not by Koa.
     ctx.respond = false;
     const res = ctx.res;
@@ -81,7 +91,7 @@ export function createApp(options: AppOptions): Koa {
       'X-Accel-Buffering': 'no',
     });
     res.write(PREAMBLE);
-    await feeds.addViewer(cameraId, res, minIntervalMs);
+    fanout.add(res, minIntervalMs, () => feeds.release(cameraId));
   };
 
   router.get('/cameras/:id/stream.mjpg', (ctx) => stream(ctx, cameraIdOf(ctx.params.id)));

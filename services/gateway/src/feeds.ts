@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import { LATEST_FRAME_TTL_MS } from '@camrelay/bus';
@@ -35,40 +34,12 @@ export class Feeds {
     this.lingerMs = options.lingerMs ?? 5000;
   }
 
-  /** Adds a viewer to a camera's fanout, subscribing to the camera if nobody watched it. */
-  async addViewer(cameraId: string, response: ServerResponse, minIntervalMs: number): Promise<void> {
-    const fanout = await this.watch(cameraId);
-    if (response.destroyed) {
-      this.release(cameraId);
-      return;
-    }
-    fanout.add(response, minIntervalMs, () => this.release(cameraId));
-  }
-
-  /** The newest frame of a camera: from the live fanout if watched here, else from the bus. */
-  async latestFrame(cameraId: string): Promise<Frame | null> {
-    const live = this.fanouts.get(cameraId)?.latest;
-    if (live && Date.now() - live.frame.capturedAt < LATEST_FRAME_TTL_MS) return live.frame;
-    const envelope = await this.bus.latestFrame(cameraId);
-    return envelope ? this.decode(envelope) : null;
-  }
-
-  get all(): ReadonlyMap<string, Fanout> {
-    return this.fanouts;
-  }
-
-  /** Ends every open stream and drops every subscription (shutdown). */
-  async close(): Promise<void> {
-    for (const timer of this.lingerTimers.values()) clearTimeout(timer);
-    this.lingerTimers.clear();
-    for (const [cameraId, fanout] of this.fanouts) {
-      fanout.endAll();
-      await this.bus.unsubscribe(cameraId).catch(() => undefined);
-    }
-    this.fanouts.clear();
-  }
-
-  private async watch(cameraId: string): Promise<Fanout> {
+  /**
+   * The camera's fanout, subscribing to the camera if nobody here watched it. The caller adds
+   * its viewer with `fanout.add(response, interval, () => feeds.release(cameraId))`, or calls
+   * release itself if the viewer left in the meantime.
+   */
+  async watch(cameraId: string): Promise<Fanout> {
     const lingering = this.lingerTimers.get(cameraId);
     if (lingering) {
       clearTimeout(lingering);
@@ -100,7 +71,8 @@ export class Feeds {
     return fanout;
   }
 
-  private release(cameraId: string): void {
+  /** Starts the linger timer once a camera has no viewers left; the subscription ends when it fires. */
+  release(cameraId: string): void {
     const fanout = this.fanouts.get(cameraId);
     if (!fanout || fanout.viewerCount > 0 || this.lingerTimers.has(cameraId)) return;
     const timer = setTimeout(() => {
@@ -115,6 +87,29 @@ export class Feeds {
     }, this.lingerMs);
     timer.unref();
     this.lingerTimers.set(cameraId, timer);
+  }
+
+  /** The newest frame of a camera: from the live fanout if watched here, else from the bus. */
+  async latestFrame(cameraId: string): Promise<Frame | null> {
+    const live = this.fanouts.get(cameraId)?.latest;
+    if (live && Date.now() - live.frame.capturedAt < LATEST_FRAME_TTL_MS) return live.frame;
+    const envelope = await this.bus.latestFrame(cameraId);
+    return envelope ? this.decode(envelope) : null;
+  }
+
+  get all(): ReadonlyMap<string, Fanout> {
+    return this.fanouts;
+  }
+
+  /** Ends every open stream and drops every subscription (shutdown). */
+  async close(): Promise<void> {
+    for (const timer of this.lingerTimers.values()) clearTimeout(timer);
+    this.lingerTimers.clear();
+    for (const [cameraId, fanout] of this.fanouts) {
+      fanout.endAll();
+      await this.bus.unsubscribe(cameraId).catch(() => undefined);
+    }
+    this.fanouts.clear();
   }
 
   private decode(envelope: Buffer): Frame | null {

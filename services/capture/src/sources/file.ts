@@ -28,6 +28,7 @@ export function openFile(cv: OpenCV, path: string): FrameSource {
   return {
     description,
     fps,
+    live: false,
     async read(): Promise<Mat> {
       const mat = await readOnce();
       if (mat) return mat;

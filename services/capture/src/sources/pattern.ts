@@ -25,6 +25,7 @@ export function openPattern(cv: OpenCV, spec: PatternSpec, label: string): Frame
   return {
     description: `test pattern ${width}x${height}@${fps}`,
     fps,
+    live: false,
     async read(): Promise<Mat> {
       const t = (performance.now() - started) / 1000;
       background.copyTo(frame);

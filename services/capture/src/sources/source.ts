@@ -4,8 +4,14 @@ import type { Mat } from '../opencv.js';
 export interface FrameSource {
   /** What the log shows, e.g. "device 0" or "test pattern 640x480@30". */
   readonly description: string;
-  /** The rate capture paces this source to; a live device or stream may deliver less. */
+  /** The source's nominal frame rate. */
   readonly fps: number;
+  /**
+   * Live sources (devices, network streams) deliver at their own rate and read() waits for the
+   * next frame: capture must not pace them, or frames would queue up inside OpenCV and the
+   * picture would fall behind. Files and the pattern are paced to fps.
+   */
+  readonly live: boolean;
   /** The next picture. Rejects when the source has failed; capture then reopens it. */
   read(): Promise<Mat>;
   close(): void;

@@ -15,6 +15,7 @@ export function openVideoCapture(cv: OpenCV, target: string | number, descriptio
   return {
     description,
     fps,
+    live: true,
     async read(): Promise<Mat> {
       let mat: Mat;
       try {

@@ -1,0 +1,52 @@
+/**
+ * A network camera (an http:// MJPEG stream read through OpenCV's FFmpeg backend) that goes
+ * away and comes back: capture logs the loss, reopens it with backoff, and streams again.
+ * The "network camera" is another camrelay gateway serving a test pattern.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { loadOpenCV } from '@camrelay/capture';
+import { freePort, startGateway } from './harness/processes.js';
+import type { Service } from './harness/processes.js';
+import { StreamViewer } from './harness/viewer.js';
+
+describe('a network source that is lost and comes back', () => {
+  let upstreamPort: number;
+  let upstream: Service;
+  let relay: Service;
+
+  const startUpstream = () => startGateway({ REDIS_URL: '', PORT: String(upstreamPort), CAMERAS: 'cam=pattern:320x240@15' });
+
+  before(async () => {
+    upstreamPort = await freePort();
+    upstream = await startUpstream();
+    relay = await startGateway({ REDIS_URL: '', CAMERAS: `relay=http://127.0.0.1:${upstreamPort}/cameras/cam/stream.mjpg` });
+  });
+
+  after(async () => {
+    await relay?.stop();
+    await upstream?.stop();
+  });
+
+  it('streams the network camera, survives its loss and picks it up again', async () => {
+    const cv = await loadOpenCV();
+    const viewer = new StreamViewer(`${relay.baseUrl}/cameras/relay/stream.mjpg`);
+    try {
+      const [frame] = await viewer.waitForFrames(5);
+      assert.equal(cv.imdecode(frame!.jpeg).cols, 320);
+
+      await upstream.stop();
+      await relay.waitFor(/"camera":"relay".*camera lost/);
+
+      const seen = viewer.frames.length;
+      upstream = await startUpstream();
+      await relay.waitFor(/"camera":"relay".*"msg":"camera streaming"/, 30_000);
+      // The relay's own viewer never disconnected: it simply gets frames again.
+      await viewer.waitForFrames(seen + 5);
+      const after = viewer.frames.slice(seen);
+      for (let i = 1; i < after.length; i++) assert.ok(after[i]!.sequence > after[i - 1]!.sequence);
+    } finally {
+      viewer.close();
+    }
+  });
+});
