@@ -34,5 +34,5 @@ if (selected.length === 0) {
   console.error('no test files found: did the build run?');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...selected], { stdio: 'inherit', cwd: root });
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=180000', ...selected], { stdio: 'inherit', cwd: root });
 process.exit(result.status ?? 1);

@@ -36,8 +36,11 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
   const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const waiters = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
-  const onData = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
+  const partial = { stdout: '', stderr: '' };
+  const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    const lines = (partial[stream] + chunk.toString('utf8')).split('\n');
+    partial[stream] = lines.pop() ?? ''; // a line split across chunks waits for its end
+    for (const line of lines) {
       if (!line) continue;
       output.push(line);
       for (const waiter of waiters) {
@@ -48,8 +51,8 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
       }
     }
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout!.on('data', onData('stdout'));
+  child.stderr!.on('data', onData('stderr'));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   return {

@@ -16,14 +16,17 @@ export interface RedisBusOptions {
  * Redis pub/sub: one channel per camera, plus a key holding the latest frame for late joiners.
  *
  * Two connections, because a connection in subscriber mode can do nothing but (un)subscribe.
- * ioredis reconnects and resubscribes by itself; the offline queue is off because a frame
- * replayed after an outage is stale: better dropped than shown late.
+ * ioredis reconnects by itself; the offline queue is off because a frame replayed after an
+ * outage is stale: better dropped than shown late. Resubscription is ours, not ioredis's: its
+ * automatic resubscribe has no error path (a failure there is an unhandled rejection), and it
+ * would also restore channels unsubscribed while Redis was down.
  */
 export class RedisBus extends EventEmitter implements FrameBus {
   private readonly commands: Redis;
   private readonly subscriber: Redis;
   private readonly envelopeListeners = new Map<string, EnvelopeListener>();
   private up = false;
+  private readonly onError: RedisBusOptions['onError'];
 
   constructor(options: RedisBusOptions) {
     super();
@@ -32,16 +35,18 @@ export class RedisBus extends EventEmitter implements FrameBus {
       maxRetriesPerRequest: 0,
       // Reconnect quickly at first, then every second: a restarted Redis is back in seconds.
       retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
-      lazyConnect: false,
     };
-    this.commands = new Redis(options.url, { ...base, connectionName: 'camrelay' });
-    this.subscriber = new Redis(options.url, { ...base, connectionName: 'camrelay-sub', autoResubscribe: true });
+    // A command on a connection that died silently (no reset) must fail, not hang for minutes.
+    this.commands = new Redis(options.url, { ...base, connectionName: 'camrelay', commandTimeout: 2000 });
+    this.subscriber = new Redis(options.url, { ...base, connectionName: 'camrelay-sub', autoResubscribe: false });
+    this.onError = options.onError;
     for (const [name, connection] of [['publisher', this.commands], ['subscriber', this.subscriber]] as const) {
       connection.on('ready', () => this.updateState());
       connection.on('close', () => this.updateState());
       connection.on('end', () => this.updateState());
       connection.on('error', (error: Error) => options.onError?.(error, name));
     }
+    this.subscriber.on('ready', () => this.resubscribe());
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       this.envelopeListeners.get(channel.toString('latin1'))?.(message);
     });
@@ -69,25 +74,31 @@ export class RedisBus extends EventEmitter implements FrameBus {
     const channel = framesChannel(cameraId);
     if (this.envelopeListeners.has(channel)) throw new Error(`already subscribed to camera ${cameraId}`);
     this.envelopeListeners.set(channel, listener);
+    // While Redis is down the channel is subscribed on the next 'ready' (resubscribe).
+    if (this.subscriber.status !== 'ready') return;
     try {
       await this.subscriber.subscribe(channel);
     } catch (error) {
-      // While Redis is down the subscription cannot be sent; ioredis would not resubscribe a
-      // channel it never subscribed, so keep the listener and subscribe again on 'ready'.
-      if (this.subscriber.status === 'ready') {
-        this.envelopeListeners.delete(channel);
-        throw error;
-      }
-      this.subscriber.once('ready', () => {
-        if (this.envelopeListeners.has(channel)) this.subscriber.subscribe(channel).catch(() => undefined);
-      });
+      this.envelopeListeners.delete(channel);
+      throw error;
     }
   }
 
   async unsubscribe(cameraId: string): Promise<void> {
     const channel = framesChannel(cameraId);
     if (!this.envelopeListeners.delete(channel)) return;
-    if (this.subscriber.status === 'ready') await this.subscriber.unsubscribe(channel);
+    if (this.subscriber.status === 'ready') await this.subscriber.unsubscribe(channel).catch(() => undefined);
+  }
+
+  /** After every (re)connect: subscribe every channel that has a listener now. */
+  private resubscribe(): void {
+    const channels = [...this.envelopeListeners.keys()];
+    if (channels.length === 0) return;
+    this.subscriber.subscribe(...channels).catch((error: Error) => {
+      // Without its subscriptions this connection is useless: drop it and let ioredis reconnect.
+      this.onError?.(error, 'subscriber');
+      this.subscriber.disconnect(true);
+    });
   }
 
   async announceCameras(cameras: readonly CameraInfo[]): Promise<void> {

@@ -67,17 +67,23 @@ describe('multipart writer and parser', () => {
     }
   });
 
-  it('sees the closing delimiter', () => {
+  it('sees the closing delimiter and ignores what follows it', () => {
     const parser = new MultipartParser('b');
     parser.push(Buffer.from('--b\r\nContent-Length: 2\r\n\r\nhi\r\n--b--\r\n'));
     assert.ok(parser.ended);
+    assert.deepEqual(parser.push(Buffer.from('epilogue')), []);
+  });
+
+  it('accepts whitespace between a delimiter and its CRLF', () => {
+    const parts = new MultipartParser('b').push(Buffer.from('--b \t\r\nContent-Length: 2\r\n\r\nhi\r\n--b\r\n'));
+    assert.deepEqual(parts.map((p) => p.body.toString()), ['hi']);
   });
 
   it('rejects malformed streams with MultipartError', () => {
     const cases: Array<[string, string]> = [
       ['no delimiter', 'garbage that is long enough to not be a prefix of a delimiter'],
       ['wrong boundary', '--other\r\n'],
-      ['delimiter without CRLF', '--b  '],
+      ['delimiter without CRLF', '--b  x'],
       ['bad header line', '--b\r\nno colon here\r\n\r\n'],
       ['bad Content-Length', '--b\r\nContent-Length: -5\r\n\r\n'],
       ['body longer than Content-Length', '--b\r\nContent-Length: 2\r\n\r\nhello'],

@@ -38,6 +38,8 @@ export class MultipartParser {
   private pending: Buffer = Buffer.alloc(0);
   private headers: Record<string, string> = {};
   private bodyLength = -1;
+  /** Without Content-Length: how far the pending body was already searched for its end. */
+  private scanned = 0;
 
   constructor(boundary: string, limits: ParserLimits = {}) {
     if (!/^[\x21-\x7e]{1,70}$/.test(boundary)) throw new MultipartError(`invalid boundary ${JSON.stringify(boundary)}`);
@@ -55,6 +57,7 @@ export class MultipartParser {
   /** Feeds bytes; returns the parts they completed. Throws MultipartError on malformed input. */
   push(chunk: Buffer): Part[] {
     const parts: Part[] = [];
+    if (this.state === 'end') return parts; // an epilogue after the closing delimiter is ignored
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     for (;;) {
       const progressed = this.step(parts);
@@ -70,6 +73,7 @@ export class MultipartParser {
         // Between parts: optional CRLFs, then "--boundary", then CRLF (next part) or "--" (end).
         let offset = 0;
         while (buf.length >= offset + 2 && buf[offset] === 0x0d && buf[offset + 1] === 0x0a) offset += 2;
+        if (offset > this.maxHeaderBytes) throw new MultipartError('too many blank lines before a delimiter');
         const need = offset + this.delimiter.length + 2;
         if (buf.length < need) {
           if (buf.length - offset === 1 && buf[offset] === 0x0d) return false; // half of a CRLF
@@ -79,15 +83,19 @@ export class MultipartParser {
           return false;
         }
         if (!buf.subarray(offset, offset + this.delimiter.length).equals(this.delimiter)) throw new MultipartError('expected a boundary delimiter');
-        const a = buf[offset + this.delimiter.length];
-        const b = buf[offset + this.delimiter.length + 1];
-        if (a === 0x2d && b === 0x2d) {
+        let after = offset + this.delimiter.length;
+        if (buf[after] === 0x2d && buf[after + 1] === 0x2d) {
           this.state = 'end';
           this.pending = Buffer.alloc(0);
           return false;
         }
-        if (a !== 0x0d || b !== 0x0a) throw new MultipartError('boundary delimiter not followed by CRLF');
-        this.pending = buf.subarray(need);
+        // RFC 2046 allows linear whitespace between a delimiter and its CRLF.
+        while (after < buf.length && (buf[after] === 0x20 || buf[after] === 0x09)) after++;
+        if (after - offset - this.delimiter.length > 64) throw new MultipartError('boundary delimiter not followed by CRLF');
+        if (after < buf.length && buf[after] !== 0x0d) throw new MultipartError('boundary delimiter not followed by CRLF');
+        if (buf.length < after + 2) return false;
+        if (buf[after + 1] !== 0x0a) throw new MultipartError('boundary delimiter not followed by CRLF');
+        this.pending = buf.subarray(after + 2);
         this.state = 'headers';
         return true;
       }
@@ -120,11 +128,14 @@ export class MultipartParser {
           this.state = 'after-body';
           return true;
         }
-        const end = buf.indexOf(this.bodyEnd);
+        // Resume the search where the last chunk ended, not from the start of the part.
+        const end = buf.indexOf(this.bodyEnd, Math.max(0, this.scanned - this.bodyEnd.length + 1));
         if (end === -1) {
           if (buf.length > this.maxPartBytes + this.bodyEnd.length) throw new MultipartError(`part exceeds ${this.maxPartBytes} bytes`);
+          this.scanned = buf.length;
           return false;
         }
+        this.scanned = 0;
         parts.push({ headers: this.headers, body: buf.subarray(0, end) });
         this.pending = buf.subarray(end + CRLF.length);
         this.state = 'delimiter';

@@ -75,8 +75,9 @@ export class Camera {
       try {
         source = openSource(this.options.cv, this.id, this.spec.source);
         this.log.info({ source: source.description, fps: source.fps }, 'camera opened');
-        failures = 0;
-        await this.stream(source);
+        // Backoff resets only once frames flow: a source that opens and then fails at once
+        // (a dead stream) must not be reopened every half second.
+        await this.stream(source, () => (failures = 0));
       } catch (error) {
         retryInMs = Math.min(maxRetryMs, minRetryMs * 2 ** failures++);
         this.log.warn({ err: describe(error), retryInMs }, source ? 'camera lost' : 'camera did not open');
@@ -87,7 +88,7 @@ export class Camera {
     }
   }
 
-  private async stream(source: FrameSource): Promise<void> {
+  private async stream(source: FrameSource, onFrames: () => void): Promise<void> {
     const { cv } = this.options;
     const interval = 1000 / source.fps;
     let due = performance.now();
@@ -103,6 +104,7 @@ export class Camera {
       this.publish(encodeEnvelope({ sequence: this.sequence++, capturedAt, width: mat.cols, height: mat.rows, jpeg }));
       if (first) {
         first = false;
+        onFrames();
         this.options.onFirstFrame?.(this, jpeg.length);
       }
 

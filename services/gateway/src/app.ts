@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import type { CameraInfo, FrameBus } from '@camrelay/bus';
 import { isCameraId } from '@camrelay/frame';
 import { streamContentType, streamPreamble } from '@camrelay/multipart';
-import { HttpError, errorBody } from './errors.js';
+import { HttpError, busUnavailable, errorBody, shuttingDown } from './errors.js';
 import type { Feeds } from './feeds.js';
 import { VIEWER_PAGE } from './viewer-page.js';
 
@@ -36,7 +36,7 @@ export function createApp(options: AppOptions): Koa {
         throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
       }
     } catch (error) {
-      const known = error instanceof HttpError ? error : null;
+      const known = toHttpError(error);
       if (!known) log.error({ err: error, path: ctx.path }, 'request failed');
       ctx.status = known?.status ?? 500;
       ctx.set(known?.headers ?? {});
@@ -66,16 +66,24 @@ export function createApp(options: AppOptions): Koa {
 
   const stream = async (ctx: Koa.Context, cameraId: string) => {
     const minIntervalMs = parseFpsCap(ctx.query.fps);
-    if (!options.accepting()) throw new HttpError(503, 'shutting_down', 'this gateway is shutting down; retry', { 'Retry-After': '1' });
+    if (!options.accepting()) throw shuttingDown();
     await requireCamera(bus, cameraId);
+    if (ctx.method === 'HEAD') {
+      // A stream's headers only: a HEAD response must end, so it is not a viewer.
+      ctx.status = 200;
+      ctx.type = streamContentType();
+      ctx.set('Cache-Control', 'no-store');
+      return;
+    }
     let fanout;
     try {
       fanout = await feeds.watch(cameraId);
     } catch {
-      throw new HttpError(503, 'bus_unavailable', 'the frame bus is not reachable; retry shortly', { 'Retry-After': '1' });
+      throw busUnavailable();
     }
-    if (ctx.req.socket.destroyed) {
-      feeds.release(cameraId); // the viewer left while we subscribed
+    if (ctx.req.socket.destroyed || !options.accepting()) {
+      feeds.release(cameraId); // the viewer left, or shutdown began, while we subscribed
+      if (!options.accepting()) throw shuttingDown();
       return;
     }
     // The multipart body is written by the fanout for as long as the viewer stays, not by Koa.
@@ -105,7 +113,9 @@ export function createApp(options: AppOptions): Koa {
   router.get('/cameras/:id/snapshot.jpg', async (ctx) => {
     const cameraId = cameraIdOf(ctx.params.id);
     await requireCamera(bus, cameraId);
-    const frame = await feeds.latestFrame(cameraId);
+    const frame = await feeds.latestFrame(cameraId).catch(() => {
+      throw busUnavailable();
+    });
     if (!frame) throw new HttpError(503, 'no_frame', `camera ${cameraId} has no recent frame`, { 'Retry-After': '1' });
     ctx.set('Cache-Control', 'no-store');
     ctx.set('X-Timestamp', (frame.capturedAt / 1000).toFixed(6));
@@ -135,6 +145,17 @@ export function createApp(options: AppOptions): Koa {
   return app;
 }
 
+/** Our HttpErrors, and the http-errors that Koa and the router throw (405, 501, 400 on bad URLs). */
+function toHttpError(error: unknown): HttpError | null {
+  if (error instanceof HttpError) return error;
+  const { status, expose, message } = (error ?? {}) as { status?: unknown; expose?: unknown; message?: unknown };
+  if (typeof status === 'number' && status >= 400 && status < 500 && expose === true) {
+    return new HttpError(status, 'bad_request', typeof message === 'string' ? message : 'bad request');
+  }
+  if (status === 501) return new HttpError(501, 'not_implemented', 'method not implemented');
+  return null;
+}
+
 function cameraIdOf(raw: string | undefined): string {
   if (raw === undefined || !isCameraId(raw)) {
     throw new HttpError(400, 'bad_camera_id', 'camera ids are 1-64 letters, digits, "_" or "-"');
@@ -155,7 +176,7 @@ async function listCameras(bus: FrameBus): Promise<CameraInfo[]> {
   try {
     return await bus.listCameras();
   } catch {
-    throw new HttpError(503, 'bus_unavailable', 'the frame bus is not reachable; retry shortly', { 'Retry-After': '1' });
+    throw busUnavailable();
   }
 }
 

@@ -22,9 +22,14 @@ export class Fanout {
     return this.newest;
   }
 
-  /** Sends a frame to every viewer. Frames older than the newest one are ignored. */
+  /**
+   * Sends a frame to every viewer. A frame is stale (the latest-frame fetch racing the live
+   * channel) only if it is older in both sequence and time: a restarted capture counts from
+   * 0 again, and a capture host's clock may step back.
+   */
   publish(frame: Frame): void {
-    if (this.newest && frame.capturedAt <= this.newest.frame.capturedAt) return;
+    const newest = this.newest?.frame;
+    if (newest && frame.sequence <= newest.sequence && frame.capturedAt <= newest.capturedAt) return;
     this.framesIn++;
     const part: SharedPart = { bytes: encodePart(frame.jpeg, frame), frame };
     this.newest = part;
@@ -51,8 +56,12 @@ export class Fanout {
     return max;
   }
 
-  /** Ends every viewer's response (shutdown). */
+  /** Ends every viewer's response (shutdown); nothing is written to them afterwards. */
   endAll(): void {
-    for (const viewer of this.viewers) viewer.response.end();
+    for (const viewer of this.viewers) {
+      viewer.detach();
+      viewer.response.end();
+    }
+    this.viewers.clear();
   }
 }

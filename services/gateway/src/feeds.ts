@@ -19,6 +19,8 @@ export interface FeedsOptions {
  */
 export class Feeds {
   private readonly fanouts = new Map<string, Fanout>();
+  /** Subscriptions under way, so that viewers arriving together share one. */
+  private readonly subscribing = new Map<string, Promise<Fanout>>();
   private readonly lingerTimers = new Map<string, NodeJS.Timeout>();
   private readonly bus: FrameBus;
   private readonly log: Logger;
@@ -47,18 +49,21 @@ export class Feeds {
     }
     const existing = this.fanouts.get(cameraId);
     if (existing) return existing;
-
-    const fanout = new Fanout();
-    this.fanouts.set(cameraId, fanout);
-    try {
-      await this.bus.subscribe(cameraId, (envelope) => {
-        const frame = this.decode(envelope);
-        if (frame) fanout.publish(frame);
-      });
-    } catch (error) {
-      this.fanouts.delete(cameraId);
-      throw error;
+    let pending = this.subscribing.get(cameraId);
+    if (!pending) {
+      pending = this.subscribe(cameraId).finally(() => this.subscribing.delete(cameraId));
+      this.subscribing.set(cameraId, pending);
     }
+    return pending;
+  }
+
+  private async subscribe(cameraId: string): Promise<Fanout> {
+    const fanout = new Fanout();
+    await this.bus.subscribe(cameraId, (envelope) => {
+      const frame = this.decode(envelope);
+      if (frame) fanout.publish(frame);
+    });
+    this.fanouts.set(cameraId, fanout);
     this.log.debug({ camera: cameraId }, 'subscribed');
     // A new viewer gets a picture at once, not at the next frame (or never, if the camera is stalled).
     this.bus

@@ -15,6 +15,8 @@ export interface GatewayOptions {
   readonly host?: string;
   /** How long a camera stays subscribed after its last viewer leaves. @default 5000 */
   readonly lingerMs?: number;
+  /** On close, how long ended streams may take to flush before their sockets are cut. @default 2000 */
+  readonly drainMs?: number;
 }
 
 export interface RunningGateway {
@@ -48,7 +50,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await feeds.close();
       server.closeIdleConnections();
+      // A viewer that stopped reading never lets its ended response flush: cut it off.
+      const grace = setTimeout(() => server.closeAllConnections(), options.drainMs ?? 2000);
       await closed;
+      clearTimeout(grace);
     },
   };
 }

@@ -21,8 +21,13 @@ export interface DeliveryCounters {
  * gets the newest frame. A slow viewer therefore holds at most one part in user space and
  * never slows the others.
  */
+/** A viewer whose socket has not drained for this long is gone (a dead link or a stuck client). */
+export const STUCK_VIEWER_MS = 30_000;
+
 export class Viewer {
   private waitingForDrain = false;
+  private waitingSince = 0;
+  private lastSent: SharedPart | null = null;
   private lastSentCapturedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -33,6 +38,8 @@ export class Viewer {
     private readonly counters: DeliveryCounters,
   ) {
     response.on('drain', this.onDrain);
+    // A reset connection must end this viewer, never the process.
+    response.on('error', this.onError);
   }
 
   /** Bytes written to this viewer that the socket has not taken yet. */
@@ -41,7 +48,12 @@ export class Viewer {
   }
 
   offer(part: SharedPart): void {
-    if (this.waitingForDrain || !this.isDue(part)) {
+    if (this.waitingForDrain) {
+      this.counters.skipped++;
+      if (performance.now() - this.waitingSince > STUCK_VIEWER_MS) this.response.destroy();
+      return;
+    }
+    if (!this.isDue(part)) {
       this.counters.skipped++;
       return;
     }
@@ -53,19 +65,30 @@ export class Viewer {
   }
 
   private isDue(part: SharedPart): boolean {
+    if (this.minIntervalMs === 0) return true;
+    const gap = part.frame.capturedAt - this.lastSentCapturedAt;
     // 0.9: a 30 fps source capped at 15 sends every second frame despite capture jitter.
-    return this.minIntervalMs === 0 || part.frame.capturedAt - this.lastSentCapturedAt >= this.minIntervalMs * 0.9;
+    // A negative gap is a capture clock that stepped back: send rather than stall.
+    return gap < 0 || gap >= this.minIntervalMs * 0.9;
   }
 
   private send(part: SharedPart): void {
+    this.lastSent = part;
     this.lastSentCapturedAt = part.frame.capturedAt;
     this.counters.delivered++;
-    this.waitingForDrain = !this.response.write(part.bytes);
+    if (!this.response.write(part.bytes)) {
+      this.waitingForDrain = true;
+      this.waitingSince = performance.now();
+    }
   }
 
   private readonly onDrain = (): void => {
     this.waitingForDrain = false;
     const part = this.newest();
-    if (part && part.frame.capturedAt > this.lastSentCapturedAt && this.isDue(part)) this.send(part);
+    if (part && part !== this.lastSent && this.isDue(part)) this.send(part);
+  };
+
+  private readonly onError = (): void => {
+    this.response.destroy();
   };
 }
