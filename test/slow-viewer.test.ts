@@ -57,13 +57,11 @@ describe('a stalled viewer among 20 others', () => {
       const rssGrowth = metricValue(metrics, 'process_resident_memory_bytes') - rssBefore;
       assert.ok(rssGrowth < 40 * 1024 * 1024, `gateway RSS grew ${(rssGrowth / 1048576).toFixed(1)} MiB`);
 
-      // When it reads again it gets the newest frames, not the backlog.
-      const stalledSeen = stalled.frames.length;
+      // When it reads again it drains what the kernel's socket buffers hold (bounded by their
+      // size, not by the stall's length) and is then live again.
+      const live = others[0]!.frames[others[0]!.frames.length - 1]!.sequence;
       stalled.resume();
-      await stalled.waitForFrames(stalledSeen + 40);
-      const latest = stalled.frames[stalled.frames.length - 1]!;
-      const others0 = others[0]!.frames[others[0]!.frames.length - 1]!;
-      assert.ok(others0.sequence - latest.sequence < 30, `the resumed viewer is live again (${latest.sequence} vs ${others0.sequence})`);
+      await stalled.waitForSequence(live, 10_000);
     } finally {
       for (const viewer of [stalled, ...others]) viewer.close();
     }

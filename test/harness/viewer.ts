@@ -57,17 +57,30 @@ export class StreamViewer {
   }
 
   /** Resolves once `count` frames have arrived in total. */
-  waitForFrames(count: number, timeoutMs = 20_000): Promise<ReceivedFrame[]> {
+  async waitForFrames(count: number, timeoutMs = 20_000): Promise<ReceivedFrame[]> {
+    await this.waitUntil(() => this.frames.length >= count, `${count} frames`, timeoutMs);
+    return this.frames.slice(0, count);
+  }
+
+  /** Resolves once a frame with at least this X-Sequence has arrived. */
+  async waitForSequence(sequence: number, timeoutMs = 20_000): Promise<void> {
+    await this.waitUntil(() => (this.frames[this.frames.length - 1]?.sequence ?? -1) >= sequence, `X-Sequence ${sequence}`, timeoutMs);
+  }
+
+  private waitUntil(done: () => boolean, what: string, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        if (this.failure) return done(() => reject(this.failure));
-        if (this.frames.length >= count) return done(() => resolve(this.frames.slice(0, count)));
+        if (this.failure) return settle(() => reject(this.failure));
+        if (done()) return settle(resolve);
       };
-      const timer = setTimeout(() => done(() => reject(new Error(`only ${this.frames.length} of ${count} frames within ${timeoutMs} ms`))), timeoutMs);
-      const done = (settle: () => void) => {
+      const timer = setTimeout(() => {
+        const last = this.frames[this.frames.length - 1];
+        settle(() => reject(new Error(`no ${what} within ${timeoutMs} ms (${this.frames.length} frames, last X-Sequence ${last?.sequence})`)));
+      }, timeoutMs);
+      const settle = (finish: () => void) => {
         clearTimeout(timer);
         this.listeners.delete(check);
-        settle();
+        finish();
       };
       this.listeners.add(check);
       check();
