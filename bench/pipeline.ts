@@ -11,8 +11,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, startCapture, startGateway, startRedis } from '../test/dist/harness/processes.js';
-import { StreamViewer } from '../test/dist/harness/viewer.js';
+import { repoRoot, startCapture, startGateway, startRedis } from '@camrelay/test/harness/processes';
+import { StreamViewer } from '@camrelay/test/harness/viewer';
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +31,7 @@ function percentile(sorted: number[], p: number): number {
 
 const redis = await startRedis();
 const capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: `bench=${values.source}` }, ['bench']);
-const gateways = await Promise.all([startGateway({ REDIS_URL: redis.url, LOG_LEVEL: 'warn' }), startGateway({ REDIS_URL: redis.url, LOG_LEVEL: 'warn' })]);
+const gateways = await Promise.all([startGateway({ REDIS_URL: redis.url }), startGateway({ REDIS_URL: redis.url })]);
 try {
   const viewers = gateways.flatMap((gateway) =>
     Array.from({ length: viewersPerGateway }, () => {

@@ -61,7 +61,7 @@ function ensureNodeModules() {
   const stamp = join(root, 'node_modules', '.camrelay-installed');
   const want = createHash('sha256').update(readFileSync(lock)).update(process.version).digest('hex');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
-  console.log('setup: npm ci (the first time this builds the OpenCV binding: about 5 minutes)');
+  console.log('setup: npm ci (the first time, this builds the OpenCV binding: 5 to 15 minutes on 2 cores)');
   run('npm', ['ci', '--no-audit', '--no-fund'], { env: npmEnv });
   writeFileSync(stamp, want);
 }

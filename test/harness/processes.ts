@@ -54,6 +54,10 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
   child.stdout!.on('data', onData('stdout'));
   child.stderr!.on('data', onData('stderr'));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Whatever happens to the test, nothing it started outlives it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
 
   return {
     process: child,
@@ -79,7 +83,14 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
     },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      // A process that does not stop within 10 s is a failure to report, not a hung test run.
+      const timer = setTimeout(() => {
+        output.push(`[harness] ${command} did not exit within 10 s of ${signal}; killed`);
+        child.kill('SIGKILL');
+      }, 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
     },
   };
 }
