@@ -14,10 +14,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const forTests = process.argv.includes('--for-tests');
+const forStack = process.argv.includes('--for-stack');
 
 // The OpenCV binding is built against Debian's libopencv-dev; its auto-build downloads sources.
 const buildPackages = ['libopencv-dev', 'build-essential', 'pkg-config'];
-const testPackages = ['redis-server', 'nginx-light', 'chromium', 'docker-compose'];
+const stackPackages = ['redis-server', 'nginx-light'];
+const testPackages = [...stackPackages, 'chromium', 'docker-compose'];
 const npmEnv = { ...process.env, OPENCV4NODEJS_DISABLE_AUTOBUILD: '1' };
 
 function run(command, args, options = {}) {
@@ -38,7 +40,7 @@ function missingDebianPackages(names) {
 }
 
 function ensureDebianPackages() {
-  const wanted = forTests ? [...buildPackages, ...testPackages] : buildPackages;
+  const wanted = [...buildPackages, ...(forTests ? testPackages : forStack ? stackPackages : [])];
   const missing = missingDebianPackages(wanted);
   if (missing === null) {
     console.warn(`setup: no dpkg-query here; make sure these (or your system's equivalents) are installed: ${wanted.join(' ')}`);

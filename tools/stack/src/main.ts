@@ -1,0 +1,122 @@
+/**
+ * `npm run stack -- --gateways N`: the distributed topology from local processes, for
+ * machines without a Docker engine: redis-server, capture, N gateways on their own ports and
+ * nginx (Debian's) rendered from the same template as docker compose's. Ctrl-C stops every
+ * process it started; a failed start stops the rest and says which part failed and why.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderNginxConf } from './nginx.js';
+import { freePort, startCapture, startGateway, startProcess, startRedis } from './processes.js';
+import type { Running } from './processes.js';
+
+function fail(message: string): never {
+  console.error(`stack: ${message}`);
+  process.exit(2);
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({ options: { gateways: { type: 'string', default: '3' }, help: { type: 'boolean', default: false } } });
+  } catch (error) {
+    return fail(`${(error as Error).message}; usage: npm run stack -- --gateways N`);
+  }
+})();
+if (values.help) {
+  console.log('usage: npm run stack -- --gateways N   (PORT: load balancer port, default 8080; CAMERAS as for capture)');
+  process.exit(0);
+}
+const gatewayCount = Number(values.gateways);
+if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 64) fail(`--gateways must be a whole number from 1 to 64, got ${JSON.stringify(values.gateways)}`);
+const port = Number(process.env.PORT ?? 8080);
+if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`PORT must be a whole number from 1 to 65535, got ${JSON.stringify(process.env.PORT)}`);
+
+const dir = mkdtempSync(join(tmpdir(), 'camrelay-stack-'));
+const logs = join(dir, 'logs');
+mkdirSync(logs);
+const started: Array<{ name: string; process: Running }> = [];
+let stopping = false;
+
+async function stopAll(): Promise<void> {
+  stopping = true;
+  // Reverse order: the load balancer first, Redis last, so nothing logs a lost dependency.
+  for (const { process: child } of [...started].reverse()) await child.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function track(name: string, child: Running): Running {
+  started.push({ name, process: child });
+  void child.exited.then((code) => {
+    if (!stopping) console.error(`stack: ${name} (pid ${child.process.pid}) exited with code ${code}; its log: ${join(logs, `${name}.log`)}`);
+  });
+  return child;
+}
+
+async function step<T>(name: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    console.error(`stack: ${name} did not start: ${(error as Error).message}`);
+    await stopAll();
+    process.exit(1);
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    console.log('\nstack: stopping');
+    void stopAll().then(() => process.exit(0));
+  });
+}
+
+const logOf = (name: string) => ({ logFile: join(logs, `${name}.log`), keepLines: 200 });
+
+const redis = await step('redis', () => startRedis(logOf('redis')));
+track('redis', redis);
+const capture = await step('capture', () => startCapture({ REDIS_URL: redis.url }, [], logOf('capture')));
+track('capture', capture);
+const gateways = await step('gateways', () =>
+  Promise.all(
+    Array.from({ length: gatewayCount }, async (_, i) => {
+      const name = `gateway-${i + 1}`;
+      const gateway = await startGateway({ REDIS_URL: redis.url, PORT: String(await freePort()) }, logOf(name));
+      track(name, gateway);
+      return { name, gateway };
+    }),
+  ),
+);
+const nginx = await step('nginx', async () => {
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, renderNginxConf({ kind: 'local', listen: port, gatewayPorts: gateways.map((g) => g.gateway.port), prefix: dir }));
+  const child = track('nginx', startProcess('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', 'daemon off;'], {}, logOf('nginx')));
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, child);
+  return child;
+});
+
+console.log(`camrelay stack: http://localhost:${port}  (${gatewayCount} gateway${gatewayCount === 1 ? '' : 's'} behind nginx)`);
+console.log(`  redis      pid ${redis.process.pid}  ${redis.url}`);
+console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${process.env.CAMERAS ?? 'default=auto'}`);
+for (const { name, gateway } of gateways) console.log(`  ${name.padEnd(10)} pid ${gateway.process.pid}  ${gateway.baseUrl}`);
+console.log(`  nginx      pid ${nginx.process.pid}  ${dir}/nginx.conf`);
+console.log(`  logs       ${logs}`);
+console.log('Ctrl-C stops everything.');
+
+/** nginx prints nothing when it is ready: ask it, until it answers or exits. */
+async function waitForHttp(url: string, child: Running, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void child.exited.then(() => (exited = true));
+  for (;;) {
+    if (exited) throw new Error(`exited; ${child.output.slice(-5).join(' | ') || 'no output'}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

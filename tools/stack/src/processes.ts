@@ -1,0 +1,148 @@
+/**
+ * Starts camrelay's parts as local processes on free ports: redis-server, capture, gateways.
+ * Used by `npm run stack` and by the cross-service tests, which start the real thing.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export interface ProcessOptions {
+  /** Also append every output line to this file. */
+  logFile?: string;
+  /** How many recent lines `output` keeps. @default 2000 */
+  keepLines?: number;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+export interface Running {
+  readonly process: ChildProcess;
+  /** The most recent lines the process wrote to stdout and stderr. */
+  readonly output: string[];
+  /** Resolves with the first output line that matches. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, options: ProcessOptions = {}): Running {
+  const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const keepLines = options.keepLines ?? 2000;
+  const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : null;
+  const waiters = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
+  const partial = { stdout: '', stderr: '' };
+  const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    const lines = (partial[stream] + chunk.toString('utf8')).split('\n');
+    partial[stream] = lines.pop() ?? ''; // a line split across chunks waits for its end
+    for (const line of lines) {
+      if (!line) continue;
+      output.push(line);
+      if (output.length > keepLines) output.shift();
+      log?.write(`${line}\n`);
+      for (const waiter of waiters) {
+        if (waiter.pattern.test(line)) {
+          waiters.delete(waiter);
+          waiter.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout!.on('data', onData('stdout'));
+  child.stderr!.on('data', onData('stderr'));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Whatever happens to the test, nothing it started outlives it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
+
+  return {
+    process: child,
+    output,
+    exited,
+    waitFor(pattern, timeoutMs = 30_000) {
+      const seen = output.find((line) => pattern.test(line));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const waiter = { pattern, resolve: (line: string) => (clearTimeout(timer), resolve(line)) };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`${command} ${args.join(' ')}: no line matching ${pattern} within ${timeoutMs} ms; output:\n${output.slice(-20).join('\n')}`));
+        }, timeoutMs);
+        waiters.add(waiter);
+        exited.then((code) => {
+          if (!waiters.has(waiter)) return;
+          waiters.delete(waiter);
+          clearTimeout(timer);
+          reject(new Error(`${command} exited (${code}) before printing ${pattern}; output:\n${output.slice(-20).join('\n')}`));
+        });
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      // A process that does not stop within 10 s is a failure to report, not a hung test run.
+      const timer = setTimeout(() => {
+        output.push(`[harness] ${command} did not exit within 10 s of ${signal}; killed`);
+        child.kill('SIGKILL');
+      }, 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+export interface RedisServer extends Running {
+  readonly url: string;
+  readonly port: number;
+}
+
+/** A real redis-server on a free loopback port, without persistence. */
+export async function startRedis(options: ProcessOptions = {}): Promise<RedisServer> {
+  const port = await freePort();
+  const server = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, options);
+  await server.waitFor(/Ready to accept connections/);
+  return { ...server, url: `redis://127.0.0.1:${port}`, port };
+}
+
+export interface Service extends Running {
+  readonly port: number;
+  readonly baseUrl: string;
+}
+
+/** What `npm run capture` and `npm run gateway` add to the environment. */
+const NODE_SERVICE_ENV = { LOG_LEVEL: 'info', UV_THREADPOOL_SIZE: '16' };
+
+/** The gateway process (`npm run gateway`); embedded mode unless REDIS_URL is in env. */
+export async function startGateway(env: NodeJS.ProcessEnv, options: ProcessOptions = {}): Promise<Service> {
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const running = startProcess(process.execPath, ['services/embedded/dist/main.js'], { ...NODE_SERVICE_ENV, PORT: String(port), ...env }, options);
+  await running.waitFor(/camrelay listening/, 60_000);
+  return { ...running, port, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * The capture process (`npm run capture`). Returned once each of `cameraIds` has announced
+ * its first frame, or, with none given, once capture has started.
+ */
+export async function startCapture(env: NodeJS.ProcessEnv, cameraIds: readonly string[] = [], options: ProcessOptions = {}): Promise<Running> {
+  const running = startProcess(process.execPath, ['services/capture/dist/main.js'], { ...NODE_SERVICE_ENV, ...env }, options);
+  await running.waitFor(/capture started/, 60_000);
+  await Promise.all(cameraIds.map((id) => running.waitFor(new RegExp(`"camera":"${id}".*"msg":"camera streaming"`), 60_000)));
+  return running;
+}
