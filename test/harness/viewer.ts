@@ -15,6 +15,8 @@ export interface ReceivedFrame {
 export class StreamViewer {
   readonly frames: ReceivedFrame[] = [];
   response: IncomingMessage | undefined;
+  /** True once the stream has ended or failed. */
+  isClosed = false;
   private readonly listeners = new Set<() => void>();
   private failure: Error | undefined;
   private readonly req;
@@ -23,7 +25,9 @@ export class StreamViewer {
   constructor(url: string, options: { keepJpegs?: boolean } = {}) {
     const keep = options.keepJpegs ?? true;
     let markEnded!: () => void;
-    this.ended = new Promise((resolve) => (markEnded = resolve));
+    this.ended = new Promise<void>((resolve) => (markEnded = resolve)).then(() => {
+      this.isClosed = true;
+    });
     this.req = request(url, (res) => {
       this.response = res;
       if (res.statusCode !== 200) {

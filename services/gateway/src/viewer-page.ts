@@ -5,6 +5,12 @@
  * as long as it shows. So only tiles on screen stream (at most MAX_LIVE of them), the others
  * show snapshots, and a hidden page releases every stream. Streams are released by setting
  * the image's src to empty: removing the element alone can leave the connection open.
+ *
+ * An <img> reports no event per frame, so a live tile is watched: a few times a second its
+ * picture is sampled through a small canvas, and when it has not changed for STALL_MS (its
+ * gateway went away, or the stream ended) the stream is reopened through the load balancer.
+ * A reopened stream starts with the latest frame, so a scene that is truly still costs one
+ * reconnection per STALL_MS and shows nothing wrong.
  */
 export const VIEWER_PAGE = `<!doctype html>
 <html lang="en">
@@ -32,6 +38,12 @@ export const VIEWER_PAGE = `<!doctype html>
 <script type="module">
 const MAX_LIVE = 4;
 const SNAPSHOT_EVERY_MS = 2000;
+const STALL_MS = 2500;
+const WATCH_EVERY_MS = 500;
+const probe = document.createElement('canvas');
+probe.width = 64;
+probe.height = 48;
+const probeContext = probe.getContext('2d', { willReadFrequently: true });
 const grid = document.getElementById('cameras');
 const status = document.getElementById('status');
 const tiles = new Map();
@@ -54,13 +66,13 @@ function tileFor(camera) {
   caption.querySelector('.name').textContent = camera.id;
   figure.append(img, caption);
   grid.append(figure);
-  tile = { id: camera.id, figure, img, caption, visible: false, live: false, retry: 0 };
+  tile = { id: camera.id, figure, img, caption, visible: false, live: false, retry: 0, sample: '', changedAt: 0 };
   img.addEventListener('error', () => {
     if (!tile.live) return;
-    // The stream failed or ended: let it go and reopen it shortly.
+    // The stream failed: let it go and reopen it shortly.
     stopStream(tile);
     clearTimeout(tile.retry);
-    tile.retry = setTimeout(refreshStreams, 1500);
+    tile.retry = setTimeout(refreshStreams, 1000);
   });
   tiles.set(camera.id, tile);
   observer.observe(figure);
@@ -69,7 +81,38 @@ function tileFor(camera) {
 
 function startStream(tile) {
   tile.live = true;
-  tile.img.src = '/cameras/' + encodeURIComponent(tile.id) + '/stream.mjpg';
+  tile.changedAt = performance.now();
+  // A fresh URL each time, so the browser opens a new connection rather than reusing an ended one.
+  tile.img.src = '/cameras/' + encodeURIComponent(tile.id) + '/stream.mjpg?t=' + Date.now();
+}
+
+/** A short fingerprint of what the tile shows now, or '' when it cannot be read. */
+function sampleOf(img) {
+  if (!img.naturalWidth) return '';
+  try {
+    probeContext.drawImage(img, 0, 0, probe.width, probe.height);
+    const pixels = probeContext.getImageData(0, 0, probe.width, probe.height).data;
+    let hash = 0;
+    for (let i = 0; i < pixels.length; i += 4) hash = (Math.imul(hash, 31) + pixels[i] + (pixels[i + 1] << 8) + (pixels[i + 2] << 16)) | 0;
+    return String(hash);
+  } catch {
+    return ''; // unreadable (cross-origin): counts as no picture
+  }
+}
+
+function watchStreams() {
+  const now = performance.now();
+  for (const tile of tiles.values()) {
+    if (!tile.live) continue;
+    const sample = sampleOf(tile.img);
+    if (sample !== tile.sample) {
+      tile.sample = sample;
+      tile.changedAt = now;
+    } else if (now - tile.changedAt >= STALL_MS) {
+      stopStream(tile);
+      startStream(tile);
+    }
+  }
 }
 
 function stopStream(tile) {
@@ -122,6 +165,7 @@ window.addEventListener('pageshow', refreshStreams);
 loadCameras();
 setInterval(loadCameras, 5000);
 setInterval(refreshSnapshots, SNAPSHOT_EVERY_MS);
+setInterval(watchStreams, WATCH_EVERY_MS);
 </script>
 </body>
 </html>

@@ -1,0 +1,26 @@
+/** `npm run stack` as a test fixture: the topology it prints is what the tests act on. */
+import { startProcess } from '@camrelay/stack';
+import type { Running } from '@camrelay/stack';
+
+export interface StackGateway {
+  readonly name: string;
+  readonly pid: number;
+  readonly baseUrl: string;
+}
+
+export interface RunningStack extends Running {
+  readonly url: string;
+  readonly gateways: StackGateway[];
+}
+
+export async function startStack(gateways: number, env: NodeJS.ProcessEnv): Promise<RunningStack> {
+  const stack = startProcess(process.execPath, ['tools/stack/dist/main.js', '--gateways', String(gateways)], env);
+  await stack.waitFor(/Ctrl-C stops everything/, 90_000);
+  const url = /camrelay stack: (http:\/\/\S+)/.exec(stack.output.join('\n'))?.[1];
+  const found = stack.output.flatMap((line) => {
+    const match = /^\s+(gateway-\d+)\s+pid (\d+)\s+(http:\/\/\S+)/.exec(line);
+    return match ? [{ name: match[1]!, pid: Number(match[2]), baseUrl: match[3]! }] : [];
+  });
+  if (!url || found.length !== gateways) throw new Error(`unexpected stack output:\n${stack.output.join('\n')}`);
+  return { ...stack, url, gateways: found };
+}
