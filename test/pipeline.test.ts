@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { framesChannel } from '@camrelay/frame';
 import { loadOpenCV } from '@camrelay/capture';
-import { startCapture, startGateway, startRedis } from './harness/processes.js';
+import { freePort, startCapture, startGateway, startRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
 
@@ -15,10 +15,13 @@ describe('capture → Redis → two gateways', () => {
   let redis: RedisServer;
   let capture: Running;
   let gateways: Service[];
+  let captureHealth: string;
 
   before(async () => {
     redis = await startRedis();
-    capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10' }, ['lab', 'bench']);
+    const healthPort = await freePort();
+    captureHealth = `http://127.0.0.1:${healthPort}`;
+    capture = await startCapture({ REDIS_URL: redis.url, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10' }, ['lab', 'bench']);
     gateways = await Promise.all([startGateway({ REDIS_URL: redis.url }), startGateway({ REDIS_URL: redis.url })]);
   });
 
@@ -183,6 +186,16 @@ describe('capture → Redis → two gateways', () => {
     assert.equal(code, 0);
     await viewer.ended; // the stream was ended by the gateway, not left hanging
     assert.ok(!gateway.output.some((line) => line.includes('did not exit')), 'exited without being killed');
+  });
+
+  it('reports capture health and metrics', async () => {
+    const health = (await (await fetch(`${captureHealth}/healthz`)).json()) as { status: string; bus: string; cameras: Array<{ id: string }> };
+    assert.equal(health.status, 'ok');
+    assert.equal(health.bus, 'up');
+    assert.deepEqual(health.cameras.map((camera) => camera.id), ['lab', 'bench']);
+    const metrics = await fetchMetrics(captureHealth);
+    assert.ok(metricValue(metrics, 'camrelay_capture_frames_total', 'camera="lab"') > 30);
+    assert.equal(metricValue(metrics, 'camrelay_bus_up'), 1);
   });
 
   it('reports readiness and health', async () => {

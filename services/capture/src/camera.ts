@@ -43,6 +43,7 @@ export class Camera {
   private publishing = false;
   /** Frames not published because the previous publish had not finished (bus slow or down). */
   droppedFrames = 0;
+  framesCaptured = 0;
 
   constructor(spec: CameraSpec, options: CameraOptions) {
     this.id = spec.id;
@@ -101,6 +102,7 @@ export class Camera {
       this.height = mat.rows;
       this.lastFrameAt = capturedAt;
       this.meter.tick(capturedAt);
+      this.framesCaptured++;
       this.publish(encodeEnvelope({ sequence: this.sequence++, capturedAt, width: mat.cols, height: mat.rows, jpeg }));
       if (first) {
         first = false;

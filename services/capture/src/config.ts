@@ -19,7 +19,7 @@ export const captureVariables = {
   LOG_LEVEL: logLevel,
 };
 
-const captureSchema = z.object({ ...captureVariables, REDIS_URL: redisUrl });
+const captureSchema = z.object({ ...captureVariables, REDIS_URL: redisUrl, HEALTH_PORT: integerIn(1, 65535, 8081) });
 
 export type CaptureConfig = z.infer<typeof captureSchema>;
 

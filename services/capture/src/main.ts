@@ -4,6 +4,7 @@ import { RedisBus } from '@camrelay/bus';
 import { ConfigError } from '@camrelay/config';
 import { startCapture } from './capture.js';
 import { readCaptureConfig } from './config.js';
+import { startHealthServer } from './health.js';
 
 let config;
 try {
@@ -23,7 +24,11 @@ bus.on('up', () => log.info('redis connected'));
 bus.on('down', () => log.warn('redis unreachable; frames are dropped until it is back'));
 
 const capture = await startCapture({ cameras: config.CAMERAS, jpegQuality: config.JPEG_QUALITY, bus, log });
-log.info({ cameras: config.CAMERAS.map((camera) => camera.id) }, 'capture started');
+const health = await startHealthServer(config.HEALTH_PORT, capture.cameras, bus).catch((error: Error) => {
+  log.fatal({ err: error.message }, `cannot serve /healthz on HEALTH_PORT=${config.HEALTH_PORT}`);
+  process.exit(1);
+});
+log.info({ cameras: config.CAMERAS.map((camera) => camera.id), healthPort: config.HEALTH_PORT }, 'capture started');
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -31,6 +36,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    health.close();
     await capture.stop();
     await bus.close();
     process.exit(0);

@@ -141,7 +141,8 @@ export async function startGateway(env: NodeJS.ProcessEnv, options: ProcessOptio
  * its first frame, or, with none given, once capture has started.
  */
 export async function startCapture(env: NodeJS.ProcessEnv, cameraIds: readonly string[] = [], options: ProcessOptions = {}): Promise<Running> {
-  const running = startProcess(process.execPath, ['services/capture/dist/main.js'], { ...NODE_SERVICE_ENV, ...env }, options);
+  const healthPort = env.HEALTH_PORT ?? String(await freePort());
+  const running = startProcess(process.execPath, ['services/capture/dist/main.js'], { ...NODE_SERVICE_ENV, HEALTH_PORT: healthPort, ...env }, options);
   await running.waitFor(/capture started/, 60_000);
   await Promise.all(cameraIds.map((id) => running.waitFor(new RegExp(`"camera":"${id}".*"msg":"camera streaming"`), 60_000)));
   return running;
