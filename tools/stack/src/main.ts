@@ -38,18 +38,20 @@ const logs = join(dir, 'logs');
 mkdirSync(logs);
 const started: Array<{ name: string; process: Running }> = [];
 let stopping = false;
+let ready = false;
 
-async function stopAll(): Promise<void> {
+/** Stops every process, in reverse order (nginx first, Redis last); keeps the logs after a failure. */
+async function stopAll(keepLogs = false): Promise<void> {
   stopping = true;
-  // Reverse order: the load balancer first, Redis last, so nothing logs a lost dependency.
   for (const { process: child } of [...started].reverse()) await child.stop();
-  rmSync(dir, { recursive: true, force: true });
+  if (keepLogs) console.error(`stack: logs kept in ${logs}`);
+  else rmSync(dir, { recursive: true, force: true });
 }
 
 function track(name: string, child: Running): Running {
   started.push({ name, process: child });
   void child.exited.then((code) => {
-    if (!stopping) console.error(`stack: ${name} (pid ${child.process.pid}) exited with code ${code}; its log: ${join(logs, `${name}.log`)}`);
+    if (ready && !stopping) console.error(`stack: ${name} (pid ${child.process.pid}) exited with code ${code}; its log: ${join(logs, `${name}.log`)}`);
   });
   return child;
 }
@@ -59,7 +61,7 @@ async function step<T>(name: string, start: () => Promise<T>): Promise<T> {
     return await start();
   } catch (error) {
     console.error(`stack: ${name} did not start: ${(error as Error).message}`);
-    await stopAll();
+    await stopAll(true);
     process.exit(1);
   }
 }
@@ -96,6 +98,7 @@ const nginx = await step('nginx', async () => {
   return child;
 });
 
+ready = true;
 console.log(`camrelay stack: http://localhost:${port}  (${gatewayCount} gateway${gatewayCount === 1 ? '' : 's'} behind nginx)`);
 console.log(`  redis      pid ${redis.process.pid}  ${redis.url}`);
 console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${process.env.CAMERAS ?? 'default=auto'}`);
@@ -110,7 +113,7 @@ async function waitForHttp(url: string, child: Running, timeoutMs = 15_000): Pro
   let exited = false;
   void child.exited.then(() => (exited = true));
   for (;;) {
-    if (exited) throw new Error(`exited; ${child.output.slice(-5).join(' | ') || 'no output'}`);
+    if (exited) throw new Error(`exited: ${[...new Set(child.output.slice(-5))].join(' | ') || 'no output'}`);
     try {
       if ((await fetch(url)).ok) return;
     } catch {
