@@ -90,6 +90,9 @@ export function createApp(options: AppOptions): Koa {
     ctx.respond = false;
     const res = ctx.res;
     res.socket?.setNoDelay(true);
+    // The stream has no length and its connection is never reused: send it close-delimited
+    // rather than chunked, so each part is one plain write and clients see bare multipart.
+    res.useChunkedEncodingByDefault = false;
     res.writeHead(200, {
       'Content-Type': streamContentType(),
       'Cache-Control': 'no-store, no-cache, must-revalidate, max-age=0',
