@@ -5,3 +5,4 @@ export type { CaptureConfig } from './config.js';
 export { parseCameras } from './cameras.js';
 export type { CameraSpec, SourceSpec } from './cameras.js';
 export { loadOpenCV } from './opencv.js';
+export { openPattern } from './sources/pattern.js';

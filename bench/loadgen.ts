@@ -1,0 +1,222 @@
+/**
+ * A load generator built to play thousands of MJPEG viewers from one process without being
+ * the bottleneck: raw sockets, a hand-written GET, and a parser that never copies a picture.
+ * It reads each part's headers (Content-Length, X-Sequence, X-Timestamp), then counts the
+ * body's bytes, checking that it starts FF D8 and ends FF D9.
+ *
+ *   node bench/dist/loadgen.js --url http://127.0.0.1:P/path --viewers N --warmup-ms W --duration-ms D
+ *     [--slow-fraction 0.1]   a share of viewers that read slowly (250 ms pause after each frame)
+ *
+ * Prints one JSON object: per-viewer frame rates and times to first frame, latency
+ * percentiles from X-Timestamp to receipt, X-Sequence gaps, invalid parts, and its own CPU.
+ */
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    viewers: { type: 'string', default: '100' },
+    'warmup-ms': { type: 'string', default: '3000' },
+    'duration-ms': { type: 'string', default: '5000' },
+    'slow-fraction': { type: 'string', default: '0' },
+  },
+});
+const url = new URL(values.url!);
+const viewerCount = Number(values.viewers);
+const warmupMs = Number(values['warmup-ms']);
+const durationMs = Number(values['duration-ms']);
+const slowEvery = Number(values['slow-fraction']) > 0 ? Math.round(1 / Number(values['slow-fraction'])) : 0;
+const request = Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUser-Agent: camrelay-loadgen\r\n\r\n`, 'latin1');
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+const enum Phase { HttpHead, PartHead, Body }
+
+interface Viewer {
+  readonly slow: boolean;
+  readonly startedAt: number;
+  phase: Phase;
+  pending: Buffer | null;
+  remaining: number;
+  bodyLength: number;
+  firstByte: number;
+  last: number; // the last two body bytes seen, as (prev << 8) | byte
+  sequence: number;
+  timestamp: number;
+  lastSequence: number;
+  firstFrameAt: number;
+  windowFrames: number;
+  windowGaps: number;
+  closed: boolean;
+}
+
+const viewers: Viewer[] = [];
+let measuring = false;
+let invalid = 0;
+let errors = 0;
+let latencies = new Float64Array(1 << 16);
+let latencyCount = 0;
+
+function recordLatency(ms: number): void {
+  if (latencyCount === latencies.length) {
+    const grown = new Float64Array(latencies.length * 2);
+    grown.set(latencies);
+    latencies = grown;
+  }
+  latencies[latencyCount++] = ms;
+}
+
+function frameDone(viewer: Viewer): void {
+  const now = Date.now();
+  if ((viewer.firstByte !== 0xffd8 || (viewer.last & 0xffff) !== 0xffd9) && viewer.bodyLength > 0) invalid++;
+  if (viewer.firstFrameAt === 0) viewer.firstFrameAt = performance.now();
+  if (measuring) {
+    viewer.windowFrames++;
+    if (viewer.lastSequence >= 0 && viewer.sequence > viewer.lastSequence + 1) viewer.windowGaps += viewer.sequence - viewer.lastSequence - 1;
+    if (!viewer.slow) recordLatency(now - viewer.timestamp * 1000);
+  }
+  viewer.lastSequence = viewer.sequence;
+}
+
+function parsePartHead(viewer: Viewer, block: string): void {
+  const length = /Content-Length: *(\d+)/i.exec(block);
+  if (!length) throw new Error(`part without Content-Length: ${JSON.stringify(block.slice(0, 200))}`);
+  viewer.bodyLength = viewer.remaining = Number(length[1]);
+  viewer.sequence = Number(/X-Sequence: *(\d+)/i.exec(block)?.[1] ?? -1);
+  viewer.timestamp = Number(/X-Timestamp: *([\d.]+)/i.exec(block)?.[1] ?? 0);
+  viewer.firstByte = -1;
+  viewer.last = 0;
+}
+
+function onData(viewer: Viewer, chunk: Buffer, socket: Socket): void {
+  let pos = 0;
+  while (pos < chunk.length) {
+    if (viewer.phase === Phase.Body) {
+      const take = Math.min(viewer.remaining, chunk.length - pos);
+      const bodyPos = viewer.bodyLength - viewer.remaining;
+      if (bodyPos === 0) viewer.firstByte = chunk[pos]! << 8;
+      if (bodyPos <= 1 && bodyPos + take >= 2) viewer.firstByte |= bodyPos === 0 ? chunk[pos + 1]! : chunk[pos]!;
+      if (take >= 2) viewer.last = (chunk[pos + take - 2]! << 8) | chunk[pos + take - 1]!;
+      else if (take === 1) viewer.last = ((viewer.last & 0xff) << 8) | chunk[pos]!;
+      viewer.remaining -= take;
+      pos += take;
+      if (viewer.remaining === 0) {
+        viewer.phase = Phase.PartHead;
+        frameDone(viewer);
+        if (viewer.slow) {
+          socket.pause();
+          setTimeout(() => socket.resume(), 250);
+        }
+      }
+      continue;
+    }
+    // Headers: find the blank line, across chunks if it is split.
+    const rest = chunk.subarray(pos);
+    const haystack = viewer.pending ? Buffer.concat([viewer.pending, rest]) : rest;
+    const end = haystack.indexOf(HEAD_END);
+    if (end === -1) {
+      if (haystack.length > 64 * 1024) throw new Error('headers too long');
+      viewer.pending = Buffer.from(haystack);
+      return;
+    }
+    const consumed = end + HEAD_END.length - (viewer.pending?.length ?? 0);
+    const block = haystack.toString('latin1', 0, end);
+    viewer.pending = null;
+    pos += consumed;
+    if (viewer.phase === Phase.HttpHead) {
+      if (!/^HTTP\/1\.[01] 200/.test(block)) throw new Error(`HTTP status: ${block.split('\r\n')[0]}`);
+      viewer.phase = Phase.PartHead;
+    } else {
+      parsePartHead(viewer, block);
+      viewer.phase = Phase.Body;
+    }
+  }
+}
+
+function open(index: number): void {
+  const viewer: Viewer = {
+    slow: slowEvery > 0 && index % slowEvery === slowEvery - 1,
+    startedAt: performance.now(),
+    phase: Phase.HttpHead,
+    pending: null,
+    remaining: 0,
+    bodyLength: 0,
+    firstByte: 0,
+    last: 0,
+    sequence: -1,
+    timestamp: 0,
+    lastSequence: -1,
+    firstFrameAt: 0,
+    windowFrames: 0,
+    windowGaps: 0,
+    closed: false,
+  };
+  viewers.push(viewer);
+  const socket = connect(Number(url.port), url.hostname, () => socket.write(request));
+  socket.setNoDelay(true);
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      onData(viewer, chunk, socket);
+    } catch (error) {
+      errors++;
+      if (errors <= 3) console.error(`viewer ${index}: ${(error as Error).message}`);
+      socket.destroy();
+    }
+  });
+  socket.on('error', () => {
+    errors++;
+  });
+  socket.on('close', () => {
+    viewer.closed = true;
+  });
+}
+
+function percentile(sorted: ArrayLike<number>, p: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+// Connect in batches: thousands of SYNs at once overflow a listen backlog of 511.
+const BATCH = 100;
+for (let i = 0; i < viewerCount; i += BATCH) {
+  for (let k = i; k < Math.min(viewerCount, i + BATCH); k++) open(k);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
+await new Promise((resolve) => setTimeout(resolve, warmupMs));
+const cpuBefore = process.cpuUsage();
+const windowStart = performance.now();
+measuring = true;
+console.error('measuring'); // the orchestrator samples the servers' CPU between these two lines
+await new Promise((resolve) => setTimeout(resolve, durationMs));
+measuring = false;
+console.error('measured');
+const windowSeconds = (performance.now() - windowStart) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
+
+const normal = viewers.filter((v) => !v.slow);
+const fps = normal.map((v) => v.windowFrames / windowSeconds).sort((a, b) => a - b);
+const ttff = viewers.filter((v) => v.firstFrameAt > 0).map((v) => v.firstFrameAt - v.startedAt).sort((a, b) => a - b);
+const sortedLatency = latencies.subarray(0, latencyCount).sort();
+console.log(
+  JSON.stringify({
+    viewers: viewerCount,
+    slowViewers: viewers.length - normal.length,
+    windowSeconds,
+    framesDelivered: viewers.reduce((sum, v) => sum + v.windowFrames, 0),
+    fps: { median: percentile(fps, 50), p10: percentile(fps, 10), min: fps[0] ?? null },
+    slowFps: (() => {
+      const slow = viewers.filter((v) => v.slow).map((v) => v.windowFrames / windowSeconds).sort((a, b) => a - b);
+      return slow.length ? { median: percentile(slow, 50) } : null;
+    })(),
+    firstFrameMs: { median: percentile(ttff, 50), p99: percentile(ttff, 99) },
+    neverGotFrame: viewers.length - ttff.length,
+    latencyMs: { p50: percentile(sortedLatency, 50), p99: percentile(sortedLatency, 99) },
+    sequenceGaps: normal.reduce((sum, v) => sum + v.windowGaps, 0),
+    closed: viewers.filter((v) => v.closed).length,
+    invalid,
+    errors,
+    loadgenCpuMsPerSecond: (cpu.user + cpu.system) / 1000 / windowSeconds,
+  }),
+);
+process.exit(0);

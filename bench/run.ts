@@ -1,0 +1,188 @@
+/**
+ * `npm run bench`: camrelay against the floor (raw sockets, bench/floor.ts) and the classic
+ * design (Flask + OpenCV, bench/classic/server.py), on the same frames, in the same run.
+ * Writes bench/results/results.json, results.md (the README's table) and chart.svg.
+ *
+ *   npm run bench [-- --counts 100,500,1000,2000 --seconds 5]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { freePort, repoRoot, startCapture, startGateway, startProcess, startRedis } from '@camrelay/stack';
+import type { Running } from '@camrelay/stack';
+import { startStack } from '@camrelay/test/harness/stack';
+import { frameSet } from './frames.js';
+import type { FrameSet } from './frames.js';
+import { cpuMs, peakRssBytes } from './proc.js';
+import { renderChart, renderTable } from './report.js';
+
+const { values } = parseArgs({
+  options: {
+    counts: { type: 'string', default: '100,500,1000,2000' },
+    seconds: { type: 'string', default: '5' },
+    systems: { type: 'string', default: 'floor,camrelay,classic-threaded,classic-gevent' },
+    'skip-extras': { type: 'boolean', default: false },
+  },
+});
+const counts = values.counts.split(',').map(Number);
+const durationMs = Number(values.seconds) * 1000;
+const FPS = 30;
+const results = join(repoRoot, 'bench', 'results');
+
+interface Server {
+  readonly url: string;
+  /** The processes whose CPU and memory are the server's (the gateway, not capture or Redis). */
+  readonly measured: number[];
+  /** Processes whose CPU is reported beside, as the cost of producing the frames. */
+  readonly beside: number[];
+  stop(): Promise<void>;
+}
+
+type SystemName = 'floor' | 'camrelay' | 'camrelay-3gw-nginx' | 'classic-threaded' | 'classic-gevent';
+
+async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> {
+  const stopAll = (...parts: Running[]) => async () => {
+    for (const part of parts) await part.stop();
+  };
+  switch (name) {
+    case 'floor': {
+      const port = await freePort();
+      const floor = startProcess(process.execPath, ['bench/dist/floor.js', '--port', String(port), '--frames', frames.dir, '--fps', String(FPS)]);
+      await floor.waitFor(/floor listening/);
+      return { url: `http://127.0.0.1:${port}/`, measured: [floor.process.pid!], beside: [], stop: stopAll(floor) };
+    }
+    case 'camrelay': {
+      const redis = await startRedis();
+      const capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: `bench=file:${frames.video}`, JPEG_QUALITY: '80' }, ['bench']);
+      const gateway = await startGateway({ REDIS_URL: redis.url });
+      return {
+        url: `${gateway.baseUrl}/cameras/bench/stream.mjpg`,
+        measured: [gateway.process.pid!],
+        beside: [capture.process.pid!, redis.process.pid!],
+        stop: stopAll(gateway, capture, redis),
+      };
+    }
+    case 'camrelay-3gw-nginx': {
+      const stack = await startStack(3, { PORT: String(await freePort()), CAMERAS: `bench=file:${frames.video}` });
+      const nginxPid = Number(/nginx\s+pid (\d+)/.exec(stack.output.join('\n'))?.[1]);
+      return {
+        url: `${stack.url.replace('localhost', '127.0.0.1')}/cameras/bench/stream.mjpg`,
+        measured: [...stack.gateways.map((g) => g.pid), nginxPid],
+        beside: [],
+        stop: async () => void (await stack.stop('SIGINT')),
+      };
+    }
+    case 'classic-threaded':
+    case 'classic-gevent': {
+      const port = await freePort();
+      const mode = name.slice('classic-'.length);
+      const server = startProcess('/usr/bin/python3', ['bench/classic/server.py', '--port', String(port), '--frames', frames.dir, '--fps', String(FPS), '--mode', mode]);
+      await server.waitFor(/classic server listening/);
+      return { url: `http://127.0.0.1:${port}/video_feed`, measured: [server.process.pid!], beside: [], stop: stopAll(server) };
+    }
+  }
+}
+
+export interface Run {
+  system: SystemName;
+  size: string;
+  viewers: number;
+  slowFraction: number;
+  load: {
+    fps: { median: number | null; p10: number | null; min: number | null };
+    firstFrameMs: { median: number | null; p99: number | null };
+    latencyMs: { p50: number | null; p99: number | null };
+    framesDelivered: number;
+    sequenceGaps: number;
+    invalid: number;
+    errors: number;
+    neverGotFrame: number;
+    slowFps: { median: number | null } | null;
+    loadgenCpuMsPerSecond: number;
+    windowSeconds: number;
+  };
+  serverCpuUsPerFrame: number | null;
+  serverCpuPercent: number;
+  besideCpuPercent: number;
+  serverPeakRssMB: number;
+}
+
+async function measure(system: SystemName, frames: FrameSet, viewers: number, slowFraction = 0): Promise<Run> {
+  const server = await startSystem(system, frames);
+  try {
+    const loadgen = startProcess(process.execPath, [
+      'bench/dist/loadgen.js', '--url', server.url, '--viewers', String(viewers),
+      '--warmup-ms', '3000', '--duration-ms', String(durationMs), '--slow-fraction', String(slowFraction),
+    ]);
+    await loadgen.waitFor(/^measuring$/, 120_000);
+    const sum = (pids: number[]) => pids.reduce((total, pid) => total + cpuMs(pid), 0);
+    const [server0, beside0, t0] = [sum(server.measured), sum(server.beside), performance.now()];
+    await loadgen.waitFor(/^measured$/, durationMs + 60_000);
+    const [server1, beside1, t1] = [sum(server.measured), sum(server.beside), performance.now()];
+    const peakRss = server.measured.reduce((total, pid) => total + peakRssBytes(pid), 0);
+    await loadgen.exited;
+    const line = loadgen.output.find((l) => l.startsWith('{'));
+    if (!line) throw new Error(`loadgen printed no result:\n${loadgen.output.join('\n')}`);
+    const load = JSON.parse(line) as Run['load'];
+    const serverMs = server1 - server0;
+    return {
+      system,
+      size: `${frames.width}x${frames.height}`,
+      viewers,
+      slowFraction,
+      load,
+      serverCpuUsPerFrame: load.framesDelivered > 0 ? (serverMs * 1000) / load.framesDelivered : null,
+      serverCpuPercent: (serverMs / (t1 - t0)) * 100,
+      besideCpuPercent: ((beside1 - beside0) / (t1 - t0)) * 100,
+      serverPeakRssMB: peakRss / 1048576,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+function collapsed(run: Run): boolean {
+  return (run.load.fps.median ?? 0) < FPS / 2;
+}
+
+function describeRun(run: Run): string {
+  const f = (n: number | null, digits = 1) => (n === null ? '-' : n.toFixed(digits));
+  return `${run.system.padEnd(18)} ${run.size} ${String(run.viewers).padStart(5)} viewers${run.slowFraction ? ` (${run.slowFraction * 100} % slow)` : ''}: fps ${f(run.load.fps.median)} (p10 ${f(run.load.fps.p10)}), cpu/frame ${f(run.serverCpuUsPerFrame)} µs, p99 ${f(run.load.latencyMs.p99, 0)} ms, rss ${f(run.serverPeakRssMB, 0)} MB, loadgen ${f(run.load.loadgenCpuMsPerSecond / 10, 0)} % cpu`;
+}
+
+mkdirSync(results, { recursive: true });
+const vga = await frameSet(join(results, 'frames'), 640, 480);
+const runs: Run[] = [];
+for (const system of values.systems.split(',') as SystemName[]) {
+  for (const viewers of counts) {
+    const run = await measure(system, vga, viewers);
+    runs.push(run);
+    console.log(describeRun(run));
+    if (collapsed(run)) break; // a collapsed series says all there is to say
+  }
+}
+if (!values['skip-extras']) {
+  const hd = await frameSet(join(results, 'frames'), 1280, 720);
+  for (const [system, frames, viewers, slow] of [
+    ['floor', hd, 500, 0],
+    ['camrelay', hd, 500, 0],
+    ['camrelay-3gw-nginx', vga, 1000, 0],
+    ['camrelay', vga, 1000, 0.1],
+  ] as const) {
+    const run = await measure(system, frames, viewers, slow);
+    runs.push(run);
+    console.log(describeRun(run));
+  }
+}
+
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+const report = { date: new Date().toISOString(), machine, fps: FPS, frameBytes: { '640x480': average(vga.jpegs) }, runs };
+writeFileSync(join(results, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(join(results, 'results.md'), renderTable(report));
+writeFileSync(join(results, 'chart.svg'), renderChart(report));
+console.log(`\n${renderTable(report)}`);
+
+function average(jpegs: Buffer[]): number {
+  return Math.round(jpegs.reduce((sum, jpeg) => sum + jpeg.length, 0) / jpegs.length);
+}
