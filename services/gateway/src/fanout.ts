@@ -37,7 +37,11 @@ export class Fanout {
   }
 
   /** Adds a viewer whose response headers and preamble are already written; sends the newest frame at once. */
-  add(response: ServerResponse, minIntervalMs: number, onLeave: () => void): Viewer {
+  add(response: ServerResponse, minIntervalMs: number, onLeave: () => void): Viewer | null {
+    if (!response.socket || response.socket.destroyed) {
+      onLeave(); // gone before it could be added
+      return null;
+    }
     const viewer = new Viewer(response, minIntervalMs, () => this.newest, this.counters);
     this.viewers.add(viewer);
     response.once('close', () => {

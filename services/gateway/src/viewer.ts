@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Frame } from '@camrelay/frame';
 
 /** What a viewer is sent: one encoded part, shared by every viewer of the camera. */
@@ -14,21 +15,28 @@ export interface DeliveryCounters {
   skipped: number;
 }
 
+/** A viewer whose socket has not drained for this long is gone (a dead link or a stuck client). */
+export const STUCK_VIEWER_MS = 30_000;
+
 /**
  * One browser (or client) watching one camera.
  *
  * Backpressure: while the socket has not drained the viewer skips frames; when it drains it
  * gets the newest frame. A slow viewer therefore holds at most one part in user space and
  * never slows the others.
+ *
+ * Parts go straight to the socket once the response's headers are out: ServerResponse.write
+ * corks the socket and flushes on the next tick through writev, which cost a fifth of the
+ * gateway's CPU per delivered frame in the fan-out benchmark. The stream is close-delimited
+ * (no chunked framing), so the bytes on the socket are the body.
  */
-/** A viewer whose socket has not drained for this long is gone (a dead link or a stuck client). */
-export const STUCK_VIEWER_MS = 30_000;
-
 export class Viewer {
   private waitingForDrain = false;
   private waitingSince = 0;
   private lastSent: SharedPart | null = null;
   private lastSentCapturedAt = Number.NEGATIVE_INFINITY;
+
+  private readonly socket: Socket;
 
   constructor(
     readonly response: ServerResponse,
@@ -37,14 +45,15 @@ export class Viewer {
     private readonly newest: () => SharedPart | null,
     private readonly counters: DeliveryCounters,
   ) {
-    response.on('drain', this.onDrain);
+    this.socket = response.socket!;
+    this.socket.on('drain', this.onDrain);
     // A reset connection must end this viewer, never the process.
     response.on('error', this.onError);
   }
 
   /** Bytes written to this viewer that the socket has not taken yet. */
   get queuedBytes(): number {
-    return this.response.writableLength;
+    return this.socket.writableLength;
   }
 
   offer(part: SharedPart): void {
@@ -61,7 +70,7 @@ export class Viewer {
   }
 
   detach(): void {
-    this.response.off('drain', this.onDrain);
+    this.socket.off('drain', this.onDrain);
   }
 
   private isDue(part: SharedPart): boolean {
@@ -76,7 +85,7 @@ export class Viewer {
     this.lastSent = part;
     this.lastSentCapturedAt = part.frame.capturedAt;
     this.counters.delivered++;
-    if (!this.response.write(part.bytes)) {
+    if (!this.socket.write(part.bytes)) {
       this.waitingForDrain = true;
       this.waitingSince = performance.now();
     }
