@@ -28,10 +28,15 @@ const viewerCount = Number(values.viewers);
 const warmupMs = Number(values['warmup-ms']);
 const durationMs = Number(values['duration-ms']);
 const slowEvery = Number(values['slow-fraction']) > 0 ? Math.round(1 / Number(values['slow-fraction'])) : 0;
-const request = Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUser-Agent: camrelay-loadgen\r\n\r\n`, 'latin1');
+// HTTP/1.0: no server may answer with chunked framing, so the body on the wire is the multipart.
+const request = Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.0\r\nHost: ${url.host}\r\nUser-Agent: camrelay-loadgen\r\n\r\n`, 'latin1');
+// One read buffer for every socket: data is parsed inside the read callback and never kept
+// (pending headers are copied), so thousands of sockets allocate nothing per read.
+const readBuffer = Buffer.allocUnsafe(256 * 1024);
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 const enum Phase { HttpHead, PartHead, Body }
+const enum ChunkState { Size, Data, Crlf }
 
 interface Viewer {
   readonly slow: boolean;
@@ -49,6 +54,11 @@ interface Viewer {
   windowFrames: number;
   windowGaps: number;
   closed: boolean;
+  /** Transfer-Encoding: chunked (werkzeug answers so even an HTTP/1.0 request). */
+  chunked: boolean;
+  chunkLeft: number;
+  chunkState: ChunkState;
+  sizeLine: string;
 }
 
 const viewers: Viewer[] = [];
@@ -89,7 +99,8 @@ function parsePartHead(viewer: Viewer, block: string): void {
   viewer.last = 0;
 }
 
-function onData(viewer: Viewer, chunk: Buffer, socket: Socket): void {
+/** Multipart bytes (after any chunked framing is removed). */
+function parseParts(viewer: Viewer, chunk: Buffer, socket: Socket): void {
   let pos = 0;
   while (pos < chunk.length) {
     if (viewer.phase === Phase.Body) {
@@ -111,27 +122,75 @@ function onData(viewer: Viewer, chunk: Buffer, socket: Socket): void {
       }
       continue;
     }
-    // Headers: find the blank line, across chunks if it is split.
-    const rest = chunk.subarray(pos);
-    const haystack = viewer.pending ? Buffer.concat([viewer.pending, rest]) : rest;
-    const end = haystack.indexOf(HEAD_END);
-    if (end === -1) {
-      if (haystack.length > 64 * 1024) throw new Error('headers too long');
-      viewer.pending = Buffer.from(haystack);
-      return;
-    }
-    const consumed = end + HEAD_END.length - (viewer.pending?.length ?? 0);
-    const block = haystack.toString('latin1', 0, end);
-    viewer.pending = null;
-    pos += consumed;
-    if (viewer.phase === Phase.HttpHead) {
-      if (!/^HTTP\/1\.[01] 200/.test(block)) throw new Error(`HTTP status: ${block.split('\r\n')[0]}`);
-      viewer.phase = Phase.PartHead;
-    } else {
+    pos += readHead(viewer, chunk.subarray(pos), (block) => {
       parsePartHead(viewer, block);
       viewer.phase = Phase.Body;
+    });
+  }
+}
+
+/** Finds a header block's blank line, across chunks if it is split; returns the bytes used. */
+function readHead(viewer: Viewer, rest: Buffer, onBlock: (block: string) => void): number {
+  const haystack = viewer.pending ? Buffer.concat([viewer.pending, rest]) : rest;
+  const end = haystack.indexOf(HEAD_END);
+  if (end === -1) {
+    if (haystack.length > 64 * 1024) throw new Error('headers too long');
+    viewer.pending = Buffer.from(haystack);
+    return rest.length;
+  }
+  const consumed = end + HEAD_END.length - (viewer.pending?.length ?? 0);
+  viewer.pending = null;
+  onBlock(haystack.toString('latin1', 0, end));
+  return consumed;
+}
+
+/** Removes chunked framing, passing the payload on without copying it. */
+function dechunk(viewer: Viewer, chunk: Buffer, socket: Socket): void {
+  let pos = 0;
+  while (pos < chunk.length) {
+    if (viewer.chunkState === ChunkState.Size) {
+      const newline = chunk.indexOf(0x0a, pos);
+      if (newline === -1) {
+        viewer.sizeLine += chunk.toString('latin1', pos);
+        return;
+      }
+      const size = parseInt(viewer.sizeLine + chunk.toString('latin1', pos, newline), 16);
+      viewer.sizeLine = '';
+      pos = newline + 1;
+      if (!(size > 0)) throw new Error('chunked stream ended');
+      viewer.chunkLeft = size;
+      viewer.chunkState = ChunkState.Data;
+    } else if (viewer.chunkState === ChunkState.Data) {
+      const take = Math.min(viewer.chunkLeft, chunk.length - pos);
+      parseParts(viewer, chunk.subarray(pos, pos + take), socket);
+      pos += take;
+      viewer.chunkLeft -= take;
+      if (viewer.chunkLeft === 0) {
+        viewer.chunkState = ChunkState.Crlf;
+        viewer.chunkLeft = 2;
+      }
+    } else {
+      const take = Math.min(viewer.chunkLeft, chunk.length - pos);
+      pos += take;
+      viewer.chunkLeft -= take;
+      if (viewer.chunkLeft === 0) viewer.chunkState = ChunkState.Size;
     }
   }
+}
+
+function onData(viewer: Viewer, chunk: Buffer, socket: Socket): void {
+  let pos = 0;
+  if (viewer.phase === Phase.HttpHead) {
+    pos = readHead(viewer, chunk, (block) => {
+      if (!/^HTTP\/1\.[01] 200/.test(block)) throw new Error(`HTTP status: ${block.split('\r\n')[0]}`);
+      viewer.chunked = /\r\ntransfer-encoding: *chunked/i.test(block);
+      viewer.phase = Phase.PartHead;
+    });
+    if (viewer.phase === Phase.HttpHead) return;
+  }
+  const rest = pos === 0 ? chunk : chunk.subarray(pos);
+  if (viewer.chunked) dechunk(viewer, rest, socket);
+  else parseParts(viewer, rest, socket);
 }
 
 function open(index: number): void {
@@ -151,19 +210,30 @@ function open(index: number): void {
     windowFrames: 0,
     windowGaps: 0,
     closed: false,
+    chunked: false,
+    chunkLeft: 0,
+    chunkState: ChunkState.Size,
+    sizeLine: '',
   };
   viewers.push(viewer);
-  const socket = connect(Number(url.port), url.hostname, () => socket.write(request));
+  const socket: Socket = connect({
+    port: Number(url.port),
+    host: url.hostname,
+    onread: {
+      buffer: readBuffer,
+      callback: (bytes: number, buffer: Uint8Array) => {
+        try {
+          onData(viewer, Buffer.from(buffer.buffer, buffer.byteOffset, bytes), socket);
+        } catch (error) {
+          errors++;
+          if (errors <= 3) console.error(`viewer ${index}: ${(error as Error).message}`);
+          socket.destroy();
+        }
+        return true;
+      },
+    },
+  }, () => socket.write(request));
   socket.setNoDelay(true);
-  socket.on('data', (chunk: Buffer) => {
-    try {
-      onData(viewer, chunk, socket);
-    } catch (error) {
-      errors++;
-      if (errors <= 3) console.error(`viewer ${index}: ${(error as Error).message}`);
-      socket.destroy();
-    }
-  });
   socket.on('error', () => {
     errors++;
   });

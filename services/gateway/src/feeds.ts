@@ -27,6 +27,8 @@ export class Feeds {
   private readonly lingerMs: number;
   /** Bus messages that were not valid envelopes. */
   droppedMessages = 0;
+  /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
+  coalescedFrames = 0;
   /** Totals of fanouts that have since been removed, so counters never go down. */
   readonly retired = { framesIn: 0, delivered: 0, skipped: 0 };
 
@@ -59,9 +61,21 @@ export class Feeds {
 
   private async subscribe(cameraId: string): Promise<Fanout> {
     const fanout = new Fanout();
+    // Frames that arrive together (the gateway fell behind, and Redis handed over a backlog)
+    // are coalesced: only the newest is fanned out. Otherwise a busy gateway would send every
+    // stale frame of the backlog to every viewer and never catch up.
+    let next: Frame | null = null;
+    const fanOutNext = () => {
+      const frame = next!;
+      next = null;
+      fanout.publish(frame);
+    };
     await this.bus.subscribe(cameraId, (envelope) => {
       const frame = this.decode(envelope);
-      if (frame) fanout.publish(frame);
+      if (!frame) return;
+      if (next) this.coalescedFrames++;
+      else setImmediate(fanOutNext);
+      next = frame;
     });
     this.fanouts.set(cameraId, fanout);
     this.log.debug({ camera: cameraId }, 'subscribed');

@@ -42,6 +42,7 @@ export function createMetrics(feeds: Feeds, bus: FrameBus): Registry {
   total('camrelay_frames_received_total', 'Frames received from the bus.', () => sum('framesIn'));
   total('camrelay_frames_delivered_total', 'Frames written to viewers.', () => sum('delivered'));
   total('camrelay_frames_skipped_total', 'Frames a viewer skipped because its socket had not drained or it asked for a lower fps.', () => sum('skipped'));
+  total('camrelay_frames_coalesced_total', 'Frames replaced by a newer one before fan-out because this gateway was behind.', () => feeds.coalescedFrames);
   total('camrelay_bus_messages_dropped_total', 'Bus messages dropped because they were not valid frame envelopes.', () => feeds.droppedMessages);
 
   new Gauge({ name: 'camrelay_viewers_total', help: 'Open streams on this gateway, all cameras.', registers: [registry], collect() {
