@@ -15,11 +15,14 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const forTests = process.argv.includes('--for-tests');
 const forStack = process.argv.includes('--for-stack');
+const forBench = process.argv.includes('--for-bench');
 
 // The OpenCV binding is built against Debian's libopencv-dev; its auto-build downloads sources.
 const buildPackages = ['libopencv-dev', 'build-essential', 'pkg-config'];
 const stackPackages = ['redis-server', 'nginx-light'];
 const testPackages = [...stackPackages, 'chromium', 'docker-compose'];
+// The benchmark's classic design: Flask and OpenCV from Debian (no PyPI here).
+const benchPackages = [...testPackages, 'python3-flask', 'python3-opencv', 'python3-gevent'];
 const npmEnv = { ...process.env, OPENCV4NODEJS_DISABLE_AUTOBUILD: '1' };
 
 function run(command, args, options = {}) {
@@ -40,7 +43,7 @@ function missingDebianPackages(names) {
 }
 
 function ensureDebianPackages() {
-  const wanted = [...buildPackages, ...(forTests ? testPackages : forStack ? stackPackages : [])];
+  const wanted = [...buildPackages, ...(forBench ? benchPackages : forTests ? testPackages : forStack ? stackPackages : [])];
   const missing = missingDebianPackages(wanted);
   if (missing === null) {
     console.warn(`setup: no dpkg-query here; make sure these (or your system's equivalents) are installed: ${wanted.join(' ')}`);
