@@ -21,7 +21,8 @@ export function openSource(cv: OpenCV, cameraId: string, spec: SourceSpec): Fram
       try {
         return openVideoCapture(cv, 0, 'device 0');
       } catch {
-        return openPattern(cv, DEFAULT_PATTERN, cameraId);
+        const pattern = openPattern(cv, DEFAULT_PATTERN, cameraId);
+        return { ...pattern, description: `${pattern.description} (auto: no camera at device 0)` };
       }
   }
 }
