@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { CameraInfo, FrameBus } from '@camrelay/bus';
 import { isCameraId } from '@camrelay/frame';
 import { streamContentType, streamPreamble } from '@camrelay/multipart';
+import { CameraDirectory } from './camera-directory.js';
 import { HttpError, busUnavailable, errorBody, shuttingDown } from './errors.js';
 import type { Feeds } from './feeds.js';
 import { VIEWER_PAGE } from './viewer-page.js';
@@ -27,6 +28,7 @@ const PREAMBLE = streamPreamble();
 export function createApp(options: AppOptions): Koa {
   const { bus, feeds, metrics, log } = options;
   const app = new Koa();
+  const directory = new CameraDirectory(bus);
   const router = new Router();
 
   app.use(async (ctx, next) => {
@@ -54,7 +56,7 @@ export function createApp(options: AppOptions): Koa {
   router.get('/api/cameras', async (ctx) => {
     const now = Date.now();
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = (await listCameras(bus)).map((camera) => ({
+    ctx.body = (await listCameras(directory)).map((camera) => ({
       id: camera.id,
       width: camera.width,
       height: camera.height,
@@ -67,7 +69,7 @@ export function createApp(options: AppOptions): Koa {
   const stream = async (ctx: Koa.Context, cameraId: string) => {
     const minIntervalMs = parseFpsCap(ctx.query.fps);
     if (!options.accepting()) throw shuttingDown();
-    await requireCamera(bus, cameraId);
+    await requireCamera(directory, cameraId);
     if (ctx.method === 'HEAD') {
       // A stream's headers only: a HEAD response must end, so it is not a viewer.
       ctx.status = 200;
@@ -108,14 +110,14 @@ export function createApp(options: AppOptions): Koa {
   router.get('/cameras/:id/stream.mjpg', (ctx) => stream(ctx, cameraIdOf(ctx.params.id)));
 
   router.get('/video_feed', async (ctx) => {
-    const [first] = await listCameras(bus);
+    const [first] = await listCameras(directory);
     if (!first) throw new HttpError(404, 'no_cameras', 'no camera has been announced yet');
     await stream(ctx, first.id);
   });
 
   router.get('/cameras/:id/snapshot.jpg', async (ctx) => {
     const cameraId = cameraIdOf(ctx.params.id);
-    await requireCamera(bus, cameraId);
+    await requireCamera(directory, cameraId);
     const frame = await feeds.latestFrame(cameraId).catch(() => {
       throw busUnavailable();
     });
@@ -175,15 +177,15 @@ function parseFpsCap(raw: string | string[] | undefined): number {
   return 1000 / fps;
 }
 
-async function listCameras(bus: FrameBus): Promise<CameraInfo[]> {
+async function listCameras(directory: CameraDirectory): Promise<CameraInfo[]> {
   try {
-    return await bus.listCameras();
+    return await directory.list();
   } catch {
     throw busUnavailable();
   }
 }
 
-async function requireCamera(bus: FrameBus, cameraId: string): Promise<void> {
-  const cameras = await listCameras(bus);
+async function requireCamera(directory: CameraDirectory, cameraId: string): Promise<void> {
+  const cameras = await listCameras(directory);
   if (!cameras.some((camera) => camera.id === cameraId)) throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
 }
