@@ -4,40 +4,18 @@
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { busUpGauge, createRegistry, scrapedCounter, scrapedGauge } from '@camrelay/metrics';
 import type { FrameBus } from '@camrelay/bus';
 import type { Camera } from './camera.js';
 
 export function startHealthServer(port: number, cameras: readonly Camera[], bus: FrameBus): Promise<Server> {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const perCamera = (name: string, help: string, read: (camera: Camera) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['camera'],
-      registers: [registry],
-      collect() {
-        for (const camera of cameras) this.set({ camera: camera.id }, read(camera));
-      },
-    });
-  perCamera('camrelay_capture_fps', 'Frames per second captured, measured over the last seconds.', (camera) => camera.info().fps);
-  const perCameraTotal = (name: string, help: string, read: (camera: Camera) => number) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ['camera'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const camera of cameras) this.inc({ camera: camera.id }, read(camera));
-      },
-    });
-  perCameraTotal('camrelay_capture_frames_total', 'Frames captured and encoded since start.', (camera) => camera.framesCaptured);
-  perCameraTotal('camrelay_capture_frames_dropped_total', 'Frames not published because the bus was slow or down.', (camera) => camera.droppedFrames);
-  new Gauge({ name: 'camrelay_bus_up', help: '1 while the frame bus is connected.', registers: [registry], collect() {
-    this.set(bus.isUp ? 1 : 0);
-  } });
+  const registry = createRegistry();
+  const perCamera = (read: (camera: Camera) => number) => () => cameras.map((camera) => [{ camera: camera.id }, read(camera)] as const);
+  const labelNames = ['camera'];
+  scrapedGauge(registry, { name: 'camrelay_capture_fps', help: 'Frames per second captured, measured over the last seconds.', labelNames, read: perCamera((camera) => camera.info().fps) });
+  scrapedCounter(registry, { name: 'camrelay_capture_frames_total', help: 'Frames captured and encoded since start.', labelNames, read: perCamera((camera) => camera.framesCaptured) });
+  scrapedCounter(registry, { name: 'camrelay_capture_frames_dropped_total', help: 'Frames not published because the bus was slow or down.', labelNames, read: perCamera((camera) => camera.droppedFrames) });
+  busUpGauge(registry, bus);
 
   const server = createServer(async (req, res) => {
     if (req.url === '/healthz') {

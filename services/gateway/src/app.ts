@@ -83,10 +83,9 @@ export function createApp(options: AppOptions): Koa {
     } catch {
       throw busUnavailable();
     }
-    if (ctx.req.socket.destroyed || !options.accepting()) {
-      feeds.release(cameraId); // the viewer left, or shutdown began, while we subscribed
-      if (!options.accepting()) throw shuttingDown();
-      return;
+    if (!options.accepting()) {
+      feeds.release(cameraId); // shutdown began while we subscribed
+      throw shuttingDown();
     }
     // The multipart body is written by the fanout for as long as the viewer stays, not by Koa.
     ctx.respond = false;

@@ -8,11 +8,15 @@ import { Viewer } from './viewer.js';
  * One camera's frames to all of its viewers on this gateway. Each frame is turned into a
  * multipart part once and the same Buffer is written to every socket. Knows nothing of Koa.
  */
+/** A camera's counters on this gateway: frames received from the bus, and its viewers' deliveries. */
+export interface FanoutCounters extends DeliveryCounters {
+  received: number;
+}
+
 export class Fanout {
   private readonly viewers = new Set<Viewer>();
   private newest: SharedPart | null = null;
-  readonly counters: DeliveryCounters = { delivered: 0, skipped: 0 };
-  framesIn = 0;
+  readonly counters: FanoutCounters = { received: 0, delivered: 0, skipped: 0 };
 
   get viewerCount(): number {
     return this.viewers.size;
@@ -30,17 +34,17 @@ export class Fanout {
   publish(frame: Frame): void {
     const newest = this.newest?.frame;
     if (newest && frame.sequence <= newest.sequence && frame.capturedAt <= newest.capturedAt) return;
-    this.framesIn++;
+    this.counters.received++;
     const part: SharedPart = { bytes: encodePart(frame.jpeg, frame), frame };
     this.newest = part;
     for (const viewer of this.viewers) viewer.offer(part);
   }
 
   /** Adds a viewer whose response headers and preamble are already written; sends the newest frame at once. */
-  add(response: ServerResponse, minIntervalMs: number, onLeave: () => void): Viewer | null {
+  add(response: ServerResponse, minIntervalMs: number, onLeave: () => void): void {
     if (!response.socket || response.socket.destroyed) {
       onLeave(); // gone before it could be added
-      return null;
+      return;
     }
     const viewer = new Viewer(response, minIntervalMs, () => this.newest, this.counters);
     this.viewers.add(viewer);
@@ -50,7 +54,6 @@ export class Fanout {
       onLeave();
     });
     if (this.newest) viewer.offer(this.newest);
-    return viewer;
   }
 
   /** The largest backlog any viewer has; bounded by about one part per viewer. */

@@ -4,6 +4,7 @@ import { LATEST_FRAME_TTL_MS } from '@camrelay/bus';
 import type { Frame } from '@camrelay/frame';
 import { decodeEnvelope } from '@camrelay/frame';
 import { Fanout } from './fanout.js';
+import type { FanoutCounters } from './fanout.js';
 
 export interface FeedsOptions {
   readonly bus: FrameBus;
@@ -30,7 +31,7 @@ export class Feeds {
   /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
   coalescedFrames = 0;
   /** Totals of fanouts that have since been removed, so counters never go down. */
-  readonly retired = { framesIn: 0, delivered: 0, skipped: 0 };
+  readonly retired: FanoutCounters = { received: 0, delivered: 0, skipped: 0 };
 
   constructor(options: FeedsOptions) {
     this.bus = options.bus;
@@ -98,9 +99,7 @@ export class Feeds {
       this.lingerTimers.delete(cameraId);
       if (fanout.viewerCount > 0) return;
       this.fanouts.delete(cameraId);
-      this.retired.framesIn += fanout.framesIn;
-      this.retired.delivered += fanout.counters.delivered;
-      this.retired.skipped += fanout.counters.skipped;
+      for (const field of ['received', 'delivered', 'skipped'] as const) this.retired[field] += fanout.counters[field];
       this.bus.unsubscribe(cameraId).catch((error: Error) => this.log.warn({ camera: cameraId, err: error.message }, 'unsubscribe failed'));
       this.log.debug({ camera: cameraId }, 'unsubscribed');
     }, this.lingerMs);

@@ -9,7 +9,7 @@ export interface SharedPart {
   readonly frame: Frame;
 }
 
-/** Counters kept as plain numbers on the hot path; /metrics reads them when scraped. */
+/** What a viewer counts: plain numbers on the hot path, read by /metrics when scraped. */
 export interface DeliveryCounters {
   delivered: number;
   skipped: number;
