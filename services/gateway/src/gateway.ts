@@ -31,8 +31,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const { bus, log } = options;
   const feeds = new Feeds({ bus, log, lingerMs: options.lingerMs });
   let accepting = true;
-  const app = createApp({ bus, feeds, metrics: createMetrics(feeds, bus), log, accepting: () => accepting });
-  const server = createServer({ noDelay: true }, app.callback());
+  const server = createServer({ noDelay: true });
+  const app = createApp({ bus, feeds, metrics: createMetrics(feeds, bus, server), log, accepting: () => accepting });
+  server.on('request', app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

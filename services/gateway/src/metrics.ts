@@ -1,11 +1,13 @@
 import { busUpGauge, createRegistry, scrapedCounter, scrapedGauge } from '@camrelay/metrics';
 import type { Registry } from '@camrelay/metrics';
+import type { EventEmitter } from 'node:events';
+import type { Server } from 'node:http';
 import type { FrameBus } from '@camrelay/bus';
 import type { Fanout, FanoutCounters } from './fanout.js';
 import type { Feeds } from './feeds.js';
 
 /** The gateway's /metrics: read from the fanouts' plain counters when scraped. */
-export function createMetrics(feeds: Feeds, bus: FrameBus): Registry {
+export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server): Registry {
   const registry = createRegistry();
   const perCamera = (read: (fanout: Fanout) => number) =>
     function* () {
@@ -32,5 +34,21 @@ export function createMetrics(feeds: Feeds, bus: FrameBus): Registry {
   });
   scrapedGauge(registry, { name: 'camrelay_subscriptions', help: 'Cameras this gateway is subscribed to on the bus.', read: () => feeds.all.size });
   busUpGauge(registry, bus);
+  // Both exist to show leaks: after viewers leave, connections and listeners return to where they were.
+  let connections = 0;
+  server.on('connection', (socket) => {
+    connections++;
+    socket.once('close', () => connections--);
+  });
+  scrapedGauge(registry, { name: 'camrelay_http_connections', help: 'Open HTTP connections (viewers, API calls, idle keep-alive).', read: () => connections });
+  scrapedGauge(registry, {
+    name: 'camrelay_event_listeners',
+    help: 'Listeners on the long-lived emitters (HTTP server, frame bus, process).',
+    read: () => [server, bus, process].reduce((total, emitter: EventEmitter) => total + listenerTotal(emitter), 0),
+  });
   return registry;
+}
+
+function listenerTotal(emitter: EventEmitter): number {
+  return emitter.eventNames().reduce((total, event) => total + emitter.listenerCount(event), 0);
 }
