@@ -4,7 +4,7 @@
  * nginx accepts the local rendering.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +13,25 @@ import { dockerNginxConf, renderNginxConf, repoRoot } from '@camrelay/stack';
 
 describe('deployment files', () => {
   it('docker-compose.yml: redis, capture, 3 gateways without host ports, nginx on 8080', () => {
-    const config = execFileSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], { encoding: 'utf8', env: { ...process.env, PORT: '' } });
+    const config = execFileSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], {
+      encoding: 'utf8',
+      env: { ...process.env, PORT: '', API_TOKENS: 'a-token-for-the-test-only' },
+    });
     for (const service of ['redis:', 'capture:', 'gateway:', 'lb:']) assert.match(config, new RegExp(`^  ${service}`, 'm'));
     const gateway = /^ {2}gateway:\n((?: {4}.*\n)+)/m.exec(config)?.[1] ?? '';
     assert.match(gateway, /replicas: 3/);
     assert.doesNotMatch(gateway, /ports:/, 'gateways publish no host port, so any number can run');
     const lb = /^ {2}lb:\n((?: {4}.*\n)+)/m.exec(config)?.[1] ?? '';
     assert.match(lb, /published: "?8080"?/);
+    assert.match(gateway, /API_TOKENS: a-token-for-the-test-only/);
+    assert.match(gateway, /TRUST_PROXY: 'true'|TRUST_PROXY: "true"|TRUST_PROXY: true/);
+  });
+
+  it('docker-compose.yml will not start gateways without API_TOKENS, and says so', () => {
+    const env = { ...process.env, API_TOKENS: '' };
+    const run = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config', '-q'], { encoding: 'utf8', env });
+    assert.notEqual(run.status, 0);
+    assert.match(run.stderr, /set API_TOKENS/);
   });
 
   it('deploy/nginx/nginx.docker.conf is the template rendered for docker compose', () => {

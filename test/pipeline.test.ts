@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { framesChannel } from '@camrelay/frame';
 import { loadOpenCV } from '@camrelay/capture';
-import { freePort, startCapture, startGateway, startRedis } from './harness/processes.js';
+import { OPEN_GATEWAY, freePort, startCapture, startGateway, startRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
 
@@ -22,7 +22,7 @@ describe('capture → Redis → two gateways', () => {
     const healthPort = await freePort();
     captureHealth = `http://127.0.0.1:${healthPort}`;
     capture = await startCapture({ REDIS_URL: redis.url, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10' }, ['lab', 'bench']);
-    gateways = await Promise.all([startGateway({ REDIS_URL: redis.url }), startGateway({ REDIS_URL: redis.url })]);
+    gateways = await Promise.all([startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
   });
 
   after(async () => {
@@ -38,7 +38,7 @@ describe('capture → Redis → two gateways', () => {
       const cameras = (await response.json()) as Array<Record<string, unknown>>;
       const lab = cameras.find((camera) => camera.id === 'lab');
       assert.ok(lab, 'camera lab listed');
-      assert.deepEqual(Object.keys(lab).sort(), ['fps', 'height', 'id', 'lastFrameAt', 'online', 'width']);
+      assert.deepEqual(Object.keys(lab).sort(), ['fps', 'height', 'id', 'lastFrameAt', 'online', 'snapshotUrl', 'streamUrl', 'width']);
       assert.equal(lab.width, 640);
       assert.equal(lab.height, 480);
       assert.equal(lab.online, true);

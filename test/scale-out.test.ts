@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { changedPixels, launchChromium } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
-import { freePort } from './harness/processes.js';
+import { OPEN_GATEWAY, freePort } from './harness/processes.js';
 import { startStack } from './harness/stack.js';
 import type { RunningStack, StackGateway } from './harness/stack.js';
 import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
@@ -35,7 +35,7 @@ describe('three gateways behind nginx', () => {
   };
 
   before(async () => {
-    stack = await startStack(3, { PORT: String(await freePort()), CAMERAS: SOURCE });
+    stack = await startStack(3, { PORT: String(await freePort()), CAMERAS: SOURCE, ...OPEN_GATEWAY });
     lb = stack.url.replace('localhost', '127.0.0.1');
   });
 

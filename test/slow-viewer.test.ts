@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { startCapture, startGateway, startRedis } from './harness/processes.js';
+import { OPEN_GATEWAY, startCapture, startGateway, startRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
 
@@ -18,7 +18,7 @@ describe('a stalled viewer among 20 others', () => {
     redis = await startRedis();
     // 1280x720 frames (~150 KB) so 5 s of them (~22 MB) overflow the kernel's socket buffers.
     capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: 'hd=pattern:1280x720@30' }, ['hd']);
-    gateway = await startGateway({ REDIS_URL: redis.url });
+    gateway = await startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
   });
 
   after(async () => {

@@ -17,11 +17,24 @@ export function readConfig<S extends z.ZodType>(schema: S, env: Env): z.infer<S>
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const variable = issue.path.join('.') || 'environment';
-    const value = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
-    const shown = value === undefined ? 'unset' : JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
+    const raw = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
+    // Hidden before it is shortened: a cut may fall after the password but before its "@".
+    const value = raw === undefined ? undefined : hidePassword(raw);
+    const shown = value === undefined ? 'unset' : SECRET_VARIABLE.test(variable) ? '(hidden)' : JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
     return `${variable}=${shown}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+}
+
+/** Variables whose values never appear in an error message (they end up in logs). */
+const SECRET_VARIABLE = /(TOKENS?|KEY|SECRET|PASSWORD)$/;
+
+/**
+ * A URL's password replaced by "***" (redis://:secret@host → redis://:***@host). The password
+ * runs to the last "@": a rejected value may hold one with a space or a raw "@" in it.
+ */
+export function hidePassword(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[\s\S]*@/i, '$1***@');
 }
 
 /** An environment value that may be unset or empty (both mean "use the default"). */
@@ -43,12 +56,12 @@ export const redisUrl = z.preprocess(
 );
 
 /** An integer in [min, max], given as decimal digits. */
-export function integerIn(min: number, max: number, fallback: number) {
+export function integerIn<F extends number | undefined>(min: number, max: number, fallback: F) {
   return optional(
     z
       .string()
       .regex(/^\d+$/, { error: `expected a whole number from ${min} to ${max}` })
       .transform(Number)
       .refine((n) => n >= min && n <= max, { error: `expected a whole number from ${min} to ${max}` }),
-  ).transform((value) => value ?? fallback);
+  ).transform((value): number | F => value ?? fallback);
 }

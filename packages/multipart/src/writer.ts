@@ -21,6 +21,8 @@ export interface PartMeta {
   /** Unix time in milliseconds; sent as seconds with a fraction in X-Timestamp. */
   readonly capturedAt: number;
   readonly sequence: number;
+  /** Marks a stand-in picture sent while the camera sends nothing (X-No-Signal: 1). */
+  readonly noSignal?: boolean;
 }
 
 /** One complete part: headers, JPEG, and the delimiter that opens the next part. */
@@ -29,7 +31,8 @@ export function encodePart(jpeg: Uint8Array, meta: PartMeta, boundary: string = 
     'Content-Type: image/jpeg\r\n' +
     `Content-Length: ${jpeg.length}\r\n` +
     `X-Timestamp: ${(meta.capturedAt / 1000).toFixed(6)}\r\n` +
-    `X-Sequence: ${meta.sequence}\r\n\r\n`;
+    `X-Sequence: ${meta.sequence}\r\n` +
+    (meta.noSignal ? 'X-No-Signal: 1\r\n\r\n' : '\r\n');
   const tail = `\r\n--${boundary}\r\n`;
   const headBytes = Buffer.byteLength(head, 'latin1');
   const tailBytes = Buffer.byteLength(tail, 'latin1');

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { MemoryBus, RedisBus } from '@camrelay/bus';
 import type { FrameBus } from '@camrelay/bus';
 import { ConfigError, readConfig } from '@camrelay/config';
-import { gatewayVariables, startGateway } from '@camrelay/gateway';
+import { readGatewayConfig, startGateway } from '@camrelay/gateway';
 
 /** Reads a configuration, or stops start-up with a message naming the bad variables. */
 function configOrExit<T>(read: () => T): T {
@@ -23,7 +23,7 @@ function configOrExit<T>(read: () => T): T {
   }
 }
 
-const config = configOrExit(() => readConfig(z.object(gatewayVariables), process.env));
+const config = configOrExit(() => readGatewayConfig(process.env));
 const embedded = config.REDIS_URL === undefined;
 const log = pino({ name: embedded ? 'camrelay' : 'gateway', level: config.LOG_LEVEL });
 
@@ -42,7 +42,26 @@ if (config.REDIS_URL !== undefined) {
   stopCapture = () => running.stop();
 }
 
-const gateway = await startGateway({ port: config.PORT, bus, log });
+if (config.AUTH === 'off') {
+  log.warn(
+    embedded
+      ? 'access control is off (the embedded demo): anyone who can reach this port sees every camera; set AUTH=on and API_TOKENS to require tokens'
+      : 'access control is off (AUTH=off): anyone who can reach this gateway sees every camera',
+  );
+}
+const gateway = await startGateway({
+  port: config.PORT,
+  bus,
+  log,
+  access: { enabled: config.AUTH === 'on', tokens: config.API_TOKENS, signingKey: config.URL_SIGNING_KEY, ttlSeconds: config.SIGNED_URL_TTL },
+  maxViewers: config.MAX_VIEWERS,
+  maxViewersPerAddress: config.MAX_VIEWERS_PER_ADDRESS,
+  trustProxy: config.TRUST_PROXY,
+  noSignalAfterMs: config.NO_SIGNAL_AFTER * 1000,
+  headersTimeoutMs: config.HEADERS_TIMEOUT * 1000,
+  shutdownDelayMs: config.SHUTDOWN_DELAY * 1000,
+  drainMs: config.DRAIN_TIMEOUT * 1000,
+});
 log.info({ url: `http://localhost:${gateway.port}`, mode: embedded ? 'embedded' : 'redis' }, `camrelay listening on http://localhost:${gateway.port}`);
 
 let stopping = false;

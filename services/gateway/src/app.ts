@@ -5,9 +5,12 @@ import type { Registry } from 'prom-client';
 import type { CameraInfo, FrameBus } from '@camrelay/bus';
 import { isCameraId } from '@camrelay/frame';
 import { streamContentType, streamPreamble } from '@camrelay/multipart';
+import type { AccessControl, Grant, SignedQuery } from './access.js';
+import { forbidden, isViewerId, mayView, unauthorized } from './access.js';
 import { CameraDirectory } from './camera-directory.js';
 import { HttpError, busUnavailable, errorBody, shuttingDown } from './errors.js';
 import type { Feeds } from './feeds.js';
+import type { ViewerLimits } from './viewer-limits.js';
 import { VIEWER_PAGE } from './viewer-page.js';
 
 export interface AppOptions {
@@ -15,6 +18,10 @@ export interface AppOptions {
   readonly feeds: Feeds;
   readonly metrics: Registry;
   readonly log: Logger;
+  readonly access: AccessControl;
+  readonly limits: ViewerLimits;
+  /** Take client addresses from X-Forwarded-For (its last entry: the one our proxy added). */
+  readonly trustProxy: boolean;
   /** False while shutting down: /readyz turns 503 and new streams are refused. */
   readonly accepting: () => boolean;
 }
@@ -26,8 +33,8 @@ const PREAMBLE = streamPreamble();
 
 /** Routes and middleware only; the fan-out lives in Feeds/Fanout and knows nothing of Koa. */
 export function createApp(options: AppOptions): Koa {
-  const { bus, feeds, metrics, log } = options;
-  const app = new Koa();
+  const { bus, feeds, metrics, log, access, limits } = options;
+  const app = new Koa({ proxy: options.trustProxy, maxIpsCount: 1 });
   const directory = new CameraDirectory(bus);
   const router = new Router();
 
@@ -53,21 +60,54 @@ export function createApp(options: AppOptions): Koa {
     ctx.body = VIEWER_PAGE;
   });
 
+  /** A camera's stream and snapshot URLs: signed for whoever holds them when access control is on. */
+  const urlsOf = (cameraId: string, ttlSeconds?: number, viewer?: string) => {
+    const base = `/cameras/${cameraId}`;
+    if (!access.enabled) return { streamUrl: `${base}/stream.mjpg`, snapshotUrl: `${base}/snapshot.jpg`, expiresAt: null };
+    const signed = access.sign(cameraId, ttlSeconds, viewer);
+    return { streamUrl: `${base}/stream.mjpg?${signed.query}`, snapshotUrl: `${base}/snapshot.jpg?${signed.query}`, expiresAt: new Date(signed.expiresAt).toISOString() };
+  };
+
   router.get('/api/cameras', async (ctx) => {
+    const grant = access.fromBearer(bearerOf(ctx));
     const now = Date.now();
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = (await listCameras(directory)).map((camera) => ({
-      id: camera.id,
-      width: camera.width,
-      height: camera.height,
-      fps: camera.fps,
-      online: camera.lastFrameAt !== null && now - camera.lastFrameAt < ONLINE_WITHIN_MS,
-      lastFrameAt: camera.lastFrameAt === null ? null : new Date(camera.lastFrameAt).toISOString(),
-    }));
+    ctx.body = (await listCameras(directory))
+      .filter((camera) => mayView(grant, camera.id))
+      .map((camera) => {
+        const { streamUrl, snapshotUrl } = urlsOf(camera.id);
+        return {
+          id: camera.id,
+          width: camera.width,
+          height: camera.height,
+          fps: camera.fps,
+          online: camera.lastFrameAt !== null && now - camera.lastFrameAt < ONLINE_WITHIN_MS,
+          lastFrameAt: camera.lastFrameAt === null ? null : new Date(camera.lastFrameAt).toISOString(),
+          streamUrl,
+          snapshotUrl,
+        };
+      });
   });
+
+  // Signed URLs for one camera, for a page or a script that hands them to someone else.
+  router.get('/api/cameras/:id/urls', async (ctx) => {
+    const cameraId = cameraIdOf(ctx.params.id);
+    const ttl = ctx.query.ttl === undefined ? access.ttlSeconds : parseWhole(ctx.query.ttl, 'ttl', 10, 7 * 24 * 3600);
+    const viewer = queryValue(ctx.query.viewer);
+    if (viewer !== undefined && !isViewerId(viewer)) throw new HttpError(400, 'bad_viewer', 'viewer ids are 1-64 letters, digits or ._@-');
+    const grant = access.fromBearer(bearerOf(ctx));
+    if (!mayView(grant, cameraId)) throw forbidden();
+    await requireCamera(directory, cameraId);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { camera: cameraId, ...urlsOf(cameraId, ttl, viewer) };
+  });
+
+  const authorize = (ctx: Koa.Context, cameraId: string): Grant =>
+    access.forCamera(cameraId, bearerOf(ctx), signedQueryOf(ctx));
 
   const stream = async (ctx: Koa.Context, cameraId: string) => {
     const minIntervalMs = parseFpsCap(ctx.query.fps);
+    const grant = authorize(ctx, cameraId);
     if (!options.accepting()) throw shuttingDown();
     await requireCamera(directory, cameraId);
     if (ctx.method === 'HEAD') {
@@ -77,16 +117,20 @@ export function createApp(options: AppOptions): Koa {
       ctx.set('Cache-Control', 'no-store');
       return;
     }
+    const leave = limits.admit(ctx.ip);
     let fanout;
     try {
       fanout = await feeds.watch(cameraId);
     } catch {
+      leave();
       throw busUnavailable();
     }
     if (!options.accepting()) {
+      leave();
       feeds.release(cameraId); // shutdown began while we subscribed
       throw shuttingDown();
     }
+    if (grant.viewer !== undefined) log.info({ camera: cameraId, viewer: grant.viewer }, 'signed stream opened');
     // The multipart body is written by the fanout for as long as the viewer stays, not by Koa.
     ctx.respond = false;
     const res = ctx.res;
@@ -103,19 +147,28 @@ export function createApp(options: AppOptions): Koa {
       'X-Accel-Buffering': 'no',
     });
     res.write(PREAMBLE);
-    fanout.add(res, minIntervalMs, () => feeds.release(cameraId));
+    fanout.add(res, minIntervalMs, () => {
+      leave();
+      feeds.release(cameraId);
+    });
   };
 
   router.get('/cameras/:id/stream.mjpg', (ctx) => stream(ctx, cameraIdOf(ctx.params.id)));
 
+  // The classic single-server URL: the first camera these credentials may view.
   router.get('/video_feed', async (ctx) => {
-    const [first] = await listCameras(directory);
+    const cameras = await listCameras(directory);
+    const bearer = bearerOf(ctx);
+    const grant = bearer === undefined ? null : access.fromBearer(bearer);
+    const first = grant ? cameras.find((camera) => mayView(grant, camera.id)) : cameras[0];
+    if (!first && access.enabled) throw grant ? forbidden() : unauthorized();
     if (!first) throw new HttpError(404, 'no_cameras', 'no camera has been announced yet');
     await stream(ctx, first.id);
   });
 
   router.get('/cameras/:id/snapshot.jpg', async (ctx) => {
     const cameraId = cameraIdOf(ctx.params.id);
+    authorize(ctx, cameraId);
     await requireCamera(directory, cameraId);
     const frame = await feeds.latestFrame(cameraId).catch(() => {
       throw busUnavailable();
@@ -140,6 +193,8 @@ export function createApp(options: AppOptions): Koa {
   });
 
   router.get('/metrics', async (ctx) => {
+    // Its labels name cameras: only a token for every camera may read it.
+    if (access.fromBearer(bearerOf(ctx)).cameras !== null) throw forbidden();
     ctx.type = metrics.contentType;
     ctx.body = await metrics.metrics();
   });
@@ -160,6 +215,25 @@ function toHttpError(error: unknown): HttpError | null {
   return null;
 }
 
+function bearerOf(ctx: Koa.Context): string | undefined {
+  return ctx.get('Authorization') || undefined;
+}
+
+function queryValue(raw: string | string[] | undefined): string | undefined {
+  return Array.isArray(raw) ? raw[0] : raw;
+}
+
+function signedQueryOf(ctx: Koa.Context): SignedQuery {
+  return { exp: queryValue(ctx.query.exp), sig: queryValue(ctx.query.sig), viewer: queryValue(ctx.query.viewer) };
+}
+
+function parseWhole(raw: string | string[] | undefined, name: string, min: number, max: number): number {
+  const value = queryValue(raw);
+  const number = value !== undefined && /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(number >= min && number <= max)) throw new HttpError(400, `bad_${name}`, `${name} must be a whole number from ${min} to ${max}`);
+  return number;
+}
+
 function cameraIdOf(raw: string | undefined): string {
   if (raw === undefined || !isCameraId(raw)) {
     throw new HttpError(400, 'bad_camera_id', 'camera ids are 1-64 letters, digits, "_" or "-"');
@@ -170,7 +244,7 @@ function cameraIdOf(raw: string | undefined): string {
 /** ?fps=N: the client's cap, as the smallest interval between its frames (0 = no cap). */
 function parseFpsCap(raw: string | string[] | undefined): number {
   if (raw === undefined) return 0;
-  const value = Array.isArray(raw) ? raw[0] : raw;
+  const value = queryValue(raw);
   const fps = value !== undefined && /^\d{1,3}(\.\d{1,3})?$/.test(value) ? Number(value) : Number.NaN;
   if (!(fps > 0 && fps <= MAX_FPS)) throw new HttpError(400, 'bad_fps', `fps must be a number above 0 and at most ${MAX_FPS}`);
   return 1000 / fps;

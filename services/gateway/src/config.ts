@@ -1,15 +1,80 @@
 import { z } from 'zod';
 import { integerIn, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
 import type { Env } from '@camrelay/config';
+import { isCameraId } from '@camrelay/frame';
+
+/** One entry of API_TOKENS: a secret, and the cameras it may view (null: all of them). */
+export interface TokenGrant {
+  readonly token: string;
+  readonly cameras: ReadonlySet<string> | null;
+}
+
+const TOKEN = /^[A-Za-z0-9._~+/-]{16,256}$/;
+const TOKENS_FORM = 'TOKEN or TOKEN=camera1,camera2, separated by ";"; a token is 16 or more letters, digits or ._~+/-';
+
+const apiTokens = optional(
+  z.string().transform((value, ctx): TokenGrant[] => {
+    const grants: TokenGrant[] = [];
+    for (const entry of value.split(';').map((part) => part.trim()).filter(Boolean)) {
+      const [token = '', cameraList] = entry.split('=', 2) as [string, string | undefined];
+      const cameras = cameraList === undefined ? null : cameraList.split(',').map((id) => id.trim());
+      // The message never repeats a token: configuration errors end up in logs.
+      if (!TOKEN.test(token)) ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: expected ${TOKENS_FORM}` });
+      else if (cameras && !cameras.every(isCameraId)) ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: camera ids are 1-64 letters, digits, "_" or "-"` });
+      else if (grants.some((grant) => grant.token === token)) ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: the same token appears twice` });
+      grants.push({ token, cameras: cameras ? new Set(cameras) : null });
+    }
+    return grants;
+  }),
+);
+
+const onOff = optional(z.enum(['on', 'off'], { error: 'expected on or off' }));
+const yesNo = optional(z.enum(['true', 'false'], { error: 'expected true or false' })).transform((value) => value === 'true');
 
 /** The variables a gateway reads. REDIS_URL unset means embedded mode (capture in-process). */
 export const gatewayVariables = {
   PORT: integerIn(1, 65535, 8080),
   REDIS_URL: optional(redisUrl),
   LOG_LEVEL: logLevel,
+  /** Access control: on by default with REDIS_URL, off by default in the embedded demo. */
+  AUTH: onOff,
+  API_TOKENS: apiTokens,
+  /** Key for signed stream and snapshot URLs; derived from API_TOKENS when unset. */
+  URL_SIGNING_KEY: optional(z.string().min(32, { error: 'expected at least 32 characters' })),
+  /** Seconds a signed URL handed out by /api/cameras stays valid. */
+  SIGNED_URL_TTL: integerIn(10, 7 * 24 * 3600, 3600),
+  MAX_VIEWERS: integerIn(1, 1_000_000, 2000),
+  MAX_VIEWERS_PER_ADDRESS: integerIn(1, 1_000_000, 100),
+  /** Behind a load balancer: take the client's address from X-Forwarded-For (its last entry). */
+  TRUST_PROXY: yesNo,
+  /** Seconds without frames before viewers get the NO SIGNAL picture. */
+  NO_SIGNAL_AFTER: integerIn(1, 600, 3),
+  /** Seconds a request's headers may take to arrive (slow clients are cut off). */
+  HEADERS_TIMEOUT: integerIn(1, 300, 10),
+  /** On SIGTERM: seconds /readyz reports 503 (and new streams are refused) before the listener closes. */
+  SHUTDOWN_DELAY: integerIn(0, 300, undefined),
+  /** On SIGTERM: seconds ended streams may take to flush before their sockets are cut. */
+  DRAIN_TIMEOUT: integerIn(0, 300, 3),
 };
 
-const gatewaySchema = z.object(gatewayVariables);
+const gatewaySchema = z.object(gatewayVariables).transform((config, ctx) => {
+  const embedded = config.REDIS_URL === undefined;
+  const auth = config.AUTH ?? (embedded ? 'off' : 'on');
+  if (auth === 'on' && (config.API_TOKENS ?? []).length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['API_TOKENS'],
+      message: `required while AUTH is on${config.AUTH ? '' : ' (the default with REDIS_URL)'}: ${TOKENS_FORM}; or set AUTH=off to serve every camera to anyone`,
+    });
+  }
+  return {
+    ...config,
+    AUTH: auth,
+    API_TOKENS: config.API_TOKENS ?? [],
+    // Embedded mode has no load balancer to tell: stop at once.
+    SHUTDOWN_DELAY: config.SHUTDOWN_DELAY ?? (embedded ? 0 : 2),
+  };
+});
 
 export type GatewayConfig = z.infer<typeof gatewaySchema>;
 

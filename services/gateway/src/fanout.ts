@@ -4,6 +4,8 @@ import { encodePart } from '@camrelay/multipart';
 import type { DeliveryCounters, SharedPart } from './viewer.js';
 import { Viewer } from './viewer.js';
 
+const NO_SIGNAL_EVERY_MS = 1000;
+
 /**
  * One camera's frames to all of its viewers on this gateway. Each frame is turned into a
  * multipart part once and the same Buffer is written to every socket. Knows nothing of Koa.
@@ -15,7 +17,13 @@ export interface FanoutCounters extends DeliveryCounters {
 
 export class Fanout {
   private readonly viewers = new Set<Viewer>();
+  /** What a viewer is sent when it joins or drains: the newest live frame, or the NO SIGNAL picture. */
   private newest: SharedPart | null = null;
+  private newestLive: Frame | null = null;
+  /** When the last live frame arrived (performance.now()), or when the fanout was made. */
+  private liveAt = performance.now();
+  private noSignalSentAt = Number.NEGATIVE_INFINITY;
+  private noSignalCount = 0;
   readonly counters: FanoutCounters = { received: 0, delivered: 0, skipped: 0 };
 
   get viewerCount(): number {
@@ -32,10 +40,32 @@ export class Fanout {
    * 0 again, and a capture host's clock may step back.
    */
   publish(frame: Frame): void {
-    const newest = this.newest?.frame;
+    const newest = this.newestLive;
     if (newest && frame.sequence <= newest.sequence && frame.capturedAt <= newest.capturedAt) return;
     this.counters.received++;
-    const part: SharedPart = { bytes: encodePart(frame.jpeg, frame), frame };
+    this.newestLive = frame;
+    this.liveAt = performance.now();
+    this.offerAll({ bytes: encodePart(frame.jpeg, frame), frame });
+  }
+
+  /**
+   * While no frame has arrived for noSignalAfterMs, sends one of the NO SIGNAL pictures about
+   * once a second, alternating, so the picture visibly lives and says what is wrong. It keeps
+   * the last sequence number: no frame was captured.
+   */
+  checkSignal(now: number, noSignalAfterMs: number, pictures: readonly Buffer[]): void {
+    if (now - this.liveAt < noSignalAfterMs || now - this.noSignalSentAt < NO_SIGNAL_EVERY_MS) return;
+    this.noSignalSentAt = now;
+    const jpeg = pictures[this.noSignalCount++ % pictures.length]!;
+    const meta = { sequence: this.newestLive?.sequence ?? 0, capturedAt: Date.now(), noSignal: true };
+    this.offerAll({ bytes: encodePart(jpeg, meta), frame: { ...meta, width: 0, height: 0, jpeg } });
+  }
+
+  get hasSignal(): boolean {
+    return performance.now() - this.noSignalSentAt > NO_SIGNAL_EVERY_MS * 2;
+  }
+
+  private offerAll(part: SharedPart): void {
     this.newest = part;
     for (const viewer of this.viewers) viewer.offer(part);
   }

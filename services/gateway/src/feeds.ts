@@ -5,12 +5,15 @@ import type { Frame } from '@camrelay/frame';
 import { decodeEnvelope } from '@camrelay/frame';
 import { Fanout } from './fanout.js';
 import type { FanoutCounters } from './fanout.js';
+import { NO_SIGNAL_JPEGS } from './no-signal-images.js';
 
 export interface FeedsOptions {
   readonly bus: FrameBus;
   readonly log: Logger;
   /** How long a camera stays subscribed after its last viewer leaves. @default 5000 */
   readonly lingerMs?: number;
+  /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default 3000 */
+  readonly noSignalAfterMs?: number;
 }
 
 /**
@@ -26,6 +29,7 @@ export class Feeds {
   private readonly bus: FrameBus;
   private readonly log: Logger;
   private readonly lingerMs: number;
+  private readonly signalWatch: NodeJS.Timeout;
   /** Bus messages that were not valid envelopes. */
   droppedMessages = 0;
   /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
@@ -37,6 +41,16 @@ export class Feeds {
     this.bus = options.bus;
     this.log = options.log;
     this.lingerMs = options.lingerMs ?? 5000;
+    const noSignalAfterMs = options.noSignalAfterMs ?? 3000;
+    // One timer for every camera: a camera that went quiet (capture stopped, camera lost, bus
+    // down) must not leave its viewers looking at a frozen picture that seems live.
+    this.signalWatch = setInterval(() => {
+      const now = performance.now();
+      for (const fanout of this.fanouts.values()) {
+        if (fanout.viewerCount > 0) fanout.checkSignal(now, noSignalAfterMs, NO_SIGNAL_JPEGS);
+      }
+    }, 250);
+    this.signalWatch.unref();
   }
 
   /**
@@ -119,8 +133,14 @@ export class Feeds {
     return this.fanouts;
   }
 
+  /** Ends every open stream (shutdown); the subscriptions stay until close(). */
+  endAllStreams(): void {
+    for (const fanout of this.fanouts.values()) fanout.endAll();
+  }
+
   /** Ends every open stream and drops every subscription (shutdown). */
   async close(): Promise<void> {
+    clearInterval(this.signalWatch);
     for (const timer of this.lingerTimers.values()) clearTimeout(timer);
     this.lingerTimers.clear();
     for (const [cameraId, fanout] of this.fanouts) {

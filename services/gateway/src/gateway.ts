@@ -1,11 +1,16 @@
-import { createServer } from 'node:http';
+import { STATUS_CODES, createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
+import { AccessControl } from './access.js';
+import type { AccessOptions } from './access.js';
 import { createApp } from './app.js';
+import { errorBody } from './errors.js';
 import { Feeds } from './feeds.js';
 import { createMetrics } from './metrics.js';
+import { ViewerLimits } from './viewer-limits.js';
 
 export interface GatewayOptions {
   readonly port: number;
@@ -15,7 +20,21 @@ export interface GatewayOptions {
   readonly host?: string;
   /** How long a camera stays subscribed after its last viewer leaves. @default 5000 */
   readonly lingerMs?: number;
-  /** On close, how long ended streams may take to flush before their sockets are cut. @default 2000 */
+  /** Who may view what. @default access control off */
+  readonly access?: AccessOptions;
+  /** Open streams this gateway serves at most. @default 2000 */
+  readonly maxViewers?: number;
+  /** Open streams per client address at most. @default 100 */
+  readonly maxViewersPerAddress?: number;
+  /** Client addresses from X-Forwarded-For. @default false */
+  readonly trustProxy?: boolean;
+  /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default 3000 */
+  readonly noSignalAfterMs?: number;
+  /** A request's headers must arrive within this time. @default 10000 */
+  readonly headersTimeoutMs?: number;
+  /** On close, how long /readyz reports 503 before the listener closes. @default 0 */
+  readonly shutdownDelayMs?: number;
+  /** On close, how long ended streams may take to flush before their sockets are cut. @default 3000 */
   readonly drainMs?: number;
 }
 
@@ -23,16 +42,32 @@ export interface RunningGateway {
   readonly server: Server;
   readonly port: number;
   readonly feeds: Feeds;
-  /** Refuses new streams, ends open ones, closes the server. */
+  /**
+   * Refuses new streams and reports not ready, ends open streams, keeps answering for the
+   * shutdown delay (so a load balancer sees the 503), then closes. Bounded: shutdown delay + drain.
+   */
   close(): Promise<void>;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { bus, log } = options;
-  const feeds = new Feeds({ bus, log, lingerMs: options.lingerMs });
+  const feeds = new Feeds({ bus, log, lingerMs: options.lingerMs, noSignalAfterMs: options.noSignalAfterMs });
+  const access = new AccessControl(options.access ?? { enabled: false, tokens: [], ttlSeconds: 3600 });
+  const limits = new ViewerLimits(options.maxViewers ?? 2000, options.maxViewersPerAddress ?? 100);
   let accepting = true;
-  const server = createServer({ noDelay: true });
-  const app = createApp({ bus, feeds, metrics: createMetrics(feeds, bus, server), log, accepting: () => accepting });
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const server = createServer({
+    noDelay: true,
+    // Slow-loris: headers trickled in byte by byte are cut off, checked every second.
+    headersTimeout,
+    requestTimeout: headersTimeout * 3,
+    connectionsCheckingInterval: 1000,
+  });
+  // Connections that never become viewers (idle keep-alive, slow clients) are bounded too.
+  server.maxConnections = limits.maxViewers + 1024;
+  server.on('clientError', answerClientError);
+  const metrics = createMetrics(feeds, bus, server, limits);
+  const app = createApp({ bus, feeds, metrics, log, access, limits, trustProxy: options.trustProxy ?? false, accepting: () => accepting });
   server.on('request', app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -48,13 +83,35 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     feeds,
     async close() {
       accepting = false;
+      // Viewers reconnect at once and the load balancer sends them to a gateway that stays.
+      feeds.endAllStreams();
+      await delay(options.shutdownDelayMs ?? 0);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await feeds.close();
       server.closeIdleConnections();
       // A viewer that stopped reading never lets its ended response flush: cut it off.
-      const grace = setTimeout(() => server.closeAllConnections(), options.drainMs ?? 2000);
+      const grace = setTimeout(() => server.closeAllConnections(), options.drainMs ?? 3000);
       await closed;
       clearTimeout(grace);
     },
   };
+}
+
+/** Malformed requests, oversized headers and timed-out ones get a JSON answer, as every other error. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request headers are too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'the request did not arrive in time']
+        : [400, 'bad_request', 'malformed HTTP request'];
+  const body = JSON.stringify(errorBody(code, message));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

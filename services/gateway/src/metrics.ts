@@ -5,9 +5,10 @@ import type { Server } from 'node:http';
 import type { FrameBus } from '@camrelay/bus';
 import type { Fanout, FanoutCounters } from './fanout.js';
 import type { Feeds } from './feeds.js';
+import type { ViewerLimits } from './viewer-limits.js';
 
 /** The gateway's /metrics: read from the fanouts' plain counters when scraped. */
-export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server): Registry {
+export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limits: ViewerLimits): Registry {
   const registry = createRegistry();
   const perCamera = (read: (fanout: Fanout) => number) =>
     function* () {
@@ -31,6 +32,12 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server): Regi
     name: 'camrelay_viewers_total',
     help: 'Open streams on this gateway, all cameras.',
     read: () => [...feeds.all.values()].reduce((viewers, fanout) => viewers + fanout.viewerCount, 0),
+  });
+  scrapedCounter(registry, { name: 'camrelay_viewers_refused_total', help: 'Streams refused because the gateway or the client address was at its viewer limit.', read: () => limits.refused });
+  scrapedGauge(registry, {
+    name: 'camrelay_cameras_without_signal',
+    help: 'Watched cameras whose viewers are being sent the NO SIGNAL picture.',
+    read: () => [...feeds.all.values()].filter((fanout) => !fanout.hasSignal).length,
   });
   scrapedGauge(registry, { name: 'camrelay_subscriptions', help: 'Cameras this gateway is subscribed to on the bus.', read: () => feeds.all.size });
   busUpGauge(registry, bus);

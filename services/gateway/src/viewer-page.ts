@@ -10,7 +10,12 @@
  * picture is sampled through a small canvas, and when it has not changed for STALL_MS (its
  * gateway went away, or the stream ended) the stream is reopened through the load balancer.
  * A reopened stream starts with the latest frame, so a scene that is truly still costs one
- * reconnection per STALL_MS and shows nothing wrong.
+ * reconnection per STALL_MS and shows nothing wrong. A camera without frames keeps streaming:
+ * the gateway sends a blinking NO SIGNAL picture, and the live picture returns by itself.
+ *
+ * With access control on, the page asks /api/cameras with a token (from the link's #token=…,
+ * kept in sessionStorage, or typed in) and streams the signed URLs the API hands out, which
+ * an <img> can open without credentials. The URLs are refreshed with the camera list.
  */
 export const VIEWER_PAGE = `<!doctype html>
 <html lang="en">
@@ -30,10 +35,14 @@ export const VIEWER_PAGE = `<!doctype html>
   figcaption { display: flex; justify-content: space-between; padding: .35rem .6rem; font-size: .85rem; }
   .offline figcaption .state { color: #f66; }
   .state { color: #6c6; }
+  #login { display: none; padding: 1rem; gap: .5rem; align-items: center; }
+  #login.shown { display: flex; flex-wrap: wrap; }
+  #login input { min-width: 18rem; padding: .4rem; }
 </style>
 </head>
 <body>
 <header><h1>camrelay</h1><span id="status">loading cameras…</span></header>
+<form id="login"><label for="token">Access token</label><input id="token" type="password" autocomplete="current-password" required><button>Show cameras</button></form>
 <main id="cameras"></main>
 <script type="module">
 const MAX_LIVE = 4;
@@ -47,6 +56,28 @@ const probeContext = probe.getContext('2d', { willReadFrequently: true });
 const grid = document.getElementById('cameras');
 const status = document.getElementById('status');
 const tiles = new Map();
+const login = document.getElementById('login');
+const TOKEN_KEY = 'camrelay-token';
+// A link may carry the token in its fragment, which is never sent to a server; keep it for
+// this tab and take it out of the address bar.
+const fromLink = new URLSearchParams(location.hash.slice(1)).get('token');
+if (fromLink) {
+  sessionStorage.setItem(TOKEN_KEY, fromLink);
+  history.replaceState(null, '', location.pathname + location.search);
+}
+login.addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, document.getElementById('token').value.trim());
+  login.classList.remove('shown');
+  loadCameras();
+});
+
+/** A camera URL from the API, made unique so the browser opens a new connection. */
+function fresh(url) {
+  const unique = new URL(url, location.href);
+  unique.searchParams.set('t', String(Date.now()));
+  return unique.pathname + unique.search;
+}
 
 const observer = new IntersectionObserver((entries) => {
   for (const entry of entries) tiles.get(entry.target.dataset.id).visible = entry.isIntersecting;
@@ -83,7 +114,7 @@ function startStream(tile) {
   tile.live = true;
   tile.changedAt = performance.now();
   // A fresh URL each time, so the browser opens a new connection rather than reusing an ended one.
-  tile.img.src = '/cameras/' + encodeURIComponent(tile.id) + '/stream.mjpg?t=' + Date.now();
+  tile.img.src = fresh(tile.streamUrl);
 }
 
 /** A short fingerprint of what the tile shows now, or '' when it cannot be read. */
@@ -124,7 +155,7 @@ function refreshStreams() {
   const hidden = document.visibilityState === 'hidden';
   let live = 0;
   for (const tile of tiles.values()) {
-    const wanted = !hidden && tile.visible && tile.online && live < MAX_LIVE;
+    const wanted = !hidden && tile.visible && live < MAX_LIVE;
     if (wanted) live++;
     if (wanted && !tile.live) startStream(tile);
     if (!wanted && tile.live) stopStream(tile);
@@ -134,19 +165,27 @@ function refreshStreams() {
 function refreshSnapshots() {
   if (document.visibilityState === 'hidden') return;
   for (const tile of tiles.values()) {
-    if (!tile.live && tile.visible && tile.online) tile.img.src = '/cameras/' + encodeURIComponent(tile.id) + '/snapshot.jpg?t=' + Date.now();
+    if (!tile.live && tile.visible && tile.online) tile.img.src = fresh(tile.snapshotUrl);
   }
 }
 
 async function loadCameras() {
   try {
-    const response = await fetch('/api/cameras', { cache: 'no-store' });
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const response = await fetch('/api/cameras', { cache: 'no-store', headers: token ? { Authorization: 'Bearer ' + token } : {} });
+    if (response.status === 401) {
+      status.textContent = token ? 'that token was not accepted' : 'an access token is needed';
+      login.classList.add('shown');
+      return;
+    }
     if (!response.ok) throw new Error('HTTP ' + response.status);
     const cameras = await response.json();
     status.textContent = cameras.length + (cameras.length === 1 ? ' camera' : ' cameras');
     for (const camera of cameras) {
       const tile = tileFor(camera);
       tile.online = camera.online;
+      tile.streamUrl = camera.streamUrl;
+      tile.snapshotUrl = camera.snapshotUrl;
       tile.figure.classList.toggle('offline', !camera.online);
       if (camera.width && camera.height) tile.figure.style.setProperty('--aspect', camera.width + ' / ' + camera.height);
       tile.caption.querySelector('.state').textContent = camera.online

@@ -4,6 +4,7 @@
  * nginx (Debian's) rendered from the same template as docker compose's. Ctrl-C stops every
  * process it started; a failed start stops the rest and says which part failed and why.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,11 @@ const gatewayCount = Number(values.gateways);
 if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 64) fail(`--gateways must be a whole number from 1 to 64, got ${JSON.stringify(values.gateways)}`);
 const port = Number(process.env.PORT ?? 8080);
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`PORT must be a whole number from 1 to 65535, got ${JSON.stringify(process.env.PORT)}`);
+
+// Gateways behind a load balancer require tokens: without API_TOKENS (and AUTH=off) the stack
+// makes one for this run and prints it, so that one command still gives a working link.
+const madeToken = process.env.AUTH !== 'off' && !process.env.API_TOKENS ? randomBytes(18).toString('base64url') : undefined;
+const gatewayEnv = { TRUST_PROXY: 'true', ...(madeToken ? { API_TOKENS: madeToken } : {}) };
 
 const dir = mkdtempSync(join(tmpdir(), 'camrelay-stack-'));
 const logs = join(dir, 'logs');
@@ -84,7 +90,7 @@ const gateways = await step('gateways', () =>
   Promise.all(
     Array.from({ length: gatewayCount }, async (_, i) => {
       const name = `gateway-${i + 1}`;
-      const gateway = await startGateway({ REDIS_URL: redis.url, PORT: String(await freePort()) }, logOf(name));
+      const gateway = await startGateway({ REDIS_URL: redis.url, PORT: String(await freePort()), ...gatewayEnv }, logOf(name));
       track(name, gateway);
       return { name, gateway };
     }),
@@ -105,6 +111,7 @@ console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${process.env.CAME
 for (const { name, gateway } of gateways) console.log(`  ${name.padEnd(10)} pid ${gateway.process.pid}  ${gateway.baseUrl}`);
 console.log(`  nginx      pid ${nginx.process.pid}  ${dir}/nginx.conf`);
 console.log(`  logs       ${logs}`);
+if (madeToken) console.log(`  token      ${madeToken}  (made for this run; open http://localhost:${port}/#token=${madeToken})`);
 console.log('Ctrl-C stops everything.');
 
 /** nginx prints nothing when it is ready: ask it, until it answers or exits. */

@@ -1,0 +1,111 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { TokenGrant } from './config.js';
+import { HttpError } from './errors.js';
+
+/** What a request may see: every camera (null) or some. */
+export interface Grant {
+  readonly cameras: ReadonlySet<string> | null;
+  /** The viewer a signed URL was made for, if any: shown in logs, never trusted for access. */
+  readonly viewer?: string;
+}
+
+export interface AccessOptions {
+  readonly enabled: boolean;
+  readonly tokens: readonly TokenGrant[];
+  /** Shared by every gateway so that any of them accepts another's URLs. @default derived from the tokens */
+  readonly signingKey?: string;
+  /** Lifetime of the URLs /api/cameras hands out. */
+  readonly ttlSeconds: number;
+}
+
+/** Query parameters of a signed URL. */
+export interface SignedQuery {
+  readonly exp?: string;
+  readonly sig?: string;
+  readonly viewer?: string;
+}
+
+const EVERYTHING: Grant = { cameras: null };
+const VIEWER_ID = /^[A-Za-z0-9._@-]{1,64}$/;
+
+export const unauthorized = () =>
+  new HttpError(401, 'unauthorized', 'an API token (Authorization: Bearer …) or a signed URL is required', {
+    'WWW-Authenticate': 'Bearer realm="camrelay"',
+  });
+// One answer for a camera that exists but is not granted and one that does not exist, so that
+// trying names tells a caller nothing.
+export const forbidden = () => new HttpError(403, 'forbidden', 'these credentials do not allow this');
+
+/**
+ * Bearer tokens for the API, and signed, expiring URLs for streams and snapshots: an <img src>
+ * cannot send a header, and a token in a URL would end up in logs and browser history. The
+ * signature is an HMAC over camera, expiry and viewer id, so a URL opens one camera until it
+ * expires and cannot be edited into another.
+ */
+export class AccessControl {
+  readonly enabled: boolean;
+  readonly ttlSeconds: number;
+  /** By SHA-256 of the token: a lookup that does not compare secrets byte by byte. */
+  private readonly grants = new Map<string, Grant>();
+  private readonly signingKey: Buffer;
+
+  constructor(options: AccessOptions) {
+    this.enabled = options.enabled;
+    this.ttlSeconds = options.ttlSeconds;
+    for (const { token, cameras } of options.tokens) this.grants.set(sha256(token), { cameras });
+    const derivedFrom = options.tokens.map(({ token }) => token).sort().join('\n');
+    this.signingKey = createHmac('sha256', 'camrelay signed URL key').update(options.signingKey ?? derivedFrom).digest();
+  }
+
+  /** The grant of an API request: its bearer token. Everything when access control is off. */
+  fromBearer(authorization: string | undefined): Grant {
+    if (!this.enabled) return EVERYTHING;
+    const token = /^Bearer +(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+    const grant = token === undefined ? undefined : this.grants.get(sha256(token));
+    if (!grant) throw unauthorized();
+    return grant;
+  }
+
+  /** The grant of a stream or snapshot request for one camera: a bearer token, or a signed URL. */
+  forCamera(cameraId: string, authorization: string | undefined, query: SignedQuery): Grant {
+    if (!this.enabled) return EVERYTHING;
+    if (authorization !== undefined || query.sig === undefined) {
+      const grant = this.fromBearer(authorization);
+      if (!mayView(grant, cameraId)) throw forbidden();
+      return grant;
+    }
+    const { exp, sig, viewer } = query;
+    if (exp === undefined || !/^\d{1,12}$/.test(exp) || (viewer !== undefined && !VIEWER_ID.test(viewer))) throw forbidden();
+    const expected = this.signature(cameraId, Number(exp), viewer);
+    const given = Buffer.from(sig, 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw forbidden();
+    // Checked after the signature, so that only a genuine URL learns it has expired.
+    if (Number(exp) * 1000 < Date.now()) throw new HttpError(403, 'expired', 'this URL has expired; get a new one from /api/cameras');
+    return { cameras: new Set([cameraId]), viewer };
+  }
+
+  /** The query string ("exp=…&sig=…") that lets anyone holding it view one camera until it expires. */
+  sign(cameraId: string, ttlSeconds = this.ttlSeconds, viewer?: string): { query: string; expiresAt: number } {
+    const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
+    const params = new URLSearchParams({ exp: String(exp) });
+    if (viewer !== undefined) params.set('viewer', viewer);
+    params.set('sig', this.signature(cameraId, exp, viewer).toString('base64url'));
+    return { query: params.toString(), expiresAt: exp * 1000 };
+  }
+
+  private signature(cameraId: string, exp: number, viewer: string | undefined): Buffer {
+    return createHmac('sha256', this.signingKey).update(`v1\n${cameraId}\n${exp}\n${viewer ?? ''}`).digest();
+  }
+}
+
+export function mayView(grant: Grant, cameraId: string): boolean {
+  return grant.cameras === null || grant.cameras.has(cameraId);
+}
+
+export function isViewerId(value: string): boolean {
+  return VIEWER_ID.test(value);
+}
+
+function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
