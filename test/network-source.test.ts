@@ -37,13 +37,18 @@ describe('a network source that is lost and comes back', () => {
 
       await upstream.stop();
       await relay.waitFor(/"camera":"relay".*camera lost/);
+      // The viewer is told: the NO SIGNAL picture, not a frozen last frame.
+      const lostAt = viewer.frames.length;
+      const noSignal = await viewer.waitForFrame((part) => part.headers['x-no-signal'] === '1', 'a NO SIGNAL picture', lostAt);
+      assert.equal(cv.imdecode(noSignal.jpeg).cols, 640);
 
-      const seen = viewer.frames.length;
       upstream = await startUpstream();
       await relay.waitFor(/"camera":"relay".*"msg":"camera streaming"/, 30_000);
       // The relay's own viewer never disconnected: it simply gets frames again.
-      await viewer.waitForFrames(seen + 5);
-      const after = viewer.frames.slice(seen);
+      const seen = viewer.frames.length;
+      const live = () => viewer.frames.slice(seen).filter((part) => part.headers['x-no-signal'] === undefined);
+      await viewer.waitForFrame(() => live().length >= 5, '5 live frames after the camera came back', seen, 30_000);
+      const after = live();
       for (let i = 1; i < after.length; i++) assert.ok(after[i]!.sequence > after[i - 1]!.sequence);
     } finally {
       viewer.close();

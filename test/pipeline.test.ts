@@ -23,6 +23,7 @@ describe('capture → Redis → two gateways', () => {
     captureHealth = `http://127.0.0.1:${healthPort}`;
     capture = await startCapture({ REDIS_URL: redis.url, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10' }, ['lab', 'bench']);
     gateways = await Promise.all([startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
+    await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
   });
 
   after(async () => {

@@ -19,6 +19,7 @@ describe('a stalled viewer among 20 others', () => {
     // 1280x720 frames (~150 KB) so 5 s of them (~22 MB) overflow the kernel's socket buffers.
     capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: 'hd=pattern:1280x720@30' }, ['hd']);
     gateway = await startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
+    await gateway.waitFor(/"msg":"redis connected"/);
   });
 
   after(async () => {

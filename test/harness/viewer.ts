@@ -22,13 +22,13 @@ export class StreamViewer {
   private readonly req;
   readonly ended: Promise<void>;
 
-  constructor(url: string, options: { keepJpegs?: boolean } = {}) {
+  constructor(url: string, options: { keepJpegs?: boolean; headers?: Record<string, string>; localAddress?: string } = {}) {
     const keep = options.keepJpegs ?? true;
     let markEnded!: () => void;
     this.ended = new Promise<void>((resolve) => (markEnded = resolve)).then(() => {
       this.isClosed = true;
     });
-    this.req = request(url, (res) => {
+    this.req = request(url, { headers: options.headers, localAddress: options.localAddress }, (res) => {
       this.response = res;
       if (res.statusCode !== 200) {
         this.fail(new Error(`HTTP ${res.statusCode}`));
@@ -64,6 +64,18 @@ export class StreamViewer {
   async waitForFrames(count: number, timeoutMs = 20_000): Promise<ReceivedFrame[]> {
     await this.waitUntil(() => this.frames.length >= count, `${count} frames`, timeoutMs);
     return this.frames.slice(0, count);
+  }
+
+  /** Frames from the camera, without the NO SIGNAL pictures sent while it had none. */
+  get liveFrames(): ReceivedFrame[] {
+    return this.frames.filter((frame) => frame.headers['x-no-signal'] === undefined);
+  }
+
+  /** Resolves with the first frame, from index `from` on, that satisfies `test`. */
+  async waitForFrame(test: (frame: ReceivedFrame) => boolean, what: string, from = 0, timeoutMs = 20_000): Promise<ReceivedFrame> {
+    let found: ReceivedFrame | undefined;
+    await this.waitUntil(() => (found = this.frames.slice(from).find(test)) !== undefined, what, timeoutMs);
+    return found!;
   }
 
   /** Resolves once a frame with at least this X-Sequence has arrived. */
@@ -106,6 +118,7 @@ export class StreamViewer {
 
   private fail(error: Error): void {
     this.failure ??= error;
+    this.notify();
   }
 
   private notify(): void {

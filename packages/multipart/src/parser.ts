@@ -110,7 +110,8 @@ export class MultipartParser {
         }
         const end = buf.indexOf(HEADER_END);
         if (end === -1) {
-          if (buf.length > this.maxHeaderBytes) throw new MultipartError(`part headers exceed ${this.maxHeaderBytes} bytes`);
+          // The last 3 bytes may be the start of the blank line that ends a block of exactly the limit.
+          if (buf.length > this.maxHeaderBytes + HEADER_END.length - 1) throw new MultipartError(`part headers exceed ${this.maxHeaderBytes} bytes`);
           return false;
         }
         if (end > this.maxHeaderBytes) throw new MultipartError(`part headers exceed ${this.maxHeaderBytes} bytes`);
@@ -135,6 +136,8 @@ export class MultipartParser {
           this.scanned = buf.length;
           return false;
         }
+        // A body that arrived in one push is not exempt from the limit.
+        if (end > this.maxPartBytes) throw new MultipartError(`part exceeds ${this.maxPartBytes} bytes`);
         this.scanned = 0;
         parts.push({ headers: this.headers, body: buf.subarray(0, end) });
         this.pending = buf.subarray(end + CRLF.length);

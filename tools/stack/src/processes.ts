@@ -112,12 +112,27 @@ export interface RedisServer extends Running {
   readonly port: number;
 }
 
-/** A real redis-server on a free loopback port, without persistence. */
-export async function startRedis(options: ProcessOptions = {}): Promise<RedisServer> {
+export interface RedisServerOptions extends ProcessOptions {
+  /** requirepass: clients must AUTH with it; `url` carries it (percent-encoded). */
+  password?: string;
+  /** PEM files: serve TLS only (`url` is rediss://); clients need not present a certificate. */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+/**
+ * A real redis-server on a free loopback port, without persistence. With `tls`, `port` is
+ * the TLS port and there is no plain one.
+ */
+export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
-  const server = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, options);
+  const { password, tls } = options;
+  const args = ['--port', tls ? '0' : String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  if (tls) args.push('--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no');
+  if (password !== undefined) args.push('--requirepass', password);
+  const server = startProcess('redis-server', args, {}, options);
   await server.waitFor(/Ready to accept connections/);
-  return { ...server, url: `redis://127.0.0.1:${port}`, port };
+  const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
+  return { ...server, url: `${tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`, port };
 }
 
 export interface Service extends Running {
