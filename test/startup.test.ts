@@ -15,6 +15,14 @@ describe('start-up configuration', () => {
     ['gateway', 'services/embedded/dist/main.js', { JPEG_QUALITY: '101' }, /JPEG_QUALITY="101"/],
     ['gateway', 'services/embedded/dist/main.js', { PORT: 'eighty' }, /PORT="eighty"/],
     ['gateway', 'services/embedded/dist/main.js', { REDIS_URL: 'http://localhost:6379' }, /REDIS_URL=.*redis:\/\//],
+    ['gateway', 'services/embedded/dist/main.js', { REDIS_URL: 'redis://127.0.0.1:1' }, /API_TOKENS=unset: required while AUTH is on \(the default with REDIS_URL\)/],
+    ['gateway', 'services/embedded/dist/main.js', { AUTH: 'on' }, /API_TOKENS=unset: required while AUTH is on: TOKEN or TOKEN=camera1,camera2/],
+    ['gateway', 'services/embedded/dist/main.js', { AUTH: 'maybe' }, /AUTH="maybe": expected on or off/],
+    ['gateway', 'services/embedded/dist/main.js', { AUTH: 'on', API_TOKENS: 'tiny-secret' }, /API_TOKENS=\(hidden\): entry 1: expected TOKEN/],
+    ['gateway', 'services/embedded/dist/main.js', { AUTH: 'on', API_TOKENS: 'long-enough-secret-1=../etc' }, /API_TOKENS=\(hidden\): entry 1: camera ids/],
+    ['gateway', 'services/embedded/dist/main.js', { URL_SIGNING_KEY: 'tiny-secret' }, /URL_SIGNING_KEY=\(hidden\): expected at least 32 characters/],
+    ['gateway', 'services/embedded/dist/main.js', { MAX_VIEWERS: '0' }, /MAX_VIEWERS="0": expected a whole number from 1/],
+    ['gateway', 'services/embedded/dist/main.js', { TRUST_PROXY: 'yes' }, /TRUST_PROXY="yes": expected true or false/],
     ['capture', 'services/capture/dist/main.js', { REDIS_URL: undefined }, /REDIS_URL=unset: required/],
     ['capture', 'services/capture/dist/main.js', { REDIS_URL: 'redis://127.0.0.1:1', CAMERAS: 'x=pattern:10x10@30' }, /CAMERAS=/],
   ];
@@ -24,6 +32,7 @@ describe('start-up configuration', () => {
       const code = await child.exited;
       assert.equal(code, 2);
       assert.match(child.output.join('\n'), message);
+      assert.doesNotMatch(child.output.join('\n'), /tiny-secret|long-enough-secret/, 'secrets never appear in messages');
     });
   }
 });
