@@ -59,3 +59,41 @@ describe('viewer page in Chromium', () => {
     await eventually(async () => assert.equal(await openStreams(), 0, 'a closed page holds no stream'));
   });
 });
+
+describe('viewer page with access control, in Chromium', () => {
+  const TOKEN = 'left-only-token-0123456789';
+  let gateway: Service;
+  let browser: Browser;
+
+  before(async () => {
+    gateway = await startGateway({ REDIS_URL: '', AUTH: 'on', API_TOKENS: `${TOKEN}=left`, CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15' });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gateway?.stop();
+  });
+
+  const liveTile = (id: string) => `document.querySelector('figure[data-id="${id}"] img')?.naturalWidth === 320`;
+
+  it('takes the token from the link, streams the cameras it allows through signed URLs, and forgets the fragment', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${gateway.baseUrl}/#token=${TOKEN}`);
+    await page.waitForFunction(liveTile('left'));
+    assert.equal(new URL(page.url()).hash, '', 'the token leaves the address bar');
+    assert.equal(await page.locator('figure[data-id="right"]').count(), 0, 'a camera the token does not allow is not shown');
+    assert.match(String(await page.locator('figure[data-id="left"] img').getAttribute('src')), /\/cameras\/left\/stream\.mjpg\?exp=\d+&sig=/);
+    await page.close();
+  });
+
+  it('asks for a token when it has none, and shows the cameras once it is given', async () => {
+    const page = await browser.newPage();
+    await page.goto(gateway.baseUrl);
+    await page.locator('#login input').waitFor({ state: 'visible' });
+    await page.locator('#login input').fill(TOKEN);
+    await page.locator('#login button').click();
+    await page.waitForFunction(liveTile('left'));
+    await page.close();
+  });
+});
