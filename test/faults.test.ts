@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, freePort, startCapture, startGateway, startProcess, startRedis } from './harness/processes.js';
+import { OPEN_GATEWAY, freePort, startCapture, startGateway, startRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { metricValue, StreamViewer } from './harness/viewer.js';
 import type { ReceivedFrame } from './harness/viewer.js';
@@ -103,8 +103,7 @@ describe('faults', () => {
       assert.ok(viewer.frames.slice(-3).every(isNoSignal), 'and are told there is no signal');
       assert.ok((await captureDropped()) > droppedBefore + 100, 'capture drops the frames it cannot publish');
 
-      restartedRedis = startProcess('redis-server', ['--port', String(redis.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-      await restartedRedis.waitFor(/Ready to accept connections/);
+      restartedRedis = await startRedis({ port: redis.port });
       const upAt = Date.now();
       const from = viewer.frames.length;
       const resumed = await viewer.waitForFrame(isLive, 'a live frame after Redis came back', from, 10_000);
@@ -120,6 +119,33 @@ describe('faults', () => {
         const cameras = (await (await fetch(`${gateway.baseUrl}/api/cameras`)).json()) as Array<{ id: string }>;
         assert.deepEqual(cameras.map((camera) => camera.id), ['lab']);
       }, 5000);
+      assert.equal(viewer.isClosed, false);
+    } finally {
+      viewer.close();
+    }
+  });
+
+  it('notices a Redis that goes silent for 10 s (no reset: a partition, a stopped host), and resumes when it answers again', async (t) => {
+    const current = restartedRedis ?? redis;
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/lab/stream.mjpg`);
+    try {
+      await viewer.waitForFrames(5);
+      current.process.kill('SIGSTOP');
+      const silentAt = Date.now();
+      // Nothing closes a socket: only the gateway's own liveness check can tell.
+      await eventually(async () => assert.equal((await fetch(`${gateway.baseUrl}/readyz`)).status, 503), 8000);
+      t.diagnostic(`/readyz 503 ${Date.now() - silentAt} ms after redis-server stopped answering`);
+      const lastLive = viewer.liveFrames.at(-1)!;
+      await sleep(10_000 - (Date.now() - silentAt));
+      assert.ok(viewer.frames.slice(-2).every(isNoSignal), 'viewers are told there is no signal');
+
+      current.process.kill('SIGCONT');
+      const backAt = Date.now();
+      const resumed = await viewer.waitForFrame(isLive, 'a live frame after Redis answered again', viewer.frames.length, 10_000);
+      t.diagnostic(`stream resumed ${resumed.receivedAt - backAt} ms after redis-server answered again`);
+      assert.ok(resumed.receivedAt - backAt <= 2000, 'within 2 s');
+      assert.ok(resumed.sequence > lastLive.sequence + 10 * 15 * 0.5, 'the silent period was dropped, not replayed');
+      await eventually(async () => assert.equal((await fetch(`${gateway.baseUrl}/readyz`)).status, 200), 5000);
       assert.equal(viewer.isClosed, false);
     } finally {
       viewer.close();

@@ -21,12 +21,16 @@ export interface RedisBusOptions {
  * automatic resubscribe has no error path (a failure there is an unhandled rejection), and it
  * would also restore channels unsubscribed while Redis was down.
  */
+const LIVENESS_EVERY_MS = 1000;
+const LIVENESS_TIMEOUT_MS = 2000;
+
 export class RedisBus extends EventEmitter implements FrameBus {
   private readonly commands: Redis;
   private readonly subscriber: Redis;
   private readonly envelopeListeners = new Map<string, EnvelopeListener>();
   private up = false;
   private readonly onError: RedisBusOptions['onError'];
+  private readonly liveness: NodeJS.Timeout;
 
   constructor(options: RedisBusOptions) {
     super();
@@ -35,9 +39,12 @@ export class RedisBus extends EventEmitter implements FrameBus {
       maxRetriesPerRequest: 0,
       // Reconnect quickly at first, then every second: a restarted Redis is back in seconds.
       retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+      // A command or a connection attempt to a Redis that went silent (no reset: a network
+      // partition, a stopped host) must fail, not hang for minutes.
+      commandTimeout: LIVENESS_TIMEOUT_MS,
+      connectTimeout: LIVENESS_TIMEOUT_MS,
     };
-    // A command on a connection that died silently (no reset) must fail, not hang for minutes.
-    this.commands = new Redis(options.url, { ...base, connectionName: 'camrelay', commandTimeout: 2000 });
+    this.commands = new Redis(options.url, { ...base, connectionName: 'camrelay' });
     this.subscriber = new Redis(options.url, { ...base, connectionName: 'camrelay-sub', autoResubscribe: false });
     this.onError = options.onError;
     for (const [name, connection] of [['publisher', this.commands], ['subscriber', this.subscriber]] as const) {
@@ -47,6 +54,17 @@ export class RedisBus extends EventEmitter implements FrameBus {
       connection.on('error', (error: Error) => options.onError?.(error, name));
     }
     this.subscriber.on('ready', () => this.resubscribe());
+    // A silent Redis closes no socket: only a ping notices. A connection whose ping times out
+    // is dropped, which reports the bus down (/readyz 503) and starts reconnecting.
+    this.liveness = setInterval(() => {
+      for (const connection of [this.commands, this.subscriber]) {
+        if (connection.status !== 'ready') continue;
+        connection.ping().catch(() => {
+          if (connection.status === 'ready') connection.disconnect(true);
+        });
+      }
+    }, LIVENESS_EVERY_MS);
+    this.liveness.unref();
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       this.envelopeListeners.get(channel.toString('latin1'))?.(message);
     });
@@ -119,6 +137,7 @@ export class RedisBus extends EventEmitter implements FrameBus {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.liveness);
     this.envelopeListeners.clear();
     this.commands.disconnect();
     this.subscriber.disconnect();

@@ -113,6 +113,8 @@ export interface RedisServer extends Running {
 }
 
 export interface RedisServerOptions extends ProcessOptions {
+  /** A given port, e.g. to start Redis again where its clients expect it. @default a free one */
+  port?: number;
   /** requirepass: clients must AUTH with it; `url` carries it (percent-encoded). */
   password?: string;
   /** PEM files: serve TLS only (`url` is rediss://); clients need not present a certificate. */
@@ -124,7 +126,7 @@ export interface RedisServerOptions extends ProcessOptions {
  * the TLS port and there is no plain one.
  */
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const { password, tls } = options;
   const args = ['--port', tls ? '0' : String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   if (tls) args.push('--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no');
