@@ -25,6 +25,9 @@ export interface SignedQuery {
   readonly viewer?: string;
 }
 
+/** Bounds of a signed URL's lifetime, in seconds: ten seconds to a week. */
+export const SIGNED_URL_TTL_RANGE = [10, 7 * 24 * 3600] as const;
+
 const EVERYTHING: Grant = { cameras: null };
 const VIEWER_ID = /^[A-Za-z0-9._@-]{1,64}$/;
 

@@ -6,7 +6,7 @@ import type { CameraInfo, FrameBus } from '@camrelay/bus';
 import { isCameraId } from '@camrelay/frame';
 import { streamContentType, streamPreamble } from '@camrelay/multipart';
 import type { AccessControl, Grant, SignedQuery } from './access.js';
-import { forbidden, isViewerId, mayView, unauthorized } from './access.js';
+import { SIGNED_URL_TTL_RANGE, forbidden, isViewerId, mayView, unauthorized } from './access.js';
 import { CameraDirectory } from './camera-directory.js';
 import { HttpError, busUnavailable, errorBody, shuttingDown } from './errors.js';
 import type { Feeds } from './feeds.js';
@@ -92,7 +92,7 @@ export function createApp(options: AppOptions): Koa {
   // Signed URLs for one camera, for a page or a script that hands them to someone else.
   router.get('/api/cameras/:id/urls', async (ctx) => {
     const cameraId = cameraIdOf(ctx.params.id);
-    const ttl = ctx.query.ttl === undefined ? access.ttlSeconds : parseWhole(ctx.query.ttl, 'ttl', 10, 7 * 24 * 3600);
+    const ttl = ctx.query.ttl === undefined ? access.ttlSeconds : parseWhole(ctx.query.ttl, 'ttl', ...SIGNED_URL_TTL_RANGE);
     const viewer = queryValue(ctx.query.viewer);
     if (viewer !== undefined && !isViewerId(viewer)) throw new HttpError(400, 'bad_viewer', 'viewer ids are 1-64 letters, digits or ._@-');
     const grant = access.fromBearer(bearerOf(ctx));

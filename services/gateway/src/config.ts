@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { integerIn, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
 import type { Env } from '@camrelay/config';
 import { isCameraId } from '@camrelay/frame';
+import { SIGNED_URL_TTL_RANGE } from './access.js';
 
 /** One entry of API_TOKENS: a secret, and the cameras it may view (null: all of them). */
 export interface TokenGrant {
@@ -42,7 +43,7 @@ export const gatewayVariables = {
   /** Key for signed stream and snapshot URLs; derived from API_TOKENS when unset. */
   URL_SIGNING_KEY: optional(z.string().min(32, { error: 'expected at least 32 characters' })),
   /** Seconds a signed URL handed out by /api/cameras stays valid. */
-  SIGNED_URL_TTL: integerIn(10, 7 * 24 * 3600, 3600),
+  SIGNED_URL_TTL: integerIn(...SIGNED_URL_TTL_RANGE, 3600),
   MAX_VIEWERS: integerIn(1, 1_000_000, 2000),
   MAX_VIEWERS_PER_ADDRESS: integerIn(1, 1_000_000, 100),
   /** Behind a load balancer: take the client's address from X-Forwarded-For (its last entry). */
