@@ -11,6 +11,7 @@ describe('start-up configuration', () => {
   const cases: Array<[string, string, NodeJS.ProcessEnv, RegExp]> = [
     ['gateway', 'services/embedded/dist/main.js', { CAMERAS: 'cam1=webcam:0' }, /CAMERAS=.*unknown source/],
     ['gateway', 'services/embedded/dist/main.js', { CAMERAS: 'a=pattern;a=pattern' }, /CAMERAS=.*appears twice/],
+    ['gateway', 'services/embedded/dist/main.js', { CAMERAS: 'a=rtsp://user:tiny-secret@cam/x;a=pattern' }, /CAMERAS="a=rtsp:\/\/user:\*\*\*@cam\/x;a=pattern": .*appears twice/],
     ['gateway', 'services/embedded/dist/main.js', { CAMERAS: '../x=pattern' }, /CAMERAS=.*camera id/],
     ['gateway', 'services/embedded/dist/main.js', { JPEG_QUALITY: '101' }, /JPEG_QUALITY="101"/],
     ['gateway', 'services/embedded/dist/main.js', { PORT: 'eighty' }, /PORT="eighty"/],

@@ -30,11 +30,14 @@ export function readConfig<S extends z.ZodType>(schema: S, env: Env): z.infer<S>
 const SECRET_VARIABLE = /(TOKENS?|KEY|SECRET|PASSWORD)$/;
 
 /**
- * A URL's password replaced by "***" (redis://:secret@host → redis://:***@host). The password
- * runs to the last "@": a rejected value may hold one with a space or a raw "@" in it.
+ * URL passwords replaced by "***" (redis://:secret@host → redis://:***@host). In a value that
+ * is one URL the password runs to the last "@": a rejected value may hold one with a space or
+ * a raw "@" in it. In a list (CAMERAS) each URL's password runs to its own "@".
  */
 export function hidePassword(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[\s\S]*@/i, '$1***@');
+  return value
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[\s\S]*@/i, '$1***@')
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s;]*:)[^@;\s]*@/gi, '$1***@');
 }
 
 /** An environment value that may be unset or empty (both mean "use the default"). */

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { hidePassword } from '@camrelay/config';
 import { renderNginxConf } from './nginx.js';
 import { freePort, startCapture, startGateway, startProcess, startRedis } from './processes.js';
 import type { Running } from './processes.js';
@@ -107,7 +108,7 @@ const nginx = await step('nginx', async () => {
 ready = true;
 console.log(`camrelay stack: http://localhost:${port}  (${gatewayCount} gateway${gatewayCount === 1 ? '' : 's'} behind nginx)`);
 console.log(`  redis      pid ${redis.process.pid}  ${redis.url}`);
-console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${process.env.CAMERAS ?? 'default=auto'}`);
+console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${hidePassword(process.env.CAMERAS ?? 'default=auto')}`);
 for (const { name, gateway } of gateways) console.log(`  ${name.padEnd(10)} pid ${gateway.process.pid}  ${gateway.baseUrl}`);
 console.log(`  nginx      pid ${nginx.process.pid}  ${dir}/nginx.conf`);
 console.log(`  logs       ${logs}`);
