@@ -29,6 +29,7 @@ export interface AppOptions {
 /** A camera counts as online while its frames are this fresh. */
 const ONLINE_WITHIN_MS = 3000;
 const MAX_FPS = 60;
+const GONE_CLIENT = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 const PREAMBLE = streamPreamble();
 
 /** Routes and middleware only; the fan-out lives in Feeds/Fanout and knows nothing of Koa. */
@@ -37,6 +38,12 @@ export function createApp(options: AppOptions): Koa {
   const app = new Koa({ proxy: options.trustProxy, maxIpsCount: 1 });
   const directory = new CameraDirectory(bus);
   const router = new Router();
+  // Replaces Koa's default, which prints a stack trace to stderr for every viewer that resets
+  // its connection mid-stream: routine for a stream server, and thousands an hour.
+  app.on('error', (error: NodeJS.ErrnoException, ctx?: Koa.Context) => {
+    if (error.code !== undefined && GONE_CLIENT.has(error.code)) return;
+    log.warn({ err: error, path: ctx?.path }, 'request error');
+  });
 
   app.use(async (ctx, next) => {
     try {

@@ -33,6 +33,7 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     help: 'Open streams on this gateway, all cameras.',
     read: () => [...feeds.all.values()].reduce((viewers, fanout) => viewers + fanout.viewerCount, 0),
   });
+  scrapedGauge(registry, { name: 'camrelay_viewer_slots', help: 'Places taken under MAX_VIEWERS (streams open or opening).', read: () => limits.viewers });
   scrapedCounter(registry, { name: 'camrelay_viewers_refused_total', help: 'Streams refused because the gateway or the client address was at its viewer limit.', read: () => limits.refused });
   scrapedGauge(registry, {
     name: 'camrelay_cameras_without_signal',
