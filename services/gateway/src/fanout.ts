@@ -58,9 +58,11 @@ export class Fanout {
     this.noSignalSentAt = now;
     const jpeg = pictures[this.noSignalCount++ % pictures.length]!;
     const meta = { sequence: this.newestLive?.sequence ?? 0, capturedAt: Date.now(), noSignal: true };
+    // Viewers read only the bytes and the capture time of a part: the size is not needed.
     this.offerAll({ bytes: encodePart(jpeg, meta), frame: { ...meta, width: 0, height: 0, jpeg } });
   }
 
+  /** False while NO SIGNAL pictures are going out (one in the last two seconds). */
   get hasSignal(): boolean {
     return performance.now() - this.noSignalSentAt > NO_SIGNAL_EVERY_MS * 2;
   }
