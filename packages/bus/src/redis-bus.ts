@@ -12,18 +12,19 @@ export interface RedisBusOptions {
   onError?: (error: Error, connection: 'publisher' | 'subscriber') => void;
 }
 
+/** How often each connection is pinged, and how long a ping or a connection attempt may take. */
+const LIVENESS_EVERY_MS = 1000;
+const LIVENESS_TIMEOUT_MS = 2000;
+
 /**
  * Redis pub/sub: one channel per camera, plus a key holding the latest frame for late joiners.
  *
- * Two connections, because a connection in subscriber mode can do nothing but (un)subscribe.
+ * Two connections, because a connection in subscriber mode can do nothing but (un)subscribe and ping.
  * ioredis reconnects by itself; the offline queue is off because a frame replayed after an
  * outage is stale: better dropped than shown late. Resubscription is ours, not ioredis's: its
  * automatic resubscribe has no error path (a failure there is an unhandled rejection), and it
  * would also restore channels unsubscribed while Redis was down.
  */
-const LIVENESS_EVERY_MS = 1000;
-const LIVENESS_TIMEOUT_MS = 2000;
-
 export class RedisBus extends EventEmitter implements FrameBus {
   private readonly commands: Redis;
   private readonly subscriber: Redis;
