@@ -129,6 +129,31 @@ describe('bad input', () => {
     }
   });
 
+  it('refuses connections beyond the per-address cap at once, before any request, while other addresses stream on', async () => {
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/lab/stream.mjpg`);
+    // MAX_VIEWERS_PER_ADDRESS (3) + 64 for API calls and idle keep-alive: silent connections all.
+    const held = await Promise.all(Array.from({ length: 3 + 64 }, () => openFrom('127.0.0.4')));
+    try {
+      await viewer.waitForFrames(1);
+      const refused = await readAll(await openFrom('127.0.0.4'));
+      assert.match(refused, /^HTTP\/1\.1 503 /);
+      assert.match(refused, /Retry-After: 5/);
+      assert.match(refused, /"code":"too_many_connections"/);
+      const seen = viewer.frames.length;
+      await viewer.waitForFrames(seen + 3);
+    } finally {
+      for (const socket of held) socket.destroy();
+      viewer.close();
+    }
+  });
+
+  function openFrom(localAddress: string): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ port: gateway.port, host: '127.0.0.1', localAddress }, () => resolve(socket));
+      socket.on('error', reject);
+    });
+  }
+
   async function assertRefused(url: string, localAddress: string, code: string): Promise<void> {
     const { status, headers, body } = await get(url, localAddress);
     assert.equal(status, 503);

@@ -65,6 +65,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // Connections that never become viewers (idle keep-alive, slow clients) are bounded too.
   server.maxConnections = limits.maxViewers + 1024;
+  // Behind a proxy every connection comes from the proxy: there the per-address limit is its job.
+  if (!options.trustProxy) capConnectionsPerAddress(server, limits);
   server.on('clientError', answerClientError);
   const metrics = createMetrics(feeds, bus, server, limits);
   const app = createApp({ bus, feeds, metrics, log, access, limits, trustProxy: options.trustProxy ?? false, accepting: () => accepting });
@@ -97,6 +99,35 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 }
 
+/** Connections per address beyond its streams: API calls, snapshots, idle keep-alive. */
+const EXTRA_CONNECTIONS_PER_ADDRESS = 64;
+
+/**
+ * Counts connections per client address as they are accepted, before any request: one address
+ * opening connections that never send a whole request (slow-loris) is refused at once, rather
+ * than holding the gateway's connection slots until HEADERS_TIMEOUT.
+ */
+function capConnectionsPerAddress(server: Server, limits: ViewerLimits): void {
+  const max = limits.maxPerAddress + EXTRA_CONNECTIONS_PER_ADDRESS;
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const count = (open.get(address) ?? 0) + 1;
+    if (count > max) {
+      limits.refused++;
+      socket.pause(); // nothing it sends is read: it gets this answer only
+      socket.end(rawJsonResponse(503, 'too_many_connections', `at most ${max} connections per client address`, 'Retry-After: 5\r\n'));
+      return;
+    }
+    open.set(address, count);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
+  });
+}
+
 /** Malformed requests, oversized headers and timed-out ones get a JSON answer, as every other error. */
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
@@ -109,9 +140,14 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'request_timeout', 'the request did not arrive in time']
         : [400, 'bad_request', 'malformed HTTP request'];
+  socket.end(rawJsonResponse(status, code, message));
+}
+
+/** A whole HTTP response written straight to a socket that has no request object to answer through. */
+function rawJsonResponse(status: number, code: string, message: string, extraHeaders = ''): string {
   const body = JSON.stringify(errorBody(code, message));
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n${extraHeaders}` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }

@@ -34,7 +34,7 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     read: () => [...feeds.all.values()].reduce((viewers, fanout) => viewers + fanout.viewerCount, 0),
   });
   scrapedGauge(registry, { name: 'camrelay_viewer_slots', help: 'Places taken under MAX_VIEWERS (streams open or opening).', read: () => limits.viewers });
-  scrapedCounter(registry, { name: 'camrelay_viewers_refused_total', help: 'Streams refused because the gateway or the client address was at its viewer limit.', read: () => limits.refused });
+  scrapedCounter(registry, { name: 'camrelay_viewers_refused_total', help: 'Streams refused because the gateway or the client address was at its viewer limit, and connections refused because their address had too many open.', read: () => limits.refused });
   scrapedGauge(registry, {
     name: 'camrelay_cameras_without_signal',
     help: 'Watched cameras whose viewers are being sent the NO SIGNAL picture.',
