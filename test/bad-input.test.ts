@@ -12,7 +12,8 @@ import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startGateway } from './harness/processes.js';
 import type { Service } from './harness/processes.js';
-import { StreamViewer } from './harness/viewer.js';
+import { eventually } from './harness/eventually.js';
+import { fetchMetrics, metricValue, StreamViewer } from './harness/viewer.js';
 
 const HEADERS_TIMEOUT_S = 2;
 
@@ -90,9 +91,9 @@ describe('bad input', () => {
       await Promise.all(viewers.map((viewer, i) => viewer.waitForFrames(counts[i]! + 5)));
       assert.ok(viewers.every((viewer) => !viewer.isClosed));
 
-      // A viewer that leaves makes room.
+      // A viewer that leaves makes room, once the gateway has seen it go.
       first[0]!.close();
-      await first[0]!.ended;
+      await eventually(async () => assert.equal(metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewer_slots'), 4));
       const next = new StreamViewer(stream, { localAddress: '127.0.0.1' });
       viewers.push(next);
       await next.waitForFrames(1);
