@@ -11,11 +11,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, startCapture, startGateway, startRedis } from '@camrelay/test/harness/processes';
+import { OPEN_GATEWAY, repoRoot, startCapture, startGateway, startRedis } from '@camrelay/test/harness/processes';
 import { StreamViewer } from '@camrelay/test/harness/viewer';
-
-/** Every load-generator viewer comes from 127.0.0.1 and holds no token: no limits, no access control. */
-const UNLIMITED = { AUTH: 'off', MAX_VIEWERS: '100000', MAX_VIEWERS_PER_ADDRESS: '100000' };
 
 const { values } = parseArgs({
   options: {
@@ -34,7 +31,7 @@ function percentile(sorted: number[], p: number): number {
 
 const redis = await startRedis();
 const capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: `bench=${values.source}` }, ['bench']);
-const gateways = await Promise.all([startGateway({ REDIS_URL: redis.url, ...UNLIMITED }), startGateway({ REDIS_URL: redis.url, ...UNLIMITED })]);
+const gateways = await Promise.all([startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
 try {
   const viewers = gateways.flatMap((gateway) =>
     Array.from({ length: viewersPerGateway }, () => {

@@ -11,14 +11,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, repoRoot, startCapture, startGateway, startProcess, startRedis } from '@camrelay/stack';
 import type { Running } from '@camrelay/stack';
+import { OPEN_GATEWAY } from '@camrelay/test/harness/processes';
 import { startStack } from '@camrelay/test/harness/stack';
 import { frameSet } from './frames.js';
 import type { FrameSet } from './frames.js';
 import { cpuMs, peakRssBytes } from './proc.js';
 import { renderChart, renderTable } from './report.js';
-
-/** Every load-generator viewer comes from 127.0.0.1 and holds no token: no limits, no access control. */
-const UNLIMITED = { AUTH: 'off', MAX_VIEWERS: '100000', MAX_VIEWERS_PER_ADDRESS: '100000' };
 
 const { values } = parseArgs({
   options: {
@@ -58,7 +56,7 @@ async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> 
     case 'camrelay': {
       const redis = await startRedis();
       const capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: `bench=file:${frames.video}`, JPEG_QUALITY: '80' }, ['bench']);
-      const gateway = await startGateway({ REDIS_URL: redis.url, ...UNLIMITED });
+      const gateway = await startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
       return {
         url: `${gateway.baseUrl}/cameras/bench/stream.mjpg`,
         measured: [gateway.process.pid!],
@@ -67,7 +65,7 @@ async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> 
       };
     }
     case 'camrelay-3gw-nginx': {
-      const stack = await startStack(3, { PORT: String(await freePort()), CAMERAS: `bench=file:${frames.video}`, ...UNLIMITED });
+      const stack = await startStack(3, { PORT: String(await freePort()), CAMERAS: `bench=file:${frames.video}`, ...OPEN_GATEWAY });
       const nginxPid = Number(/nginx\s+pid (\d+)/.exec(stack.output.join('\n'))?.[1]);
       return {
         url: `${stack.url.replace('localhost', '127.0.0.1')}/cameras/bench/stream.mjpg`,

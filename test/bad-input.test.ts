@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { startGateway } from './harness/processes.js';
 import type { Service } from './harness/processes.js';
 import { eventually } from './harness/eventually.js';
+import { assertJsonErrors } from './harness/json-errors.js';
+import type { ErrorCase } from './harness/json-errors.js';
 import { fetchMetrics, metricValue, StreamViewer } from './harness/viewer.js';
 
 const HEADERS_TIMEOUT_S = 2;
@@ -35,7 +37,7 @@ describe('bad input', () => {
   });
 
   it('answers malformed paths and query values with 4xx JSON, never 500', async () => {
-    const cases: Array<[string, number, string]> = [
+    const cases: ErrorCase[] = [
       ['/cameras/nope/stream.mjpg', 404, 'unknown_camera'],
       ['/cameras/nope/snapshot.jpg', 404, 'unknown_camera'],
       [`/cameras/${'a'.repeat(65)}/stream.mjpg`, 400, 'bad_camera_id'],
@@ -58,14 +60,7 @@ describe('bad input', () => {
       ['/../../etc/passwd', 404, 'not_found'],
       ['/cameras/lab', 404, 'not_found'],
     ];
-    for (const [path, status, code] of cases) {
-      const response = await fetch(`${gateway.baseUrl}${path}`);
-      assert.equal(response.status, status, path);
-      assert.match(String(response.headers.get('content-type')), /application\/json/, path);
-      const body = (await response.json()) as { error: { code: string; message: string } };
-      assert.equal(body.error.code, code, path);
-      assert.ok(body.error.message.length > 0, path);
-    }
+    await assertJsonErrors(gateway.baseUrl, cases);
     const posted = await fetch(`${gateway.baseUrl}/cameras/lab/stream.mjpg`, { method: 'POST', body: 'x' });
     assert.equal(posted.status, 405);
     assert.equal(((await posted.json()) as { error: { code: string } }).error.code, 'method_not_allowed');

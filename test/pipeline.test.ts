@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { framesChannel } from '@camrelay/frame';
 import { loadOpenCV } from '@camrelay/capture';
+import { assertJsonErrors } from './harness/json-errors.js';
+import type { ErrorCase } from './harness/json-errors.js';
 import { OPEN_GATEWAY, freePort, startCapture, startGateway, startRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
@@ -141,7 +143,7 @@ describe('capture → Redis → two gateways', () => {
 
   it('answers bad requests with JSON errors', async () => {
     const base = gateways[0]!.baseUrl;
-    const cases: Array<[string, number, string]> = [
+    const cases: ErrorCase[] = [
       ['/cameras/nope/stream.mjpg', 404, 'unknown_camera'],
       ['/cameras/nope/snapshot.jpg', 404, 'unknown_camera'],
       ['/cameras/lab/stream.mjpg?fps=abc', 400, 'bad_fps'],
@@ -150,14 +152,7 @@ describe('capture → Redis → two gateways', () => {
       ['/cameras/..%2F..%2Fetc/snapshot.jpg', 400, 'bad_camera_id'],
       ['/no/such/route', 404, 'not_found'],
     ];
-    for (const [path, status, code] of cases) {
-      const response = await fetch(base + path);
-      assert.equal(response.status, status, path);
-      assert.match(String(response.headers.get('content-type')), /application\/json/, path);
-      const body = (await response.json()) as { error: { code: string; message: string } };
-      assert.equal(body.error.code, code, path);
-      assert.ok(body.error.message.length > 0, path);
-    }
+    await assertJsonErrors(base, cases);
   });
 
   it('drops and counts a garbage message on the frame channel, and streams on', async () => {

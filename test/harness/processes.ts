@@ -3,7 +3,7 @@ export { freePort, repoRoot, startCapture, startGateway, startProcess, startRedi
 export type { RedisServer, Running, Service } from '@camrelay/stack';
 
 /**
- * Gateway settings for tests about something other than access control and viewer limits:
- * no tokens, and no per-address limit (every test client comes from 127.0.0.1).
+ * Gateway settings for tests and benchmarks about something other than access control and
+ * viewer limits: no tokens, and no per-address limit (every client comes from 127.0.0.1).
  */
 export const OPEN_GATEWAY = { AUTH: 'off', MAX_VIEWERS_PER_ADDRESS: '100000', MAX_VIEWERS: '100000' } as const;
