@@ -36,7 +36,7 @@ export function renderTable(report: Report): string {
 const COLORS: Record<string, string> = {
   floor: '#888888',
   camrelay: '#1f77b4',
-  'camrelay-3gw-nginx': '#17becf',
+  'camrelay-3gw-haproxy': '#17becf',
   'classic-threaded': '#d62728',
   'classic-gevent': '#ff7f0e',
 };

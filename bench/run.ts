@@ -40,7 +40,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-type SystemName = 'floor' | 'camrelay' | 'camrelay-3gw-nginx' | 'classic-threaded' | 'classic-gevent';
+type SystemName = 'floor' | 'camrelay' | 'camrelay-3gw-haproxy' | 'classic-threaded' | 'classic-gevent';
 
 async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> {
   const stopAll = (...parts: Running[]) => async () => {
@@ -64,12 +64,12 @@ async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> 
         stop: stopAll(gateway, capture, redis),
       };
     }
-    case 'camrelay-3gw-nginx': {
+    case 'camrelay-3gw-haproxy': {
       const stack = await startStack(3, { PORT: String(await freePort()), CAMERAS: `bench=file:${frames.video}`, ...OPEN_GATEWAY });
-      const nginxPid = Number(/nginx\s+pid (\d+)/.exec(stack.output.join('\n'))?.[1]);
+      const lbPid = Number(/haproxy\s+pid (\d+)/.exec(stack.output.join('\n'))?.[1]);
       return {
         url: `${stack.url.replace('localhost', '127.0.0.1')}/cameras/bench/stream.mjpg`,
-        measured: [...stack.gateways.map((g) => g.pid), nginxPid],
+        measured: [...stack.gateways.map((g) => g.pid), lbPid],
         beside: [],
         stop: async () => void (await stack.stop('SIGINT')),
       };
@@ -174,7 +174,7 @@ if (!values['skip-extras']) {
   for (const [system, frames, viewers, slow] of [
     ['floor', hd, 500, 0],
     ['camrelay', hd, 500, 0],
-    ['camrelay-3gw-nginx', vga, 1000, 0],
+    ['camrelay-3gw-haproxy', vga, 1000, 0],
     ['camrelay', vga, 1000, 0.1],
   ] as const) {
     const run = await measure(system, frames, viewers, slow);

@@ -19,8 +19,10 @@ const forBench = process.argv.includes('--for-bench');
 
 // The OpenCV binding is built against Debian's libopencv-dev; its auto-build downloads sources.
 const buildPackages = ['libopencv-dev', 'build-essential', 'pkg-config'];
-const stackPackages = ['redis-server', 'nginx-light'];
-const testPackages = [...stackPackages, 'chromium', 'docker-compose'];
+const stackPackages = ['redis-server', 'haproxy'];
+// The compose test builds the images and runs docker-compose.yml on a local Docker engine;
+// debootstrap makes the stand-ins for base images that Docker Hub would otherwise provide.
+const testPackages = [...stackPackages, 'chromium', 'docker-compose', 'debootstrap'];
 // The benchmark's classic design: Flask and OpenCV from Debian (no PyPI here).
 const benchPackages = [...testPackages, 'python3-flask', 'python3-opencv', 'python3-gevent'];
 const npmEnv = { ...process.env, OPENCV4NODEJS_DISABLE_AUTOBUILD: '1' };
@@ -42,8 +44,17 @@ function missingDebianPackages(names) {
   return names.filter((name) => !installed.has(name));
 }
 
+function commandWorks(command, args) {
+  return spawnSync(command, args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
+}
+
+/** Debian's docker.io, unless an engine (Docker's own packages, say) is already here. */
+function dockerEnginePackages() {
+  return forTests && !commandWorks('dockerd', ['--version']) && !commandWorks('docker', ['info']) ? ['docker.io'] : [];
+}
+
 function ensureDebianPackages() {
-  const wanted = [...buildPackages, ...(forBench ? benchPackages : forTests ? testPackages : forStack ? stackPackages : [])];
+  const wanted = [...buildPackages, ...(forBench ? benchPackages : forTests ? testPackages : forStack ? stackPackages : []), ...dockerEnginePackages()];
   const missing = missingDebianPackages(wanted);
   if (missing === null) {
     console.warn(`setup: no dpkg-query here; make sure these (or your system's equivalents) are installed: ${wanted.join(' ')}`);
@@ -82,6 +93,17 @@ function build() {
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
 }
 
+/**
+ * The compose test needs a running engine. As root it starts `dockerd` itself (and stops it
+ * again); anyone else needs one started for them.
+ */
+function checkDockerEngine() {
+  if (!forTests || process.getuid?.() === 0 || commandWorks('docker', ['info'])) return;
+  console.error('camrelay tests need a running Docker engine that you may use; run: sudo systemctl start docker && sudo usermod -aG docker $USER (then log in again)');
+  process.exit(1);
+}
+
 ensureDebianPackages();
+checkDockerEngine();
 ensureNodeModules();
 build();

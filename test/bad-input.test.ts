@@ -80,6 +80,10 @@ describe('bad input', () => {
       viewers.push(...second);
       await Promise.all(second.map((viewer) => viewer.waitForFrames(2)));
       await assertRefused(stream, '127.0.0.3', 'too_many_viewers');
+      // Full for everyone: /readyz tells a load balancer to send new viewers elsewhere.
+      const full = await fetch(`${gateway.baseUrl}/readyz`);
+      assert.equal(full.status, 503);
+      assert.match(((await full.json()) as { error: { message: string } }).error.message, /viewer limit/);
 
       // Nobody already streaming noticed.
       const counts = viewers.map((viewer) => viewer.frames.length);
@@ -89,6 +93,7 @@ describe('bad input', () => {
       // A viewer that leaves makes room, once the gateway has seen it go.
       first[0]!.close();
       await eventually(async () => assert.equal(metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewer_slots'), 4));
+      assert.equal((await fetch(`${gateway.baseUrl}/readyz`)).status, 200, 'ready again once there is room');
       const next = new StreamViewer(stream, { localAddress: '127.0.0.1' });
       viewers.push(next);
       await next.waitForFrames(1);

@@ -1,8 +1,9 @@
 /**
  * Scale-out on the no-Docker stack (`npm run stack -- --gateways 3`): redis-server, capture,
- * three gateways and Debian's nginx. 300 viewers through nginx, spread over the gateways; a
- * gateway killed mid-run ends only its own viewers' streams; and the viewer page in headless
- * Chromium keeps moving when its gateway dies.
+ * three gateways and Debian's HAProxy. 300 viewers through HAProxy, spread over the gateways;
+ * 503s for a camera without frames never take a gateway out of rotation; a gateway killed
+ * mid-run ends only its own viewers' streams; and the viewer page in headless Chromium keeps
+ * moving when its gateway dies.
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,11 +17,12 @@ import type { RunningStack, StackGateway } from './harness/stack.js';
 import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
 
 const CLIENTS = 300;
-// 320x240 @ 15 fps (~17 KB frames): 300 viewers through nginx is then ~75 MB/s, which this
-// two-core machine carries alongside capture, three gateways, nginx and the 300 clients.
-const SOURCE = 'cam=pattern:320x240@15';
+// 320x240 @ 15 fps (~17 KB frames): 300 viewers through HAProxy is then ~75 MB/s, which this
+// two-core machine carries alongside capture, three gateways, HAProxy and the 300 clients.
+// `dead` never delivers a frame: its snapshot is a 503 no_frame on every gateway.
+const SOURCE = 'cam=pattern:320x240@15;dead=rtsp://127.0.0.1:9/x';
 
-describe('three gateways behind nginx', () => {
+describe('three gateways behind HAProxy', () => {
   let stack: RunningStack;
   let lb: string;
   let clients: StreamViewer[] = [];
@@ -28,6 +30,11 @@ describe('three gateways behind nginx', () => {
   const killed = new Set<string>();
 
   const viewersOn = async (gateway: StackGateway) => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewers_total');
+  /** Streams of `cam` only (the viewer page also streams `dead`, which shows NO SIGNAL). */
+  const camViewersOn = async (gateway: StackGateway) => {
+    const text = await fetchMetrics(gateway.baseUrl);
+    return text.includes('camrelay_viewers{camera="cam"}') ? metricValue(text, 'camrelay_viewers', 'camera="cam"') : 0;
+  };
   const alive = () => stack.gateways.filter((gateway) => !killed.has(gateway.name));
   const kill = (gateway: StackGateway) => {
     killed.add(gateway.name);
@@ -64,6 +71,29 @@ describe('three gateways behind nginx', () => {
     t.diagnostic(`fps per viewer: min ${Math.min(...fps).toFixed(1)}, median ${fps.sort((a, b) => a - b)[fps.length >> 1]!.toFixed(1)}`);
     const worst = Math.min(...ratios);
     assert.ok(worst >= 0.9, `every viewer got ≥ 90 % of the frames (worst ${(worst * 100).toFixed(1)} %)`);
+  });
+
+  it('keeps every gateway in rotation when gateways answer 503 for a camera without frames', async (t) => {
+    // With nginx's `proxy_next_upstream http_503` and `max_fails=1`, three such requests made
+    // every gateway "failed" and live snapshots got 502 for seconds (seen on the old stack).
+    const dead = await Promise.all(Array.from({ length: 9 }, () => fetch(`${lb}/cameras/dead/snapshot.jpg`)));
+    for (const response of dead) {
+      assert.equal(response.status, 503);
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'no_frame');
+    }
+    const statuses: number[] = [];
+    const deadline = performance.now() + 3000; // the window in which nginx had no live gateway
+    while (performance.now() < deadline) {
+      const live = await Promise.all(Array.from({ length: 3 }, () => fetch(`${lb}/cameras/cam/snapshot.jpg`)));
+      for (const response of live) {
+        statuses.push(response.status);
+        await response.arrayBuffer();
+      }
+      await sleep(100); // a dashboard polling snapshots
+    }
+    t.diagnostic(`${statuses.length} live snapshots after the 503s: ${[...new Set(statuses)].join(', ')}`);
+    assert.ok(statuses.length >= 30, `the live snapshots were answered quickly (${statuses.length})`);
+    assert.deepEqual([...new Set(statuses)], [200], 'every live snapshot succeeded');
   });
 
   it('ends only the killed gateway’s streams; the others see no gap; the ended reconnect within 3 s', async (t) => {
@@ -109,10 +139,10 @@ describe('three gateways behind nginx', () => {
     const tile = page.locator('figure[data-id="cam"] img');
     const before = await tile.screenshot();
     await sleep(1000); // the interval being compared
-    assert.ok((await changedPixels(before, await tile.screenshot())) > 100, 'the picture moves through nginx');
+    assert.ok((await changedPixels(before, await tile.screenshot())) > 100, 'the picture moves through HAProxy');
 
     const serving = await eventually(async () => {
-      const counts = await Promise.all(alive().map(viewersOn));
+      const counts = await Promise.all(alive().map(camViewersOn));
       const index = counts.indexOf(1);
       assert.ok(index >= 0 && counts.reduce((a, b) => a + b, 0) === 1, `one gateway serves the page (${counts.join(', ')})`);
       return alive()[index]!;
@@ -135,6 +165,6 @@ describe('three gateways behind nginx', () => {
     assert.ok(frozeAt, 'the picture froze when its gateway died');
     assert.ok(movedAt, 'the picture moved again within 5 s of the kill');
     t.diagnostic(`picture moving again ${(movedAt - killedAt).toFixed(0)} ms after the gateway was killed`);
-    await eventually(async () => assert.equal((await Promise.all(alive().map(viewersOn))).reduce((a, b) => a + b, 0), 1));
+    await eventually(async () => assert.equal((await Promise.all(alive().map(camViewersOn))).reduce((a, b) => a + b, 0), 1));
   });
 });

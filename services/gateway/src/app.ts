@@ -193,10 +193,11 @@ export function createApp(options: AppOptions): Koa {
   });
 
   router.get('/readyz', (ctx) => {
-    const ready = bus.isUp && options.accepting();
-    ctx.status = ready ? 200 : 503;
+    // Not ready means "send new viewers elsewhere": no bus, shutting down, or no room left.
+    const reason = !bus.isUp ? 'frame bus not connected' : !options.accepting() ? 'shutting down' : limits.full ? 'at its viewer limit' : null;
+    ctx.status = reason ? 503 : 200;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = ready ? { status: 'ready' } : errorBody('not_ready', bus.isUp ? 'shutting down' : 'frame bus not connected');
+    ctx.body = reason ? errorBody('not_ready', reason) : { status: 'ready' };
   });
 
   router.get('/metrics', async (ctx) => {

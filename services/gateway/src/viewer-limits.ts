@@ -43,4 +43,9 @@ export class ViewerLimits {
   get viewers(): number {
     return this.total;
   }
+
+  /** At the limit for everyone: a load balancer should send new viewers elsewhere (/readyz). */
+  get full(): boolean {
+    return this.total >= this.maxViewers;
+  }
 }

@@ -1,4 +1,4 @@
-export { dockerNginxConf, renderNginxConf } from './nginx.js';
-export type { NginxTarget } from './nginx.js';
+export { DOCKER_GATEWAY_SLOTS, dockerHaproxyConf, renderHaproxyConf } from './haproxy.js';
+export type { HaproxyTarget } from './haproxy.js';
 export { freePort, repoRoot, startCapture, startGateway, startProcess, startRedis } from './processes.js';
 export type { ProcessOptions, RedisServer, Running, Service } from './processes.js';

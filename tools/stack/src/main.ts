@@ -1,7 +1,7 @@
 /**
  * `npm run stack -- --gateways N`: the distributed topology from local processes, for
  * machines without a Docker engine: redis-server, capture, N gateways on their own ports and
- * nginx (Debian's) rendered from the same template as docker compose's. Ctrl-C stops every
+ * HAProxy (Debian's) rendered from the same template as docker compose's. Ctrl-C stops every
  * process it started; a failed start stops the rest and says which part failed and why.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hidePassword } from '@camrelay/config';
-import { renderNginxConf } from './nginx.js';
+import { execFileSync } from 'node:child_process';
+import { DEFAULT_MAX_VIEWERS, renderHaproxyConf } from './haproxy.js';
 import { freePort, startCapture, startGateway, startProcess, startRedis } from './processes.js';
 import type { Running } from './processes.js';
 
@@ -47,7 +48,7 @@ const started: Array<{ name: string; process: Running }> = [];
 let stopping = false;
 let ready = false;
 
-/** Stops every process, in reverse order (nginx first, Redis last); keeps the logs after a failure. */
+/** Stops every process, in reverse order (the load balancer first, Redis last); keeps the logs after a failure. */
 async function stopAll(keepLogs = false): Promise<void> {
   stopping = true;
   for (const { process: child } of [...started].reverse()) await child.stop();
@@ -97,25 +98,26 @@ const gateways = await step('gateways', () =>
     }),
   ),
 );
-const nginx = await step('nginx', async () => {
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(conf, renderNginxConf({ kind: 'local', listen: port, gatewayPorts: gateways.map((g) => g.gateway.port), prefix: dir }));
-  const child = track('nginx', startProcess('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', 'daemon off;'], {}, logOf('nginx')));
+const haproxyConf = join(dir, 'haproxy.cfg');
+const haproxy = await step('haproxy', async () => {
+  const gatewayPorts = gateways.map((g) => g.gateway.port);
+  writeFileSync(haproxyConf, renderHaproxyConf({ kind: 'local', listen: port, gatewayPorts, maxViewers: viewersTheFileLimitHolds() }));
+  const child = track('haproxy', startProcess('haproxy', ['-db', '-f', haproxyConf], {}, logOf('haproxy')));
   await waitForHttp(`http://127.0.0.1:${port}/healthz`, child);
   return child;
 });
 
 ready = true;
-console.log(`camrelay stack: http://localhost:${port}  (${gatewayCount} gateway${gatewayCount === 1 ? '' : 's'} behind nginx)`);
+console.log(`camrelay stack: http://localhost:${port}  (${gatewayCount} gateway${gatewayCount === 1 ? '' : 's'} behind HAProxy)`);
 console.log(`  redis      pid ${redis.process.pid}  ${redis.url}`);
 console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${hidePassword(process.env.CAMERAS ?? 'default=auto')}`);
 for (const { name, gateway } of gateways) console.log(`  ${name.padEnd(10)} pid ${gateway.process.pid}  ${gateway.baseUrl}`);
-console.log(`  nginx      pid ${nginx.process.pid}  ${dir}/nginx.conf`);
+console.log(`  haproxy    pid ${haproxy.process.pid}  ${haproxyConf}`);
 console.log(`  logs       ${logs}`);
 if (madeToken) console.log(`  token      ${madeToken}  (made for this run; open http://localhost:${port}/#token=${madeToken})`);
 console.log('Ctrl-C stops everything.');
 
-/** nginx prints nothing when it is ready: ask it, until it answers or exits. */
+/** HAProxy prints nothing when it is ready: ask it, until it answers or exits. */
 async function waitForHttp(url: string, child: Running, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
@@ -130,4 +132,13 @@ async function waitForHttp(url: string, child: Running, timeoutMs = 15_000): Pro
     if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * Each viewer holds two open files in HAProxy (client and gateway), which refuses to start with
+ * a maxconn its open-file limit (raised to the hard limit) cannot hold.
+ */
+function viewersTheFileLimitHolds(): number {
+  const hard = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim());
+  return Number.isFinite(hard) ? Math.max(64, Math.min(DEFAULT_MAX_VIEWERS, Math.floor((hard - 200) / 2))) : DEFAULT_MAX_VIEWERS;
 }
