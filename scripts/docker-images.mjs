@@ -83,6 +83,7 @@ function debianBase() {
     return tag;
   }
   if (spawnSync('debootstrap', ['--version'], { stdio: 'ignore' }).error) fail('debootstrap is missing; run: sudo apt-get install -y debootstrap');
+  if (process.getuid?.() !== 0) fail('debootstrap needs root; run: sudo npm run docker:images');
   const root = mkdtempSync(join(tmpdir(), 'camrelay-rootfs-'));
   try {
     const started = Date.now();

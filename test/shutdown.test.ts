@@ -1,7 +1,8 @@
 /**
- * SIGTERM to a gateway: /readyz turns 503 at once, new streams are refused, open streams end
- * cleanly, and the process exits within its shutdown delay and drain time, even with a viewer
- * that stopped reading and can never take its last bytes.
+ * SIGTERM to a gateway: /readyz turns 503 at once and new streams are refused, open streams go
+ * on for the shutdown delay (the load balancer's time to take the gateway out of rotation) and
+ * then end cleanly, and the process exits within its shutdown delay and drain time, even with
+ * a viewer that stopped reading and can never take its last bytes.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -41,9 +42,16 @@ describe('gateway shutdown', () => {
       assert.ok(refused.headers.get('retry-after'));
       assert.deepEqual(((await refused.json()) as { error: { code: string } }).error.code, 'shutting_down');
 
+      // Still streaming well into the shutdown delay.
+      const counts = viewers.map((viewer) => viewer.frames.length);
+      await Promise.all(viewers.map((viewer, i) => viewer.waitForFrames(counts[i]! + 15, SHUTDOWN_DELAY_S * 1000)));
+      assert.ok(viewers.every((viewer) => !viewer.isClosed), 'open streams go on during the shutdown delay');
+
       await Promise.all(viewers.map((viewer) => viewer.ended));
+      const endedMs = Date.now() - signalledAt;
       for (const viewer of viewers) assert.equal(viewer.response!.complete, true, 'the stream ended cleanly, not cut off');
-      t.diagnostic(`open streams ended ${Date.now() - signalledAt} ms after SIGTERM`);
+      t.diagnostic(`open streams ended ${endedMs} ms after SIGTERM`);
+      assert.ok(endedMs >= SHUTDOWN_DELAY_S * 1000, `streams ended after the shutdown delay (${endedMs} ms)`);
 
       const code = await gateway.exited;
       const tookMs = Date.now() - signalledAt;

@@ -32,7 +32,7 @@ export interface GatewayOptions {
   readonly noSignalAfterMs?: number;
   /** A request's headers must arrive within this time. @default 10000 */
   readonly headersTimeoutMs?: number;
-  /** On close, how long /readyz reports 503 before the listener closes. @default 0 */
+  /** On close, how long /readyz reports 503 while open streams go on, before they end and the listener closes. @default 0 */
   readonly shutdownDelayMs?: number;
   /** On close, how long ended streams may take to flush before their sockets are cut. @default 3000 */
   readonly drainMs?: number;
@@ -43,8 +43,9 @@ export interface RunningGateway {
   readonly port: number;
   readonly feeds: Feeds;
   /**
-   * Refuses new streams and reports not ready, ends open streams, keeps answering for the
-   * shutdown delay (so a load balancer sees the 503), then closes. Bounded: shutdown delay + drain.
+   * Refuses new streams and reports not ready at once; open streams go on for the shutdown
+   * delay, so that a load balancer has taken this gateway out of rotation before their viewers
+   * reconnect; then ends them and closes. Bounded: shutdown delay + drain.
    */
   close(): Promise<void>;
 }
@@ -85,9 +86,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     feeds,
     async close() {
       accepting = false;
-      // Viewers reconnect at once and the load balancer sends them to a gateway that stays.
-      feeds.endAllStreams();
+      // Ending the streams at once sent their reconnections straight back here: a load balancer
+      // balancing by open connections prefers the gateway that has just lost all of its own.
       await delay(options.shutdownDelayMs ?? 0);
+      feeds.endAllStreams();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await feeds.close();
       server.closeIdleConnections();

@@ -12,10 +12,11 @@ const TEMPLATE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..',
 export const DOCKER_GATEWAY_SLOTS = 32;
 
 /**
- * Viewers (client connections) one load balancer accepts. Each costs two open files; HAProxy
- * stops at start with a message when the open-file limit cannot hold them.
+ * Viewers (client connections) one load balancer accepts. Each costs two open files and a
+ * quarter of them a pipe besides (two more): 7000 fit in 20000 open files.
  */
-export const DEFAULT_MAX_VIEWERS = 8000;
+export const DEFAULT_MAX_VIEWERS = 7000;
+export const OPEN_FILES_PER_VIEWER = 2.5;
 
 export type HaproxyTarget =
   /** Local processes: gateways on fixed loopback ports. */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hidePassword } from '@camrelay/config';
 import { execFileSync } from 'node:child_process';
-import { DEFAULT_MAX_VIEWERS, renderHaproxyConf } from './haproxy.js';
+import { DEFAULT_MAX_VIEWERS, OPEN_FILES_PER_VIEWER, renderHaproxyConf } from './haproxy.js';
 import { freePort, startCapture, startGateway, startProcess, startRedis } from './processes.js';
 import type { Running } from './processes.js';
 
@@ -134,11 +134,8 @@ async function waitForHttp(url: string, child: Running, timeoutMs = 15_000): Pro
   }
 }
 
-/**
- * Each viewer holds two open files in HAProxy (client and gateway), which refuses to start with
- * a maxconn its open-file limit (raised to the hard limit) cannot hold.
- */
+/** HAProxy refuses to start with a maxconn its open-file limit (raised to the hard limit) cannot hold. */
 function viewersTheFileLimitHolds(): number {
   const hard = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim());
-  return Number.isFinite(hard) ? Math.max(64, Math.min(DEFAULT_MAX_VIEWERS, Math.floor((hard - 200) / 2))) : DEFAULT_MAX_VIEWERS;
+  return Number.isFinite(hard) ? Math.max(64, Math.min(DEFAULT_MAX_VIEWERS, Math.floor((hard - 200) / OPEN_FILES_PER_VIEWER))) : DEFAULT_MAX_VIEWERS;
 }

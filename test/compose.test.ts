@@ -1,0 +1,301 @@
+/**
+ * `docker compose up`, as users run it: docker-compose.yml itself, driven through
+ * testcontainers, with the images built from the project's Dockerfiles on base images built
+ * here (`npm run docker:images`: Docker Hub is not reachable). Only variables change (base
+ * images, the load balancer's port, and its address: 127.0.0.1, so nothing is reachable from
+ * the network), and an override names the built images. 150 viewers through HAProxy at
+ * 640x480 @ 30; gateways scaled up, down and killed; Redis restarted; the viewer page in
+ * Chromium; and `down` leaves nothing behind.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { DockerComposeEnvironment, Wait } from 'testcontainers';
+import type { StartedDockerComposeEnvironment } from 'testcontainers';
+import { changedPixels, launchChromium } from './harness/browser.js';
+import { composeCommand, containerLog, docker, ensureDockerEngine, execIn, localBaseImages, serviceContainers, startedAt } from './harness/docker.js';
+import type { DockerEngine } from './harness/docker.js';
+import { eventually } from './harness/eventually.js';
+import { freePort, repoRoot } from './harness/processes.js';
+import { StreamViewer, metricValue } from './harness/viewer.js';
+
+const execFileAsync = promisify(execFile);
+
+const PROJECT = `camrelay-test-${process.pid}`;
+const COMPOSE_FILES = ['docker-compose.yml', 'test/compose/docker-compose.test.yml'];
+const TOKEN = randomBytes(18).toString('base64url');
+const FPS = 30;
+const VIEWERS = 150;
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const KEPT_VIEWERS = 60;
+/** How long the viewer page waits for a new picture before it reopens a stream. */
+const STALL_MS = 2500;
+
+describe('docker compose: redis, capture, gateways and HAProxy in containers', () => {
+  let engine: DockerEngine | undefined;
+  let environment: StartedDockerComposeEnvironment | undefined;
+  let composeEnv: Record<string, string> = {};
+  let lb = '';
+  let viewers: StreamViewer[] = [];
+  let browser: Browser | undefined;
+  const compose = composeCommand();
+
+  const stream = () => new StreamViewer(`${lb}/cameras/cam/stream.mjpg`, { keepJpegs: false, headers: AUTH });
+  const scale = (gateways: number) =>
+    execFileAsync(compose.command, [...compose.prefix, '-p', PROJECT, ...COMPOSE_FILES.flatMap((file) => ['-f', file]), 'up', '-d', '--no-build', '--no-recreate', '--scale', `gateway=${gateways}`], {
+      cwd: repoRoot,
+      env: { ...process.env, ...composeEnv },
+    });
+  /** Streams open on each gateway container, from its own /metrics (gateways publish no port). */
+  const viewersPerGateway = async (only = (_: { number: number }) => true) => {
+    const gateways = (await serviceContainers(PROJECT, 'gateway')).filter(only);
+    const script = `fetch('http://127.0.0.1:8080/metrics',{headers:{authorization:'Bearer ${TOKEN}'}}).then((r)=>r.text()).then((t)=>process.stdout.write(t))`;
+    return Promise.all(gateways.map(async (gateway) => ({ ...gateway, viewers: metricValue(await execIn(gateway.id, 'node', '-e', script), 'camrelay_viewers_total') })));
+  };
+  /** When HAProxy logged that `count` gateways are in rotation, after `since` (ms since the epoch). */
+  const inRotation = (count: number, since: number) =>
+    eventually(async () => {
+      const [lb] = await serviceContainers(PROJECT, 'lb');
+      const line = (await containerLog(lb!.id)).split('\n').find((l) => new RegExp(` is UP, .* ${count} active`).test(l) && Date.parse(l.split(' ')[0]!) >= since);
+      assert.ok(line, `HAProxy has ${count} gateways in rotation`);
+      return Date.parse(line.split(' ')[0]!);
+    }, 20_000, 250);
+
+  /**
+   * Does what a viewer page does: a stream that ends is opened again at once. `collect` returns,
+   * for each stream that ended meanwhile, its replacement and the time from end to first frame.
+   */
+  const reconnectOnEnd = (watched: StreamViewer[]) => {
+    let watching = true;
+    const replaced: Array<Promise<{ replacement: StreamViewer; ms: number }>> = [];
+    // The page also reopens a stream that stalls for 2.5 s. Needed here: now and then HAProxy
+    // keeps a stream open after its gateway was removed (one in 90 in some runs; see README).
+    const stallCheck = setInterval(() => {
+      for (const viewer of watched) {
+        const last = viewer.frames[viewer.frames.length - 1];
+        if (!viewer.isClosed && last && Date.now() - last.receivedAt > STALL_MS) viewer.close();
+      }
+    }, 250);
+    for (const viewer of watched) {
+      void viewer.ended.then(() => {
+        if (!watching) return;
+        const endedAt = performance.now();
+        const replacement = stream();
+        replaced.push(replacement.waitForFrames(1, 10_000).then(() => ({ replacement, ms: performance.now() - endedAt })));
+      });
+    }
+    return {
+      collect() {
+        watching = false;
+        clearInterval(stallCheck);
+        return Promise.all(replaced);
+      },
+    };
+  };
+
+  /** How long set-up took, reported by the first test (a hook cannot report). */
+  const setUp: string[] = [];
+
+  before(
+    async () => {
+      engine = await ensureDockerEngine();
+      const started = performance.now();
+      composeEnv = {
+        ...localBaseImages(),
+        API_TOKENS: TOKEN,
+        PORT: String(await freePort()),
+        LB_ADDRESS: '127.0.0.1',
+        // These machines cannot raise the open-file limit past 20000 (users' default: 65536).
+        LB_NOFILE: '20000',
+        CAMERAS: `cam=pattern:640x480@${FPS}`,
+        // Every viewer here comes from one address; after a kill one gateway carries them all.
+        MAX_VIEWERS_PER_ADDRESS: '1000',
+      };
+      lb = `http://127.0.0.1:${composeEnv.PORT}`;
+      setUp.push(`base images ready after ${((performance.now() - started) / 1000).toFixed(0)} s: ${Object.values(composeEnv).slice(0, 3).join(' ')}`);
+      environment = await new DockerComposeEnvironment(repoRoot, COMPOSE_FILES)
+        .withProjectName(PROJECT)
+        .withBuild()
+        .withEnvironment(composeEnv)
+        // Its reaper is an image from Docker Hub; the after hook takes everything down instead.
+        .withAutoCleanup(false)
+        .withDefaultWaitStrategy(Wait.forHealthCheck())
+        .withStartupTimeout(120_000)
+        .withClientOptions({
+          ...(compose.standalone ? { executable: { standalone: true, executablePath: 'docker-compose' } } : {}),
+          commandOptions: ['--scale', 'gateway=3'],
+        })
+        .up();
+      setUp.push(`images built and every container healthy ${((performance.now() - started) / 1000).toFixed(0)} s after the start`);
+    },
+    { timeout: 45 * 60_000 },
+  );
+
+  after(async () => {
+    for (const viewer of viewers) viewer.close();
+    await browser?.close();
+    try {
+      await environment?.down({ removeVolumes: true, timeout: 10_000 });
+    } finally {
+      await engine?.stop();
+    }
+  });
+
+  it('starts every service healthy (Docker HEALTHCHECK) and as a user other than root', async (t) => {
+    for (const line of setUp) t.diagnostic(line);
+    const ids = (await docker('ps', '-a', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.ID}}')).trim().split('\n');
+    const services: string[] = [];
+    for (const id of ids) {
+      const [state] = JSON.parse(await docker('inspect', id)) as Array<{ State: { Health?: { Status: string } }; Config: { Labels: Record<string, string> } }>;
+      const service = state!.Config.Labels['com.docker.compose.service']!;
+      services.push(service);
+      assert.equal(state!.State.Health?.Status, 'healthy', `${service} is healthy`);
+      const uids = (await docker('top', id, '-eo', 'pid,uid')).trim().split('\n').slice(1).map((line) => Number(line.trim().split(/\s+/)[1]));
+      assert.ok(uids.length > 0 && uids.every((uid) => uid !== 0), `${service} runs no process as root (uids ${uids.join(', ')})`);
+    }
+    assert.deepEqual(services.sort(), ['capture', 'gateway', 'gateway', 'gateway', 'lb', 'redis']);
+  });
+
+  it(`spreads ${VIEWERS} viewers over three gateways, each at ≥ 90 % of ${FPS} fps`, async (t) => {
+    viewers = Array.from({ length: VIEWERS }, stream);
+    await Promise.all(viewers.map((viewer) => viewer.waitForFrames(3, 30_000)));
+    const counts = (await viewersPerGateway()).map((gateway) => gateway.viewers);
+    t.diagnostic(`viewers per gateway: ${counts.join(', ')}`);
+    assert.equal(counts.reduce((a, b) => a + b, 0), VIEWERS);
+    for (const count of counts) assert.ok(count >= VIEWERS * 0.2, `every gateway carries ≥ 20 % (${counts.join(', ')})`);
+
+    // Past the first two seconds, while 150 streams and freshly started processes settle.
+    await Promise.all(viewers.map((viewer) => viewer.waitForFrames(3 + 2 * FPS, 30_000)));
+    const marks = viewers.map((viewer) => viewer.frames.length);
+    await sleep(8000); // the measurement window
+    const windows = viewers.map((viewer, i) => viewer.frames.slice(marks[i]));
+    const fps = windows.map((frames) => frames.length / 8).sort((a, b) => a - b);
+    // Of the frames captured meanwhile (X-Sequence rises by one per captured frame), how many
+    // came: below 100 % when capture, starved of CPU, caught up with a burst that the gateways
+    // coalesced. Reported, not asserted: the rate the viewers get is.
+    const shares = windows.map((frames) => frames.length / (frames[frames.length - 1]!.sequence - frames[0]!.sequence + 1)).sort((a, b) => a - b);
+    t.diagnostic(`fps per viewer: min ${fps[0]!.toFixed(1)}, median ${fps[fps.length >> 1]!.toFixed(1)}; least share of the captured frames ${(shares[0]! * 100).toFixed(1)} %`);
+    assert.ok(fps[0]! >= FPS * 0.9, `every viewer got ≥ ${FPS * 0.9} fps (slowest ${fps[0]!.toFixed(1)})`);
+    // 60 stay for the scaling, kill and restart tests. With 150 and more, 57 KB at 30 fps each,
+    // the two cores here are saturated, and a burst of reconnections stalled survivors for
+    // seconds: the machine's limit, not the gateways' (the local scale-out test kills a gateway
+    // under 300 viewers without a gap).
+    for (const viewer of viewers.splice(KEPT_VIEWERS)) viewer.close();
+    await eventually(async () => assert.equal((await viewersPerGateway()).reduce((sum, gateway) => sum + gateway.viewers, 0), KEPT_VIEWERS));
+  });
+
+  it('sends new viewers to gateways scaled up while others stream, and cuts nobody', async (t) => {
+    await scale(5);
+    const added = (await serviceContainers(PROJECT, 'gateway')).filter((gateway) => gateway.number > 3);
+    assert.equal(added.length, 2);
+    const started = Math.max(...(await Promise.all(added.map((gateway) => startedAt(gateway.id)))));
+    // HAProxy finds them through Docker's DNS and checks their /readyz every second: it logs
+    // each server that comes up, with the number now in rotation.
+    const rotated = await inRotation(5, started);
+    const listening = await Promise.all(added.map(async (gateway) => Date.parse(/^(\S+) .*camrelay listening/m.exec(await containerLog(gateway.id))?.[1] ?? '')));
+    t.diagnostic(`new gateways listening ${((Math.max(...listening) - started) / 1000).toFixed(1)} s after their start, in HAProxy's rotation after ${((rotated - started) / 1000).toFixed(1)} s`);
+    // With leastconn new viewers go to them while they carry fewer streams than the others.
+    const more = Array.from({ length: 40 }, stream);
+    await Promise.all(more.map((viewer) => viewer.waitForFrames(1, 10_000)));
+    const counts = await viewersPerGateway();
+    t.diagnostic(`viewers per gateway: ${counts.map((gateway) => `#${gateway.number} ${gateway.viewers}`).join(', ')}`);
+    for (const gateway of counts.filter((g) => g.number > 3)) assert.ok(gateway.viewers >= 15, `gateway #${gateway.number} took new viewers (${gateway.viewers})`);
+    assert.equal(viewers.filter((viewer) => viewer.isClosed).length, 0, 'no stream ended');
+    viewers.push(...more);
+  });
+
+  it('scaling down to 2 cuts only the removed gateways’ viewers, who reconnect within 3 s', async (t) => {
+    const before = await viewersPerGateway();
+    const onRemoved = before.filter((gateway) => gateway.number > 2).reduce((sum, gateway) => sum + gateway.viewers, 0);
+    const reconnecting = reconnectOnEnd(viewers);
+    const scaled = scale(2);
+    // compose stops the removed gateways one after another, each after its SHUTDOWN_DELAY.
+    const cut = eventually(async () => assert.ok(viewers.filter((viewer) => viewer.isClosed).length >= onRemoved, `${viewers.filter((viewer) => viewer.isClosed).length} of the ${onRemoved} streams on removed gateways ended`), 30_000, 50);
+    await Promise.all([cut, scaled]);
+    const ended = viewers.filter((viewer) => viewer.isClosed);
+    const replaced = await reconnecting.collect();
+    await sleep(1000); // survivors must stay up after the removed gateways are gone
+    assert.equal(viewers.filter((viewer) => viewer.isClosed).length, onRemoved, 'no other stream ended');
+    const slowest = Math.max(...replaced.map((r) => r.ms));
+    t.diagnostic(`${ended.length} viewers cut, all streaming again; slowest ${slowest.toFixed(0)} ms from cut to first frame`);
+    assert.ok(slowest < 3000, `reconnected within 3 s (slowest ${slowest.toFixed(0)} ms)`);
+    viewers = viewers.filter((viewer) => !viewer.isClosed).concat(replaced.map((r) => r.replacement));
+    assert.equal((await serviceContainers(PROJECT, 'gateway')).length, 2);
+  });
+
+  it('a killed gateway ends only its own viewers’ streams; the others miss at most a frame', async (t) => {
+    viewers = viewers.filter((viewer) => !viewer.isClosed); // whatever an earlier failure left
+    // Back to the three gateways users start with, so that the killed one's viewers have two
+    // to go to (on one, its new streams and the survivors would share a single process).
+    const scaledAt = Date.now();
+    await scale(3);
+    await inRotation(3, scaledAt);
+    const [victim] = (await viewersPerGateway()).sort((a, b) => b.viewers - a.viewers);
+    const reconnecting = reconnectOnEnd(viewers);
+    const killedAt = Date.now();
+    await docker('kill', victim!.id);
+    await eventually(async () => assert.equal(viewers.filter((viewer) => viewer.isClosed).length, victim!.viewers), 10_000, 50);
+    const replaced = await reconnecting.collect();
+    await sleep(1000); // the survivors' window after the kill
+    const survivors = viewers.filter((viewer) => !viewer.isClosed);
+    assert.equal(survivors.length, viewers.length - victim!.viewers, 'no other stream ended');
+    let largestGap = 0;
+    for (const viewer of survivors) {
+      const around = viewer.frames.filter((frame) => frame.receivedAt >= killedAt - 1000);
+      for (let i = 1; i < around.length; i++) largestGap = Math.max(largestGap, around[i]!.sequence - around[i - 1]!.sequence - 1);
+    }
+    const slowest = Math.max(...replaced.map((r) => r.ms));
+    t.diagnostic(`${victim!.viewers} viewers cut, slowest back after ${slowest.toFixed(0)} ms; largest X-Sequence gap among ${survivors.length} survivors: ${largestGap}`);
+    // One frame, not none: on these two cores the reconnection burst can delay a frame past the
+    // next one (measured 0-1); the local scale-out test, with lighter frames, holds 0.
+    assert.ok(largestGap <= 1, `surviving viewers missed at most one frame in a row (saw ${largestGap})`);
+    assert.ok(slowest < 3000, `reconnected within 3 s (slowest ${slowest.toFixed(0)} ms)`);
+    viewers = survivors.concat(replaced.map((r) => r.replacement));
+  });
+
+  it('a restarted Redis container: every stream live again within 2 s, no connection dropped', async (t) => {
+    viewers = viewers.filter((viewer) => !viewer.isClosed); // whatever an earlier failure left
+    const [redis] = await serviceContainers(PROJECT, 'redis');
+    const restart = docker('restart', '--time', '1', redis!.id);
+    // Back means answering: the moment its clients can reconnect.
+    await restart;
+    await eventually(async () => assert.match(await execIn(redis!.id, 'redis-cli', 'ping'), /PONG/), 10_000, 50);
+    const backAt = Date.now();
+    const marks = viewers.map((viewer) => viewer.frames.length);
+    const live = await Promise.all(
+      viewers.map(async (viewer, i) => (await viewer.waitForFrame((frame) => frame.headers['x-no-signal'] === undefined && frame.receivedAt > backAt, 'a live frame', marks[i], 10_000)).receivedAt - backAt),
+    );
+    const slowest = Math.max(...live);
+    t.diagnostic(`every stream live again ${slowest} ms after Redis answered`);
+    assert.equal(viewers.filter((viewer) => viewer.isClosed).length, 0, 'no stream ended');
+    assert.ok(slowest < 2000, `live within 2 s (slowest ${slowest} ms)`);
+  });
+
+  it('shows a moving picture on the viewer page in Chromium, through the load balancer', async () => {
+    for (const viewer of viewers) viewer.close();
+    viewers = [];
+    browser = await launchChromium();
+    const page = await browser.newPage();
+    await page.goto(`${lb}/#token=${TOKEN}`);
+    await page.waitForFunction(`document.querySelector('figure[data-id="cam"] img')?.naturalWidth === 640`, undefined, { timeout: 20_000 });
+    const tile = page.locator('figure[data-id="cam"] img');
+    const first = await tile.screenshot();
+    await sleep(1000); // the interval being compared
+    assert.ok((await changedPixels(first, await tile.screenshot())) > 100, 'the picture moves');
+    await browser.close();
+    browser = undefined;
+  });
+
+  it('down leaves no container, network or volume of the project', async () => {
+    await environment!.down({ removeVolumes: true, timeout: 10_000 });
+    environment = undefined;
+    const label = `label=com.docker.compose.project=${PROJECT}`;
+    assert.equal((await docker('ps', '-aq', '--filter', label)).trim(), '');
+    assert.equal((await docker('network', 'ls', '-q', '--filter', label)).trim(), '');
+    assert.equal((await docker('volume', 'ls', '-q', '--filter', label)).trim(), '');
+  });
+});
