@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import type { TestContext } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { DockerComposeEnvironment, Wait } from 'testcontainers';
 import type { StartedDockerComposeEnvironment } from 'testcontainers';
@@ -32,6 +33,8 @@ const FPS = 30;
 const VIEWERS = 150;
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const KEPT_VIEWERS = 60;
+/** Viewers while a gateway is killed and Redis restarted: what two cores carry with room to spare. */
+const QUIET_VIEWERS = 30;
 /** How long the viewer page waits for a new picture before it reopens a stream. */
 const STALL_MS = 2500;
 
@@ -54,7 +57,15 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
   const viewersPerGateway = async (only = (_: { number: number }) => true) => {
     const gateways = (await serviceContainers(PROJECT, 'gateway')).filter(only);
     const script = `fetch('http://127.0.0.1:8080/metrics',{headers:{authorization:'Bearer ${TOKEN}'}}).then((r)=>r.text()).then((t)=>process.stdout.write(t))`;
-    return Promise.all(gateways.map(async (gateway) => ({ ...gateway, viewers: metricValue(await execIn(gateway.id, 'node', '-e', script), 'camrelay_viewers_total') })));
+    return Promise.all(
+      gateways.map(async (gateway) => {
+        const metrics = await execIn(gateway.id, 'node', '-e', script);
+        // Where a viewer's missing frames went: coalesced (the gateway got several at once) or
+        // skipped (its socket had not taken the last one).
+        const [viewers, coalesced, skipped] = ['camrelay_viewers_total', 'camrelay_frames_coalesced_total', 'camrelay_frames_skipped_total'].map((name) => metricValue(metrics, name));
+        return { ...gateway, viewers: viewers!, coalesced: coalesced!, skipped: skipped! };
+      }),
+    );
   };
   /** When HAProxy logged that `count` gateways are in rotation, after `since` (ms since the epoch). */
   const inRotation = (count: number, since: number) =>
@@ -74,10 +85,14 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     const replaced: Array<Promise<{ replacement: StreamViewer; ms: number }>> = [];
     // The page also reopens a stream that stalls for 2.5 s. Needed here: now and then HAProxy
     // keeps a stream open after its gateway was removed (one in 90 in some runs; see README).
+    // Stalled means behind the others: when every stream pauses (the two cores here busy with
+    // stopping containers, or this process itself held up), nothing is wrong with any one.
     const stallCheck = setInterval(() => {
+      const lastFrames = watched.filter((viewer) => !viewer.isClosed).map((viewer) => viewer.frames[viewer.frames.length - 1]?.receivedAt ?? 0);
+      const freshest = Math.max(...lastFrames);
       for (const viewer of watched) {
         const last = viewer.frames[viewer.frames.length - 1];
-        if (!viewer.isClosed && last && Date.now() - last.receivedAt > STALL_MS) viewer.close();
+        if (!viewer.isClosed && last && freshest - last.receivedAt > STALL_MS) viewer.close();
       }
     }, 250);
     for (const viewer of watched) {
@@ -112,6 +127,10 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         // These machines cannot raise the open-file limit past 20000 (users' default: 65536).
         LB_NOFILE: '20000',
         CAMERAS: `cam=pattern:640x480@${FPS}`,
+        // 32 KB frames. At the default quality (80: 57 KB) 150 streams through HAProxy and
+        // Docker's bridge, and this process reading them, are the two cores' limit here: the
+        // slowest viewer got 20-33 fps over eight runs, this process alone 46-94 % of a core.
+        JPEG_QUALITY: '60',
         // Every viewer here comes from one address; after a kill one gateway carries them all.
         MAX_VIEWERS_PER_ADDRESS: '1000',
       };
@@ -162,16 +181,28 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
 
   it(`spreads ${VIEWERS} viewers over three gateways, each at ≥ 90 % of ${FPS} fps`, async (t) => {
     viewers = Array.from({ length: VIEWERS }, stream);
-    await Promise.all(viewers.map((viewer) => viewer.waitForFrames(3, 30_000)));
-    const counts = (await viewersPerGateway()).map((gateway) => gateway.viewers);
-    t.diagnostic(`viewers per gateway: ${counts.join(', ')}`);
-    assert.equal(counts.reduce((a, b) => a + b, 0), VIEWERS);
-    for (const count of counts) assert.ok(count >= VIEWERS * 0.2, `every gateway carries ≥ 20 % (${counts.join(', ')})`);
+    try {
+      await Promise.all(viewers.map((viewer) => viewer.waitForFrames(3, 30_000)));
+      const counts = (await viewersPerGateway()).map((gateway) => gateway.viewers);
+      t.diagnostic(`viewers per gateway: ${counts.join(', ')}`);
+      assert.equal(counts.reduce((a, b) => a + b, 0), VIEWERS);
+      for (const count of counts) assert.ok(count >= VIEWERS * 0.2, `every gateway carries ≥ 20 % (${counts.join(', ')})`);
+      await measureRates(t);
+    } finally {
+      // 60 stay for the scaling tests.
+      for (const viewer of viewers.splice(KEPT_VIEWERS)) viewer.close();
+    }
+    await eventually(async () => assert.equal((await viewersPerGateway()).reduce((sum, gateway) => sum + gateway.viewers, 0), KEPT_VIEWERS));
+  });
 
+  /** The frame rate of every viewer over 8 s. */
+  const measureRates = async (t: TestContext) => {
     // Past the first two seconds, while 150 streams and freshly started processes settle.
     await Promise.all(viewers.map((viewer) => viewer.waitForFrames(3 + 2 * FPS, 30_000)));
     const marks = viewers.map((viewer) => viewer.frames.length);
+    const clientCpu = process.cpuUsage();
     await sleep(8000); // the measurement window
+    const { user, system } = process.cpuUsage(clientCpu);
     const windows = viewers.map((viewer, i) => viewer.frames.slice(marks[i]));
     const fps = windows.map((frames) => frames.length / 8).sort((a, b) => a - b);
     // Of the frames captured meanwhile (X-Sequence rises by one per captured frame), how many
@@ -179,14 +210,10 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     // coalesced. Reported, not asserted: the rate the viewers get is.
     const shares = windows.map((frames) => frames.length / (frames[frames.length - 1]!.sequence - frames[0]!.sequence + 1)).sort((a, b) => a - b);
     t.diagnostic(`fps per viewer: min ${fps[0]!.toFixed(1)}, median ${fps[fps.length >> 1]!.toFixed(1)}; least share of the captured frames ${(shares[0]! * 100).toFixed(1)} %`);
+    const frameBytes = Number(viewers[0]!.frames[viewers[0]!.frames.length - 1]!.headers['content-length']);
+    t.diagnostic(`frames of ${(frameBytes / 1024).toFixed(0)} KB; the viewers (this process) took ${((user + system) / 8e6 * 100).toFixed(0)} % of a core`);
     assert.ok(fps[0]! >= FPS * 0.9, `every viewer got ≥ ${FPS * 0.9} fps (slowest ${fps[0]!.toFixed(1)})`);
-    // 60 stay for the scaling, kill and restart tests. With 150 and more, 57 KB at 30 fps each,
-    // the two cores here are saturated, and a burst of reconnections stalled survivors for
-    // seconds: the machine's limit, not the gateways' (the local scale-out test kills a gateway
-    // under 300 viewers without a gap).
-    for (const viewer of viewers.splice(KEPT_VIEWERS)) viewer.close();
-    await eventually(async () => assert.equal((await viewersPerGateway()).reduce((sum, gateway) => sum + gateway.viewers, 0), KEPT_VIEWERS));
-  });
+  };
 
   it('sends new viewers to gateways scaled up while others stream, and cuts nobody', async (t) => {
     await scale(5);
@@ -227,14 +254,19 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     assert.equal((await serviceContainers(PROJECT, 'gateway')).length, 2);
   });
 
-  it('a killed gateway ends only its own viewers’ streams; the others miss at most a frame', async (t) => {
+  it('a killed gateway ends only its own viewers’ streams; the others see no X-Sequence gap', async (t) => {
     viewers = viewers.filter((viewer) => !viewer.isClosed); // whatever an earlier failure left
+    // With 100 viewers of 57 KB at 30 fps the two cores here are busy enough that the kill and
+    // the reconnection burst delayed a survivor's frame past the next (gaps of 1-3 frames).
+    for (const viewer of viewers.splice(QUIET_VIEWERS)) viewer.close();
     // Back to the three gateways users start with, so that the killed one's viewers have two
     // to go to (on one, its new streams and the survivors would share a single process).
     const scaledAt = Date.now();
     await scale(3);
     await inRotation(3, scaledAt);
-    const [victim] = (await viewersPerGateway()).sort((a, b) => b.viewers - a.viewers);
+    await eventually(async () => assert.equal((await viewersPerGateway()).reduce((sum, gateway) => sum + gateway.viewers, 0), QUIET_VIEWERS));
+    const gateways = await viewersPerGateway();
+    const [victim] = [...gateways].sort((a, b) => b.viewers - a.viewers);
     const reconnecting = reconnectOnEnd(viewers);
     const killedAt = Date.now();
     await docker('kill', victim!.id);
@@ -245,14 +277,14 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     assert.equal(survivors.length, viewers.length - victim!.viewers, 'no other stream ended');
     let largestGap = 0;
     for (const viewer of survivors) {
-      const around = viewer.frames.filter((frame) => frame.receivedAt >= killedAt - 1000);
+      const around = viewer.frames.filter((frame) => frame.receivedAt >= killedAt);
       for (let i = 1; i < around.length; i++) largestGap = Math.max(largestGap, around[i]!.sequence - around[i - 1]!.sequence - 1);
     }
     const slowest = Math.max(...replaced.map((r) => r.ms));
-    t.diagnostic(`${victim!.viewers} viewers cut, slowest back after ${slowest.toFixed(0)} ms; largest X-Sequence gap among ${survivors.length} survivors: ${largestGap}`);
-    // One frame, not none: on these two cores the reconnection burst can delay a frame past the
-    // next one (measured 0-1); the local scale-out test, with lighter frames, holds 0.
-    assert.ok(largestGap <= 1, `surviving viewers missed at most one frame in a row (saw ${largestGap})`);
+    const after = await viewersPerGateway(({ number }) => number !== victim!.number);
+    const grown = (field: 'coalesced' | 'skipped') => after.reduce((sum, gateway) => sum + gateway[field] - gateways.find((g) => g.number === gateway.number)![field], 0);
+    t.diagnostic(`${victim!.viewers} viewers cut, slowest back after ${slowest.toFixed(0)} ms; largest X-Sequence gap among ${survivors.length} survivors: ${largestGap} (meanwhile on the other gateways: ${grown('coalesced')} frames coalesced, ${grown('skipped')} skipped)`);
+    assert.equal(largestGap, 0, 'surviving viewers missed no frame');
     assert.ok(slowest < 3000, `reconnected within 3 s (slowest ${slowest.toFixed(0)} ms)`);
     viewers = survivors.concat(replaced.map((r) => r.replacement));
   });

@@ -36,6 +36,13 @@ export class MultipartParser {
   private readonly maxPartBytes: number;
   private state: State = 'delimiter';
   private pending: Buffer = Buffer.alloc(0);
+  /**
+   * Chunks of a Content-Length body that is still incomplete, joined once when it is: joining
+   * at every chunk copied each part about twice over, the largest cost of a test client that
+   * reads 150 streams.
+   */
+  private bodyChunks: Buffer[] = [];
+  private bodyChunksLength = 0;
   private headers: Record<string, string> = {};
   private bodyLength = -1;
   /** Without Content-Length: how far the pending body was already searched for its end. */
@@ -58,12 +65,26 @@ export class MultipartParser {
   push(chunk: Buffer): Part[] {
     const parts: Part[] = [];
     if (this.state === 'end') return parts; // an epilogue after the closing delimiter is ignored
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.state === 'body' && this.bodyLength >= 0) {
+      if (this.bodyChunks.length === 0) this.addBodyChunk(this.pending);
+      this.addBodyChunk(chunk);
+      if (this.bodyChunksLength < this.bodyLength) return parts;
+      this.pending = Buffer.concat(this.bodyChunks, this.bodyChunksLength);
+      this.bodyChunks = [];
+      this.bodyChunksLength = 0;
+    } else {
+      this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    }
     for (;;) {
       const progressed = this.step(parts);
       if (!progressed) break;
     }
     return parts;
+  }
+
+  private addBodyChunk(chunk: Buffer): void {
+    this.bodyChunks.push(chunk);
+    this.bodyChunksLength += chunk.length;
   }
 
   private step(parts: Part[]): boolean {
