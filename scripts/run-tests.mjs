@@ -5,28 +5,34 @@
  * not compete with each other.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = fileURLToPath(new URL('..', import.meta.url));
 
-function testFiles(dir) {
-  return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((entry) => entry.isFile() && entry.name.endsWith('.test.js'))
-    .map((entry) => relative(root, join(entry.parentPath ?? entry.path, entry.name)));
-}
+/** Each workspace's test sources (`*.test.ts` under `sourceDir`) and where tsc puts them. */
+const workspaces = ['packages', 'services']
+  .flatMap((group) => readdirSync(join(root, group)).map((name) => ({ dir: join(root, group, name), sourceDir: 'src' })))
+  .concat({ dir: join(root, 'test'), sourceDir: '.' });
 
-const distDirs = ['packages', 'services']
-  .flatMap((group) => readdirSync(join(root, group)).map((name) => join(root, group, name, 'dist')))
-  .concat(join(root, 'test', 'dist'));
-const files = distDirs.flatMap((dir) => {
-  try {
-    return testFiles(dir);
-  } catch {
-    return [];
-  }
-}).sort();
+// Compiled tests are found from their sources, not from dist/: a test whose source was deleted
+// must not run from a stale dist/, and a test that was never compiled must not be skipped.
+const files = workspaces
+  .flatMap(({ dir, sourceDir }) =>
+    readdirSync(join(dir, sourceDir), { recursive: true })
+      .map(String)
+      .filter((file) => file.endsWith('.test.ts') && !file.split(/[\\/]/).some((part) => part === 'dist' || part === 'node_modules'))
+      .map((file) => ({ source: join(dir, sourceDir, file), compiled: join(dir, 'dist', file.replace(/\.ts$/, '.js')) })),
+  )
+  .map(({ source, compiled }) => {
+    if (!existsSync(compiled)) {
+      console.error(`${relative(root, source)} is not compiled (no ${relative(root, compiled)}): run npm run build`);
+      process.exit(1);
+    }
+    return relative(root, compiled);
+  })
+  .sort();
 
 const filter = process.argv.slice(2);
 const selected = filter.length ? files.filter((file) => filter.some((part) => file.includes(part))) : files;

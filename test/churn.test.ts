@@ -128,7 +128,7 @@ describe('viewer churn on one gateway', () => {
     assert.ok(result, 'the churn ran');
     await eventually(async () => {
       const now = await scrapeGateway(gateway.baseUrl);
-      assert.equal(now.viewers, 0, 'camrelay_viewers_total');
+      assert.equal(now.viewers, 0, 'camrelay_open_streams');
       assert.equal(now.viewerSlots, 0, 'camrelay_viewer_slots');
     }, 5000);
     // The gateway unsubscribes 5 s after a camera's last viewer left.

@@ -62,7 +62,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         const metrics = await execIn(gateway.id, 'node', '-e', script);
         // Where a viewer's missing frames went: coalesced (the gateway got several at once) or
         // skipped (its socket had not taken the last one).
-        const [viewers, coalesced, skipped] = ['camrelay_viewers_total', 'camrelay_frames_coalesced_total', 'camrelay_frames_skipped_total'].map((name) => metricValue(metrics, name));
+        const [viewers, coalesced, skipped] = ['camrelay_open_streams', 'camrelay_frames_coalesced_total', 'camrelay_frames_skipped_total'].map((name) => metricValue(metrics, name));
         return { ...gateway, viewers: viewers!, coalesced: coalesced!, skipped: skipped! };
       }),
     );

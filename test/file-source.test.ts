@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadOpenCV } from '@camrelay/capture';
+import { eventually } from './harness/eventually.js';
 import { startGateway } from './harness/processes.js';
 import type { Service } from './harness/processes.js';
 import { StreamViewer } from './harness/viewer.js';
@@ -54,10 +55,20 @@ describe('a file source, embedded mode', () => {
     }
   });
 
-  it('keeps retrying a camera that does not open, without harming the others', async () => {
-    const retries = gateway.output.filter((line) => line.includes('"camera":"gone"') && line.includes('camera did not open'));
-    assert.ok(retries.length >= 1, 'the failure is logged');
-    assert.match(retries[0]!, /missing\.avi/, 'the log names the source');
+  it('keeps retrying a camera that does not open, backing off, without harming the others', async () => {
+    const failures = await eventually(async () => {
+      const lines = gateway.output.filter((line) => line.includes('"camera":"gone"') && line.includes('camera did not open'));
+      assert.ok(lines.length >= 3, `${lines.length} failed opens so far`);
+      return lines;
+    });
+    assert.match(failures[0]!, /missing\.avi/, 'the log names the source');
+    // Tries again after 0.5 s, then 1 s, then 2 s: neither giving up nor hammering the source.
+    const attempts = failures.slice(0, 3).map((line) => JSON.parse(line) as { time: number; retryInMs: number });
+    assert.deepEqual(attempts.map((attempt) => attempt.retryInMs), [500, 1000, 2000]);
+    for (let i = 1; i < attempts.length; i++) {
+      const waited = attempts[i]!.time - attempts[i - 1]!.time;
+      assert.ok(waited >= attempts[i - 1]!.retryInMs, `attempt ${i + 1} came ${waited} ms after the one before`);
+    }
     const snapshot = await fetch(`${gateway.baseUrl}/cameras/gone/snapshot.jpg`);
     assert.equal(snapshot.status, 503);
     assert.equal(((await snapshot.json()) as { error: { code: string } }).error.code, 'no_frame');

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { framesChannel } from '@camrelay/frame';
+import { encodeEnvelope, framesChannel } from '@camrelay/frame';
 import { loadOpenCV } from '@camrelay/capture';
 import { assertJsonErrors } from './harness/json-errors.js';
 import type { ErrorCase } from './harness/json-errors.js';
@@ -23,7 +23,7 @@ describe('capture → Redis → two gateways', () => {
     redis = await startRedis();
     const healthPort = await freePort();
     captureHealth = `http://127.0.0.1:${healthPort}`;
-    capture = await startCapture({ REDIS_URL: redis.url, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10' }, ['lab', 'bench']);
+    capture = await startCapture({ REDIS_URL: redis.url, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10;slow=pattern:160x120@1' }, ['lab', 'bench', 'slow']);
     gateways = await Promise.all([startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
     await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
   });
@@ -46,7 +46,7 @@ describe('capture → Redis → two gateways', () => {
       assert.equal(lab.height, 480);
       assert.equal(lab.online, true);
       assert.ok(!Number.isNaN(Date.parse(String(lab.lastFrameAt))));
-      assert.deepEqual(cameras.map((camera) => camera.id), ['lab', 'bench'], 'in CAMERAS order');
+      assert.deepEqual(cameras.map((camera) => camera.id), ['lab', 'bench', 'slow'], 'in CAMERAS order');
     }
   });
 
@@ -83,11 +83,15 @@ describe('capture → Redis → two gateways', () => {
 
   it('subscribes once per camera per gateway, whatever the number of viewers', async () => {
     const [gateway] = gateways;
+    const openedBefore = metricValue(await fetchMetrics(gateway!.baseUrl), 'camrelay_streams_opened_total');
     const viewers = [0, 1, 2, 3, 4].map(() => new StreamViewer(`${gateway!.baseUrl}/cameras/bench/stream.mjpg`));
     try {
       await Promise.all(viewers.map((viewer) => viewer.waitForFrames(2)));
       const metrics = await fetchMetrics(gateway!.baseUrl);
       assert.equal(metricValue(metrics, 'camrelay_viewers', 'camera="bench"'), 5);
+      assert.equal(metricValue(metrics, 'camrelay_open_streams'), 5);
+      assert.equal(metricValue(metrics, 'camrelay_viewers_total'), 5, 'the old name, kept through 0.4.x');
+      assert.equal(metricValue(metrics, 'camrelay_streams_opened_total') - openedBefore, 5);
       const client = new Redis(redis.url);
       const [, count] = (await client.pubsub('NUMSUB', 'camrelay:{bench}:frames')) as [string, number];
       await client.quit();
@@ -97,11 +101,40 @@ describe('capture → Redis → two gateways', () => {
     }
   });
 
-  it('gives a new viewer a frame at once, even from a camera at 10 fps', async () => {
-    const viewer = new StreamViewer(`${gateways[1]!.baseUrl}/cameras/bench/stream.mjpg`);
+  it('coalesces frames that reach a gateway together: viewers get the newest, the rest are counted', async () => {
+    const [gateway] = gateways; // already watching `bench`: its subscription is live
+    const viewer = new StreamViewer(`${gateway!.baseUrl}/cameras/bench/stream.mjpg`);
+    const client = new Redis(redis.url);
+    try {
+      const [first] = await viewer.waitForFrames(1);
+      const coalescedBefore = metricValue(await fetchMetrics(gateway!.baseUrl), 'camrelay_frames_coalesced_total');
+      // A backlog, as Redis hands over to a gateway that fell behind: ten frames in one write.
+      const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8]), Buffer.alloc(4096, 0x55), Buffer.from([0xff, 0xd9])]);
+      const backlog = Array.from({ length: 10 }, (_, i) => first!.sequence + 1_000_000 + i);
+      const pipeline = client.pipeline();
+      for (const sequence of backlog) pipeline.publish(framesChannel('bench'), encodeEnvelope({ sequence, capturedAt: Date.now(), width: 320, height: 240, jpeg }));
+      await pipeline.exec();
+
+      const newest = await viewer.waitForFrame((frame) => frame.sequence === backlog.at(-1), 'the newest frame of the backlog');
+      const delivered = viewer.frames.filter((frame) => backlog.includes(frame.sequence));
+      assert.ok(delivered.length <= 2, `viewer got ${delivered.length} of the 10 backlog frames (${delivered.map((frame) => frame.sequence - backlog[0]!).join(', ')})`);
+      assert.equal(newest.jpeg.length, jpeg.length);
+      const coalesced = metricValue(await fetchMetrics(gateway!.baseUrl), 'camrelay_frames_coalesced_total') - coalescedBefore;
+      assert.ok(coalesced >= 8, `${coalesced} frames counted as coalesced`);
+    } finally {
+      await client.quit();
+      viewer.close();
+    }
+  });
+
+  it('gives a new viewer the latest frame at once, not the next one captured', async () => {
+    // Nobody has watched `slow` (1 fps): the frame must come from the gateway's latest-frame
+    // fetch at subscription, captured before the request; the live channel only has later ones.
+    const requestedAt = Date.now();
+    const viewer = new StreamViewer(`${gateways[1]!.baseUrl}/cameras/slow/stream.mjpg`);
     try {
       const [frame] = await viewer.waitForFrames(1);
-      assert.ok(frame);
+      assert.ok(frame!.timestamp * 1000 < requestedAt, `the first frame was captured ${(frame!.timestamp * 1000 - requestedAt).toFixed(0)} ms after the request`);
     } finally {
       viewer.close();
     }
@@ -188,7 +221,7 @@ describe('capture → Redis → two gateways', () => {
     const health = (await (await fetch(`${captureHealth}/healthz`)).json()) as { status: string; bus: string; cameras: Array<{ id: string }> };
     assert.equal(health.status, 'ok');
     assert.equal(health.bus, 'up');
-    assert.deepEqual(health.cameras.map((camera) => camera.id), ['lab', 'bench']);
+    assert.deepEqual(health.cameras.map((camera) => camera.id), ['lab', 'bench', 'slow']);
     const metrics = await fetchMetrics(captureHealth);
     assert.ok(metricValue(metrics, 'camrelay_capture_frames_total', 'camera="lab"') > 30);
     assert.equal(metricValue(metrics, 'camrelay_bus_up'), 1);

@@ -32,7 +32,7 @@ describe('viewer page in Chromium', () => {
     await gateway?.stop();
   });
 
-  const openStreams = async () => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewers_total');
+  const openStreams = async () => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_open_streams');
 
   it('shows every camera live, and releases the streams when hidden or closed', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

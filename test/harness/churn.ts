@@ -183,7 +183,7 @@ export async function scrapeGateway(baseUrl: string): Promise<GatewayMetrics> {
     return value;
   };
   return {
-    viewers: read('camrelay_viewers_total'),
+    viewers: read('camrelay_open_streams'),
     viewerSlots: read('camrelay_viewer_slots'),
     subscriptions: read('camrelay_subscriptions'),
     httpConnections: read('camrelay_http_connections'),

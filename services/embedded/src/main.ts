@@ -58,6 +58,7 @@ const gateway = await startGateway({
   maxViewersPerAddress: config.MAX_VIEWERS_PER_ADDRESS,
   trustProxy: config.TRUST_PROXY,
   noSignalAfterMs: config.NO_SIGNAL_AFTER * 1000,
+  stuckViewerMs: config.STUCK_VIEWER_TIMEOUT * 1000,
   headersTimeoutMs: config.HEADERS_TIMEOUT * 1000,
   shutdownDelayMs: config.SHUTDOWN_DELAY * 1000,
   drainMs: config.DRAIN_TIMEOUT * 1000,

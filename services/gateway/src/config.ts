@@ -50,6 +50,8 @@ export const gatewayVariables = {
   TRUST_PROXY: yesNo,
   /** Seconds without frames before viewers get the NO SIGNAL picture. */
   NO_SIGNAL_AFTER: integerIn(1, 600, 3),
+  /** Seconds a viewer's socket may go without draining before the viewer is cut (a dead link or a stuck client). */
+  STUCK_VIEWER_TIMEOUT: integerIn(1, 3600, 30),
   /** Seconds a request's headers may take to arrive (slow clients are cut off). */
   HEADERS_TIMEOUT: integerIn(1, 300, 10),
   /** On SIGTERM: seconds /readyz reports 503 (and new streams are refused) before the listener closes. */

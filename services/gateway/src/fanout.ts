@@ -13,6 +13,8 @@ const NO_SIGNAL_EVERY_MS = 1000;
 /** A camera's counters on this gateway: frames received from the bus, and its viewers' deliveries. */
 export interface FanoutCounters extends DeliveryCounters {
   received: number;
+  /** Viewers added. */
+  opened: number;
 }
 
 export class Fanout {
@@ -24,7 +26,12 @@ export class Fanout {
   private liveAt = performance.now();
   private noSignalSentAt = Number.NEGATIVE_INFINITY;
   private noSignalCount = 0;
-  readonly counters: FanoutCounters = { received: 0, delivered: 0, skipped: 0 };
+  readonly counters: FanoutCounters = { received: 0, delivered: 0, skipped: 0, opened: 0 };
+
+  constructor(
+    /** A viewer whose socket has not drained for this long is cut. */
+    private readonly stuckViewerMs: number,
+  ) {}
 
   get viewerCount(): number {
     return this.viewers.size;
@@ -78,8 +85,9 @@ export class Fanout {
       onLeave(); // gone before it could be added
       return;
     }
-    const viewer = new Viewer(response, minIntervalMs, () => this.newest, this.counters);
+    const viewer = new Viewer(response, { minIntervalMs, stuckMs: this.stuckViewerMs }, () => this.newest, this.counters);
     this.viewers.add(viewer);
+    this.counters.opened++;
     response.once('close', () => {
       viewer.detach();
       this.viewers.delete(viewer);

@@ -14,6 +14,8 @@ export interface FeedsOptions {
   readonly lingerMs?: number;
   /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default 3000 */
   readonly noSignalAfterMs?: number;
+  /** A viewer whose socket has not drained for this long is cut. @default 30000 */
+  readonly stuckViewerMs?: number;
 }
 
 /**
@@ -29,18 +31,20 @@ export class Feeds {
   private readonly bus: FrameBus;
   private readonly log: Logger;
   private readonly lingerMs: number;
+  private readonly stuckViewerMs: number;
   private readonly signalWatch: NodeJS.Timeout;
   /** Bus messages that were not valid envelopes. */
   droppedMessages = 0;
   /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
   coalescedFrames = 0;
   /** Totals of fanouts that have since been removed, so counters never go down. */
-  readonly retired: FanoutCounters = { received: 0, delivered: 0, skipped: 0 };
+  readonly retired: FanoutCounters = { received: 0, delivered: 0, skipped: 0, opened: 0 };
 
   constructor(options: FeedsOptions) {
     this.bus = options.bus;
     this.log = options.log;
     this.lingerMs = options.lingerMs ?? 5000;
+    this.stuckViewerMs = options.stuckViewerMs ?? 30_000;
     const noSignalAfterMs = options.noSignalAfterMs ?? 3000;
     // One timer for every camera: a camera that went quiet (capture stopped, camera lost, bus
     // down) must not leave its viewers looking at a frozen picture that seems live.
@@ -75,7 +79,7 @@ export class Feeds {
   }
 
   private async subscribe(cameraId: string): Promise<Fanout> {
-    const fanout = new Fanout();
+    const fanout = new Fanout(this.stuckViewerMs);
     // Frames that arrive together (the gateway fell behind, and Redis handed over a backlog)
     // are coalesced: only the newest is fanned out. Otherwise a busy gateway would send every
     // stale frame of the backlog to every viewer and never catch up.
@@ -113,7 +117,7 @@ export class Feeds {
       this.lingerTimers.delete(cameraId);
       if (fanout.viewerCount > 0) return;
       this.fanouts.delete(cameraId);
-      for (const field of ['received', 'delivered', 'skipped'] as const) this.retired[field] += fanout.counters[field];
+      for (const field of ['received', 'delivered', 'skipped', 'opened'] as const) this.retired[field] += fanout.counters[field];
       this.bus.unsubscribe(cameraId).catch((error: Error) => this.log.warn({ camera: cameraId, err: error.message }, 'unsubscribe failed'));
       this.log.debug({ camera: cameraId }, 'unsubscribed');
     }, this.lingerMs);

@@ -30,6 +30,8 @@ export interface GatewayOptions {
   readonly trustProxy?: boolean;
   /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default 3000 */
   readonly noSignalAfterMs?: number;
+  /** A viewer whose socket has not drained for this long is cut. @default 30000 */
+  readonly stuckViewerMs?: number;
   /** A request's headers must arrive within this time. @default 10000 */
   readonly headersTimeoutMs?: number;
   /** On close, how long /readyz reports 503 while open streams go on, before they end and the listener closes. @default 0 */
@@ -52,7 +54,7 @@ export interface RunningGateway {
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { bus, log } = options;
-  const feeds = new Feeds({ bus, log, lingerMs: options.lingerMs, noSignalAfterMs: options.noSignalAfterMs });
+  const feeds = new Feeds({ bus, log, lingerMs: options.lingerMs, noSignalAfterMs: options.noSignalAfterMs, stuckViewerMs: options.stuckViewerMs });
   const access = new AccessControl(options.access ?? { enabled: false, tokens: [], ttlSeconds: 3600 });
   const limits = new ViewerLimits(options.maxViewers ?? 2000, options.maxViewersPerAddress ?? 100);
   let accepting = true;

@@ -28,11 +28,11 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
   scrapedCounter(registry, { name: 'camrelay_frames_coalesced_total', help: 'Frames replaced by a newer one before fan-out because this gateway was behind.', read: () => feeds.coalescedFrames });
   scrapedCounter(registry, { name: 'camrelay_bus_messages_dropped_total', help: 'Bus messages dropped because they were not valid frame envelopes.', read: () => feeds.droppedMessages });
 
-  scrapedGauge(registry, {
-    name: 'camrelay_viewers_total',
-    help: 'Open streams on this gateway, all cameras.',
-    read: () => [...feeds.all.values()].reduce((viewers, fanout) => viewers + fanout.viewerCount, 0),
-  });
+  const openStreams = () => [...feeds.all.values()].reduce((viewers, fanout) => viewers + fanout.viewerCount, 0);
+  scrapedGauge(registry, { name: 'camrelay_open_streams', help: 'Open streams on this gateway, all cameras.', read: openStreams });
+  // The old name of camrelay_open_streams: `_total` is for counters. Kept for 0.4.x only.
+  scrapedGauge(registry, { name: 'camrelay_viewers_total', help: 'Deprecated: camrelay_open_streams. Removed in 0.5.0.', read: openStreams });
+  scrapedCounter(registry, { name: 'camrelay_streams_opened_total', help: 'Streams opened on this gateway, all cameras.', read: () => sum('opened') });
   scrapedGauge(registry, { name: 'camrelay_viewer_slots', help: 'Places taken under MAX_VIEWERS (streams open or opening).', read: () => limits.viewers });
   scrapedCounter(registry, { name: 'camrelay_viewers_refused_total', help: 'Streams refused because the gateway or the client address was at its viewer limit, and connections refused because their address had too many open.', read: () => limits.refused });
   scrapedGauge(registry, {

@@ -15,9 +15,6 @@ export interface DeliveryCounters {
   skipped: number;
 }
 
-/** A viewer whose socket has not drained for this long is gone (a dead link or a stuck client). */
-export const STUCK_VIEWER_MS = 30_000;
-
 /**
  * One browser (or client) watching one camera.
  *
@@ -40,8 +37,12 @@ export class Viewer {
 
   constructor(
     readonly response: ServerResponse,
-    /** Smallest gap between two frames sent to this viewer (?fps=N), 0 for every frame. */
-    private readonly minIntervalMs: number,
+    private readonly pace: {
+      /** Smallest gap between two frames sent to this viewer (?fps=N), 0 for every frame. */
+      readonly minIntervalMs: number;
+      /** A socket that has not drained for this long is a dead link or a stuck client: cut. */
+      readonly stuckMs: number;
+    },
     private readonly newest: () => SharedPart | null,
     private readonly counters: DeliveryCounters,
   ) {
@@ -59,7 +60,7 @@ export class Viewer {
   offer(part: SharedPart): void {
     if (this.waitingForDrain) {
       this.counters.skipped++;
-      if (performance.now() - this.waitingSince > STUCK_VIEWER_MS) this.response.destroy();
+      if (performance.now() - this.waitingSince > this.pace.stuckMs) this.response.destroy();
       return;
     }
     if (!this.isDue(part)) {
@@ -74,11 +75,11 @@ export class Viewer {
   }
 
   private isDue(part: SharedPart): boolean {
-    if (this.minIntervalMs === 0) return true;
+    if (this.pace.minIntervalMs === 0) return true;
     const gap = part.frame.capturedAt - this.lastSentCapturedAt;
     // 0.9: a 30 fps source capped at 15 sends every second frame despite capture jitter.
     // A negative gap is a capture clock that stepped back: send rather than stall.
-    return gap < 0 || gap >= this.minIntervalMs * 0.9;
+    return gap < 0 || gap >= this.pace.minIntervalMs * 0.9;
   }
 
   private send(part: SharedPart): void {
