@@ -110,12 +110,14 @@ describe('bad input', () => {
 
   it('cuts off a slow-loris connection after HEADERS_TIMEOUT, while a viewer streams on', async () => {
     const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/lab/stream.mjpg`);
+    let trickle: NodeJS.Timeout | undefined;
     const socket = connect(gateway.port, '127.0.0.1');
-    const trickle = setInterval(() => socket.writable && socket.write('X-a: b\r\n'), 200);
     try {
       await viewer.waitForFrames(1);
       const openedAt = Date.now();
+      // The request line first, then a header line every 200 ms that never ends the block.
       socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+      trickle = setInterval(() => socket.writable && socket.write('X-a: b\r\n'), 200);
       const reply = await readAll(socket);
       const heldMs = Date.now() - openedAt;
       assert.match(reply, /^HTTP\/1\.1 408 /);

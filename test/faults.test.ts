@@ -54,6 +54,9 @@ describe('faults', () => {
       const first = await viewer.waitForFrame(isNoSignal, 'a NO SIGNAL picture', from);
       t.diagnostic(`NO SIGNAL shown ${first.receivedAt - stoppedAt} ms after capture stopped (threshold ${NO_SIGNAL_AFTER_S} s)`);
       assert.ok(first.receivedAt - stoppedAt >= NO_SIGNAL_AFTER_S * 1000 - 250, 'not before the camera has been quiet for NO_SIGNAL_AFTER');
+      // The gateway looks four times a second: at most a quarter of a second late, and some slack.
+      const quiet = first.receivedAt - lastLive.receivedAt;
+      assert.ok(quiet <= NO_SIGNAL_AFTER_S * 1000 + 500, `NO SIGNAL ${quiet} ms after the last live frame`);
       await viewer.waitForFrame(() => viewer.frames.slice(from).filter(isNoSignal).length >= 3, 'three NO SIGNAL pictures', from);
       const pictures = viewer.frames.slice(from).filter(isNoSignal);
       // Two pictures in turn, so that the image visibly lives; the sequence stays: nothing was captured.

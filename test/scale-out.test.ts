@@ -29,7 +29,7 @@ describe('three gateways behind HAProxy', () => {
   let browser: Browser | undefined;
   const killed = new Set<string>();
 
-  const viewersOn = async (gateway: StackGateway) => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewers_total');
+  const viewersOn = async (gateway: StackGateway) => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_open_streams');
   /** Streams of `cam` only (the viewer page also streams `dead`, which shows NO SIGNAL). */
   const camViewersOn = async (gateway: StackGateway) => {
     const text = await fetchMetrics(gateway.baseUrl);
@@ -108,11 +108,11 @@ describe('three gateways behind HAProxy', () => {
 
     let largestGap = 0;
     for (const client of clients.filter((c) => !c.isClosed)) {
-      const around = client.frames.filter((frame) => frame.receivedAt >= killedAt - 1000);
+      const around = client.frames.filter((frame) => frame.receivedAt >= killedAt);
       for (let i = 1; i < around.length; i++) largestGap = Math.max(largestGap, around[i]!.sequence - around[i - 1]!.sequence - 1);
     }
     t.diagnostic(`largest X-Sequence gap among surviving viewers around the kill: ${largestGap}`);
-    assert.ok(largestGap <= 3, `surviving viewers skipped at most 3 frames in a row (saw ${largestGap})`);
+    assert.equal(largestGap, 0, 'surviving viewers missed no frame');
 
     const reconnecting = clients.filter((client) => client.isClosed).map(() => {
       const started = performance.now();

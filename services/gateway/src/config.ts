@@ -3,6 +3,7 @@ import { integerIn, logLevel, optional, readConfig, redisUrl } from '@camrelay/c
 import type { Env } from '@camrelay/config';
 import { isCameraId } from '@camrelay/frame';
 import { SIGNED_URL_TTL_RANGE } from './access.js';
+import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
 /** One entry of API_TOKENS: a secret, and the cameras it may view (null: all of them). */
 export interface TokenGrant {
@@ -34,7 +35,7 @@ const yesNo = optional(z.enum(['true', 'false'], { error: 'expected true or fals
 
 /** The variables a gateway reads. REDIS_URL unset means embedded mode (capture in-process). */
 export const gatewayVariables = {
-  PORT: integerIn(1, 65535, 8080),
+  PORT: integerIn(1, 65535, D.port),
   REDIS_URL: optional(redisUrl),
   LOG_LEVEL: logLevel,
   /** Access control: on by default with REDIS_URL, off by default in the embedded demo. */
@@ -43,21 +44,21 @@ export const gatewayVariables = {
   /** Key for signed stream and snapshot URLs; derived from API_TOKENS when unset. */
   URL_SIGNING_KEY: optional(z.string().min(32, { error: 'expected at least 32 characters' })),
   /** Seconds a signed URL handed out by /api/cameras stays valid. */
-  SIGNED_URL_TTL: integerIn(...SIGNED_URL_TTL_RANGE, 3600),
-  MAX_VIEWERS: integerIn(1, 1_000_000, 2000),
-  MAX_VIEWERS_PER_ADDRESS: integerIn(1, 1_000_000, 100),
+  SIGNED_URL_TTL: integerIn(...SIGNED_URL_TTL_RANGE, D.signedUrlTtlSeconds),
+  MAX_VIEWERS: integerIn(1, 1_000_000, D.maxViewers),
+  MAX_VIEWERS_PER_ADDRESS: integerIn(1, 1_000_000, D.maxViewersPerAddress),
   /** Behind a load balancer: take the client's address from X-Forwarded-For (its last entry). */
   TRUST_PROXY: yesNo,
   /** Seconds without frames before viewers get the NO SIGNAL picture. */
-  NO_SIGNAL_AFTER: integerIn(1, 600, 3),
+  NO_SIGNAL_AFTER: integerIn(1, 600, D.noSignalAfterMs / 1000),
   /** Seconds a viewer's socket may go without draining before the viewer is cut (a dead link or a stuck client). */
-  STUCK_VIEWER_TIMEOUT: integerIn(1, 3600, 30),
+  STUCK_VIEWER_TIMEOUT: integerIn(1, 3600, D.stuckViewerMs / 1000),
   /** Seconds a request's headers may take to arrive (slow clients are cut off). */
-  HEADERS_TIMEOUT: integerIn(1, 300, 10),
+  HEADERS_TIMEOUT: integerIn(1, 300, D.headersTimeoutMs / 1000),
   /** On SIGTERM: seconds /readyz reports 503 (and new streams are refused) before the listener closes. */
   SHUTDOWN_DELAY: integerIn(0, 300, undefined),
   /** On SIGTERM: seconds ended streams may take to flush before their sockets are cut. */
-  DRAIN_TIMEOUT: integerIn(0, 300, 3),
+  DRAIN_TIMEOUT: integerIn(0, 300, D.drainMs / 1000),
 };
 
 const gatewaySchema = z.object(gatewayVariables).transform((config, ctx) => {
@@ -74,8 +75,7 @@ const gatewaySchema = z.object(gatewayVariables).transform((config, ctx) => {
     ...config,
     AUTH: auth,
     API_TOKENS: config.API_TOKENS ?? [],
-    // Embedded mode has no load balancer to tell: stop at once.
-    SHUTDOWN_DELAY: config.SHUTDOWN_DELAY ?? (embedded ? 0 : 2),
+    SHUTDOWN_DELAY: config.SHUTDOWN_DELAY ?? (embedded ? D.shutdownDelayMs : D.distributedShutdownDelayMs) / 1000,
   };
 });
 

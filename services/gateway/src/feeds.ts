@@ -6,15 +6,16 @@ import { decodeEnvelope } from '@camrelay/frame';
 import { Fanout } from './fanout.js';
 import type { FanoutCounters } from './fanout.js';
 import { NO_SIGNAL_JPEGS } from './no-signal-images.js';
+import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
 export interface FeedsOptions {
   readonly bus: FrameBus;
   readonly log: Logger;
-  /** How long a camera stays subscribed after its last viewer leaves. @default 5000 */
+  /** How long a camera stays subscribed after its last viewer leaves. @default from GATEWAY_DEFAULTS */
   readonly lingerMs?: number;
-  /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default 3000 */
+  /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default from GATEWAY_DEFAULTS */
   readonly noSignalAfterMs?: number;
-  /** A viewer whose socket has not drained for this long is cut. @default 30000 */
+  /** A viewer whose socket has not drained for this long is cut. @default from GATEWAY_DEFAULTS */
   readonly stuckViewerMs?: number;
 }
 
@@ -43,9 +44,9 @@ export class Feeds {
   constructor(options: FeedsOptions) {
     this.bus = options.bus;
     this.log = options.log;
-    this.lingerMs = options.lingerMs ?? 5000;
-    this.stuckViewerMs = options.stuckViewerMs ?? 30_000;
-    const noSignalAfterMs = options.noSignalAfterMs ?? 3000;
+    this.lingerMs = options.lingerMs ?? D.lingerMs;
+    this.stuckViewerMs = options.stuckViewerMs ?? D.stuckViewerMs;
+    const noSignalAfterMs = options.noSignalAfterMs ?? D.noSignalAfterMs;
     // One timer for every camera: a camera that went quiet (capture stopped, camera lost, bus
     // down) must not leave its viewers looking at a frozen picture that seems live.
     this.signalWatch = setInterval(() => {

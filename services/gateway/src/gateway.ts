@@ -11,6 +11,7 @@ import { errorBody } from './errors.js';
 import { Feeds } from './feeds.js';
 import { createMetrics } from './metrics.js';
 import { ViewerLimits } from './viewer-limits.js';
+import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
 export interface GatewayOptions {
   readonly port: number;
@@ -18,25 +19,25 @@ export interface GatewayOptions {
   readonly log: Logger;
   /** Host to listen on. @default all interfaces */
   readonly host?: string;
-  /** How long a camera stays subscribed after its last viewer leaves. @default 5000 */
+  /** How long a camera stays subscribed after its last viewer leaves. @default from GATEWAY_DEFAULTS */
   readonly lingerMs?: number;
   /** Who may view what. @default access control off */
   readonly access?: AccessOptions;
-  /** Open streams this gateway serves at most. @default 2000 */
+  /** Open streams this gateway serves at most. @default from GATEWAY_DEFAULTS */
   readonly maxViewers?: number;
-  /** Open streams per client address at most. @default 100 */
+  /** Open streams per client address at most. @default from GATEWAY_DEFAULTS */
   readonly maxViewersPerAddress?: number;
   /** Client addresses from X-Forwarded-For. @default false */
   readonly trustProxy?: boolean;
-  /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default 3000 */
+  /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default from GATEWAY_DEFAULTS */
   readonly noSignalAfterMs?: number;
-  /** A viewer whose socket has not drained for this long is cut. @default 30000 */
+  /** A viewer whose socket has not drained for this long is cut. @default from GATEWAY_DEFAULTS */
   readonly stuckViewerMs?: number;
-  /** A request's headers must arrive within this time. @default 10000 */
+  /** A request's headers must arrive within this time. @default from GATEWAY_DEFAULTS */
   readonly headersTimeoutMs?: number;
-  /** On close, how long /readyz reports 503 while open streams go on, before they end and the listener closes. @default 0 */
+  /** On close, how long /readyz reports 503 while open streams go on, before they end and the listener closes. @default from GATEWAY_DEFAULTS */
   readonly shutdownDelayMs?: number;
-  /** On close, how long ended streams may take to flush before their sockets are cut. @default 3000 */
+  /** On close, how long ended streams may take to flush before their sockets are cut. @default from GATEWAY_DEFAULTS */
   readonly drainMs?: number;
 }
 
@@ -55,10 +56,10 @@ export interface RunningGateway {
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { bus, log } = options;
   const feeds = new Feeds({ bus, log, lingerMs: options.lingerMs, noSignalAfterMs: options.noSignalAfterMs, stuckViewerMs: options.stuckViewerMs });
-  const access = new AccessControl(options.access ?? { enabled: false, tokens: [], ttlSeconds: 3600 });
-  const limits = new ViewerLimits(options.maxViewers ?? 2000, options.maxViewersPerAddress ?? 100);
+  const access = new AccessControl(options.access ?? { enabled: false, tokens: [], ttlSeconds: D.signedUrlTtlSeconds });
+  const limits = new ViewerLimits(options.maxViewers ?? D.maxViewers, options.maxViewersPerAddress ?? D.maxViewersPerAddress);
   let accepting = true;
-  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const headersTimeout = options.headersTimeoutMs ?? D.headersTimeoutMs;
   const server = createServer({
     noDelay: true,
     // Slow-loris: headers trickled in byte by byte are cut off, checked every second.
@@ -90,13 +91,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       accepting = false;
       // Ending the streams at once sent their reconnections straight back here: a load balancer
       // balancing by open connections prefers the gateway that has just lost all of its own.
-      await delay(options.shutdownDelayMs ?? 0);
+      await delay(options.shutdownDelayMs ?? D.shutdownDelayMs);
       feeds.endAllStreams();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await feeds.close();
       server.closeIdleConnections();
       // A viewer that stopped reading never lets its ended response flush: cut it off.
-      const grace = setTimeout(() => server.closeAllConnections(), options.drainMs ?? 3000);
+      const grace = setTimeout(() => server.closeAllConnections(), options.drainMs ?? D.drainMs);
       await closed;
       clearTimeout(grace);
     },

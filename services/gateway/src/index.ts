@@ -1,4 +1,5 @@
 export { startGateway } from './gateway.js';
 export type { GatewayOptions, RunningGateway } from './gateway.js';
 export { gatewayVariables, readGatewayConfig } from './config.js';
+export { GATEWAY_DEFAULTS } from './defaults.js';
 export type { GatewayConfig } from './config.js';
