@@ -7,8 +7,8 @@
  * Plain Node with no dependencies: it runs before node_modules exists.
  */
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -72,7 +72,7 @@ function ensureDebianPackages() {
   run('apt-get', ['install', '-y', '-qq', ...missing], { env });
 }
 
-function ensureNodeModules() {
+async function ensureNodeModules() {
   const lock = join(root, 'package-lock.json');
   const stamp = join(root, 'node_modules', '.camrelay-installed');
   const want = createHash('sha256').update(readFileSync(lock)).update(process.version).digest('hex');
@@ -85,8 +85,49 @@ function ensureNodeModules() {
     return;
   }
   console.log('setup: npm ci (the first time, this builds the OpenCV binding: 5 to 15 minutes on 2 cores)');
-  run('npm', ['ci', '--no-audit', '--no-fund'], { env: npmEnv });
+  const npm = spawn('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit', cwd: root, env: npmEnv });
+  const progress = showBindingProgress();
+  const status = await new Promise((resolve) => npm.on('close', (code, signal) => resolve(code ?? signal)));
+  progress.stop();
+  if (status !== 0) {
+    console.error(`setup: \`npm ci\` failed (exit ${status})`);
+    process.exit(1);
+  }
   writeFileSync(stamp, want);
+}
+
+/**
+ * npm shows nothing while the binding compiles (about ten minutes on two cores), and a build
+ * that looks stuck gets killed: count its object files against its sources. On a terminal
+ * one line is rewritten every second; in a log (CI), a line every 30 s.
+ */
+function showBindingProgress() {
+  const pkg = join(root, 'node_modules', '@u4', 'opencv4nodejs');
+  const count = (dir, ending) => {
+    try {
+      return readdirSync(dir, { recursive: true }).filter((file) => String(file).endsWith(ending)).length;
+    } catch {
+      return 0; // not unpacked or not started yet
+    }
+  };
+  const started = Date.now();
+  const elapsed = () => {
+    const seconds = Math.round((Date.now() - started) / 1000);
+    return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`;
+  };
+  const line = () => {
+    const compiled = count(join(pkg, 'build'), '.o');
+    return compiled === 0 ? `setup: npm ci, ${elapsed()}` : `setup: OpenCV binding, ${compiled} of ${count(join(pkg, 'cc'), '.cc')} files compiled, ${elapsed()}`;
+  };
+  const terminal = process.stdout.isTTY;
+  const timer = setInterval(() => (terminal ? process.stdout.write(`\r${line()}\x1b[K`) : console.log(line())), terminal ? 1000 : 30_000);
+  return {
+    stop() {
+      clearInterval(timer);
+      if (terminal) process.stdout.write('\r\x1b[K');
+      console.log(`setup: npm ci done in ${elapsed()}`);
+    },
+  };
 }
 
 function build() {
@@ -105,5 +146,5 @@ function checkDockerEngine() {
 
 ensureDebianPackages();
 checkDockerEngine();
-ensureNodeModules();
+await ensureNodeModules();
 build();

@@ -1,0 +1,187 @@
+/**
+ * Feeds, Fanout and Viewer in one process: the in-memory bus, a real HTTP server and real
+ * client sockets, so that backpressure is the kernel's and not a stand-in's.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { connect } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { MemoryBus } from '@camrelay/bus';
+import { encodeEnvelope } from '@camrelay/frame';
+import { MultipartParser, STREAM_BOUNDARY, streamContentType, streamPreamble } from '@camrelay/multipart';
+import { Feeds } from './feeds.js';
+
+const CAMERA = 'cam';
+
+function envelope(sequence: number, jpegBytes = 1024): Buffer {
+  const jpeg = Buffer.alloc(jpegBytes, 0x55);
+  jpeg.set([0xff, 0xd8], 0);
+  jpeg.set([0xff, 0xd9], jpegBytes - 2);
+  return encodeEnvelope({ sequence, capturedAt: Date.now(), width: 16, height: 16, jpeg });
+}
+
+/** A client that reads a stream's raw bytes and parses its parts. */
+class Client {
+  readonly sequences: number[] = [];
+  readonly socket: Socket;
+  private readonly parser = new MultipartParser(STREAM_BOUNDARY);
+  private headerDone = false;
+  private head = '';
+
+  constructor(port: number) {
+    this.socket = connect(port, '127.0.0.1');
+    this.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    this.socket.on('data', (chunk: Buffer) => {
+      let body = chunk;
+      if (!this.headerDone) {
+        this.head += chunk.toString('latin1');
+        const end = this.head.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        this.headerDone = true;
+        body = Buffer.from(this.head.slice(end + 4), 'latin1');
+      }
+      for (const part of this.parser.push(body)) this.sequences.push(Number(part.headers['x-sequence']));
+    });
+  }
+
+  async waitFor(test: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!test()) {
+      if (Date.now() > deadline) throw new Error(`no ${what} within 5 s (sequences ${this.sequences.join(', ')})`);
+      await sleep(10);
+    }
+  }
+}
+
+describe('Feeds, Fanout and Viewer', () => {
+  let bus: MemoryBus;
+  let feeds: Feeds;
+  let server: Server;
+  let port: number;
+  const clients: Client[] = [];
+
+  const start = async (options: { lingerMs?: number; stuckViewerMs?: number } = {}) => {
+    feeds = new Feeds({ bus, log: pino({ level: 'silent' }), noSignalAfterMs: 60_000, ...options });
+    server = createServer((_request, response) => {
+      response.useChunkedEncodingByDefault = false; // close-delimited, as the gateway sends streams
+      response.writeHead(200, { 'content-type': streamContentType() });
+      response.write(streamPreamble());
+      void feeds.watch(CAMERA).then((fanout) => fanout.add(response, 0, () => feeds.release(CAMERA)));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as AddressInfo).port;
+  };
+  const client = () => {
+    const made = new Client(port);
+    clients.push(made);
+    return made;
+  };
+  const viewers = () => feeds.all.get(CAMERA)?.viewerCount ?? 0;
+
+  beforeEach(() => {
+    bus = new MemoryBus();
+  });
+
+  afterEach(async () => {
+    for (const made of clients.splice(0)) made.socket.destroy();
+    await feeds.close();
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('subscribes once for many viewers and sends every viewer the same frames', async () => {
+    await start();
+    const [a, b] = [client(), client()];
+    await a.waitFor(() => viewers() === 2, 'two viewers');
+    for (let sequence = 1; sequence <= 3; sequence++) {
+      await bus.publishFrame(CAMERA, envelope(sequence));
+      await nextTurn(); // frames a turn apart are not coalesced
+    }
+    await a.waitFor(() => a.sequences.length === 3 && b.sequences.length === 3, 'three frames each');
+    assert.deepEqual(a.sequences, [1, 2, 3]);
+    assert.deepEqual(b.sequences, [1, 2, 3]);
+    await assert.rejects(bus.subscribe(CAMERA, () => undefined), /already subscribed/, 'one bus subscription');
+  });
+
+  it('coalesces frames that arrive in the same turn: the newest is sent, the others counted', async () => {
+    await start();
+    const a = client();
+    await a.waitFor(() => viewers() === 1, 'a viewer');
+    for (let sequence = 1; sequence <= 5; sequence++) void bus.publishFrame(CAMERA, envelope(sequence));
+    await a.waitFor(() => a.sequences.includes(5), 'the newest frame');
+    assert.deepEqual(a.sequences, [5]);
+    assert.equal(feeds.coalescedFrames, 4);
+  });
+
+  it('gives a new viewer the latest frame from the bus at once', async () => {
+    await bus.publishFrame(CAMERA, envelope(41)); // before anyone watches
+    await start();
+    const a = client();
+    await a.waitFor(() => a.sequences.length === 1, 'the latest frame');
+    assert.deepEqual(a.sequences, [41]);
+  });
+
+  it('keeps the subscription for lingerMs after the last viewer, then ends it; a viewer meanwhile keeps it', async () => {
+    await start({ lingerMs: 200 });
+    const a = client();
+    await a.waitFor(() => viewers() === 1, 'a viewer');
+    const subscription = feeds.all.get(CAMERA);
+    a.socket.destroy();
+    await a.waitFor(() => viewers() === 0, 'the viewer gone');
+    const b = client(); // within the linger: the same subscription
+    await b.waitFor(() => viewers() === 1, 'a new viewer');
+    assert.equal(feeds.all.get(CAMERA), subscription, 'the same subscription, kept through the linger');
+    await sleep(300);
+    assert.equal(feeds.all.get(CAMERA), subscription, 'still subscribed while watched');
+    b.socket.destroy();
+    await b.waitFor(() => viewers() === 0, 'the viewer gone');
+    const leftAt = Date.now();
+    await b.waitFor(() => !feeds.all.has(CAMERA), 'the subscription ended');
+    assert.ok(Date.now() - leftAt >= 150, `ended ${Date.now() - leftAt} ms after the last viewer left, not before lingerMs`);
+    await bus.subscribe(CAMERA, () => undefined); // the bus is free for it again
+  });
+
+  it('a viewer that does not read skips frames and gets the newest once it drains; the others get every frame', async () => {
+    await start();
+    const [slow, fast] = [client(), client()];
+    await slow.waitFor(() => viewers() === 2, 'two viewers');
+    slow.socket.pause();
+    // 256 KB frames: a few fill the kernel's buffers of a socket that is not read.
+    let sequence = 0;
+    while (feeds.all.get(CAMERA)!.counters.skipped === 0) {
+      assert.ok(sequence < 200, 'the slow viewer skipped nothing in 50 MB of frames');
+      await bus.publishFrame(CAMERA, envelope(++sequence, 256 * 1024));
+      await fast.waitFor(() => fast.sequences.includes(sequence), `frame ${sequence} at the reading viewer`);
+    }
+    for (let i = 0; i < 5; i++) {
+      await bus.publishFrame(CAMERA, envelope(++sequence, 256 * 1024));
+      await fast.waitFor(() => fast.sequences.includes(sequence), `frame ${sequence} at the reading viewer`);
+    }
+    assert.deepEqual(fast.sequences, Array.from({ length: sequence }, (_, i) => i + 1), 'the reading viewer missed nothing');
+    assert.ok(feeds.all.get(CAMERA)!.maxQueuedBytes() <= 2 * 256 * 1024 + 1024, 'at most about one part queued for the slow viewer');
+    slow.socket.resume();
+    await slow.waitFor(() => slow.sequences.at(-1) === sequence, 'the newest frame after draining');
+    assert.ok(slow.sequences.length < sequence, `the slow viewer skipped frames (${slow.sequences.length} of ${sequence})`);
+  });
+
+  it('cuts a viewer whose socket has not drained for stuckViewerMs', async () => {
+    await start({ stuckViewerMs: 300 });
+    const stuck = client();
+    await stuck.waitFor(() => viewers() === 1, 'a viewer');
+    stuck.socket.pause();
+    let sequence = 0;
+    const pausedAt = Date.now();
+    while (viewers() === 1) {
+      await bus.publishFrame(CAMERA, envelope(++sequence, 256 * 1024));
+      await sleep(20);
+      assert.ok(Date.now() - pausedAt < 5000, 'cut within 5 s');
+    }
+    assert.ok(Date.now() - pausedAt >= 300, 'not before stuckViewerMs');
+  });
+});
