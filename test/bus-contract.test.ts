@@ -1,0 +1,140 @@
+/**
+ * What every FrameBus promises, run against each implementation: the in-memory bus of the
+ * embedded mode and the Redis bus on a real redis-server. A new bus (a cluster bus) joins the
+ * list below and must pass the same suite.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { MemoryBus, RedisBus } from '@camrelay/bus';
+import type { FrameBus } from '@camrelay/bus';
+import { startRedis } from './harness/processes.js';
+import type { RedisServer } from './harness/processes.js';
+
+/** Bytes that are not valid UTF-8, so that a bus that passes strings would mangle them. */
+const binary = (seed: number, length = 4096) => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i * 7) % 256));
+
+/** Resolves with the first `count` envelopes the listener receives. */
+function collect(bus: FrameBus, cameraId: string, count: number): { received: Buffer[]; done: Promise<Buffer[]>; subscribed: Promise<void> } {
+  const received: Buffer[] = [];
+  let finish!: (value: Buffer[]) => void;
+  const done = new Promise<Buffer[]>((resolve) => (finish = resolve));
+  const subscribed = bus.subscribe(cameraId, (envelope) => {
+    received.push(envelope);
+    if (received.length === count) finish(received);
+  });
+  return { received, done, subscribed };
+}
+
+interface BusUnderTest {
+  readonly name: string;
+  /** A publisher and a subscriber: the same bus in memory, two processes' buses on Redis. */
+  open(): Promise<{ publisher: FrameBus; subscriber: FrameBus }>;
+}
+
+let redis: RedisServer | undefined;
+
+const buses: BusUnderTest[] = [
+  {
+    name: 'MemoryBus',
+    async open() {
+      const bus = new MemoryBus();
+      return { publisher: bus, subscriber: bus };
+    },
+  },
+  {
+    name: 'RedisBus',
+    async open() {
+      redis ??= await startRedis();
+      const [publisher, subscriber] = [new RedisBus({ url: redis.url }), new RedisBus({ url: redis.url })];
+      await Promise.all([publisher, subscriber].map((bus) => (bus.isUp ? undefined : once(bus, 'up'))));
+      return { publisher, subscriber };
+    },
+  },
+];
+
+after(async () => {
+  await redis?.stop();
+});
+
+for (const busUnderTest of buses) {
+  describe(`FrameBus contract: ${busUnderTest.name}`, () => {
+    let publisher: FrameBus;
+    let subscriber: FrameBus;
+
+    before(async () => {
+      ({ publisher, subscriber } = await busUnderTest.open());
+    });
+
+    after(async () => {
+      await subscriber.close();
+      if (publisher !== subscriber) await publisher.close();
+    });
+
+    it('is up once connected', () => {
+      assert.equal(publisher.isUp, true);
+      assert.equal(subscriber.isUp, true);
+    });
+
+    it("delivers a camera's envelopes byte for byte, in order, to its subscriber only", async () => {
+      const envelopes = Array.from({ length: 50 }, (_, i) => binary(i));
+      const wanted = collect(subscriber, 'order', envelopes.length);
+      const other = collect(subscriber, 'order-other', 1);
+      await Promise.all([wanted.subscribed, other.subscribed]);
+      for (const envelope of envelopes) await publisher.publishFrame('order', envelope);
+      const received = await wanted.done;
+      assert.equal(received.length, envelopes.length);
+      for (const [i, envelope] of received.entries()) {
+        assert.ok(Buffer.isBuffer(envelope), 'a Buffer, never a string');
+        assert.ok(envelope.equals(envelopes[i]!), `envelope ${i} arrived intact and in order`);
+      }
+      assert.equal(other.received.length, 0, 'another camera heard nothing');
+      await subscriber.unsubscribe('order');
+      await subscriber.unsubscribe('order-other');
+    });
+
+    it('keeps the latest envelope of each camera for late joiners, and has none for an unknown camera', async () => {
+      await publisher.publishFrame('latest', binary(1));
+      await publisher.publishFrame('latest', binary(2));
+      const latest = await subscriber.latestFrame('latest');
+      assert.ok(latest?.equals(binary(2)), 'the newest envelope');
+      assert.equal(await subscriber.latestFrame('never-published'), null);
+    });
+
+    it('stops delivering after unsubscribe, and may subscribe again', async () => {
+      const first = collect(subscriber, 'again', 1);
+      await first.subscribed;
+      await publisher.publishFrame('again', binary(3));
+      await first.done;
+      await subscriber.unsubscribe('again');
+      await publisher.publishFrame('again', binary(4));
+      const second = collect(subscriber, 'again', 1);
+      await second.subscribed;
+      await publisher.publishFrame('again', binary(5));
+      const [envelope] = await second.done;
+      assert.ok(envelope!.equals(binary(5)), 'only what was published after subscribing again');
+      assert.equal(first.received.length, 1, 'nothing reached the first listener after unsubscribe');
+      await subscriber.unsubscribe('again');
+    });
+
+    it('refuses a second listener for the same camera', async () => {
+      await subscriber.subscribe('twice', () => undefined);
+      await assert.rejects(subscriber.subscribe('twice', () => undefined), /already subscribed/);
+      await subscriber.unsubscribe('twice');
+    });
+
+    it("lists the cameras a capture announced, on any bus instance", async () => {
+      const cameras = [
+        { id: 'a', width: 640, height: 480, fps: 30, lastFrameAt: 1_700_000_000_000 },
+        { id: 'b', width: 320, height: 240, fps: 0, lastFrameAt: null },
+      ];
+      await publisher.announceCameras(cameras);
+      const listed = await subscriber.listCameras();
+      assert.deepEqual(
+        listed.map((camera) => camera.id).sort(),
+        ['a', 'b'],
+      );
+      assert.deepEqual(listed.find((camera) => camera.id === 'a'), cameras[0]);
+    });
+  });
+}
