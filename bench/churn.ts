@@ -13,7 +13,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, startCapture, startGateway, startRedis } from '@camrelay/test/harness/processes';
+import { repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/test/harness/processes';
 import { gcProbeEnv, probeMemory, retained, runChurn, scrapeGateway, slopePerMinute } from '@camrelay/test/harness/churn';
 import type { ChurnResult, GatewayMetrics, GatewaySample, MemoryProbe } from '@camrelay/test/harness/churn';
 import { cpuMs } from './proc.js';
@@ -39,9 +39,9 @@ const MAX_RETAINED_ABOVE_BASELINE = 16 * MiB;
 
 const mib = (bytes: number, digits = 1) => `${(bytes / MiB).toFixed(digits)}`;
 
-const redis = await startRedis();
-const capture = await startCapture({ REDIS_URL: redis.url, CAMERAS }, ['a', 'b', 'c']);
-const gateway = await startGateway({
+const redis = await spawnRedis();
+const capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS }, ['a', 'b', 'c']);
+const gateway = await spawnGateway({
   REDIS_URL: redis.url,
   AUTH: 'off',
   MAX_VIEWERS: '10000',

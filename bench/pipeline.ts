@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OPEN_GATEWAY, repoRoot, startCapture, startGateway, startRedis } from '@camrelay/test/harness/processes';
+import { OPEN_GATEWAY, repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/test/harness/processes';
 import { StreamViewer } from '@camrelay/test/harness/viewer';
 
 const { values } = parseArgs({
@@ -29,9 +29,9 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-const redis = await startRedis();
-const capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: `bench=${values.source}` }, ['bench']);
-const gateways = await Promise.all([startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
+const redis = await spawnRedis();
+const capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: `bench=${values.source}` }, ['bench']);
+const gateways = await Promise.all([spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
 try {
   const viewers = gateways.flatMap((gateway) =>
     Array.from({ length: viewersPerGateway }, () => {

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, repoRoot, startCapture, startGateway, startProcess, startRedis } from '@camrelay/stack';
+import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
 import type { Running } from '@camrelay/stack';
 import { OPEN_GATEWAY } from '@camrelay/test/harness/processes';
 import { startStack } from '@camrelay/test/harness/stack';
@@ -49,14 +49,14 @@ async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> 
   switch (name) {
     case 'floor': {
       const port = await freePort();
-      const floor = startProcess(process.execPath, ['bench/dist/floor.js', '--port', String(port), '--frames', frames.dir, '--fps', String(FPS)]);
+      const floor = spawnProcess(process.execPath, ['bench/dist/floor.js', '--port', String(port), '--frames', frames.dir, '--fps', String(FPS)]);
       await floor.waitFor(/floor listening/);
       return { url: `http://127.0.0.1:${port}/`, measured: [floor.process.pid!], beside: [], stop: stopAll(floor) };
     }
     case 'camrelay': {
-      const redis = await startRedis();
-      const capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: `bench=file:${frames.video}`, JPEG_QUALITY: '80' }, ['bench']);
-      const gateway = await startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
+      const redis = await spawnRedis();
+      const capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: `bench=file:${frames.video}`, JPEG_QUALITY: '80' }, ['bench']);
+      const gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
       return {
         url: `${gateway.baseUrl}/cameras/bench/stream.mjpg`,
         measured: [gateway.process.pid!],
@@ -78,7 +78,7 @@ async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> 
     case 'classic-gevent': {
       const port = await freePort();
       const mode = name.slice('classic-'.length);
-      const server = startProcess('/usr/bin/python3', ['bench/classic/server.py', '--port', String(port), '--frames', frames.dir, '--fps', String(FPS), '--mode', mode]);
+      const server = spawnProcess('/usr/bin/python3', ['bench/classic/server.py', '--port', String(port), '--frames', frames.dir, '--fps', String(FPS), '--mode', mode]);
       await server.waitFor(/classic server listening/);
       return { url: `http://127.0.0.1:${port}/video_feed`, measured: [server.process.pid!], beside: [], stop: stopAll(server) };
     }
@@ -112,7 +112,7 @@ export interface Run {
 async function measure(system: SystemName, frames: FrameSet, viewers: number, slowFraction = 0): Promise<Run> {
   const server = await startSystem(system, frames);
   try {
-    const loadgen = startProcess(process.execPath, [
+    const loadgen = spawnProcess(process.execPath, [
       'bench/dist/loadgen.js', '--url', server.url, '--viewers', String(viewers),
       '--warmup-ms', '3000', '--duration-ms', String(durationMs), '--slow-fraction', String(slowFraction),
     ]);

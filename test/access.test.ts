@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { startCapture, startGateway, startRedis } from './harness/processes.js';
+import { spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { StreamViewer } from './harness/viewer.js';
 
@@ -24,10 +24,10 @@ describe('access control', () => {
   let gateways: Service[];
 
   before(async () => {
-    redis = await startRedis();
-    capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@10;yard=pattern:160x120@10' }, ['lab', 'yard']);
+    redis = await spawnRedis();
+    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@10;yard=pattern:160x120@10' }, ['lab', 'yard']);
     const env = { REDIS_URL: redis.url, API_TOKENS: `${ADMIN}; ${LAB_ONLY}=lab`, URL_SIGNING_KEY: SIGNING_KEY };
-    gateways = await Promise.all([startGateway(env), startGateway(env)]);
+    gateways = await Promise.all([spawnGateway(env), spawnGateway(env)]);
     await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
   });
 

@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startGateway } from './harness/processes.js';
+import { spawnGateway } from './harness/processes.js';
 import type { Service } from './harness/processes.js';
 import { eventually } from './harness/eventually.js';
 import { assertJsonErrors } from './harness/json-errors.js';
@@ -23,7 +23,7 @@ describe('bad input', () => {
   let gateway: Service;
 
   before(async () => {
-    gateway = await startGateway({
+    gateway = await spawnGateway({
       REDIS_URL: '',
       CAMERAS: 'lab=pattern:160x120@15',
       MAX_VIEWERS: '5',

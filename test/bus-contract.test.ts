@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { MemoryBus, RedisBus } from '@camrelay/bus';
 import type { FrameBus } from '@camrelay/bus';
-import { startRedis } from './harness/processes.js';
+import { spawnRedis } from './harness/processes.js';
 import type { RedisServer } from './harness/processes.js';
 
 /** Bytes that are not valid UTF-8, so that a bus that passes strings would mangle them. */
@@ -45,7 +45,7 @@ const buses: BusUnderTest[] = [
   {
     name: 'RedisBus',
     async open() {
-      redis ??= await startRedis();
+      redis ??= await spawnRedis();
       const [publisher, subscriber] = [new RedisBus({ url: redis.url }), new RedisBus({ url: redis.url })];
       await Promise.all([publisher, subscriber].map((bus) => (bus.isUp ? undefined : once(bus, 'up'))));
       return { publisher, subscriber };

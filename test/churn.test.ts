@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { eventually } from './harness/eventually.js';
 import { gcProbeEnv, probeMemory, retained, runChurn, scrapeGateway } from './harness/churn.js';
 import type { ChurnResult, GatewayMetrics, MemoryProbe } from './harness/churn.js';
-import { startCapture, startGateway, startRedis } from './harness/processes.js';
+import { spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 
 const CHURN_MS = 60_000;
@@ -49,9 +49,9 @@ describe('viewer churn on one gateway', () => {
   let settled: GatewayMetrics | undefined;
 
   before(async () => {
-    redis = await startRedis();
-    capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: 'a=pattern:320x240@15;b=pattern:320x240@15;c=pattern:160x120@10' }, ['a', 'b', 'c']);
-    gateway = await startGateway(
+    redis = await spawnRedis();
+    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'a=pattern:320x240@15;b=pattern:320x240@15;c=pattern:160x120@10' }, ['a', 'b', 'c']);
+    gateway = await spawnGateway(
       {
         REDIS_URL: redis.url,
         // Access control and viewer limits are not what this test is about.

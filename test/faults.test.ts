@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, freePort, startCapture, startGateway, startRedis } from './harness/processes.js';
+import { OPEN_GATEWAY, freePort, spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { metricValue, StreamViewer } from './harness/viewer.js';
 import type { ReceivedFrame } from './harness/viewer.js';
@@ -24,13 +24,13 @@ describe('faults', () => {
   let captureHealth: number;
   let gateway: Service;
 
-  const startLabCapture = () => startCapture({ REDIS_URL: redis.url, CAMERAS, HEALTH_PORT: String(captureHealth) }, ['lab']);
+  const startLabCapture = () => spawnCapture({ REDIS_URL: redis.url, CAMERAS, HEALTH_PORT: String(captureHealth) }, ['lab']);
 
   before(async () => {
-    redis = await startRedis();
+    redis = await spawnRedis();
     captureHealth = await freePort();
     capture = await startLabCapture();
-    gateway = await startGateway({ REDIS_URL: redis.url, NO_SIGNAL_AFTER: String(NO_SIGNAL_AFTER_S), ...OPEN_GATEWAY });
+    gateway = await spawnGateway({ REDIS_URL: redis.url, NO_SIGNAL_AFTER: String(NO_SIGNAL_AFTER_S), ...OPEN_GATEWAY });
     await gateway.waitFor(/"msg":"redis connected"/);
   });
 
@@ -106,7 +106,7 @@ describe('faults', () => {
       assert.ok(viewer.frames.slice(-3).every(isNoSignal), 'and are told there is no signal');
       assert.ok((await captureDropped()) > droppedBefore + 100, 'capture drops the frames it cannot publish');
 
-      restartedRedis = await startRedis({ port: redis.port });
+      restartedRedis = await spawnRedis({ port: redis.port });
       const upAt = Date.now();
       const from = viewer.frames.length;
       const resumed = await viewer.waitForFrame(isLive, 'a live frame after Redis came back', from, 10_000);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadOpenCV } from '@camrelay/capture';
 import { eventually } from './harness/eventually.js';
-import { startGateway } from './harness/processes.js';
+import { spawnGateway } from './harness/processes.js';
 import type { Service } from './harness/processes.js';
 import { StreamViewer } from './harness/viewer.js';
 
@@ -31,7 +31,7 @@ describe('a file source, embedded mode', () => {
       writer.write(mat);
     }
     writer.release();
-    gateway = await startGateway({ CAMERAS: `clip=file:${path};gone=file:${join(dir, 'missing.avi')}`, REDIS_URL: '' });
+    gateway = await spawnGateway({ CAMERAS: `clip=file:${path};gone=file:${join(dir, 'missing.avi')}`, REDIS_URL: '' });
   });
 
   after(async () => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadOpenCV } from '@camrelay/capture';
-import { freePort, startGateway } from './harness/processes.js';
+import { freePort, spawnGateway } from './harness/processes.js';
 import type { Service } from './harness/processes.js';
 import { StreamViewer } from './harness/viewer.js';
 
@@ -15,12 +15,12 @@ describe('a network source that is lost and comes back', () => {
   let upstream: Service;
   let relay: Service;
 
-  const startUpstream = () => startGateway({ REDIS_URL: '', PORT: String(upstreamPort), CAMERAS: 'cam=pattern:320x240@15' });
+  const startUpstream = () => spawnGateway({ REDIS_URL: '', PORT: String(upstreamPort), CAMERAS: 'cam=pattern:320x240@15' });
 
   before(async () => {
     upstreamPort = await freePort();
     upstream = await startUpstream();
-    relay = await startGateway({ REDIS_URL: '', CAMERAS: `relay=http://127.0.0.1:${upstreamPort}/cameras/cam/stream.mjpg` });
+    relay = await spawnGateway({ REDIS_URL: '', CAMERAS: `relay=http://127.0.0.1:${upstreamPort}/cameras/cam/stream.mjpg` });
   });
 
   after(async () => {

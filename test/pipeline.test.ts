@@ -9,7 +9,7 @@ import { encodeEnvelope, framesChannel } from '@camrelay/frame';
 import { loadOpenCV } from '@camrelay/capture';
 import { assertJsonErrors } from './harness/json-errors.js';
 import type { ErrorCase } from './harness/json-errors.js';
-import { OPEN_GATEWAY, freePort, startCapture, startGateway, startRedis } from './harness/processes.js';
+import { OPEN_GATEWAY, freePort, spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
 
@@ -20,11 +20,11 @@ describe('capture → Redis → two gateways', () => {
   let captureHealth: string;
 
   before(async () => {
-    redis = await startRedis();
+    redis = await spawnRedis();
     const healthPort = await freePort();
     captureHealth = `http://127.0.0.1:${healthPort}`;
-    capture = await startCapture({ REDIS_URL: redis.url, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10;slow=pattern:160x120@1' }, ['lab', 'bench', 'slow']);
-    gateways = await Promise.all([startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
+    capture = await spawnCapture({ REDIS_URL: redis.url, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10;slow=pattern:160x120@1' }, ['lab', 'bench', 'slow']);
+    gateways = await Promise.all([spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
     await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
   });
 

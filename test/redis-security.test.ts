@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, freePort, startCapture, startGateway, startProcess, startRedis } from './harness/processes.js';
+import { OPEN_GATEWAY, freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { StreamViewer } from './harness/viewer.js';
 
@@ -79,7 +79,7 @@ describe('Redis with a password and TLS (rediss://)', () => {
   const processes: Running[] = [];
   const gatewayWith = async (env: NodeJS.ProcessEnv) => {
     // SHUTDOWN_DELAY=0: graceful shutdown is not what this file is about; stopping takes no 2 s.
-    const started = await startGateway({ ...OPEN_GATEWAY, SHUTDOWN_DELAY: '0', NODE_EXTRA_CA_CERTS: certs.ca, ...env });
+    const started = await spawnGateway({ ...OPEN_GATEWAY, SHUTDOWN_DELAY: '0', NODE_EXTRA_CA_CERTS: certs.ca, ...env });
     processes.push(started);
     return started;
   };
@@ -87,14 +87,14 @@ describe('Redis with a password and TLS (rediss://)', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'camrelay-redis-tls-'));
     certs = await makeCertificates(dir);
-    redis = await startRedis({ password, tls: { cert: certs.cert, key: certs.key, ca: certs.ca } });
+    redis = await spawnRedis({ password, tls: { cert: certs.cert, key: certs.key, ca: certs.ca } });
     processes.push(redis);
     assert.match(redis.url, /^rediss:\/\/:pw%2F%40%3A%25%2B[0-9a-f]+@127\.0\.0\.1:\d+$/);
     const healthPort = await freePort();
     captureHealth = `http://127.0.0.1:${healthPort}`;
     const env = { REDIS_URL: redis.url, NODE_EXTRA_CA_CERTS: certs.ca };
     [capture, gateway] = await Promise.all([
-      startCapture({ ...env, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:160x120@10' }, ['lab']),
+      spawnCapture({ ...env, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:160x120@10' }, ['lab']),
       gatewayWith(env),
     ]);
     processes.push(capture);
@@ -145,7 +145,7 @@ describe('Redis with a password and TLS (rediss://)', () => {
     ];
     const runs = malformed.flatMap((url) =>
       ['services/embedded/dist/main.js', 'services/capture/dist/main.js'].map((script) => {
-        const child = startProcess(process.execPath, [script], { ...OPEN_GATEWAY, REDIS_URL: url, LOG_LEVEL: 'info' });
+        const child = spawnProcess(process.execPath, [script], { ...OPEN_GATEWAY, REDIS_URL: url, LOG_LEVEL: 'info' });
         processes.push(child);
         return child;
       }),

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, startGateway } from './harness/processes.js';
+import { OPEN_GATEWAY, spawnGateway } from './harness/processes.js';
 import { fetchMetrics, metricValue, StreamViewer } from './harness/viewer.js';
 
 const SHUTDOWN_DELAY_S = 2;
@@ -15,7 +15,7 @@ const DRAIN_TIMEOUT_S = 2;
 
 describe('gateway shutdown', () => {
   it('reports not ready, refuses new streams, ends open ones and exits in bounded time', async (t) => {
-    const gateway = await startGateway({
+    const gateway = await spawnGateway({
       ...OPEN_GATEWAY,
       REDIS_URL: '',
       // 640x480 @ 30: a viewer that stops reading backs up its socket within a second or two.

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, startCapture, startGateway, startRedis } from './harness/processes.js';
+import { OPEN_GATEWAY, spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
 import type { RedisServer, Running, Service } from './harness/processes.js';
 import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
 
@@ -21,12 +21,12 @@ describe('a stalled viewer among 20 others', () => {
   let impatientGateway: Service;
 
   before(async () => {
-    redis = await startRedis();
+    redis = await spawnRedis();
     // 1280x720 frames (~150 KB) so 10 s of them (~45 MB) overflow the kernel's socket buffers
     // many times over, and would show in the gateway's memory if they were kept.
-    capture = await startCapture({ REDIS_URL: redis.url, CAMERAS: 'hd=pattern:1280x720@30' }, ['hd']);
-    gateway = await startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
-    impatientGateway = await startGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY, STUCK_VIEWER_TIMEOUT: String(STUCK_S) });
+    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'hd=pattern:1280x720@30' }, ['hd']);
+    gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
+    impatientGateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY, STUCK_VIEWER_TIMEOUT: String(STUCK_S) });
     await Promise.all([gateway, impatientGateway].map((g) => g.waitFor(/"msg":"redis connected"/)));
   });
 

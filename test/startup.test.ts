@@ -1,10 +1,10 @@
 /** Bad configuration stops start-up with a message naming the variable; nothing half-starts. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { freePort, startProcess } from './harness/processes.js';
+import { freePort, spawnProcess } from './harness/processes.js';
 
 async function run(script: string, env: NodeJS.ProcessEnv) {
-  return startProcess(process.execPath, [script], { LOG_LEVEL: 'info', PORT: String(await freePort()), ...env });
+  return spawnProcess(process.execPath, [script], { LOG_LEVEL: 'info', PORT: String(await freePort()), ...env });
 }
 
 describe('start-up configuration', () => {

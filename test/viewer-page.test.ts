@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { changedPixels, launchChromium } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
-import { startGateway } from './harness/processes.js';
+import { spawnGateway } from './harness/processes.js';
 import type { Service } from './harness/processes.js';
 import { fetchMetrics, metricValue } from './harness/viewer.js';
 
@@ -23,7 +23,7 @@ describe('viewer page in Chromium', () => {
   let browser: Browser;
 
   before(async () => {
-    gateway = await startGateway({ REDIS_URL: '', CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15' });
+    gateway = await spawnGateway({ REDIS_URL: '', CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15' });
     browser = await launchChromium();
   });
 
@@ -66,7 +66,7 @@ describe('viewer page with access control, in Chromium', () => {
   let browser: Browser;
 
   before(async () => {
-    gateway = await startGateway({ REDIS_URL: '', AUTH: 'on', API_TOKENS: `${TOKEN}=left`, CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15' });
+    gateway = await spawnGateway({ REDIS_URL: '', AUTH: 'on', API_TOKENS: `${TOKEN}=left`, CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15' });
     browser = await launchChromium();
   });
 

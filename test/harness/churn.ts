@@ -139,7 +139,7 @@ export interface ChurnResult {
 // ---------------------------------------------------------------------------------------------
 // Gateway-side helpers
 
-/** Environment for startGateway that preloads gc-probe.js, for probeMemory. */
+/** Environment for spawnGateway that preloads gc-probe.js, for probeMemory. */
 export function gcProbeEnv(): NodeJS.ProcessEnv {
   const preload = pathToFileURL(fileURLToPath(new URL('./gc-probe.js', import.meta.url))).href;
   return { NODE_OPTIONS: [process.env.NODE_OPTIONS, '--expose-gc', `--import=${preload}`].filter(Boolean).join(' ') };

@@ -1,5 +1,5 @@
 /** The cross-service tests start camrelay's parts the way `npm run stack` does. */
-export { freePort, repoRoot, startCapture, startGateway, startProcess, startRedis } from '@camrelay/stack';
+export { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
 export type { RedisServer, Running, Service } from '@camrelay/stack';
 
 /**

@@ -1,5 +1,5 @@
 /** `npm run stack` as a test fixture: the topology it prints is what the tests act on. */
-import { startProcess } from '@camrelay/stack';
+import { spawnProcess } from '@camrelay/stack';
 import type { Running } from '@camrelay/stack';
 
 export interface StackGateway {
@@ -14,7 +14,7 @@ export interface RunningStack extends Running {
 }
 
 export async function startStack(gateways: number, env: NodeJS.ProcessEnv): Promise<RunningStack> {
-  const stack = startProcess(process.execPath, ['tools/stack/dist/main.js', '--gateways', String(gateways)], env);
+  const stack = spawnProcess(process.execPath, ['tools/stack/dist/main.js', '--gateways', String(gateways)], env);
   await stack.waitFor(/Ctrl-C stops everything/, 90_000);
   const url = /camrelay stack: (http:\/\/\S+)/.exec(stack.output.join('\n'))?.[1];
   const found = stack.output.flatMap((line) => {

@@ -9,35 +9,41 @@ export class MemoryBus extends EventEmitter implements FrameBus {
   private readonly latest = new Map<string, { envelope: Buffer; at: number }>();
   private cameras: CameraInfo[] = [];
 
-  async publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
+  // The methods answer with promises, as FrameBus's Redis implementation must, but settle them at once.
+  publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
     this.latest.set(cameraId, { envelope, at: Date.now() });
     this.envelopeListeners.get(cameraId)?.(envelope);
+    return Promise.resolve();
   }
 
-  async latestFrame(cameraId: string): Promise<Buffer | null> {
+  latestFrame(cameraId: string): Promise<Buffer | null> {
     const entry = this.latest.get(cameraId);
-    if (!entry || Date.now() - entry.at > LATEST_FRAME_TTL_MS) return null;
-    return entry.envelope;
+    if (!entry || Date.now() - entry.at > LATEST_FRAME_TTL_MS) return Promise.resolve(null);
+    return Promise.resolve(entry.envelope);
   }
 
-  async subscribe(cameraId: string, listener: EnvelopeListener): Promise<void> {
-    if (this.envelopeListeners.has(cameraId)) throw new Error(`already subscribed to camera ${cameraId}`);
+  subscribe(cameraId: string, listener: EnvelopeListener): Promise<void> {
+    if (this.envelopeListeners.has(cameraId)) return Promise.reject(new Error(`already subscribed to camera ${cameraId}`));
     this.envelopeListeners.set(cameraId, listener);
+    return Promise.resolve();
   }
 
-  async unsubscribe(cameraId: string): Promise<void> {
+  unsubscribe(cameraId: string): Promise<void> {
     this.envelopeListeners.delete(cameraId);
+    return Promise.resolve();
   }
 
-  async announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
+  announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
     this.cameras = [...cameras];
+    return Promise.resolve();
   }
 
-  async listCameras(): Promise<CameraInfo[]> {
-    return this.cameras;
+  listCameras(): Promise<CameraInfo[]> {
+    return Promise.resolve(this.cameras);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.envelopeListeners.clear();
+    return Promise.resolve();
   }
 }

@@ -137,12 +137,13 @@ export class RedisBus extends EventEmitter implements FrameBus {
     return cameras.sort((a, b) => a.position - b.position || a.camera.id.localeCompare(b.camera.id)).map((entry) => entry.camera);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     clearInterval(this.liveness);
     this.envelopeListeners.clear();
     this.commands.disconnect();
     this.subscriber.disconnect();
     this.updateState();
+    return Promise.resolve();
   }
 
   private updateState(): void {

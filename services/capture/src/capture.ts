@@ -37,7 +37,7 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
   );
   for (const camera of cameras) camera.start();
   await announce();
-  const timer = setInterval(announce, options.announceIntervalMs ?? 1000);
+  const timer = setInterval(() => void announce(), options.announceIntervalMs ?? 1000);
   timer.unref();
 
   return {

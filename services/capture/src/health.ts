@@ -17,13 +17,21 @@ export function startHealthServer(port: number, cameras: readonly Camera[], bus:
   scrapedCounter(registry, { name: 'camrelay_capture_frames_dropped_total', help: 'Frames not published because the bus was slow or down.', labelNames, read: perCamera((camera) => camera.droppedFrames) });
   busUpGauge(registry, bus);
 
-  const server = createServer(async (req, res) => {
+  const server = createServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
       res.end(JSON.stringify({ status: 'ok', bus: bus.isUp ? 'up' : 'down', cameras: cameras.map((camera) => camera.info()) }));
     } else if (req.url === '/metrics') {
-      res.writeHead(200, { 'Content-Type': registry.contentType });
-      res.end(await registry.metrics());
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': registry.contentType });
+          res.end(text);
+        },
+        (error: unknown) => {
+          res.writeHead(500, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'metrics_failed', message: String(error) } }));
+        },
+      );
     } else {
       res.writeHead(404, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ error: { code: 'not_found', message: 'capture serves /healthz and /metrics only' } }));

@@ -30,6 +30,7 @@ export function loadOpenCV(): Promise<OpenCV> {
       throw new Error(
         `cannot load the OpenCV binding (@u4/opencv4nodejs): ${describe(error)}. ` +
           'Run `npm ci` with OPENCV4NODEJS_DISABLE_AUTOBUILD=1 after `apt-get install libopencv-dev build-essential pkg-config` (npm start does both).',
+        { cause: error },
       );
     }
   })();

@@ -74,7 +74,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   server.on('clientError', answerClientError);
   const metrics = createMetrics(feeds, bus, server, limits);
   const app = createApp({ bus, feeds, metrics, log, access, limits, trustProxy: options.trustProxy ?? false, accepting: () => accepting });
-  server.on('request', app.callback());
+  const handleRequest = app.callback();
+  server.on('request', (req, res) => void handleRequest(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

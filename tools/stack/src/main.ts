@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { hidePassword } from '@camrelay/config';
 import { execFileSync } from 'node:child_process';
 import { DEFAULT_MAX_VIEWERS, OPEN_FILES_PER_VIEWER, renderHaproxyConf } from './haproxy.js';
-import { freePort, startCapture, startGateway, startProcess, startRedis } from './processes.js';
+import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
 import type { Running } from './processes.js';
 
 function fail(message: string): never {
@@ -84,15 +84,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const logOf = (name: string) => ({ logFile: join(logs, `${name}.log`), keepLines: 200 });
 
-const redis = await step('redis', () => startRedis(logOf('redis')));
+const redis = await step('redis', () => spawnRedis(logOf('redis')));
 track('redis', redis);
-const capture = await step('capture', () => startCapture({ REDIS_URL: redis.url }, [], logOf('capture')));
+const capture = await step('capture', () => spawnCapture({ REDIS_URL: redis.url }, [], logOf('capture')));
 track('capture', capture);
 const gateways = await step('gateways', () =>
   Promise.all(
     Array.from({ length: gatewayCount }, async (_, i) => {
       const name = `gateway-${i + 1}`;
-      const gateway = await startGateway({ REDIS_URL: redis.url, PORT: String(await freePort()), ...gatewayEnv }, logOf(name));
+      const gateway = await spawnGateway({ REDIS_URL: redis.url, PORT: String(await freePort()), ...gatewayEnv }, logOf(name));
       track(name, gateway);
       return { name, gateway };
     }),
@@ -102,7 +102,7 @@ const haproxyConf = join(dir, 'haproxy.cfg');
 const haproxy = await step('haproxy', async () => {
   const gatewayPorts = gateways.map((g) => g.gateway.port);
   writeFileSync(haproxyConf, renderHaproxyConf({ kind: 'local', listen: port, gatewayPorts, maxViewers: viewersTheFileLimitHolds() }));
-  const child = track('haproxy', startProcess('haproxy', ['-db', '-f', haproxyConf], {}, logOf('haproxy')));
+  const child = track('haproxy', spawnProcess('haproxy', ['-db', '-f', haproxyConf], {}, logOf('haproxy')));
   await waitForHttp(`http://127.0.0.1:${port}/healthz`, child);
   return child;
 });

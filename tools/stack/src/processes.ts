@@ -40,7 +40,7 @@ export interface Running {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, options: ProcessOptions = {}): Running {
+export function spawnProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, options: ProcessOptions = {}): Running {
   const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const keepLines = options.keepLines ?? 2000;
@@ -125,13 +125,13 @@ export interface RedisServerOptions extends ProcessOptions {
  * A real redis-server on a free loopback port, without persistence. With `tls`, `port` is
  * the TLS port and there is no plain one.
  */
-export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
+export async function spawnRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const { password, tls } = options;
   const args = ['--port', tls ? '0' : String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   if (tls) args.push('--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no');
   if (password !== undefined) args.push('--requirepass', password);
-  const server = startProcess('redis-server', args, {}, options);
+  const server = spawnProcess('redis-server', args, {}, options);
   await server.waitFor(/Ready to accept connections/);
   const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
   return { ...server, url: `${tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`, port };
@@ -146,9 +146,9 @@ export interface Service extends Running {
 const NODE_SERVICE_ENV = { LOG_LEVEL: 'info', UV_THREADPOOL_SIZE: '16' };
 
 /** The gateway process (`npm run gateway`); embedded mode unless REDIS_URL is in env. */
-export async function startGateway(env: NodeJS.ProcessEnv, options: ProcessOptions = {}): Promise<Service> {
+export async function spawnGateway(env: NodeJS.ProcessEnv, options: ProcessOptions = {}): Promise<Service> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const running = startProcess(process.execPath, ['services/embedded/dist/main.js'], { ...NODE_SERVICE_ENV, PORT: String(port), ...env }, options);
+  const running = spawnProcess(process.execPath, ['services/embedded/dist/main.js'], { ...NODE_SERVICE_ENV, PORT: String(port), ...env }, options);
   await running.waitFor(/camrelay listening/, 60_000);
   return { ...running, port, baseUrl: `http://127.0.0.1:${port}` };
 }
@@ -157,9 +157,9 @@ export async function startGateway(env: NodeJS.ProcessEnv, options: ProcessOptio
  * The capture process (`npm run capture`). Returned once each of `cameraIds` has announced
  * its first frame, or, with none given, once capture has started.
  */
-export async function startCapture(env: NodeJS.ProcessEnv, cameraIds: readonly string[] = [], options: ProcessOptions = {}): Promise<Running> {
+export async function spawnCapture(env: NodeJS.ProcessEnv, cameraIds: readonly string[] = [], options: ProcessOptions = {}): Promise<Running> {
   const healthPort = env.HEALTH_PORT ?? String(await freePort());
-  const running = startProcess(process.execPath, ['services/capture/dist/main.js'], { ...NODE_SERVICE_ENV, HEALTH_PORT: healthPort, ...env }, options);
+  const running = spawnProcess(process.execPath, ['services/capture/dist/main.js'], { ...NODE_SERVICE_ENV, HEALTH_PORT: healthPort, ...env }, options);
   await running.waitFor(/capture started/, 60_000);
   await Promise.all(cameraIds.map((id) => running.waitFor(new RegExp(`"camera":"${id}".*"msg":"camera streaming"`), 60_000)));
   return running;
