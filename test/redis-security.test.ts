@@ -144,7 +144,7 @@ describe('Redis with a password and TLS (rediss://)', () => {
       `rediss://:${secret}@${'a'.repeat(120)}.example:99999`, // longer than the 120 characters shown
     ];
     const runs = malformed.flatMap((url) =>
-      ['services/embedded/dist/main.js', 'services/capture/dist/main.js'].map((script) => {
+      ['services/gateway/dist/main.js', 'services/capture/dist/main.js'].map((script) => {
         const child = spawnProcess(process.execPath, [script], { ...OPEN_GATEWAY, REDIS_URL: url, LOG_LEVEL: 'info' });
         processes.push(child);
         return child;

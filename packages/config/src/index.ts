@@ -68,3 +68,17 @@ export function integerIn<F extends number | undefined>(min: number, max: number
       .refine((n) => n >= min && n <= max, { error: `expected a whole number from ${min} to ${max}` }),
   ).transform((value): number | F => value ?? fallback);
 }
+
+/**
+ * A service's configuration, or start-up stopped (exit code 2) with a message naming the bad
+ * variables: the one way every entry point turns a ConfigError into a clear exit.
+ */
+export function readConfigOrExit<T>(service: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`${service}: ${error.message}`);
+    process.exit(2);
+  }
+}

@@ -3,7 +3,7 @@ import { integerIn, logLevel, optional, readConfig, redisUrl } from '@camrelay/c
 import type { Env } from '@camrelay/config';
 import { DEFAULT_CAMERAS, parseCameras } from './cameras.js';
 
-/** The variables capture reads; shared with the embedded runner, which runs capture in-process. */
+/** The variables capture reads, in its own process or inside another (readInProcessCaptureConfig). */
 export const captureVariables = {
   CAMERAS: optional(z.string())
     .transform((value) => value ?? DEFAULT_CAMERAS)
@@ -25,4 +25,9 @@ export type CaptureConfig = z.infer<typeof captureSchema>;
 
 export function readCaptureConfig(env: Env): CaptureConfig {
   return readConfig(captureSchema, env);
+}
+
+/** Capture's variables when it runs inside a gateway's process, on an in-memory bus: no Redis, no health port. */
+export function readInProcessCaptureConfig(env: Env) {
+  return readConfig(z.object(captureVariables), env);
 }

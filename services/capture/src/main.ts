@@ -1,19 +1,12 @@
 /** `npm run capture`: open the cameras in CAMERAS and publish their frames to REDIS_URL. */
 import { pino } from 'pino';
 import { RedisBus } from '@camrelay/bus';
-import { ConfigError } from '@camrelay/config';
+import { readConfigOrExit } from '@camrelay/config';
 import { startCapture } from './capture.js';
 import { readCaptureConfig } from './config.js';
 import { startHealthServer } from './health.js';
 
-let config;
-try {
-  config = readCaptureConfig(process.env);
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(`capture: ${error.message}`);
-  process.exit(2);
-}
+const config = readConfigOrExit('capture', () => readCaptureConfig(process.env));
 
 const log = pino({ name: 'capture', level: config.LOG_LEVEL });
 const bus = new RedisBus({
@@ -31,14 +24,13 @@ const health = await startHealthServer(config.HEALTH_PORT, capture.cameras, bus)
 log.info({ cameras: config.CAMERAS.map((camera) => camera.id), healthPort: config.HEALTH_PORT }, 'capture started');
 
 let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    health.close();
-    await capture.stop();
-    await bus.close();
-    process.exit(0);
-  });
-}
+const stop = async (signal: NodeJS.Signals) => {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  health.close();
+  await capture.stop();
+  await bus.close();
+  process.exit(0);
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop(signal));

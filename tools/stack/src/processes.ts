@@ -145,10 +145,10 @@ export interface Service extends Running {
 /** What `npm run capture` and `npm run gateway` add to the environment. */
 const NODE_SERVICE_ENV = { LOG_LEVEL: 'info', UV_THREADPOOL_SIZE: '16' };
 
-/** The gateway process (`npm run gateway`); embedded mode unless REDIS_URL is in env. */
+/** The gateway process (`npm run gateway`); capture runs inside it unless REDIS_URL is in env. */
 export async function spawnGateway(env: NodeJS.ProcessEnv, options: ProcessOptions = {}): Promise<Service> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const running = spawnProcess(process.execPath, ['services/embedded/dist/main.js'], { ...NODE_SERVICE_ENV, PORT: String(port), ...env }, options);
+  const running = spawnProcess(process.execPath, ['services/gateway/dist/main.js'], { ...NODE_SERVICE_ENV, PORT: String(port), ...env }, options);
   await running.waitFor(/camrelay listening/, 60_000);
   return { ...running, port, baseUrl: `http://127.0.0.1:${port}` };
 }

@@ -1,0 +1,18 @@
+/**
+ * `npm start`: capture and a gateway in one process, frames handed over in memory. One
+ * command, no Redis: the demo, and a single-camera setup on one machine.
+ */
+import { pino } from 'pino';
+import { MemoryBus } from '@camrelay/bus';
+import { readInProcessCaptureConfig, startCapture } from '@camrelay/capture';
+import { readConfigOrExit } from '@camrelay/config';
+import { readGatewayConfig, runGatewayProcess } from '@camrelay/gateway';
+
+// The bus is in memory: a REDIS_URL in the environment is not used, and must not switch on
+// the distributed defaults (access control, the shutdown delay).
+const config = readConfigOrExit('camrelay', () => readGatewayConfig({ ...process.env, REDIS_URL: undefined }));
+const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureConfig(process.env));
+const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
+const bus = new MemoryBus();
+const capture = await startCapture({ cameras: captureConfig.CAMERAS, jpegQuality: captureConfig.JPEG_QUALITY, bus, log });
+await runGatewayProcess({ config, bus, log, embedded: true, stopAlso: () => capture.stop() });

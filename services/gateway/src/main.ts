@@ -1,0 +1,29 @@
+/**
+ * `npm run gateway`: a stateless gateway on the Redis bus at REDIS_URL.
+ *
+ * Without REDIS_URL there is no bus to read, so, as the contract has it, the gateway runs
+ * capture in this process (what `npm start` runs as the all-in-one demo). Capture, and so
+ * OpenCV, is loaded only then: the gateway image, where REDIS_URL is required, has no OpenCV.
+ */
+import { pino } from 'pino';
+import { MemoryBus, RedisBus } from '@camrelay/bus';
+import { readConfigOrExit } from '@camrelay/config';
+import { readGatewayConfig } from './config.js';
+import { runGatewayProcess } from './process.js';
+
+const config = readConfigOrExit('camrelay', () => readGatewayConfig(process.env));
+
+if (config.REDIS_URL === undefined) {
+  const { readInProcessCaptureConfig, startCapture } = await import('@camrelay/capture');
+  const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureConfig(process.env));
+  const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
+  const bus = new MemoryBus();
+  const capture = await startCapture({ cameras: captureConfig.CAMERAS, jpegQuality: captureConfig.JPEG_QUALITY, bus, log });
+  await runGatewayProcess({ config, bus, log, embedded: true, stopAlso: () => capture.stop() });
+} else {
+  const log = pino({ name: 'gateway', level: config.LOG_LEVEL });
+  const bus = new RedisBus({ url: config.REDIS_URL, onError: (error) => log.warn({ err: error.message }, 'redis connection problem') });
+  bus.on('up', () => log.info('redis connected'));
+  bus.on('down', () => log.warn('redis unreachable; /readyz reports 503 until it is back'));
+  await runGatewayProcess({ config, bus, log, embedded: false });
+}

@@ -1,0 +1,56 @@
+/**
+ * A gateway as a process: the HTTP service started from its configuration, and stopped in
+ * order on SIGINT or SIGTERM (gateway first, so viewers are told before the frames stop).
+ * Shared by the gateway's own entry point and the all-in-one composition.
+ */
+import type { Logger } from 'pino';
+import type { FrameBus } from '@camrelay/bus';
+import type { GatewayConfig } from './config.js';
+import { startGateway } from './gateway.js';
+
+export interface GatewayProcessOptions {
+  readonly config: GatewayConfig;
+  readonly bus: FrameBus;
+  readonly log: Logger;
+  /** Capture and the bus live in this process: no Redis, the demo's warnings. */
+  readonly embedded: boolean;
+  /** Stopped after the gateway and before the bus closes (capture running in this process). */
+  readonly stopAlso?: () => Promise<void>;
+}
+
+export async function runGatewayProcess({ config, bus, log, embedded, stopAlso }: GatewayProcessOptions): Promise<void> {
+  if (config.AUTH === 'off') {
+    log.warn(
+      embedded
+        ? 'access control is off (the embedded demo): anyone who can reach this port sees every camera; set AUTH=on and API_TOKENS to require tokens'
+        : 'access control is off (AUTH=off): anyone who can reach this gateway sees every camera',
+    );
+  }
+  const gateway = await startGateway({
+    port: config.PORT,
+    bus,
+    log,
+    access: { enabled: config.AUTH === 'on', tokens: config.API_TOKENS, signingKey: config.URL_SIGNING_KEY, ttlSeconds: config.SIGNED_URL_TTL },
+    maxViewers: config.MAX_VIEWERS,
+    maxViewersPerAddress: config.MAX_VIEWERS_PER_ADDRESS,
+    trustProxy: config.TRUST_PROXY,
+    noSignalAfterMs: config.NO_SIGNAL_AFTER * 1000,
+    stuckViewerMs: config.STUCK_VIEWER_TIMEOUT * 1000,
+    headersTimeoutMs: config.HEADERS_TIMEOUT * 1000,
+    shutdownDelayMs: config.SHUTDOWN_DELAY * 1000,
+    drainMs: config.DRAIN_TIMEOUT * 1000,
+  });
+  log.info({ url: `http://localhost:${gateway.port}`, mode: embedded ? 'embedded' : 'redis' }, `camrelay listening on http://localhost:${gateway.port}`);
+
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await gateway.close();
+    await stopAlso?.();
+    await bus.close();
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop(signal));
+}
