@@ -4,10 +4,10 @@
  * reads process.env; the typed result is passed down.
  */
 import { z } from 'zod';
+import { CamrelayError } from '@camrelay/errors';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+/** Variables that stop start-up; the message names each one, what it held and the form it accepts. */
+export class ConfigError extends CamrelayError<'invalid_configuration'> {}
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -23,7 +23,7 @@ export function readConfig<S extends z.ZodType>(schema: S, env: Env): z.infer<S>
     const shown = value === undefined ? 'unset' : SECRET_VARIABLE.test(variable) ? '(hidden)' : JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
     return `${variable}=${shown}: ${issue.message}`;
   });
-  throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  throw new ConfigError('invalid_configuration', `invalid configuration:\n  ${lines.join('\n  ')}`);
 }
 
 /** Variables whose values never appear in an error message (they end up in logs). */

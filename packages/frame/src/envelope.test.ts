@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ENVELOPE_HEADER_BYTES, EnvelopeError, decodeEnvelope, encodeEnvelope } from './envelope.js';
+import type { EnvelopeErrorCode } from './envelope.js';
 import { framesChannel, isCameraId, latestFrameKey } from './names.js';
 
 const jpeg = Buffer.from([0xff, 0xd8, 1, 2, 3, 4, 5, 0xff, 0xd9]);
@@ -25,24 +26,24 @@ describe('frame envelope', () => {
 
   it('rejects malformed messages with EnvelopeError', () => {
     const good = encodeEnvelope({ sequence: 3, capturedAt: 5, width: 2, height: 2, jpeg });
-    const cases: Array<[string, Buffer]> = [
-      ['empty', Buffer.alloc(0)],
-      ['header only', good.subarray(0, ENVELOPE_HEADER_BYTES)],
-      ['bad magic', Buffer.concat([Buffer.from('XX'), good.subarray(2)])],
-      ['bad version', withByte(good, 2, 9)],
-      ['zero width', withByte(withByte(good, 20, 0), 21, 0)],
-      ['truncated JPEG', good.subarray(0, good.length - 1)],
-      ['text', Buffer.from('hello, this is not a frame at all')],
+    const cases: Array<[string, Buffer, EnvelopeErrorCode]> = [
+      ['empty', Buffer.alloc(0), 'too_short'],
+      ['header only', good.subarray(0, ENVELOPE_HEADER_BYTES), 'too_short'],
+      ['bad magic', Buffer.concat([Buffer.from('XX'), good.subarray(2)]), 'bad_magic'],
+      ['bad version', withByte(good, 2, 9), 'unsupported_version'],
+      ['zero width', withByte(withByte(good, 20, 0), 21, 0), 'bad_size'],
+      ['truncated JPEG', good.subarray(0, good.length - 1), 'not_jpeg'],
+      ['text', Buffer.from('hello, this is not a frame at all'), 'bad_magic'],
     ];
-    for (const [name, message] of cases) {
-      assert.throws(() => decodeEnvelope(message), EnvelopeError, name);
+    for (const [name, message, code] of cases) {
+      assert.throws(() => decodeEnvelope(message), (error) => error instanceof EnvelopeError && error.code === code && error.name === 'EnvelopeError', name);
     }
   });
 
   it('refuses to encode what it could not decode', () => {
-    assert.throws(() => encodeEnvelope({ sequence: -1, capturedAt: 0, width: 1, height: 1, jpeg }), EnvelopeError);
-    assert.throws(() => encodeEnvelope({ sequence: 0, capturedAt: 0, width: 0, height: 1, jpeg }), EnvelopeError);
-    assert.throws(() => encodeEnvelope({ sequence: 0, capturedAt: 0, width: 1, height: 1, jpeg: Buffer.from('no') }), EnvelopeError);
+    assert.throws(() => encodeEnvelope({ sequence: -1, capturedAt: 0, width: 1, height: 1, jpeg }), { name: 'EnvelopeError', code: 'bad_sequence' });
+    assert.throws(() => encodeEnvelope({ sequence: 0, capturedAt: 0, width: 0, height: 1, jpeg }), { name: 'EnvelopeError', code: 'bad_size' });
+    assert.throws(() => encodeEnvelope({ sequence: 0, capturedAt: 0, width: 1, height: 1, jpeg: Buffer.from('no') }), { name: 'EnvelopeError', code: 'not_jpeg' });
   });
 });
 

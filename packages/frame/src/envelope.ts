@@ -14,6 +14,7 @@
  *   22      2     height (uint16 BE)
  *   24      n     JPEG (starts FF D8, ends FF D9)
  */
+import { CamrelayError } from '@camrelay/errors';
 
 export const ENVELOPE_HEADER_BYTES = 24;
 const MAGIC_0 = 0x43; // 'C'
@@ -31,9 +32,10 @@ export interface Frame {
   readonly jpeg: Buffer;
 }
 
-export class EnvelopeError extends Error {
-  override readonly name = 'EnvelopeError';
-}
+export type EnvelopeErrorCode = 'bad_sequence' | 'bad_timestamp' | 'bad_size' | 'not_jpeg' | 'too_short' | 'bad_magic' | 'unsupported_version';
+
+/** A frame that cannot be put in an envelope, or bytes that are not one. */
+export class EnvelopeError extends CamrelayError<EnvelopeErrorCode> {}
 
 export function isJpeg(bytes: Uint8Array): boolean {
   const n = bytes.length;
@@ -42,10 +44,10 @@ export function isJpeg(bytes: Uint8Array): boolean {
 
 export function encodeEnvelope(frame: Frame): Buffer {
   const { sequence, capturedAt, width, height, jpeg } = frame;
-  if (!Number.isSafeInteger(sequence) || sequence < 0) throw new EnvelopeError(`sequence must be a non-negative safe integer, got ${sequence}`);
-  if (!Number.isFinite(capturedAt)) throw new EnvelopeError(`capturedAt must be finite, got ${capturedAt}`);
-  if (!isDimension(width) || !isDimension(height)) throw new EnvelopeError(`width and height must be 1..65535, got ${width}x${height}`);
-  if (!isJpeg(jpeg)) throw new EnvelopeError('payload is not a complete JPEG (FF D8 … FF D9)');
+  if (!Number.isSafeInteger(sequence) || sequence < 0) throw new EnvelopeError('bad_sequence', `sequence must be a non-negative safe integer, got ${sequence}`);
+  if (!Number.isFinite(capturedAt)) throw new EnvelopeError('bad_timestamp', `capturedAt must be finite, got ${capturedAt}`);
+  if (!isDimension(width) || !isDimension(height)) throw new EnvelopeError('bad_size', `width and height must be 1..65535, got ${width}x${height}`);
+  if (!isJpeg(jpeg)) throw new EnvelopeError('not_jpeg', 'payload is not a complete JPEG (FF D8 … FF D9)');
 
   const out = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + jpeg.length);
   out[0] = MAGIC_0;
@@ -62,18 +64,18 @@ export function encodeEnvelope(frame: Frame): Buffer {
 
 /** Throws EnvelopeError on anything that is not a well-formed envelope. */
 export function decodeEnvelope(message: Buffer): Frame {
-  if (message.length < ENVELOPE_HEADER_BYTES + 4) throw new EnvelopeError(`message too short (${message.length} bytes)`);
-  if (message[0] !== MAGIC_0 || message[1] !== MAGIC_1) throw new EnvelopeError('bad magic');
-  if (message[2] !== VERSION) throw new EnvelopeError(`unsupported envelope version ${message[2]}`);
+  if (message.length < ENVELOPE_HEADER_BYTES + 4) throw new EnvelopeError('too_short', `message too short (${message.length} bytes)`);
+  if (message[0] !== MAGIC_0 || message[1] !== MAGIC_1) throw new EnvelopeError('bad_magic', 'bad magic');
+  if (message[2] !== VERSION) throw new EnvelopeError('unsupported_version', `unsupported envelope version ${message[2]}`);
   const sequence = Number(message.readBigUInt64BE(4));
-  if (!Number.isSafeInteger(sequence)) throw new EnvelopeError('sequence out of range');
+  if (!Number.isSafeInteger(sequence)) throw new EnvelopeError('bad_sequence', 'sequence out of range');
   const capturedAt = message.readDoubleBE(12);
-  if (!Number.isFinite(capturedAt)) throw new EnvelopeError('capture time is not finite');
+  if (!Number.isFinite(capturedAt)) throw new EnvelopeError('bad_timestamp', 'capture time is not finite');
   const width = message.readUInt16BE(20);
   const height = message.readUInt16BE(22);
-  if (width === 0 || height === 0) throw new EnvelopeError('zero width or height');
+  if (width === 0 || height === 0) throw new EnvelopeError('bad_size', 'zero width or height');
   const jpeg = message.subarray(ENVELOPE_HEADER_BYTES);
-  if (!isJpeg(jpeg)) throw new EnvelopeError('payload is not a complete JPEG (FF D8 … FF D9)');
+  if (!isJpeg(jpeg)) throw new EnvelopeError('not_jpeg', 'payload is not a complete JPEG (FF D8 … FF D9)');
   return { sequence, capturedAt, width, height, jpeg };
 }
 

@@ -7,6 +7,7 @@ import type { OpenCV } from './opencv.js';
 import { describe } from './opencv.js';
 import { openSource } from './sources/open.js';
 import type { FrameSource } from './sources/source.js';
+import { CAPTURE_DEFAULTS } from './defaults.js';
 import { FrameRateMeter } from './frame-rate.js';
 
 export interface CameraOptions {
@@ -14,9 +15,9 @@ export interface CameraOptions {
   readonly bus: FrameBus;
   readonly jpegQuality: number;
   readonly log: Logger;
-  /** First reopen delay; doubles per failure up to maxRetryMs. @default 500 */
+  /** First reopen delay; doubles per failure up to maxRetryMs. @default CAPTURE_DEFAULTS.minRetryMs */
   readonly minRetryMs?: number;
-  /** @default 15000 */
+  /** @default CAPTURE_DEFAULTS.maxRetryMs */
   readonly maxRetryMs?: number;
   /** Called when a newly opened source delivers its first frame (its size is known then). */
   readonly onFirstFrame?: (camera: Camera, jpegBytes: number) => void;
@@ -68,7 +69,7 @@ export class Camera {
   }
 
   private async run(): Promise<void> {
-    const { minRetryMs = 500, maxRetryMs = 15_000 } = this.options;
+    const { minRetryMs = CAPTURE_DEFAULTS.minRetryMs, maxRetryMs = CAPTURE_DEFAULTS.maxRetryMs } = this.options;
     let failures = 0;
     while (!this.stopped) {
       let source: FrameSource | undefined;

@@ -1,5 +1,6 @@
 /** The CAMERAS variable: `ID=SOURCE` entries separated by `;`. */
 import { isCameraId } from '@camrelay/frame';
+import { CAPTURE_DEFAULTS } from './defaults.js';
 
 export type SourceSpec =
   | { readonly kind: 'device'; readonly index: number }
@@ -12,9 +13,6 @@ export interface CameraSpec {
   readonly id: string;
   readonly source: SourceSpec;
 }
-
-export const DEFAULT_CAMERAS = 'default=auto';
-export const DEFAULT_PATTERN = { kind: 'pattern', width: 640, height: 480, fps: 30 } as const;
 
 const SOURCE_FORMS = 'device:N, file:/path/video.mp4, rtsp://…, http(s)://…, pattern:WxH@FPS or auto';
 
@@ -39,7 +37,7 @@ export function parseCameras(value: string): CameraSpec[] {
 
 function parseSource(text: string): SourceSpec | null {
   if (text === 'auto') return { kind: 'auto' };
-  if (text === 'pattern') return DEFAULT_PATTERN;
+  if (text === 'pattern') return CAPTURE_DEFAULTS.pattern;
   const device = /^device:(\d{1,3})$/.exec(text);
   if (device) return { kind: 'device', index: Number(device[1]) };
   if (text.startsWith('file:') && text.length > 'file:'.length) return { kind: 'file', path: text.slice('file:'.length) };

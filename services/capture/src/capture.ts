@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import type { CameraSpec } from './cameras.js';
 import { Camera } from './camera.js';
+import { CAPTURE_DEFAULTS } from './defaults.js';
 import { loadOpenCV } from './opencv.js';
 
 export interface CaptureOptions {
@@ -9,7 +10,7 @@ export interface CaptureOptions {
   readonly jpegQuality: number;
   readonly bus: FrameBus;
   readonly log: Logger;
-  /** How often the camera directory (size, measured fps, last frame) is refreshed. @default 1000 */
+  /** How often the camera directory (size, measured fps, last frame) is refreshed. @default CAPTURE_DEFAULTS.announceIntervalMs */
   readonly announceIntervalMs?: number;
 }
 
@@ -37,7 +38,7 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
   );
   for (const camera of cameras) camera.start();
   await announce();
-  const timer = setInterval(() => void announce(), options.announceIntervalMs ?? 1000);
+  const timer = setInterval(() => void announce(), options.announceIntervalMs ?? CAPTURE_DEFAULTS.announceIntervalMs);
   timer.unref();
 
   return {

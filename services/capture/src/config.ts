@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { integerIn, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
 import type { Env } from '@camrelay/config';
-import { DEFAULT_CAMERAS, parseCameras } from './cameras.js';
+import { parseCameras } from './cameras.js';
+import { CAPTURE_DEFAULTS as D } from './defaults.js';
 
 /** The variables capture reads, in its own process or inside another (readInProcessCaptureConfig). */
 export const captureVariables = {
   CAMERAS: optional(z.string())
-    .transform((value) => value ?? DEFAULT_CAMERAS)
+    .transform((value) => value ?? D.cameras)
     .transform((value, ctx) => {
       try {
         return parseCameras(value);
@@ -15,11 +16,11 @@ export const captureVariables = {
         return z.NEVER;
       }
     }),
-  JPEG_QUALITY: integerIn(1, 100, 80),
+  JPEG_QUALITY: integerIn(1, 100, D.jpegQuality),
   LOG_LEVEL: logLevel,
 };
 
-const captureSchema = z.object({ ...captureVariables, REDIS_URL: redisUrl, HEALTH_PORT: integerIn(1, 65535, 8081) });
+const captureSchema = z.object({ ...captureVariables, REDIS_URL: redisUrl, HEALTH_PORT: integerIn(1, 65535, D.healthPort) });
 
 export type CaptureConfig = z.infer<typeof captureSchema>;
 

@@ -6,3 +6,6 @@ export { parseCameras } from './cameras.js';
 export type { CameraSpec, SourceSpec } from './cameras.js';
 export { loadOpenCV } from './opencv.js';
 export { openPattern } from './sources/pattern.js';
+export { CAPTURE_DEFAULTS } from './defaults.js';
+export { SourceError } from './sources/source.js';
+export type { SourceErrorCode } from './sources/source.js';

@@ -11,7 +11,7 @@ export function openFile(cv: OpenCV, path: string): FrameSource {
   try {
     accessSync(path, constants.R_OK);
   } catch (error) {
-    throw new SourceError(`${description}: ${describe(error)}`);
+    throw new SourceError('cannot_open', `${description}: ${describe(error)}`, { cause: error });
   }
   const capture = construct(cv, path, description);
   const fps = usableFps(capture.get(cv.CAP_PROP_FPS), 25);
@@ -21,7 +21,7 @@ export function openFile(cv: OpenCV, path: string): FrameSource {
       const mat = await capture.readAsync();
       return mat.empty ? null : mat;
     } catch (error) {
-      throw new SourceError(`${description}: read failed: ${describe(error)}`);
+      throw new SourceError('read_failed', `${description}: read failed: ${describe(error)}`, { cause: error });
     }
   }
 
@@ -35,7 +35,7 @@ export function openFile(cv: OpenCV, path: string): FrameSource {
       // End of file: rewind and go on, so the file plays as a looped camera.
       capture.set(cv.CAP_PROP_POS_FRAMES, 0);
       const first = await readOnce();
-      if (!first) throw new SourceError(`${description}: no frames after rewinding`);
+      if (!first) throw new SourceError('no_frame', `${description}: no frames after rewinding`);
       return first;
     },
     close: () => capture.release(),

@@ -1,6 +1,6 @@
 import type { OpenCV } from '../opencv.js';
 import type { SourceSpec } from '../cameras.js';
-import { DEFAULT_PATTERN } from '../cameras.js';
+import { CAPTURE_DEFAULTS } from '../defaults.js';
 import { openFile } from './file.js';
 import { openPattern } from './pattern.js';
 import type { FrameSource } from './source.js';
@@ -21,7 +21,7 @@ export function openSource(cv: OpenCV, cameraId: string, spec: SourceSpec): Fram
       try {
         return openVideoCapture(cv, 0, 'device 0');
       } catch {
-        const pattern = openPattern(cv, DEFAULT_PATTERN, cameraId);
+        const pattern = openPattern(cv, CAPTURE_DEFAULTS.pattern, cameraId);
         return { ...pattern, description: `${pattern.description} (auto: no camera at device 0)` };
       }
   }

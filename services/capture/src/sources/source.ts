@@ -1,3 +1,4 @@
+import { CamrelayError } from '@camrelay/errors';
 import type { Mat } from '../opencv.js';
 
 /** An opened camera (or what stands in for one). */
@@ -17,9 +18,10 @@ export interface FrameSource {
   close(): void;
 }
 
-export class SourceError extends Error {
-  override readonly name = 'SourceError';
-}
+export type SourceErrorCode = 'cannot_open' | 'read_failed' | 'no_frame';
+
+/** A source that cannot be opened or read now; capture closes it and retries with backoff. */
+export class SourceError extends CamrelayError<SourceErrorCode> {}
 
 /** A frame rate as reported by OpenCV, or the fallback when it reports nothing usable. */
 export function usableFps(reported: number, fallback: number): number {

@@ -21,9 +21,9 @@ export function openVideoCapture(cv: OpenCV, target: string | number, descriptio
       try {
         mat = await capture.readAsync();
       } catch (error) {
-        throw new SourceError(`${description}: read failed: ${describe(error)}`);
+        throw new SourceError('read_failed', `${description}: read failed: ${describe(error)}`, { cause: error });
       }
-      if (mat.empty) throw new SourceError(`${description}: delivered no frame`);
+      if (mat.empty) throw new SourceError('no_frame', `${description}: delivered no frame`);
       return mat;
     },
     close: () => capture.release(),
@@ -35,6 +35,6 @@ export function construct(cv: OpenCV, target: string | number, description: stri
     return new cv.VideoCapture(target);
   } catch (error) {
     // The binding throws a bare string ("VideoCapture::New - failed to open capture").
-    throw new SourceError(`${description}: cannot open: ${describe(error)}`);
+    throw new SourceError('cannot_open', `${description}: cannot open: ${describe(error)}`, { cause: error });
   }
 }

@@ -1,0 +1,16 @@
+/**
+ * Every default of capture, in one place: the configuration schema and the in-process options
+ * of startCapture and Camera both read them here.
+ */
+export const CAPTURE_DEFAULTS = {
+  /** One camera: the first video device, or the labelled test pattern when there is none. */
+  cameras: 'default=auto',
+  pattern: { kind: 'pattern', width: 640, height: 480, fps: 30 },
+  jpegQuality: 80,
+  healthPort: 8081,
+  /** How often the camera directory (size, measured fps, last frame) is refreshed. */
+  announceIntervalMs: 1000,
+  /** First reopen delay of a failed source; doubles per failure up to maxRetryMs. */
+  minRetryMs: 500,
+  maxRetryMs: 15_000,
+} as const;
