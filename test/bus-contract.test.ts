@@ -37,9 +37,9 @@ let redis: RedisServer | undefined;
 const buses: BusUnderTest[] = [
   {
     name: 'MemoryBus',
-    async open() {
+    open() {
       const bus = new MemoryBus();
-      return { publisher: bus, subscriber: bus };
+      return Promise.resolve({ publisher: bus, subscriber: bus });
     },
   },
   {
@@ -47,7 +47,7 @@ const buses: BusUnderTest[] = [
     async open() {
       redis ??= await spawnRedis();
       const [publisher, subscriber] = [new RedisBus({ url: redis.url }), new RedisBus({ url: redis.url })];
-      await Promise.all([publisher, subscriber].map((bus) => (bus.isUp ? undefined : once(bus, 'up'))));
+      await Promise.all([publisher, subscriber].filter((bus) => !bus.isUp).map((bus) => once(bus, 'up')));
       return { publisher, subscriber };
     },
   },

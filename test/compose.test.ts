@@ -54,7 +54,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
       env: { ...process.env, ...composeEnv },
     });
   /** Streams open on each gateway container, from its own /metrics (gateways publish no port). */
-  const viewersPerGateway = async (only = (_: { number: number }) => true) => {
+  const viewersPerGateway = async (only: (gateway: { number: number }) => boolean = () => true) => {
     const gateways = (await serviceContainers(PROJECT, 'gateway')).filter(only);
     const script = `fetch('http://127.0.0.1:8080/metrics',{headers:{authorization:'Bearer ${TOKEN}'}}).then((r)=>r.text()).then((t)=>process.stdout.write(t))`;
     return Promise.all(
@@ -241,7 +241,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     const reconnecting = reconnectOnEnd(viewers);
     const scaled = scale(2);
     // compose stops the removed gateways one after another, each after its SHUTDOWN_DELAY.
-    const cut = eventually(async () => assert.ok(viewers.filter((viewer) => viewer.isClosed).length >= onRemoved, `${viewers.filter((viewer) => viewer.isClosed).length} of the ${onRemoved} streams on removed gateways ended`), 30_000, 50);
+    const cut = eventually(() => assert.ok(viewers.filter((viewer) => viewer.isClosed).length >= onRemoved, `${viewers.filter((viewer) => viewer.isClosed).length} of the ${onRemoved} streams on removed gateways ended`), 30_000, 50);
     await Promise.all([cut, scaled]);
     const ended = viewers.filter((viewer) => viewer.isClosed);
     const replaced = await reconnecting.collect();
@@ -270,7 +270,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     const reconnecting = reconnectOnEnd(viewers);
     const killedAt = Date.now();
     await docker('kill', victim!.id);
-    await eventually(async () => assert.equal(viewers.filter((viewer) => viewer.isClosed).length, victim!.viewers), 10_000, 50);
+    await eventually(() => assert.equal(viewers.filter((viewer) => viewer.isClosed).length, victim!.viewers), 10_000, 50);
     const replaced = await reconnecting.collect();
     await sleep(1000); // the survivors' window after the kill
     const survivors = viewers.filter((viewer) => !viewer.isClosed);

@@ -56,7 +56,7 @@ describe('a file source, embedded mode', () => {
   });
 
   it('keeps retrying a camera that does not open, backing off, without harming the others', async () => {
-    const failures = await eventually(async () => {
+    const failures = await eventually(() => {
       const lines = gateway.output.filter((line) => line.includes('"camera":"gone"') && line.includes('camera did not open'));
       assert.ok(lines.length >= 3, `${lines.length} failed opens so far`);
       return lines;

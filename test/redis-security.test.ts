@@ -54,7 +54,7 @@ function redisProblems(gateway: Running): Array<{ err: string }> {
 async function assertUnreadyWith(gateway: Service, error: RegExp): Promise<void> {
   await gateway.waitFor(/redis connection problem/, 10_000);
   // Two connections, reconnecting after 100, 200, 400 ms…: four lines means it retried and failed again.
-  await eventually(async () => assert.ok(redisProblems(gateway).length >= 4, `${redisProblems(gateway).length} problems logged`));
+  await eventually(() => assert.ok(redisProblems(gateway).length >= 4, `${redisProblems(gateway).length} problems logged`));
   for (const problem of redisProblems(gateway)) assert.match(problem.err, error);
   const response = await fetch(`${gateway.baseUrl}/readyz`);
   assert.equal(response.status, 503);

@@ -102,7 +102,7 @@ describe('three gateways behind HAProxy', () => {
     const killedAt = Date.now();
     kill(victim);
 
-    await eventually(async () => assert.equal(clients.filter((client) => client.isClosed).length, victimViewers), 5000, 50);
+    await eventually(() => assert.equal(clients.filter((client) => client.isClosed).length, victimViewers), 5000, 50);
     await sleep(2000); // the window in which the survivors must show no gap
     assert.equal(clients.filter((client) => client.isClosed).length, victimViewers, 'no other stream ended');
 

@@ -63,8 +63,8 @@ export function spawnProcess(command: string, args: string[], env: NodeJS.Proces
       }
     }
   };
-  child.stdout!.on('data', onData('stdout'));
-  child.stderr!.on('data', onData('stderr'));
+  child.stdout.on('data', onData('stdout'));
+  child.stderr.on('data', onData('stderr'));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Whatever happens to the test, nothing it started outlives it.
   const killOnExit = () => child.kill('SIGKILL');
@@ -85,7 +85,7 @@ export function spawnProcess(command: string, args: string[], env: NodeJS.Proces
           reject(new Error(`${command} ${args.join(' ')}: no line matching ${pattern} within ${timeoutMs} ms; output:\n${output.slice(-20).join('\n')}`));
         }, timeoutMs);
         waiters.add(waiter);
-        exited.then((code) => {
+        void exited.then((code) => {
           if (!waiters.has(waiter)) return;
           waiters.delete(waiter);
           clearTimeout(timer);

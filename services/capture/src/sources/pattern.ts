@@ -26,7 +26,8 @@ export function openPattern(cv: OpenCV, spec: PatternSpec, label: string): Frame
     description: `test pattern ${width}x${height}@${fps}`,
     fps,
     live: false,
-    async read(): Promise<Mat> {
+    // Drawn synchronously; a promise only because live sources make read() wait.
+    read(): Promise<Mat> {
       const t = (performance.now() - started) / 1000;
       background.copyTo(frame);
       const cx = width / 2 + width * 0.32 * Math.sin(t * 0.9);
@@ -44,7 +45,7 @@ export function openPattern(cv: OpenCV, spec: PatternSpec, label: string): Frame
       frame.drawRectangle(new cv.Point2(0, height - Math.round(44 * scale)), new cv.Point2(width, height), black, -1);
       const clock = new Date().toISOString().replace('T', ' ').slice(0, 23);
       frame.putText(`#${String(counter++).padStart(7, '0')}  ${clock}`, new cv.Point2(10 * scale, height - 14 * scale), cv.FONT_HERSHEY_SIMPLEX, 0.8 * scale, white, Math.max(1, Math.round(2 * scale)), cv.LINE_AA);
-      return frame;
+      return Promise.resolve(frame);
     },
     close: () => undefined,
   };
