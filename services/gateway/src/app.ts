@@ -11,7 +11,7 @@ import { CameraDirectory } from './camera-directory.js';
 import { HttpError, busUnavailable, errorBody, shuttingDown } from './errors.js';
 import type { Feeds } from './feeds.js';
 import type { ViewerLimits } from './viewer-limits.js';
-import { VIEWER_PAGE } from './viewer-page.js';
+import { loadViewerPage } from './viewer-page.js';
 
 export interface AppOptions {
   readonly bus: FrameBus;
@@ -38,6 +38,7 @@ export function createApp(options: AppOptions): Koa {
   const app = new Koa({ proxy: options.trustProxy, maxIpsCount: 1 });
   const directory = new CameraDirectory(bus);
   const router = new Router();
+  const viewerPage = loadViewerPage();
   // Replaces Koa's default, which prints a stack trace to stderr for every viewer that resets
   // its connection mid-stream: routine for a stream server, and thousands an hour.
   app.on('error', (error: NodeJS.ErrnoException, ctx?: Koa.Context) => {
@@ -64,7 +65,7 @@ export function createApp(options: AppOptions): Koa {
   router.get('/', (ctx) => {
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-cache');
-    ctx.body = VIEWER_PAGE;
+    ctx.body = viewerPage;
   });
 
   /** A camera's stream and snapshot URLs: signed for whoever holds them when access control is on. */
