@@ -8,7 +8,7 @@ import { streamContentType, streamPreamble } from '@camrelay/multipart';
 import type { AccessControl, Grant, SignedQuery } from './access.js';
 import { SIGNED_URL_TTL_RANGE, forbidden, isViewerId, mayView, unauthorized } from './access.js';
 import { CameraDirectory } from './camera-directory.js';
-import { HttpError, busUnavailable, errorBody, shuttingDown } from './errors.js';
+import { HttpError, busUnavailable, errorBody, shuttingDown, toHttpError } from './errors.js';
 import type { Feeds } from './feeds.js';
 import type { ViewerLimits } from './viewer-limits.js';
 import { loadViewerPage } from './viewer-page.js';
@@ -213,17 +213,6 @@ export function createApp(options: AppOptions): Koa {
   return app;
 }
 
-/** Our HttpErrors, and the http-errors that Koa and the router throw (405, 501, 400 on bad URLs). */
-function toHttpError(error: unknown): HttpError | null {
-  if (error instanceof HttpError) return error;
-  const { status, expose, message } = (error ?? {}) as { status?: unknown; expose?: unknown; message?: unknown };
-  if (typeof status === 'number' && status >= 400 && status < 500 && expose === true) {
-    return new HttpError(status, 'bad_request', typeof message === 'string' ? message : 'bad request');
-  }
-  if (status === 501) return new HttpError(501, 'not_implemented', 'method not implemented');
-  return null;
-}
-
 function bearerOf(ctx: Koa.Context): string | undefined {
   return ctx.get('Authorization') || undefined;
 }
@@ -236,7 +225,7 @@ function signedQueryOf(ctx: Koa.Context): SignedQuery {
   return { exp: queryValue(ctx.query.exp), sig: queryValue(ctx.query.sig), viewer: queryValue(ctx.query.viewer) };
 }
 
-function parseWhole(raw: string | string[] | undefined, name: string, min: number, max: number): number {
+function parseWhole(raw: string | string[] | undefined, name: 'ttl', min: number, max: number): number {
   const value = queryValue(raw);
   const number = value !== undefined && /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
   if (!(number >= min && number <= max)) throw new HttpError(400, `bad_${name}`, `${name} must be a whole number from ${min} to ${max}`);

@@ -8,6 +8,7 @@ import { AccessControl } from './access.js';
 import type { AccessOptions } from './access.js';
 import { createApp } from './app.js';
 import { errorBody } from './errors.js';
+import type { HttpErrorCode } from './errors.js';
 import { Feeds } from './feeds.js';
 import { createMetrics } from './metrics.js';
 import { ViewerLimits } from './viewer-limits.js';
@@ -140,7 +141,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     socket.destroy();
     return;
   }
-  const [status, code, message] =
+  const [status, code, message]: [number, HttpErrorCode, string] =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'headers_too_large', 'the request headers are too large']
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
@@ -150,7 +151,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
 }
 
 /** A whole HTTP response written straight to a socket that has no request object to answer through. */
-function rawJsonResponse(status: number, code: string, message: string, extraHeaders = ''): string {
+function rawJsonResponse(status: number, code: HttpErrorCode, message: string, extraHeaders = ''): string {
   const body = JSON.stringify(errorBody(code, message));
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n${extraHeaders}` +

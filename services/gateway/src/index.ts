@@ -5,3 +5,5 @@ export { GATEWAY_DEFAULTS } from './defaults.js';
 export type { GatewayConfig } from './config.js';
 export { runGatewayProcess } from './process.js';
 export type { GatewayProcessOptions } from './process.js';
+export { HttpError, toHttpError } from './errors.js';
+export type { HttpErrorCode } from './errors.js';
