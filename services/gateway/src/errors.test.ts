@@ -32,7 +32,7 @@ describe('toHttpError', () => {
 
   it('answers null (a 500 and a log line) for everything else', () => {
     for (const error of [new TypeError('boom'), Object.assign(new Error('hidden'), { status: 400, expose: false }), { status: 500, expose: true }, null, undefined, 'text']) {
-      assert.equal(toHttpError(error), null, String(error));
+      assert.equal(toHttpError(error), null, JSON.stringify(error));
     }
   });
 });
