@@ -2,7 +2,8 @@
 /**
  * Everything `npm start` and `npm test` need before they run, done only when it is missing:
  * Debian packages (installed when run as root, otherwise named in one line), npm packages
- * (`npm ci` when the lockfile changed), and the TypeScript build (incremental).
+ * (`npm ci` when the lockfile changed; the linters' own install for tests and lint), and the
+ * TypeScript build (incremental).
  *
  * Plain Node with no dependencies: it runs before node_modules exists.
  */
@@ -16,6 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const forTests = process.argv.includes('--for-tests');
 const forStack = process.argv.includes('--for-stack');
 const forBench = process.argv.includes('--for-bench');
+const forLint = forTests || process.argv.includes('--for-lint');
 
 // The OpenCV binding is built against Debian's libopencv-dev; its auto-build downloads sources.
 const buildPackages = ['libopencv-dev', 'build-essential', 'pkg-config'];
@@ -130,6 +132,21 @@ function showBindingProgress() {
   };
 }
 
+/**
+ * The linters' own install (tools/lint): apart from the workspaces, because typescript-eslint
+ * needs TypeScript 6's JavaScript API where the build uses TypeScript 7. Seconds, no scripts.
+ */
+function ensureLintTools() {
+  if (!forLint) return;
+  const dir = join(root, 'tools', 'lint');
+  const stamp = join(dir, 'node_modules', '.camrelay-installed');
+  const want = createHash('sha256').update(readFileSync(join(dir, 'package-lock.json'))).update(process.version).digest('hex');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  console.log('setup: npm ci in tools/lint (eslint, typescript-eslint, prettier)');
+  run('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir });
+  writeFileSync(stamp, want);
+}
+
 function build() {
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
 }
@@ -147,4 +164,5 @@ function checkDockerEngine() {
 ensureDebianPackages();
 checkDockerEngine();
 await ensureNodeModules();
+ensureLintTools();
 build();

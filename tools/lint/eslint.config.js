@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 const nodeGlobals = Object.fromEntries(
-  ['process', 'console', 'Buffer', 'URL', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'fetch'].map(
+  ['process', 'console', 'Buffer', 'URL', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'fetch', 'performance'].map(
     (name) => [name, 'readonly'],
   ),
 );
