@@ -1,7 +1,7 @@
 /**
  * `npm run bench:churn`: viewer churn against one gateway for minutes (10 by default): a
  * population of clients that keep arriving, watching for a moment and leaving in every way a
- * browser can (test/harness/churn.ts), while the gateway's /metrics is sampled and its
+ * browser can (tools/clients/src/churn.ts), while the gateway's /metrics is sampled and its
  * retained memory is read after a full GC. Reports connections served, the leak-relevant
  * metrics at start, middle and end, memory slopes, and whether everything went back to the
  * baseline afterwards. Writes bench/results/churn.json and churn.md.
@@ -13,9 +13,9 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/test/harness/processes';
-import { gcProbeEnv, probeMemory, retained, runChurn, scrapeGateway, slopePerMinute } from '@camrelay/test/harness/churn';
-import type { ChurnResult, GatewayMetrics, GatewaySample, MemoryProbe } from '@camrelay/test/harness/churn';
+import { gcProbeEnv, probeMemory, retained, runChurn, scrapeGateway } from '@camrelay/clients';
+import type { ChurnResult, GatewayMetrics, GatewaySample, MemoryProbe } from '@camrelay/clients';
+import { repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import { cpuMs } from './proc.js';
 
 const { values } = parseArgs({
@@ -113,6 +113,21 @@ try {
   await gateway.stop();
   await capture.stop();
   await redis.stop();
+}
+
+/** Least-squares slope of value over t (ms), per minute. */
+function slopePerMinute(points: ReadonlyArray<{ t: number; value: number }>): number {
+  if (points.length < 2) return Number.NaN;
+  const n = points.length;
+  const meanT = points.reduce((sum, p) => sum + p.t, 0) / n;
+  const meanV = points.reduce((sum, p) => sum + p.value, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.t - meanT) * (p.value - meanV);
+    den += (p.t - meanT) ** 2;
+  }
+  return den === 0 ? Number.NaN : (num / den) * 60_000;
 }
 
 function isSettled(now: GatewayMetrics, base: GatewayMetrics): boolean {

@@ -11,8 +11,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OPEN_GATEWAY, repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/test/harness/processes';
-import { StreamViewer } from '@camrelay/test/harness/viewer';
+import { OPEN_GATEWAY, StreamViewer } from '@camrelay/clients';
+import { repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 
 const { values } = parseArgs({
   options: {

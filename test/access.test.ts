@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
-import type { RedisServer, Running, Service } from './harness/processes.js';
-import { StreamViewer } from './harness/viewer.js';
+import { StreamViewer } from '@camrelay/clients';
+import { spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
+import type { RedisServer, Running, Service } from '@camrelay/stack';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const LAB_ONLY = 'lab-only-token-0123456789';

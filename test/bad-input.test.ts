@@ -10,12 +10,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { spawnGateway } from './harness/processes.js';
-import type { Service } from './harness/processes.js';
+import { StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
+import { spawnGateway } from '@camrelay/stack';
+import type { Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
 import { assertJsonErrors } from './harness/json-errors.js';
 import type { ErrorCase } from './harness/json-errors.js';
-import { fetchMetrics, metricValue, StreamViewer } from './harness/viewer.js';
 
 const HEADERS_TIMEOUT_S = 2;
 

@@ -8,8 +8,8 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { MemoryBus, RedisBus } from '@camrelay/bus';
 import type { FrameBus } from '@camrelay/bus';
-import { spawnRedis } from './harness/processes.js';
-import type { RedisServer } from './harness/processes.js';
+import { spawnRedis } from '@camrelay/stack';
+import type { RedisServer } from '@camrelay/stack';
 
 /** Bytes that are not valid UTF-8, so that a bus that passes strings would mangle them. */
 const binary = (seed: number, length = 4096) => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i * 7) % 256));

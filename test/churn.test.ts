@@ -5,7 +5,7 @@
  * Afterwards nothing may be left behind: no viewers, subscriptions, sockets, listeners or
  * handles beyond the baseline, and no memory that grows with the number of connections.
  *
- * Memory is compared after a full GC (test/harness/gc-probe.ts, preloaded into the gateway):
+ * Memory is compared after a full GC (tools/clients/src/gc-probe.ts, preloaded into the gateway):
  * heap used read at a random moment swings by megabytes with garbage not yet collected; what
  * survives a full collection moves by a few hundred KB at most, so a per-connection leak of
  * a KB or more over the thousands of connections between the two windows stands out.
@@ -15,11 +15,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { gcProbeEnv, probeMemory, retained, runChurn, scrapeGateway } from '@camrelay/clients';
+import type { ChurnResult, GatewayMetrics, MemoryProbe } from '@camrelay/clients';
+import { spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
+import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
-import { gcProbeEnv, probeMemory, retained, runChurn, scrapeGateway } from './harness/churn.js';
-import type { ChurnResult, GatewayMetrics, MemoryProbe } from './harness/churn.js';
-import { spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
-import type { RedisServer, Running, Service } from './harness/processes.js';
 
 const CHURN_MS = 60_000;
 const CONCURRENCY = 30;

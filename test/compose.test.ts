@@ -17,12 +17,12 @@ import type { TestContext } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { DockerComposeEnvironment, Wait } from 'testcontainers';
 import type { StartedDockerComposeEnvironment } from 'testcontainers';
+import { StreamViewer, metricValue } from '@camrelay/clients';
+import { freePort, repoRoot } from '@camrelay/stack';
 import { changedPixels, launchChromium } from './harness/browser.js';
 import { composeCommand, containerLog, docker, ensureDockerEngine, execIn, localBaseImages, serviceContainers, startedAt } from './harness/docker.js';
 import type { DockerEngine } from './harness/docker.js';
 import { eventually } from './harness/eventually.js';
-import { freePort, repoRoot } from './harness/processes.js';
-import { StreamViewer, metricValue } from './harness/viewer.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OPEN_GATEWAY, StreamViewer, metricValue } from '@camrelay/clients';
+import type { ReceivedFrame } from '@camrelay/clients';
+import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
+import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, freePort, spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
-import type { RedisServer, Running, Service } from './harness/processes.js';
-import { metricValue, StreamViewer } from './harness/viewer.js';
-import type { ReceivedFrame } from './harness/viewer.js';
 
 const CAMERAS = 'lab=pattern:320x240@15';
 const NO_SIGNAL_AFTER_S = 2;

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadOpenCV } from '@camrelay/capture';
+import { StreamViewer } from '@camrelay/clients';
+import { spawnGateway } from '@camrelay/stack';
+import type { Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
-import { spawnGateway } from './harness/processes.js';
-import type { Service } from './harness/processes.js';
-import { StreamViewer } from './harness/viewer.js';
 
 const FRAMES_IN_FILE = 20;
 

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadOpenCV } from '@camrelay/capture';
-import { freePort, spawnGateway } from './harness/processes.js';
-import type { Service } from './harness/processes.js';
-import { StreamViewer } from './harness/viewer.js';
+import { StreamViewer } from '@camrelay/clients';
+import { freePort, spawnGateway } from '@camrelay/stack';
+import type { Service } from '@camrelay/stack';
 
 describe('a network source that is lost and comes back', () => {
   let upstreamPort: number;

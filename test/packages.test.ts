@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { repoRoot } from './harness/processes.js';
+import { repoRoot } from '@camrelay/stack';
 
 interface Manifest {
   readonly name?: string;

@@ -7,11 +7,11 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { encodeEnvelope, framesChannel } from '@camrelay/frame';
 import { loadOpenCV } from '@camrelay/capture';
+import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
+import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
+import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { assertJsonErrors } from './harness/json-errors.js';
 import type { ErrorCase } from './harness/json-errors.js';
-import { OPEN_GATEWAY, freePort, spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
-import type { RedisServer, Running, Service } from './harness/processes.js';
-import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
 
 describe('capture → Redis → two gateways', () => {
   let redis: RedisServer;

@@ -13,10 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { OPEN_GATEWAY, StreamViewer } from '@camrelay/clients';
+import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
+import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './harness/processes.js';
-import type { RedisServer, Running, Service } from './harness/processes.js';
-import { StreamViewer } from './harness/viewer.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -9,12 +9,11 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
+import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue, startStack } from '@camrelay/clients';
+import type { RunningStack, StackGateway } from '@camrelay/clients';
+import { freePort } from '@camrelay/stack';
 import { changedPixels, launchChromium } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, freePort } from './harness/processes.js';
-import { startStack } from './harness/stack.js';
-import type { RunningStack, StackGateway } from './harness/stack.js';
-import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
 
 const CLIENTS = 300;
 // 320x240 @ 15 fps (~17 KB frames): 300 viewers through HAProxy is then ~75 MB/s, which this

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
+import { spawnGateway } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, spawnGateway } from './harness/processes.js';
-import { fetchMetrics, metricValue, StreamViewer } from './harness/viewer.js';
 
 const SHUTDOWN_DELAY_S = 2;
 const DRAIN_TIMEOUT_S = 2;

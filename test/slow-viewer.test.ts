@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
+import { spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
+import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
-import { OPEN_GATEWAY, spawnCapture, spawnGateway, spawnRedis } from './harness/processes.js';
-import type { RedisServer, Running, Service } from './harness/processes.js';
-import { StreamViewer, fetchMetrics, metricValue } from './harness/viewer.js';
 
 const STUCK_S = 2;
 

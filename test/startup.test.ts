@@ -1,7 +1,7 @@
 /** Bad configuration stops start-up with a message naming the variable; nothing half-starts. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { freePort, spawnProcess } from './harness/processes.js';
+import { freePort, spawnProcess } from '@camrelay/stack';
 
 async function run(script: string, env: NodeJS.ProcessEnv) {
   return spawnProcess(process.execPath, [script], { LOG_LEVEL: 'info', PORT: String(await freePort()), ...env });

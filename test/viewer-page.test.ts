@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
+import { fetchMetrics, metricValue } from '@camrelay/clients';
+import { spawnGateway } from '@camrelay/stack';
+import type { Service } from '@camrelay/stack';
 import { changedPixels, launchChromium } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
-import { spawnGateway } from './harness/processes.js';
-import type { Service } from './harness/processes.js';
-import { fetchMetrics, metricValue } from './harness/viewer.js';
 
 /** Page script that makes the document report a visibility state, as a tab switch would. */
 function setVisibility(state: 'hidden' | 'visible'): string {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { MultipartError, MultipartParser, type ParserLimits, type Part } from './parser.js';
+import { MultipartError, MultipartParser, type ParserLimits, type ParserOptions, type Part } from './parser.js';
 import { STREAM_BOUNDARY, encodePart, streamPreamble } from './writer.js';
 
 // includeErrorInReport: the assertion's own message in the report, not only "property failed".
@@ -64,7 +64,7 @@ interface Outcome {
  * above the larger limit is one delimiter line: "--", the boundary, up to 64 bytes of
  * transport padding, CRLF.
  */
-function feed(boundary: string, limits: Required<ParserLimits>, chunks: readonly Buffer[]): Outcome {
+function feed(boundary: string, limits: Required<ParserLimits> & ParserOptions, chunks: readonly Buffer[]): Outcome {
   const parser = new MultipartParser(boundary, limits);
   const bound = Math.max(limits.maxHeaderBytes, limits.maxPartBytes) + 2 + boundary.length + 64 + 2;
   const parts: Part[] = [];
@@ -120,6 +120,34 @@ describe('multipart parser properties', () => {
     );
   });
 
+  it('in strict mode, yields what the writer wrote and knows after every chunk whether it stopped inside a body', () => {
+    // Capture times a camera can have: strict mode wants X-Timestamp as plain decimals.
+    const partArb = fc.record({ tokens: bodyTokensArb, capturedAt: fc.double({ min: 0, max: 4.1e12, noNaN: true }), sequence: fc.maxSafeNat(), noSignal: fc.boolean() });
+    fc.assert(
+      fc.property(boundaryArb, fc.array(partArb, { maxLength: 5 }), chunkSizesArb, (boundary, written, sizes) => {
+        const bodies = written.map((p) => resolve(p.tokens, boundary));
+        const encoded = written.map((p, i) => encodePart(bodies[i]!, p, boundary));
+        const stream = Buffer.concat([streamPreamble(boundary), ...encoded]);
+        const bodyRanges: Array<[number, number]> = [];
+        for (let i = 0, at = streamPreamble(boundary).length; i < encoded.length; at += encoded[i]!.length, i++) {
+          const start = at + headerBlockBytes(encoded[i]!) + 4;
+          bodyRanges.push([start, start + bodies[i]!.length]);
+        }
+        const parser = new MultipartParser(boundary, { strict: true });
+        const parts: Part[] = [];
+        let at = 0;
+        for (const chunk of split(stream, sizes)) {
+          parts.push(...parser.push(chunk));
+          at += chunk.length;
+          assert.equal(parser.midBody, bodyRanges.some(([start, end]) => start < at && at < end), `after ${at} bytes`);
+        }
+        assert.deepEqual(parts.map((p) => p.body), bodies);
+        assert.throws(() => parser.end(), /without its closing delimiter/);
+      }),
+      RUNS,
+    );
+  });
+
   it('yields exactly the parts of a stream without Content-Length, however it is chunked', () => {
     const partArb = fc.record({
       tokens: bodyTokensArb,
@@ -169,7 +197,7 @@ describe('multipart parser properties', () => {
       fc.constantFrom('\r\n', ' ', '\t', 'x', '-').map((f) => Buffer.from(f)),
       fc.uint8Array({ minLength: 1, maxLength: 8 }).map((b) => Buffer.from(b)),
     );
-    const limitsArb = fc.record({ maxHeaderBytes: fc.nat({ max: 64 }), maxPartBytes: fc.nat({ max: 64 }) });
+    const limitsArb = fc.record({ maxHeaderBytes: fc.nat({ max: 64 }), maxPartBytes: fc.nat({ max: 64 }), strict: fc.boolean() });
     fc.assert(
       fc.property(prefixArb, fillerArb, limitsArb, chunkSizesArb, (prefix, filler, limits, sizes) => {
         // Long enough to pass every limit above, slack included.
@@ -187,12 +215,14 @@ describe('multipart parser properties', () => {
       .record({
         padding: fc.nat({ max: 3 }),
         typed: fc.boolean(),
+        stamped: fc.boolean(), // what strict mode wants besides the type and length
         lengthError: fc.option(fc.integer({ min: -1, max: 1 })),
         body: fc.uint8Array({ maxLength: 60, size: 'medium' }),
       })
-      .map(({ padding, typed, lengthError, body }) => [
+      .map(({ padding, typed, stamped, lengthError, body }) => [
         `--{b}${' '.repeat(padding)}\r\n` +
           (typed ? 'Content-Type: image/jpeg\r\n' : '') +
+          (stamped ? 'X-Timestamp: 1.5\r\nX-Sequence: 3\r\n' : '') +
           (lengthError === null ? '' : `Content-Length: ${body.length + lengthError}\r\n`) +
           '\r\n',
         body,
@@ -216,7 +246,7 @@ describe('multipart parser properties', () => {
     );
     // Small limits, so that streams this short cross them; sometimes the default header limit,
     // so that part-like headers get through to the bodies.
-    const limitsArb = fc.record({ maxHeaderBytes: fc.oneof(fc.nat({ max: 64 }), fc.constant(8192)), maxPartBytes: fc.nat({ max: 64 }) });
+    const limitsArb = fc.record({ maxHeaderBytes: fc.oneof(fc.nat({ max: 64 }), fc.constant(8192)), maxPartBytes: fc.nat({ max: 64 }), strict: fc.boolean() });
     fc.assert(
       fc.property(fc.constantFrom('b', '-', 'xy'), streamArb, limitsArb, chunkSizesArb, (boundary, tokens, limits, sizes) => {
         const stream = resolve(tokens, boundary);

@@ -1,10 +1,12 @@
 /**
  * Incremental parser for multipart/x-mixed-replace streams, fed chunks as they arrive from
- * a socket. Used by the tests and by the benchmark's load generator, so it keeps copies
- * down: a part whose body arrives in one chunk is returned as a view into that chunk.
+ * a socket. Used by the test and benchmark clients, which read hundreds of streams, so it
+ * keeps copies down: a part whose body arrives in one chunk is returned as a view into that
+ * chunk (so a caller must not reuse a chunk's memory after pushing it).
  *
  * Accepts parts with Content-Length (read exactly) and without (body ends at the next
- * delimiter, as the classic Flask example writes them).
+ * delimiter, as the classic Flask example writes them). In strict mode it accepts only what
+ * this package's writer writes, for clients that check a gateway's output.
  */
 
 export interface Part {
@@ -24,6 +26,17 @@ export interface ParserLimits {
   maxPartBytes?: number;
 }
 
+export interface ParserOptions extends ParserLimits {
+  /**
+   * Accept only streams as streamPreamble and encodePart write them: a delimiter exactly
+   * where one is due (no preamble, blank lines or padding), and every part with Content-Type
+   * image/jpeg, a Content-Length, an integer X-Sequence and a decimal X-Timestamp. Other
+   * headers pass through. What RFC 2046 tolerates a camrelay gateway has no reason to send,
+   * so in a test it is a bug. @default false
+   */
+  strict?: boolean;
+}
+
 const CRLF = Buffer.from('\r\n');
 const HEADER_END = Buffer.from('\r\n\r\n');
 
@@ -34,6 +47,7 @@ export class MultipartParser {
   private readonly bodyEnd: Buffer; // "\r\n--boundary"
   private readonly maxHeaderBytes: number;
   private readonly maxPartBytes: number;
+  private readonly strict: boolean;
   private state: State = 'delimiter';
   private pending: Buffer = Buffer.alloc(0);
   /**
@@ -48,17 +62,39 @@ export class MultipartParser {
   /** Without Content-Length: how far the pending body was already searched for its end. */
   private scanned = 0;
 
-  constructor(boundary: string, limits: ParserLimits = {}) {
+  constructor(boundary: string, options: ParserOptions = {}) {
     if (!/^[\x21-\x7e]{1,70}$/.test(boundary)) throw new MultipartError(`invalid boundary ${JSON.stringify(boundary)}`);
     this.delimiter = Buffer.from(`--${boundary}`, 'latin1');
     this.bodyEnd = Buffer.from(`\r\n--${boundary}`, 'latin1');
-    this.maxHeaderBytes = limits.maxHeaderBytes ?? 8192;
-    this.maxPartBytes = limits.maxPartBytes ?? 16 * 1024 * 1024;
+    this.maxHeaderBytes = options.maxHeaderBytes ?? 8192;
+    this.maxPartBytes = options.maxPartBytes ?? 16 * 1024 * 1024;
+    this.strict = options.strict ?? false;
   }
 
   /** True once the closing delimiter ("--boundary--") has been read. */
   get ended(): boolean {
     return this.state === 'end';
+  }
+
+  /**
+   * True when the input so far stops inside a part's body: some of it has arrived, not all.
+   * A client that wants to leave in the middle of a picture asks this between pushes.
+   */
+  get midBody(): boolean {
+    if (this.state !== 'body') return false;
+    return (this.bodyChunks.length > 0 ? this.bodyChunksLength : this.pending.length) > 0;
+  }
+
+  /**
+   * Tells the parser its input is over. Throws MultipartError unless the stream ended with
+   * its closing delimiter: without one, a stream cut off between two parts looks complete.
+   */
+  end(): void {
+    if (this.state === 'end') return;
+    // Every part the writer writes ends with the next part's delimiter: a stream can stop
+    // cleanly, if without its close, right after one.
+    const inPart = this.state === 'body' || (this.state === 'headers' && this.pending.length > 0);
+    throw new MultipartError(inPart ? 'stream ended in the middle of a part' : 'stream ended without its closing delimiter');
   }
 
   /** Feeds bytes; returns the parts they completed. Throws MultipartError on malformed input. */
@@ -91,13 +127,14 @@ export class MultipartParser {
     const buf = this.pending;
     switch (this.state) {
       case 'delimiter': {
-        // Between parts: optional CRLFs, then "--boundary", then CRLF (next part) or "--" (end).
+        // Between parts: optional CRLFs (not in strict mode), then "--boundary", then CRLF
+        // (next part) or "--" (end).
         let offset = 0;
-        while (buf.length >= offset + 2 && buf[offset] === 0x0d && buf[offset + 1] === 0x0a) offset += 2;
+        while (!this.strict && buf.length >= offset + 2 && buf[offset] === 0x0d && buf[offset + 1] === 0x0a) offset += 2;
         if (offset > this.maxHeaderBytes) throw new MultipartError('too many blank lines before a delimiter');
         const need = offset + this.delimiter.length + 2;
         if (buf.length < need) {
-          if (buf.length - offset === 1 && buf[offset] === 0x0d) return false; // half of a CRLF
+          if (!this.strict && buf.length - offset === 1 && buf[offset] === 0x0d) return false; // half of a CRLF
           if (!this.delimiter.subarray(0, Math.max(0, buf.length - offset)).equals(buf.subarray(offset, offset + this.delimiter.length))) {
             throw new MultipartError('expected a boundary delimiter');
           }
@@ -110,8 +147,9 @@ export class MultipartParser {
           this.pending = Buffer.alloc(0);
           return false;
         }
-        // RFC 2046 allows linear whitespace between a delimiter and its CRLF.
-        while (after < buf.length && (buf[after] === 0x20 || buf[after] === 0x09)) after++;
+        // RFC 2046 allows linear whitespace between a delimiter and its CRLF; the writer never
+        // writes any.
+        while (!this.strict && after < buf.length && (buf[after] === 0x20 || buf[after] === 0x09)) after++;
         if (after - offset - this.delimiter.length > 64) throw new MultipartError('boundary delimiter not followed by CRLF');
         if (after < buf.length && buf[after] !== 0x0d) throw new MultipartError('boundary delimiter not followed by CRLF');
         if (buf.length < after + 2) return false;
@@ -123,6 +161,7 @@ export class MultipartParser {
       case 'headers': {
         // A part with no headers at all starts directly with CRLF.
         if (buf.length >= 2 && buf[0] === 0x0d && buf[1] === 0x0a) {
+          if (this.strict) throw new MultipartError('part without headers');
           this.headers = {};
           this.bodyLength = -1;
           this.pending = buf.subarray(2);
@@ -137,6 +176,7 @@ export class MultipartParser {
         }
         if (end > this.maxHeaderBytes) throw new MultipartError(`part headers exceed ${this.maxHeaderBytes} bytes`);
         this.headers = parseHeaders(buf.toString('latin1', 0, end));
+        if (this.strict) checkWriterHeaders(this.headers);
         this.bodyLength = contentLength(this.headers, this.maxPartBytes);
         this.pending = buf.subarray(end + HEADER_END.length);
         this.state = 'body';
@@ -195,6 +235,15 @@ function parseHeaders(block: string): Record<string, string> {
     headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
   return headers;
+}
+
+/** The headers encodePart writes, each as it writes it. */
+function checkWriterHeaders(headers: Record<string, string>): void {
+  const { 'content-type': type, 'content-length': length, 'x-sequence': sequence, 'x-timestamp': timestamp } = headers;
+  if (type !== 'image/jpeg') throw new MultipartError(`part Content-Type ${JSON.stringify(type)}, not image/jpeg`);
+  if (length === undefined) throw new MultipartError('part without Content-Length');
+  if (sequence === undefined || !/^\d{1,16}$/.test(sequence) || !Number.isSafeInteger(Number(sequence))) throw new MultipartError(`part X-Sequence ${JSON.stringify(sequence)}`);
+  if (timestamp === undefined || !/^-?\d{1,16}(?:\.\d{1,9})?$/.test(timestamp)) throw new MultipartError(`part X-Timestamp ${JSON.stringify(timestamp)}`);
 }
 
 function contentLength(headers: Record<string, string>, max: number): number {

@@ -1,7 +1,3 @@
-/** The cross-service tests start camrelay's parts the way `npm run stack` does. */
-export { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
-export type { RedisServer, Running, Service } from '@camrelay/stack';
-
 /**
  * Gateway settings for tests and benchmarks about something other than access control and
  * viewer limits: no tokens, and no per-address limit (every client comes from 127.0.0.1).

@@ -1,5 +1,5 @@
 /**
- * Preloaded into a gateway by the churn test and benchmark (see gcProbeEnv in churn.ts):
+ * Preloaded into a gateway by the churn test and benchmark (see gcProbeEnv in memory-probe.ts):
  * NODE_OPTIONS="--expose-gc --import …/gc-probe.js". On SIGUSR2 it runs a full garbage
  * collection and prints one line with what is still live:
  *

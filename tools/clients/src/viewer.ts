@@ -86,12 +86,15 @@ export class StreamViewer {
   private waitUntil(done: () => boolean, what: string, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        if (this.failure) return settle(() => reject(this.failure));
+        const failure = this.failure;
+        if (failure) return settle(() => reject(failure));
         if (done()) return settle(resolve);
       };
       const timer = setTimeout(() => {
         const last = this.frames[this.frames.length - 1];
-        settle(() => reject(new Error(`no ${what} within ${timeoutMs} ms (${this.frames.length} frames, last X-Sequence ${last?.sequence})`)));
+        settle(() =>
+          reject(new Error(`no ${what} within ${timeoutMs} ms (${this.frames.length} frames, last X-Sequence ${last?.sequence})`)),
+        );
       }, timeoutMs);
       const settle = (finish: () => void) => {
         clearTimeout(timer);
@@ -124,16 +127,4 @@ export class StreamViewer {
   private notify(): void {
     for (const listener of this.listeners) listener();
   }
-}
-
-/** Reads one value from a Prometheus text exposition. */
-export function metricValue(text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}}` : `${name} `));
-  if (!line) throw new Error(`metric ${name}${labels ? `{${labels}}` : ''} not found`);
-  return Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
-export async function fetchMetrics(baseUrl: string): Promise<string> {
-  const response = await fetch(`${baseUrl}/metrics`);
-  return response.text();
 }

@@ -1,0 +1,15 @@
+/**
+ * Clients of a running camrelay, shared by the tests and the benchmarks: a stream viewer, the
+ * viewer churn, /metrics scraping, the post-GC memory probe, and `npm run stack` as a fixture.
+ */
+export { DEFAULT_MIX, runChurn } from './churn.js';
+export type { ChurnOptions, ChurnResult, GatewaySample, VisitKind } from './churn.js';
+export { gcProbeEnv, probeMemory, retained } from './memory-probe.js';
+export type { MemoryProbe } from './memory-probe.js';
+export { fetchMetrics, metricValue, scrapeGateway } from './metrics.js';
+export type { GatewayMetrics } from './metrics.js';
+export { OPEN_GATEWAY } from './open-gateway.js';
+export { startStack } from './stack.js';
+export type { RunningStack, StackGateway } from './stack.js';
+export { StreamViewer } from './viewer.js';
+export type { ReceivedFrame } from './viewer.js';
