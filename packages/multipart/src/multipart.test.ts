@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MultipartError, MultipartParser, boundaryOf } from './parser.js';
+import type { MultipartErrorCode } from './parser.js';
 import { STREAM_BOUNDARY, encodePart, streamContentType, streamPreamble } from './writer.js';
 
 function jpegOf(size: number, seed: number): Buffer {
@@ -80,25 +81,26 @@ describe('multipart writer and parser', () => {
   });
 
   it('rejects malformed streams with MultipartError', () => {
-    const cases: Array<[string, string]> = [
-      ['no delimiter', 'garbage that is long enough to not be a prefix of a delimiter'],
-      ['wrong boundary', '--other\r\n'],
-      ['delimiter without CRLF', '--b  x'],
-      ['bad header line', '--b\r\nno colon here\r\n\r\n'],
-      ['bad Content-Length', '--b\r\nContent-Length: -5\r\n\r\n'],
-      ['body longer than Content-Length', '--b\r\nContent-Length: 2\r\n\r\nhello'],
-      ['huge Content-Length', '--b\r\nContent-Length: 99999999999\r\n\r\n'],
-      ['oversized headers', `--b\r\nX-Big: ${'x'.repeat(9000)}`],
+    const cases: Array<[string, string, MultipartErrorCode]> = [
+      ['no delimiter', 'garbage that is long enough to not be a prefix of a delimiter', 'malformed'],
+      ['wrong boundary', '--other\r\n', 'malformed'],
+      ['delimiter without CRLF', '--b  x', 'malformed'],
+      ['bad header line', '--b\r\nno colon here\r\n\r\n', 'malformed'],
+      ['bad Content-Length', '--b\r\nContent-Length: -5\r\n\r\n', 'malformed'],
+      ['body longer than Content-Length', '--b\r\nContent-Length: 2\r\n\r\nhello', 'malformed'],
+      ['huge Content-Length', '--b\r\nContent-Length: 99999999999\r\n\r\n', 'malformed'],
+      ['Content-Length over the part limit', '--b\r\nContent-Length: 999999999\r\n\r\n', 'too_large'],
+      ['oversized headers', `--b\r\nX-Big: ${'x'.repeat(9000)}`, 'too_large'],
     ];
-    for (const [name, input] of cases) {
-      assert.throws(() => new MultipartParser('b').push(Buffer.from(input)), MultipartError, name);
+    for (const [name, input, code] of cases) {
+      assert.throws(() => new MultipartParser('b').push(Buffer.from(input)), (error) => error instanceof MultipartError && error.code === code, name);
     }
   });
 
   it('reads the boundary from a Content-Type header', () => {
     assert.equal(boundaryOf('multipart/x-mixed-replace; boundary=frame'), 'frame');
     assert.equal(boundaryOf('multipart/x-mixed-replace;boundary="a b"'), 'a b');
-    assert.throws(() => boundaryOf('image/jpeg'), MultipartError);
+    assert.throws(() => boundaryOf('image/jpeg'), { name: 'MultipartError', code: 'bad_boundary' });
   });
 });
 

@@ -8,6 +8,7 @@
  * delimiter, as the classic Flask example writes them). In strict mode it accepts only what
  * this package's writer writes, for clients that check a gateway's output.
  */
+import { CamrelayError } from '@camrelay/errors';
 
 export interface Part {
   /** Header names in lower case. */
@@ -15,9 +16,10 @@ export interface Part {
   readonly body: Buffer;
 }
 
-export class MultipartError extends Error {
-  override readonly name = 'MultipartError';
-}
+export type MultipartErrorCode = 'bad_boundary' | 'malformed' | 'too_large' | 'truncated';
+
+/** Input that is not a multipart stream as this parser reads one; the code says how. */
+export class MultipartError extends CamrelayError<MultipartErrorCode> {}
 
 export interface ParserLimits {
   /** Largest header block of one part. @default 8192 */
@@ -63,7 +65,7 @@ export class MultipartParser {
   private scanned = 0;
 
   constructor(boundary: string, options: ParserOptions = {}) {
-    if (!/^[\x21-\x7e]{1,70}$/.test(boundary)) throw new MultipartError(`invalid boundary ${JSON.stringify(boundary)}`);
+    if (!/^[\x21-\x7e]{1,70}$/.test(boundary)) throw new MultipartError('bad_boundary', `invalid boundary ${JSON.stringify(boundary)}`);
     this.delimiter = Buffer.from(`--${boundary}`, 'latin1');
     this.bodyEnd = Buffer.from(`\r\n--${boundary}`, 'latin1');
     this.maxHeaderBytes = options.maxHeaderBytes ?? 8192;
@@ -94,7 +96,7 @@ export class MultipartParser {
     // Every part the writer writes ends with the next part's delimiter: a stream can stop
     // cleanly, if without its close, right after one.
     const inPart = this.state === 'body' || (this.state === 'headers' && this.pending.length > 0);
-    throw new MultipartError(inPart ? 'stream ended in the middle of a part' : 'stream ended without its closing delimiter');
+    throw new MultipartError('truncated', inPart ? 'stream ended in the middle of a part' : 'stream ended without its closing delimiter');
   }
 
   /** Feeds bytes; returns the parts they completed. Throws MultipartError on malformed input. */
@@ -131,16 +133,16 @@ export class MultipartParser {
         // (next part) or "--" (end).
         let offset = 0;
         while (!this.strict && buf.length >= offset + 2 && buf[offset] === 0x0d && buf[offset + 1] === 0x0a) offset += 2;
-        if (offset > this.maxHeaderBytes) throw new MultipartError('too many blank lines before a delimiter');
+        if (offset > this.maxHeaderBytes) throw new MultipartError('malformed', 'too many blank lines before a delimiter');
         const need = offset + this.delimiter.length + 2;
         if (buf.length < need) {
           if (!this.strict && buf.length - offset === 1 && buf[offset] === 0x0d) return false; // half of a CRLF
           if (!this.delimiter.subarray(0, Math.max(0, buf.length - offset)).equals(buf.subarray(offset, offset + this.delimiter.length))) {
-            throw new MultipartError('expected a boundary delimiter');
+            throw new MultipartError('malformed', 'expected a boundary delimiter');
           }
           return false;
         }
-        if (!buf.subarray(offset, offset + this.delimiter.length).equals(this.delimiter)) throw new MultipartError('expected a boundary delimiter');
+        if (!buf.subarray(offset, offset + this.delimiter.length).equals(this.delimiter)) throw new MultipartError('malformed', 'expected a boundary delimiter');
         let after = offset + this.delimiter.length;
         if (buf[after] === 0x2d && buf[after + 1] === 0x2d) {
           this.state = 'end';
@@ -150,10 +152,10 @@ export class MultipartParser {
         // RFC 2046 allows linear whitespace between a delimiter and its CRLF; the writer never
         // writes any.
         while (!this.strict && after < buf.length && (buf[after] === 0x20 || buf[after] === 0x09)) after++;
-        if (after - offset - this.delimiter.length > 64) throw new MultipartError('boundary delimiter not followed by CRLF');
-        if (after < buf.length && buf[after] !== 0x0d) throw new MultipartError('boundary delimiter not followed by CRLF');
+        if (after - offset - this.delimiter.length > 64) throw new MultipartError('malformed', 'boundary delimiter not followed by CRLF');
+        if (after < buf.length && buf[after] !== 0x0d) throw new MultipartError('malformed', 'boundary delimiter not followed by CRLF');
         if (buf.length < after + 2) return false;
-        if (buf[after + 1] !== 0x0a) throw new MultipartError('boundary delimiter not followed by CRLF');
+        if (buf[after + 1] !== 0x0a) throw new MultipartError('malformed', 'boundary delimiter not followed by CRLF');
         this.pending = buf.subarray(after + 2);
         this.state = 'headers';
         return true;
@@ -161,7 +163,7 @@ export class MultipartParser {
       case 'headers': {
         // A part with no headers at all starts directly with CRLF.
         if (buf.length >= 2 && buf[0] === 0x0d && buf[1] === 0x0a) {
-          if (this.strict) throw new MultipartError('part without headers');
+          if (this.strict) throw new MultipartError('malformed', 'part without headers');
           this.headers = {};
           this.bodyLength = -1;
           this.pending = buf.subarray(2);
@@ -171,10 +173,10 @@ export class MultipartParser {
         const end = buf.indexOf(HEADER_END);
         if (end === -1) {
           // The last 3 bytes may be the start of the blank line that ends a block of exactly the limit.
-          if (buf.length > this.maxHeaderBytes + HEADER_END.length - 1) throw new MultipartError(`part headers exceed ${this.maxHeaderBytes} bytes`);
+          if (buf.length > this.maxHeaderBytes + HEADER_END.length - 1) throw new MultipartError('too_large', `part headers exceed ${this.maxHeaderBytes} bytes`);
           return false;
         }
-        if (end > this.maxHeaderBytes) throw new MultipartError(`part headers exceed ${this.maxHeaderBytes} bytes`);
+        if (end > this.maxHeaderBytes) throw new MultipartError('too_large', `part headers exceed ${this.maxHeaderBytes} bytes`);
         this.headers = parseHeaders(buf.toString('latin1', 0, end));
         if (this.strict) checkWriterHeaders(this.headers);
         this.bodyLength = contentLength(this.headers, this.maxPartBytes);
@@ -193,12 +195,12 @@ export class MultipartParser {
         // Resume the search where the last chunk ended, not from the start of the part.
         const end = buf.indexOf(this.bodyEnd, Math.max(0, this.scanned - this.bodyEnd.length + 1));
         if (end === -1) {
-          if (buf.length > this.maxPartBytes + this.bodyEnd.length) throw new MultipartError(`part exceeds ${this.maxPartBytes} bytes`);
+          if (buf.length > this.maxPartBytes + this.bodyEnd.length) throw new MultipartError('too_large', `part exceeds ${this.maxPartBytes} bytes`);
           this.scanned = buf.length;
           return false;
         }
         // A body that arrived in one push is not exempt from the limit.
-        if (end > this.maxPartBytes) throw new MultipartError(`part exceeds ${this.maxPartBytes} bytes`);
+        if (end > this.maxPartBytes) throw new MultipartError('too_large', `part exceeds ${this.maxPartBytes} bytes`);
         this.scanned = 0;
         parts.push({ headers: this.headers, body: buf.subarray(0, end) });
         this.pending = buf.subarray(end + CRLF.length);
@@ -208,7 +210,7 @@ export class MultipartParser {
       case 'after-body': {
         // After a Content-Length body: CRLF, then the delimiter.
         if (buf.length < 2) return false;
-        if (buf[0] !== 0x0d || buf[1] !== 0x0a) throw new MultipartError('part body longer than its Content-Length');
+        if (buf[0] !== 0x0d || buf[1] !== 0x0a) throw new MultipartError('malformed', 'part body longer than its Content-Length');
         this.pending = buf.subarray(2);
         this.state = 'delimiter';
         return true;
@@ -223,7 +225,7 @@ export class MultipartParser {
 export function boundaryOf(contentType: string): string {
   const match = /^\s*multipart\/[a-z-]+\s*;(?:.*;)?\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
   const boundary = match?.[1] ?? match?.[2];
-  if (!boundary) throw new MultipartError(`no multipart boundary in ${JSON.stringify(contentType)}`);
+  if (!boundary) throw new MultipartError('bad_boundary', `no multipart boundary in ${JSON.stringify(contentType)}`);
   return boundary;
 }
 
@@ -231,7 +233,7 @@ function parseHeaders(block: string): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const line of block.split('\r\n')) {
     const colon = line.indexOf(':');
-    if (colon <= 0) throw new MultipartError(`malformed part header line ${JSON.stringify(line.slice(0, 80))}`);
+    if (colon <= 0) throw new MultipartError('malformed', `malformed part header line ${JSON.stringify(line.slice(0, 80))}`);
     headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
   return headers;
@@ -240,17 +242,17 @@ function parseHeaders(block: string): Record<string, string> {
 /** The headers encodePart writes, each as it writes it. */
 function checkWriterHeaders(headers: Record<string, string>): void {
   const { 'content-type': type, 'content-length': length, 'x-sequence': sequence, 'x-timestamp': timestamp } = headers;
-  if (type !== 'image/jpeg') throw new MultipartError(`part Content-Type ${JSON.stringify(type)}, not image/jpeg`);
-  if (length === undefined) throw new MultipartError('part without Content-Length');
-  if (sequence === undefined || !/^\d{1,16}$/.test(sequence) || !Number.isSafeInteger(Number(sequence))) throw new MultipartError(`part X-Sequence ${JSON.stringify(sequence)}`);
-  if (timestamp === undefined || !/^-?\d{1,16}(?:\.\d{1,9})?$/.test(timestamp)) throw new MultipartError(`part X-Timestamp ${JSON.stringify(timestamp)}`);
+  if (type !== 'image/jpeg') throw new MultipartError('malformed', `part Content-Type ${JSON.stringify(type)}, not image/jpeg`);
+  if (length === undefined) throw new MultipartError('malformed', 'part without Content-Length');
+  if (sequence === undefined || !/^\d{1,16}$/.test(sequence) || !Number.isSafeInteger(Number(sequence))) throw new MultipartError('malformed', `part X-Sequence ${JSON.stringify(sequence)}`);
+  if (timestamp === undefined || !/^-?\d{1,16}(?:\.\d{1,9})?$/.test(timestamp)) throw new MultipartError('malformed', `part X-Timestamp ${JSON.stringify(timestamp)}`);
 }
 
 function contentLength(headers: Record<string, string>, max: number): number {
   const value = headers['content-length'];
   if (value === undefined) return -1;
-  if (!/^\d{1,10}$/.test(value)) throw new MultipartError(`bad Content-Length ${JSON.stringify(value)}`);
+  if (!/^\d{1,10}$/.test(value)) throw new MultipartError('malformed', `bad Content-Length ${JSON.stringify(value)}`);
   const length = Number(value);
-  if (length > max) throw new MultipartError(`part of ${length} bytes exceeds ${max} bytes`);
+  if (length > max) throw new MultipartError('too_large', `part of ${length} bytes exceeds ${max} bytes`);
   return length;
 }
