@@ -60,8 +60,14 @@ const count = (pattern: RegExp, add: () => void) => {
     for (const line of lines) if (pattern.test(line)) add();
   };
 };
-gateway.process.stdout!.on('data', count(/"camera":"c".*"msg":"unsubscribed"/, () => unsubscribes++));
-gateway.process.stderr!.on('data', count(/^\s*\w*Error: /, () => errorTraces++));
+gateway.process.stdout!.on(
+  'data',
+  count(/"camera":"c".*"msg":"unsubscribed"/, () => unsubscribes++),
+);
+gateway.process.stderr!.on(
+  'data',
+  count(/^\s*\w*Error: /, () => errorTraces++),
+);
 
 try {
   const baseline = await scrapeGateway(gateway.baseUrl);
@@ -187,10 +193,17 @@ function summarise(result: ChurnResult, context: Context) {
   };
   const reasons: string[] = [];
   if (result.failures > 0) reasons.push(`${result.failures} client failures, e.g. ${result.failureExamples[0]}`);
-  if (!context.settled) reasons.push(`not back at the baseline ${(context.settledAfterMs / 1000).toFixed(0)} s after the churn: ${describe(context.after)}`);
+  if (!context.settled)
+    reasons.push(`not back at the baseline ${(context.settledAfterMs / 1000).toFixed(0)} s after the churn: ${describe(context.after)}`);
   if (steady.length < 3) reasons.push('too few memory probes after warm-up for a trend (run longer)');
-  else if (bytesPerConnection > MAX_BYTES_PER_CONNECTION) reasons.push(`retained memory grows ${bytesPerConnection.toFixed(0)} bytes per connection (${memory.retainedSlopeMiBPerMinute.toFixed(2)} MiB/min)`);
-  if (retained(context.afterMemory) > retained(context.baselineMemory) + MAX_RETAINED_ABOVE_BASELINE) reasons.push(`retained ${mib(retained(context.afterMemory))} MiB after the churn, baseline ${mib(retained(context.baselineMemory))} MiB`);
+  else if (bytesPerConnection > MAX_BYTES_PER_CONNECTION)
+    reasons.push(
+      `retained memory grows ${bytesPerConnection.toFixed(0)} bytes per connection (${memory.retainedSlopeMiBPerMinute.toFixed(2)} MiB/min)`,
+    );
+  if (retained(context.afterMemory) > retained(context.baselineMemory) + MAX_RETAINED_ABOVE_BASELINE)
+    reasons.push(
+      `retained ${mib(retained(context.afterMemory))} MiB after the churn, baseline ${mib(retained(context.baselineMemory))} MiB`,
+    );
   const series = {
     baseline: context.baseline,
     start: nearest(samples, Math.min(10_000, result.durationMs / 10)),
@@ -262,6 +275,7 @@ function renderMarkdown(report: ReturnType<typeof summarise>): string {
       ? `**Verdict: no leak.** Everything was back at the baseline ${f(report.settledAfterSeconds, 0)} s after the churn, and retained memory does not grow with connections (limit ${MAX_BYTES_PER_CONNECTION} bytes per connection).`
       : `**Verdict: FAIL.** ${report.verdict.reasons.join('; ')}.`,
   ];
-  if (report.failureExamples.length) lines.push('', 'Client failures (first few):', '', ...report.failureExamples.map((example) => `- ${example}`));
+  if (report.failureExamples.length)
+    lines.push('', 'Client failures (first few):', '', ...report.failureExamples.map((example) => `- ${example}`));
   return `${lines.join('\n')}\n`;
 }

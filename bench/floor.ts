@@ -15,8 +15,14 @@ import { encodePart, streamContentType, streamPreamble } from '@camrelay/multipa
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, frames: { type: 'string' }, fps: { type: 'string', default: '30' } } });
 const fps = Number(values.fps);
-const jpegs = readdirSync(values.frames!).filter((name) => name.endsWith('.jpg')).sort().map((name) => readFileSync(join(values.frames!, name)));
-const head = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: ${streamContentType()}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`, 'latin1');
+const jpegs = readdirSync(values.frames!)
+  .filter((name) => name.endsWith('.jpg'))
+  .sort()
+  .map((name) => readFileSync(join(values.frames!, name)));
+const head = Buffer.from(
+  `HTTP/1.1 200 OK\r\nContent-Type: ${streamContentType()}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`,
+  'latin1',
+);
 const preamble = streamPreamble();
 const sockets = new Set<Socket>();
 let latest: Buffer | null = null;

@@ -35,6 +35,9 @@ export async function frameSet(root: string, width: number, height: number, qual
     }
     writer.release();
   }
-  const jpegs = readdirSync(dir).filter((name) => name.endsWith('.jpg')).sort().map((name) => readFileSync(join(dir, name)));
+  const jpegs = readdirSync(dir)
+    .filter((name) => name.endsWith('.jpg'))
+    .sort()
+    .map((name) => readFileSync(join(dir, name)));
   return { width, height, dir, video, jpegs };
 }

@@ -29,14 +29,25 @@ const warmupMs = Number(values['warmup-ms']);
 const durationMs = Number(values['duration-ms']);
 const slowEvery = Number(values['slow-fraction']) > 0 ? Math.round(1 / Number(values['slow-fraction'])) : 0;
 // HTTP/1.0: no server may answer with chunked framing, so the body on the wire is the multipart.
-const request = Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.0\r\nHost: ${url.host}\r\nUser-Agent: camrelay-loadgen\r\n\r\n`, 'latin1');
+const request = Buffer.from(
+  `GET ${url.pathname}${url.search} HTTP/1.0\r\nHost: ${url.host}\r\nUser-Agent: camrelay-loadgen\r\n\r\n`,
+  'latin1',
+);
 // One read buffer for every socket: data is parsed inside the read callback and never kept
 // (pending headers are copied), so thousands of sockets allocate nothing per read.
 const readBuffer = Buffer.allocUnsafe(256 * 1024);
 const HEAD_END = Buffer.from('\r\n\r\n');
 
-const enum Phase { HttpHead, PartHead, Body }
-const enum ChunkState { Size, Data, Crlf }
+const enum Phase {
+  HttpHead,
+  PartHead,
+  Body,
+}
+const enum ChunkState {
+  Size,
+  Data,
+  Crlf,
+}
 
 interface Viewer {
   readonly slow: boolean;
@@ -83,7 +94,8 @@ function frameDone(viewer: Viewer): void {
   if (viewer.firstFrameAt === 0) viewer.firstFrameAt = performance.now();
   if (measuring) {
     viewer.windowFrames++;
-    if (viewer.lastSequence >= 0 && viewer.sequence > viewer.lastSequence + 1) viewer.windowGaps += viewer.sequence - viewer.lastSequence - 1;
+    if (viewer.lastSequence >= 0 && viewer.sequence > viewer.lastSequence + 1)
+      viewer.windowGaps += viewer.sequence - viewer.lastSequence - 1;
     if (!viewer.slow) recordLatency(now - viewer.timestamp * 1000);
   }
   viewer.lastSequence = viewer.sequence;
@@ -216,23 +228,26 @@ function open(index: number): void {
     sizeLine: '',
   };
   viewers.push(viewer);
-  const socket: Socket = connect({
-    port: Number(url.port),
-    host: url.hostname,
-    onread: {
-      buffer: readBuffer,
-      callback: (bytes: number, buffer: Uint8Array) => {
-        try {
-          onData(viewer, Buffer.from(buffer.buffer, buffer.byteOffset, bytes), socket);
-        } catch (error) {
-          errors++;
-          if (errors <= 3) console.error(`viewer ${index}: ${(error as Error).message}`);
-          socket.destroy();
-        }
-        return true;
+  const socket: Socket = connect(
+    {
+      port: Number(url.port),
+      host: url.hostname,
+      onread: {
+        buffer: readBuffer,
+        callback: (bytes: number, buffer: Uint8Array) => {
+          try {
+            onData(viewer, Buffer.from(buffer.buffer, buffer.byteOffset, bytes), socket);
+          } catch (error) {
+            errors++;
+            if (errors <= 3) console.error(`viewer ${index}: ${(error as Error).message}`);
+            socket.destroy();
+          }
+          return true;
+        },
       },
     },
-  }, () => socket.write(request));
+    () => socket.write(request),
+  );
   socket.setNoDelay(true);
   socket.on('error', () => {
     errors++;
@@ -266,7 +281,10 @@ const cpu = process.cpuUsage(cpuBefore);
 
 const normal = viewers.filter((v) => !v.slow);
 const fps = normal.map((v) => v.windowFrames / windowSeconds).sort((a, b) => a - b);
-const ttff = viewers.filter((v) => v.firstFrameAt > 0).map((v) => v.firstFrameAt - v.startedAt).sort((a, b) => a - b);
+const ttff = viewers
+  .filter((v) => v.firstFrameAt > 0)
+  .map((v) => v.firstFrameAt - v.startedAt)
+  .sort((a, b) => a - b);
 const sortedLatency = latencies.subarray(0, latencyCount).sort();
 console.log(
   JSON.stringify({
@@ -276,7 +294,10 @@ console.log(
     framesDelivered: viewers.reduce((sum, v) => sum + v.windowFrames, 0),
     fps: { median: percentile(fps, 50), p10: percentile(fps, 10), min: fps[0] ?? null },
     slowFps: (() => {
-      const slow = viewers.filter((v) => v.slow).map((v) => v.windowFrames / windowSeconds).sort((a, b) => a - b);
+      const slow = viewers
+        .filter((v) => v.slow)
+        .map((v) => v.windowFrames / windowSeconds)
+        .sort((a, b) => a - b);
       return slow.length ? { median: percentile(slow, 50) } : null;
     })(),
     firstFrameMs: { median: percentile(ttff, 50), p99: percentile(ttff, 99) },

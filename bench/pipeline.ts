@@ -31,7 +31,10 @@ function percentile(sorted: number[], p: number): number {
 
 const redis = await spawnRedis();
 const capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: `bench=${values.source}` }, ['bench']);
-const gateways = await Promise.all([spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
+const gateways = await Promise.all([
+  spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
+  spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
+]);
 try {
   const viewers = gateways.flatMap((gateway) =>
     Array.from({ length: viewersPerGateway }, () => {

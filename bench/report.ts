@@ -24,7 +24,10 @@ export function renderTable(report: Report): string {
   ];
   for (const run of report.runs) {
     const floor = floorFor(report, run);
-    const ratio = floor && run !== floor && run.serverCpuUsPerFrame && floor.serverCpuUsPerFrame ? `${f(run.serverCpuUsPerFrame / floor.serverCpuUsPerFrame, 2)}×` : '';
+    const ratio =
+      floor && run !== floor && run.serverCpuUsPerFrame && floor.serverCpuUsPerFrame
+        ? `${f(run.serverCpuUsPerFrame / floor.serverCpuUsPerFrame, 2)}×`
+        : '';
     const name = `${run.system}${run.slowFraction ? ` (${Math.round(run.slowFraction * 100)} % slow viewers; fps of the others)` : ''}`;
     lines.push(
       `| ${name} | ${run.size} | ${run.viewers} | ${f(run.load.fps.median)} | ${f(run.load.fps.p10)} | ${f(run.serverCpuUsPerFrame)} | ${ratio} | ${f(run.load.latencyMs.p50, 0)} / ${f(run.load.latencyMs.p99, 0)} | ${f(run.load.firstFrameMs.median, 0)} | ${f(run.serverPeakRssMB, 0)} | ${f(run.load.loadgenCpuMsPerSecond / 10, 0)} |`,
@@ -60,17 +63,23 @@ export function renderChart(report: Report): string {
     const min = log ? 10 : 0;
     const scale = (v: number) => (log ? Math.log10(Math.max(v, min)) - Math.log10(min) : v);
     const ys = (v: number) => top + h - (scale(Math.min(v, max)) / scale(max)) * h;
-    const parts = [`<text x="${x0 + w / 2}" y="30" text-anchor="middle" font-size="15">${title}</text>`,
+    const parts = [
+      `<text x="${x0 + w / 2}" y="30" text-anchor="middle" font-size="15">${title}</text>`,
       `<line x1="${x0 + 40}" y1="${top + h}" x2="${x0 + w - 20}" y2="${top + h}" stroke="#333"/>`,
-      `<line x1="${x0 + 40}" y1="${top}" x2="${x0 + 40}" y2="${top + h}" stroke="#333"/>`];
+      `<line x1="${x0 + 40}" y1="${top}" x2="${x0 + 40}" y2="${top + h}" stroke="#333"/>`,
+    ];
     const ticks = log ? [10, 100, 1000, 10000].filter((t) => t <= max) : [0, 0.25, 0.5, 0.75, 1].map((t) => Math.round(max * t));
     for (const tick of ticks) {
       parts.push(`<text x="${x0 + 34}" y="${ys(tick) + 4}" text-anchor="end" font-size="11">${tick}</text>`);
     }
-    for (const viewers of viewerCounts) parts.push(`<text x="${xs(viewers)}" y="${top + h + 16}" text-anchor="middle" font-size="11">${viewers}</text>`);
+    for (const viewers of viewerCounts)
+      parts.push(`<text x="${xs(viewers)}" y="${top + h + 16}" text-anchor="middle" font-size="11">${viewers}</text>`);
     parts.push(`<text x="${x0 + w / 2}" y="${top + h + 34}" text-anchor="middle" font-size="12">viewers</text>`);
     for (const [system, runs] of series) {
-      const points = runs.map((run) => [xs(run.viewers), value(run)] as const).filter(([, v]) => v !== null).map(([x, v]) => `${x.toFixed(1)},${ys(v!).toFixed(1)}`);
+      const points = runs
+        .map((run) => [xs(run.viewers), value(run)] as const)
+        .filter(([, v]) => v !== null)
+        .map(([x, v]) => `${x.toFixed(1)},${ys(v!).toFixed(1)}`);
       parts.push(`<polyline fill="none" stroke="${COLORS[system] ?? '#000'}" stroke-width="2" points="${points.join(' ')}"/>`);
       for (const point of points) {
         const [x, y] = point.split(',');
@@ -80,7 +89,10 @@ export function renderChart(report: Report): string {
     return parts.join('\n');
   };
   const maxCpu = 10_000;
-  const legend = [...series.keys()].map((system, i) => `<rect x="${60 + i * 165}" y="${height - 14}" width="12" height="4" fill="${COLORS[system] ?? '#000'}"/><text x="${76 + i * 165}" y="${height - 9}" font-size="12">${system}</text>`);
+  const legend = [...series.keys()].map(
+    (system, i) =>
+      `<rect x="${60 + i * 165}" y="${height - 14}" width="12" height="4" fill="${COLORS[system] ?? '#000'}"/><text x="${76 + i * 165}" y="${height - 9}" font-size="12">${system}</text>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 10}" font-family="sans-serif" viewBox="0 0 ${width} ${height + 10}">
 <rect width="100%" height="100%" fill="white"/>
 ${panel(0, `median frame rate (source ${report.fps} fps)`, (run) => run.load.fps.median, report.fps)}

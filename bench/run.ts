@@ -42,13 +42,23 @@ interface Server {
 type SystemName = 'floor' | 'camrelay' | 'camrelay-3gw-haproxy' | 'classic-threaded' | 'classic-gevent';
 
 async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> {
-  const stopAll = (...parts: Running[]) => async () => {
-    for (const part of parts) await part.stop();
-  };
+  const stopAll =
+    (...parts: Running[]) =>
+    async () => {
+      for (const part of parts) await part.stop();
+    };
   switch (name) {
     case 'floor': {
       const port = await freePort();
-      const floor = spawnProcess(process.execPath, ['bench/dist/floor.js', '--port', String(port), '--frames', frames.dir, '--fps', String(FPS)]);
+      const floor = spawnProcess(process.execPath, [
+        'bench/dist/floor.js',
+        '--port',
+        String(port),
+        '--frames',
+        frames.dir,
+        '--fps',
+        String(FPS),
+      ]);
       await floor.waitFor(/floor listening/);
       return { url: `http://127.0.0.1:${port}/`, measured: [floor.process.pid!], beside: [], stop: stopAll(floor) };
     }
@@ -77,7 +87,17 @@ async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> 
     case 'classic-gevent': {
       const port = await freePort();
       const mode = name.slice('classic-'.length);
-      const server = spawnProcess('/usr/bin/python3', ['bench/classic/server.py', '--port', String(port), '--frames', frames.dir, '--fps', String(FPS), '--mode', mode]);
+      const server = spawnProcess('/usr/bin/python3', [
+        'bench/classic/server.py',
+        '--port',
+        String(port),
+        '--frames',
+        frames.dir,
+        '--fps',
+        String(FPS),
+        '--mode',
+        mode,
+      ]);
       await server.waitFor(/classic server listening/);
       return { url: `http://127.0.0.1:${port}/video_feed`, measured: [server.process.pid!], beside: [], stop: stopAll(server) };
     }
@@ -112,8 +132,17 @@ async function measure(system: SystemName, frames: FrameSet, viewers: number, sl
   const server = await startSystem(system, frames);
   try {
     const loadgen = spawnProcess(process.execPath, [
-      'bench/dist/loadgen.js', '--url', server.url, '--viewers', String(viewers),
-      '--warmup-ms', '3000', '--duration-ms', String(durationMs), '--slow-fraction', String(slowFraction),
+      'bench/dist/loadgen.js',
+      '--url',
+      server.url,
+      '--viewers',
+      String(viewers),
+      '--warmup-ms',
+      '3000',
+      '--duration-ms',
+      String(durationMs),
+      '--slow-fraction',
+      String(slowFraction),
     ]);
     await loadgen.waitFor(/^measuring$/, 300_000); // an overloaded machine makes the load generator's own timers late
     const sum = (pids: number[]) => pids.reduce((total, pid) => total + cpuMs(pid), 0);

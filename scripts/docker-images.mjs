@@ -37,7 +37,10 @@ function fail(message) {
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20, ...options });
   if (result.error) fail(`\`${command}\` could not run: ${result.error.message}`);
-  if (result.status !== 0) fail(`\`${command} ${args.join(' ')}\` failed (exit ${result.status}):\n${(result.stderr || result.stdout).trim().split('\n').slice(-15).join('\n')}`);
+  if (result.status !== 0)
+    fail(
+      `\`${command} ${args.join(' ')}\` failed (exit ${result.status}):\n${(result.stderr || result.stdout).trim().split('\n').slice(-15).join('\n')}`,
+    );
   return result.stdout;
 }
 
@@ -64,7 +67,8 @@ function buildOnce(tag, dockerfile, files = {}) {
   const context = mkdtempSync(join(tmpdir(), 'camrelay-image-'));
   try {
     writeFileSync(join(context, 'Dockerfile'), dockerfile);
-    for (const [name, source] of Object.entries(files)) cpSync(realpathSync(source), join(context, name), { recursive: true, dereference: true });
+    for (const [name, source] of Object.entries(files))
+      cpSync(realpathSync(source), join(context, name), { recursive: true, dereference: true });
     const started = Date.now();
     log(`${tag}: building`);
     run('docker', ['build', '--quiet', '--tag', tag, context]);
@@ -82,7 +86,8 @@ function debianBase() {
     log(`${tag}: up to date`);
     return tag;
   }
-  if (spawnSync('debootstrap', ['--version'], { stdio: 'ignore' }).error) fail('debootstrap is missing; run: sudo apt-get install -y debootstrap');
+  if (spawnSync('debootstrap', ['--version'], { stdio: 'ignore' }).error)
+    fail('debootstrap is missing; run: sudo apt-get install -y debootstrap');
   if (process.getuid?.() !== 0) fail('debootstrap needs root; run: sudo npm run docker:images');
   const root = mkdtempSync(join(tmpdir(), 'camrelay-rootfs-'));
   try {
@@ -116,7 +121,11 @@ function nodeImage(base) {
   const nodeBinary = process.execPath;
   const npmDir = join(dirname(realpathSync(nodeBinary)), '..', 'lib', 'node_modules', 'npm');
   const headers = join(dirname(realpathSync(nodeBinary)), '..', 'include', 'node');
-  for (const [what, path] of [['npm', npmDir], ["Node's headers", headers], ['the host CA bundle', HOST_CA]]) {
+  for (const [what, path] of [
+    ['npm', npmDir],
+    ["Node's headers", headers],
+    ['the host CA bundle', HOST_CA],
+  ]) {
     if (!existsSync(path)) fail(`${what} not found at ${path}`);
   }
   const dockerfile = `FROM ${base}

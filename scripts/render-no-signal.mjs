@@ -111,9 +111,7 @@ function render(dotFilled) {
   // The explanation under the panel, sized to fit the frame with a margin.
   const lineFont = cv.FONT_HERSHEY_SIMPLEX;
   const lineThickness = 2;
-  const lineScale = Math.min(
-    ...LINES.map((line) => fitScale(line, lineFont, 1.1, lineThickness, WIDTH - 2 * 48)),
-  );
+  const lineScale = Math.min(...LINES.map((line) => fitScale(line, lineFont, 1.1, lineThickness, WIDTH - 2 * 48)));
   const lineHeight = measure(LINES[0], lineFont, lineScale, lineThickness).height;
   const firstBaseline = panel.bottom + 40 + lineHeight;
   LINES.forEach((line, index) => {
@@ -148,9 +146,7 @@ export const NO_SIGNAL_SIZE = { width: ${WIDTH}, height: ${HEIGHT} } as const;
 `;
 
 writeFileSync(target, source);
-console.log(
-  `wrote ${relative(process.cwd(), target)}: ${jpegs.map((jpeg, index) => `image ${index} ${jpeg.length} bytes`).join(', ')}`,
-);
+console.log(`wrote ${relative(process.cwd(), target)}: ${jpegs.map((jpeg, index) => `image ${index} ${jpeg.length} bytes`).join(', ')}`);
 if (previewDir) {
   jpegs.forEach((jpeg, index) => {
     const file = join(previewDir, `no-signal-${index}.jpg`);

@@ -49,7 +49,10 @@ const runs = [
 ].filter((run) => run.files.length > 0);
 let failed = false;
 for (const { files, timeoutMs } of runs) {
-  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', `--test-timeout=${timeoutMs}`, ...files], { stdio: 'inherit', cwd: root });
+  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', `--test-timeout=${timeoutMs}`, ...files], {
+    stdio: 'inherit',
+    cwd: root,
+  });
   if (result.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

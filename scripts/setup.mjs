@@ -41,7 +41,10 @@ function missingDebianPackages(names) {
   const probe = spawnSync('dpkg-query', ['-W', '-f=${Package} ${Status}\n', ...names], { encoding: 'utf8' });
   if (probe.error) return null; // not a Debian system: nothing we can check
   const installed = new Set(
-    probe.stdout.split('\n').filter((line) => line.endsWith(' installed')).map((line) => line.split(' ')[0]),
+    probe.stdout
+      .split('\n')
+      .filter((line) => line.endsWith(' installed'))
+      .map((line) => line.split(' ')[0]),
   );
   return names.filter((name) => !installed.has(name));
 }
@@ -56,7 +59,11 @@ function dockerEnginePackages() {
 }
 
 function ensureDebianPackages() {
-  const wanted = [...buildPackages, ...(forBench ? benchPackages : forTests ? testPackages : forStack ? stackPackages : []), ...dockerEnginePackages()];
+  const wanted = [
+    ...buildPackages,
+    ...(forBench ? benchPackages : forTests ? testPackages : forStack ? stackPackages : []),
+    ...dockerEnginePackages(),
+  ];
   const missing = missingDebianPackages(wanted);
   if (missing === null) {
     console.warn(`setup: no dpkg-query here; make sure these (or your system's equivalents) are installed: ${wanted.join(' ')}`);
@@ -119,7 +126,9 @@ function showBindingProgress() {
   };
   const line = () => {
     const compiled = count(join(pkg, 'build'), '.o');
-    return compiled === 0 ? `setup: npm ci, ${elapsed()}` : `setup: OpenCV binding, ${compiled} of ${count(join(pkg, 'cc'), '.cc')} files compiled, ${elapsed()}`;
+    return compiled === 0
+      ? `setup: npm ci, ${elapsed()}`
+      : `setup: OpenCV binding, ${compiled} of ${count(join(pkg, 'cc'), '.cc')} files compiled, ${elapsed()}`;
   };
   const terminal = process.stdout.isTTY;
   const timer = setInterval(() => (terminal ? process.stdout.write(`\r${line()}\x1b[K`) : console.log(line())), terminal ? 1000 : 30_000);
@@ -140,7 +149,10 @@ function ensureLintTools() {
   if (!forLint) return;
   const dir = join(root, 'tools', 'lint');
   const stamp = join(dir, 'node_modules', '.camrelay-installed');
-  const want = createHash('sha256').update(readFileSync(join(dir, 'package-lock.json'))).update(process.version).digest('hex');
+  const want = createHash('sha256')
+    .update(readFileSync(join(dir, 'package-lock.json')))
+    .update(process.version)
+    .digest('hex');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
   console.log('setup: npm ci in tools/lint (eslint, typescript-eslint, prettier)');
   run('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir });
@@ -157,7 +169,9 @@ function build() {
  */
 function checkDockerEngine() {
   if (!forTests || process.getuid?.() === 0 || commandWorks('docker', ['info'])) return;
-  console.error('camrelay tests need a running Docker engine that you may use; run: sudo systemctl start docker && sudo usermod -aG docker $USER (then log in again)');
+  console.error(
+    'camrelay tests need a running Docker engine that you may use; run: sudo systemctl start docker && sudo usermod -aG docker $USER (then log in again)',
+  );
   process.exit(1);
 }
 

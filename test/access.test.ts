@@ -41,7 +41,14 @@ describe('access control', () => {
     fetch(`${gateways[gateway]!.baseUrl}${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
 
   it('is on by default with REDIS_URL: no token or a wrong one is 401 JSON everywhere but health', async () => {
-    for (const path of ['/api/cameras', '/api/cameras/lab/urls', '/cameras/lab/stream.mjpg', '/cameras/lab/snapshot.jpg', '/video_feed', '/metrics']) {
+    for (const path of [
+      '/api/cameras',
+      '/api/cameras/lab/urls',
+      '/cameras/lab/stream.mjpg',
+      '/cameras/lab/snapshot.jpg',
+      '/video_feed',
+      '/metrics',
+    ]) {
       for (const token of [undefined, 'wrong-token-0123456789abcdef']) {
         const response = await get(path, token);
         assert.equal(response.status, 401, `${path} with ${token ?? 'no token'}`);
@@ -54,7 +61,10 @@ describe('access control', () => {
 
   it('limits a token to its cameras, and answers a forbidden camera exactly as one that does not exist', async () => {
     const cameras = (await (await get('/api/cameras', LAB_ONLY)).json()) as Array<{ id: string }>;
-    assert.deepEqual(cameras.map((camera) => camera.id), ['lab']);
+    assert.deepEqual(
+      cameras.map((camera) => camera.id),
+      ['lab'],
+    );
     const forbidden = await get('/cameras/yard/snapshot.jpg', LAB_ONLY);
     const missing = await get('/cameras/no-such-camera/snapshot.jpg', LAB_ONLY);
     assert.equal(forbidden.status, 403);
@@ -72,7 +82,11 @@ describe('access control', () => {
   });
 
   it('hands out signed URLs that work without credentials on any gateway, for that camera only', async () => {
-    const urls = (await (await get('/api/cameras/lab/urls?ttl=60&viewer=alice', LAB_ONLY)).json()) as { streamUrl: string; snapshotUrl: string; expiresAt: string };
+    const urls = (await (await get('/api/cameras/lab/urls?ttl=60&viewer=alice', LAB_ONLY)).json()) as {
+      streamUrl: string;
+      snapshotUrl: string;
+      expiresAt: string;
+    };
     assert.ok(Math.abs(Date.parse(urls.expiresAt) - (Date.now() + 60_000)) < 5000);
     const listed = (await (await get('/api/cameras', LAB_ONLY)).json()) as Array<{ streamUrl: string }>;
     assert.match(listed[0]!.streamUrl, /^\/cameras\/lab\/stream\.mjpg\?exp=\d+&sig=/);
@@ -111,7 +125,13 @@ describe('access control', () => {
     assert.equal(expired.status, 403);
     assert.equal(((await expired.json()) as ErrorBody).error.code, 'expired');
 
-    const fresh = createHmac('sha256', key).update(`v1\nlab\n${exp + 600}\n`).digest('base64url');
-    assert.equal((await get(`/cameras/lab/snapshot.jpg?exp=${exp + 600}&sig=${fresh}`)).status, 200, 'the same computation, unexpired, is accepted');
+    const fresh = createHmac('sha256', key)
+      .update(`v1\nlab\n${exp + 600}\n`)
+      .digest('base64url');
+    assert.equal(
+      (await get(`/cameras/lab/snapshot.jpg?exp=${exp + 600}&sig=${fresh}`)).status,
+      200,
+      'the same computation, unexpired, is accepted',
+    );
   });
 });

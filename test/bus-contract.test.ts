@@ -15,7 +15,11 @@ import type { RedisServer } from '@camrelay/stack';
 const binary = (seed: number, length = 4096) => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i * 7) % 256));
 
 /** Resolves with the first `count` envelopes the listener receives. */
-function collect(bus: FrameBus, cameraId: string, count: number): { received: Buffer[]; done: Promise<Buffer[]>; subscribed: Promise<void> } {
+function collect(
+  bus: FrameBus,
+  cameraId: string,
+  count: number,
+): { received: Buffer[]; done: Promise<Buffer[]>; subscribed: Promise<void> } {
   const received: Buffer[] = [];
   let finish!: (value: Buffer[]) => void;
   const done = new Promise<Buffer[]>((resolve) => (finish = resolve));
@@ -119,22 +123,25 @@ for (const busUnderTest of buses) {
 
     it('refuses a second listener for the same camera', async () => {
       await subscriber.subscribe('twice', () => undefined);
-      await assert.rejects(subscriber.subscribe('twice', () => undefined), /already subscribed/);
+      await assert.rejects(
+        subscriber.subscribe('twice', () => undefined),
+        /already subscribed/,
+      );
       await subscriber.unsubscribe('twice');
     });
 
-    it("lists the cameras a capture announced, on any bus instance", async () => {
+    it('lists the cameras a capture announced, on any bus instance', async () => {
       const cameras = [
         { id: 'a', width: 640, height: 480, fps: 30, lastFrameAt: 1_700_000_000_000 },
         { id: 'b', width: 320, height: 240, fps: 0, lastFrameAt: null },
       ];
       await publisher.announceCameras(cameras);
       const listed = await subscriber.listCameras();
+      assert.deepEqual(listed.map((camera) => camera.id).sort(), ['a', 'b']);
       assert.deepEqual(
-        listed.map((camera) => camera.id).sort(),
-        ['a', 'b'],
+        listed.find((camera) => camera.id === 'a'),
+        cameras[0],
       );
-      assert.deepEqual(listed.find((camera) => camera.id === 'a'), cameras[0]);
     });
   });
 }

@@ -50,7 +50,11 @@ describe('viewer churn on one gateway', () => {
 
   before(async () => {
     redis = await spawnRedis();
-    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'a=pattern:320x240@15;b=pattern:320x240@15;c=pattern:160x120@10' }, ['a', 'b', 'c']);
+    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'a=pattern:320x240@15;b=pattern:320x240@15;c=pattern:160x120@10' }, [
+      'a',
+      'b',
+      'c',
+    ]);
     gateway = await spawnGateway(
       {
         REDIS_URL: redis.url,
@@ -113,12 +117,22 @@ describe('viewer churn on one gateway', () => {
     // While it ran, the gateway held no more than the clients that were there.
     const clientsAtMost = CONCURRENCY + BURST_VIEWERS;
     const busiest = samples.reduce((max, s) => (s.httpConnections > max.httpConnections ? s : max));
-    assert.ok(busiest.httpConnections <= clientsAtMost + AGENT_SOCKETS + 1 + 10, `open connections during churn stayed near the client count: ${busiest.httpConnections} at ${(busiest.t / 1000).toFixed(0)} s`);
+    assert.ok(
+      busiest.httpConnections <= clientsAtMost + AGENT_SOCKETS + 1 + 10,
+      `open connections during churn stayed near the client count: ${busiest.httpConnections} at ${(busiest.t / 1000).toFixed(0)} s`,
+    );
     // (A few more for a moment: a viewer that just left may be counted until its close is handled.)
     assert.ok(Math.max(...samples.map((s) => s.viewers)) <= clientsAtMost + 5, 'viewers during churn never exceeded the clients watching');
-    assert.ok(samples.some((s) => s.subscriptions === 3), 'all three cameras were watched');
+    assert.ok(
+      samples.some((s) => s.subscriptions === 3),
+      'all three cameras were watched',
+    );
 
-    assert.doesNotMatch(gateway.output.join('\n'), /ECONNRESET|EPIPE|"level":50/, 'clients that go away are routine: no error and no stack trace per viewer');
+    assert.doesNotMatch(
+      gateway.output.join('\n'),
+      /ECONNRESET|EPIPE|"level":50/,
+      'clients that go away are routine: no error and no stack trace per viewer',
+    );
 
     const unsubscribed = gateway.output.filter((line) => line.includes('"camera":"c"') && line.includes('"msg":"unsubscribed"')).length;
     assert.ok(unsubscribed >= 3, `the burst camera's subscription ended after each burst (${unsubscribed} times)`);
@@ -137,12 +151,19 @@ describe('viewer churn on one gateway', () => {
     settled = await eventually(async () => {
       const now = await scrapeGateway(gateway.baseUrl);
       assert.equal(now.httpConnections, baseline.httpConnections, 'camrelay_http_connections (this scrape is one)');
-      assert.ok(now.eventListeners <= baseline.eventListeners + 2, `camrelay_event_listeners ${now.eventListeners}, baseline ${baseline.eventListeners}`);
-      assert.ok(now.activeHandles <= baseline.activeHandles + 2, `nodejs_active_handles_total ${now.activeHandles}, baseline ${baseline.activeHandles}`);
+      assert.ok(
+        now.eventListeners <= baseline.eventListeners + 2,
+        `camrelay_event_listeners ${now.eventListeners}, baseline ${baseline.eventListeners}`,
+      );
+      assert.ok(
+        now.activeHandles <= baseline.activeHandles + 2,
+        `nodejs_active_handles_total ${now.activeHandles}, baseline ${baseline.activeHandles}`,
+      );
       assert.ok(now.openFds <= baseline.openFds + 2, `process_open_fds ${now.openFds}, baseline ${baseline.openFds}`);
       return now;
     }, 15_000);
-    const show = (m: GatewayMetrics) => `connections ${m.httpConnections}, listeners ${m.eventListeners}, handles ${m.activeHandles}, fds ${m.openFds}`;
+    const show = (m: GatewayMetrics) =>
+      `connections ${m.httpConnections}, listeners ${m.eventListeners}, handles ${m.activeHandles}, fds ${m.openFds}`;
     t.diagnostic(`baseline: ${show(baseline)}; after churn: ${show(settled)}`);
   });
 
@@ -157,16 +178,30 @@ describe('viewer churn on one gateway', () => {
     const rssGrowth = median(late.map((p) => p.rss)) - median(early.map((p) => p.rss));
     const detail = `retained after GC: ${probes.map((p) => `${Math.round(p.t / 1000)} s ${mib(retained(p))}`).join(', ')}; ~${Math.round(connectionsBetween)} connections between the windows`;
     t.diagnostic(`${detail}; growth ${mib(growth)}, RSS growth ${mib(rssGrowth)}`);
-    assert.ok(connectionsBetween >= MIN_CONNECTIONS_BETWEEN_WINDOWS, `enough connections between the windows for the check to mean something: ${detail}`);
-    assert.ok(growth <= TREND_TOLERANCE, `retained memory grew ${mib(growth)} (${Math.round(growth / connectionsBetween)} bytes per connection): ${detail}`);
+    assert.ok(
+      connectionsBetween >= MIN_CONNECTIONS_BETWEEN_WINDOWS,
+      `enough connections between the windows for the check to mean something: ${detail}`,
+    );
+    assert.ok(
+      growth <= TREND_TOLERANCE,
+      `retained memory grew ${mib(growth)} (${Math.round(growth / connectionsBetween)} bytes per connection): ${detail}`,
+    );
     assert.ok(rssGrowth <= 32 * MiB, `RSS grew ${mib(rssGrowth)} between the windows`);
 
     // After the churn, with everything released: close to where it started.
     const end = await probeMemory(gateway);
-    t.diagnostic(`retained: baseline ${mib(retained(baselineMemory))}, after churn ${mib(retained(end))}; RSS: baseline ${mib(baselineMemory.rss)}, after churn ${mib(end.rss)}`);
-    assert.ok(retained(end) <= retained(baselineMemory) + 10 * MiB, `retained after churn ${mib(retained(end))}, baseline ${mib(retained(baselineMemory))}`);
+    t.diagnostic(
+      `retained: baseline ${mib(retained(baselineMemory))}, after churn ${mib(retained(end))}; RSS: baseline ${mib(baselineMemory.rss)}, after churn ${mib(end.rss)}`,
+    );
+    assert.ok(
+      retained(end) <= retained(baselineMemory) + 10 * MiB,
+      `retained after churn ${mib(retained(end))}, baseline ${mib(retained(baselineMemory))}`,
+    );
     assert.ok(end.rss <= baselineMemory.rss + 96 * MiB, `RSS after churn ${mib(end.rss)}, baseline ${mib(baselineMemory.rss)}`);
     const now = settled ?? (await scrapeGateway(gateway.baseUrl));
-    assert.ok(now.heapUsed <= baseline.heapUsed + 24 * MiB, `nodejs_heap_size_used_bytes ${mib(now.heapUsed)}, baseline ${mib(baseline.heapUsed)}`);
+    assert.ok(
+      now.heapUsed <= baseline.heapUsed + 24 * MiB,
+      `nodejs_heap_size_used_bytes ${mib(now.heapUsed)}, baseline ${mib(baseline.heapUsed)}`,
+    );
   });
 });

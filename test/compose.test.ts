@@ -20,7 +20,16 @@ import type { StartedDockerComposeEnvironment } from 'testcontainers';
 import { StreamViewer, metricValue } from '@camrelay/clients';
 import { freePort, repoRoot } from '@camrelay/stack';
 import { changedPixels, launchChromium } from './harness/browser.js';
-import { composeCommand, containerLog, docker, ensureDockerEngine, execIn, localBaseImages, serviceContainers, startedAt } from './harness/docker.js';
+import {
+  composeCommand,
+  containerLog,
+  docker,
+  ensureDockerEngine,
+  execIn,
+  localBaseImages,
+  serviceContainers,
+  startedAt,
+} from './harness/docker.js';
 import type { DockerEngine } from './harness/docker.js';
 import { eventually } from './harness/eventually.js';
 
@@ -49,10 +58,25 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
 
   const stream = () => new StreamViewer(`${lb}/cameras/cam/stream.mjpg`, { keepJpegs: false, headers: AUTH });
   const scale = (gateways: number) =>
-    execFileAsync(compose.command, [...compose.prefix, '-p', PROJECT, ...COMPOSE_FILES.flatMap((file) => ['-f', file]), 'up', '-d', '--no-build', '--no-recreate', '--scale', `gateway=${gateways}`], {
-      cwd: repoRoot,
-      env: { ...process.env, ...composeEnv },
-    });
+    execFileAsync(
+      compose.command,
+      [
+        ...compose.prefix,
+        '-p',
+        PROJECT,
+        ...COMPOSE_FILES.flatMap((file) => ['-f', file]),
+        'up',
+        '-d',
+        '--no-build',
+        '--no-recreate',
+        '--scale',
+        `gateway=${gateways}`,
+      ],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, ...composeEnv },
+      },
+    );
   /** Streams open on each gateway container, from its own /metrics (gateways publish no port). */
   const viewersPerGateway = async (only: (gateway: { number: number }) => boolean = () => true) => {
     const gateways = (await serviceContainers(PROJECT, 'gateway')).filter(only);
@@ -62,19 +86,29 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         const metrics = await execIn(gateway.id, 'node', '-e', script);
         // Where a viewer's missing frames went: coalesced (the gateway got several at once) or
         // skipped (its socket had not taken the last one).
-        const [viewers, coalesced, skipped] = ['camrelay_open_streams', 'camrelay_frames_coalesced_total', 'camrelay_frames_skipped_total'].map((name) => metricValue(metrics, name));
+        const [viewers, coalesced, skipped] = [
+          'camrelay_open_streams',
+          'camrelay_frames_coalesced_total',
+          'camrelay_frames_skipped_total',
+        ].map((name) => metricValue(metrics, name));
         return { ...gateway, viewers: viewers!, coalesced: coalesced!, skipped: skipped! };
       }),
     );
   };
   /** When HAProxy logged that `count` gateways are in rotation, after `since` (ms since the epoch). */
   const inRotation = (count: number, since: number) =>
-    eventually(async () => {
-      const [lb] = await serviceContainers(PROJECT, 'lb');
-      const line = (await containerLog(lb!.id)).split('\n').find((l) => new RegExp(` is UP, .* ${count} active`).test(l) && Date.parse(l.split(' ')[0]!) >= since);
-      assert.ok(line, `HAProxy has ${count} gateways in rotation`);
-      return Date.parse(line.split(' ')[0]!);
-    }, 20_000, 250);
+    eventually(
+      async () => {
+        const [lb] = await serviceContainers(PROJECT, 'lb');
+        const line = (await containerLog(lb!.id))
+          .split('\n')
+          .find((l) => new RegExp(` is UP, .* ${count} active`).test(l) && Date.parse(l.split(' ')[0]!) >= since);
+        assert.ok(line, `HAProxy has ${count} gateways in rotation`);
+        return Date.parse(line.split(' ')[0]!);
+      },
+      20_000,
+      250,
+    );
 
   /**
    * Does what a viewer page does: a stream that ends is opened again at once. `collect` returns,
@@ -88,7 +122,9 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     // Stalled means behind the others: when every stream pauses (the two cores here busy with
     // stopping containers, or this process itself held up), nothing is wrong with any one.
     const stallCheck = setInterval(() => {
-      const lastFrames = watched.filter((viewer) => !viewer.isClosed).map((viewer) => viewer.frames[viewer.frames.length - 1]?.receivedAt ?? 0);
+      const lastFrames = watched
+        .filter((viewer) => !viewer.isClosed)
+        .map((viewer) => viewer.frames[viewer.frames.length - 1]?.receivedAt ?? 0);
       const freshest = Math.max(...lastFrames);
       for (const viewer of watched) {
         const last = viewer.frames[viewer.frames.length - 1];
@@ -135,7 +171,9 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         MAX_VIEWERS_PER_ADDRESS: '1000',
       };
       lb = `http://127.0.0.1:${composeEnv.PORT}`;
-      setUp.push(`base images ready after ${((performance.now() - started) / 1000).toFixed(0)} s: ${Object.values(composeEnv).slice(0, 3).join(' ')}`);
+      setUp.push(
+        `base images ready after ${((performance.now() - started) / 1000).toFixed(0)} s: ${Object.values(composeEnv).slice(0, 3).join(' ')}`,
+      );
       environment = await new DockerComposeEnvironment(repoRoot, COMPOSE_FILES)
         .withProjectName(PROJECT)
         .withBuild()
@@ -166,14 +204,23 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
 
   it('starts every service healthy (Docker HEALTHCHECK) and as a user other than root', async (t) => {
     for (const line of setUp) t.diagnostic(line);
-    const ids = (await docker('ps', '-a', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.ID}}')).trim().split('\n');
+    const ids = (await docker('ps', '-a', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.ID}}'))
+      .trim()
+      .split('\n');
     const services: string[] = [];
     for (const id of ids) {
-      const [state] = JSON.parse(await docker('inspect', id)) as Array<{ State: { Health?: { Status: string } }; Config: { Labels: Record<string, string> } }>;
+      const [state] = JSON.parse(await docker('inspect', id)) as Array<{
+        State: { Health?: { Status: string } };
+        Config: { Labels: Record<string, string> };
+      }>;
       const service = state!.Config.Labels['com.docker.compose.service']!;
       services.push(service);
       assert.equal(state!.State.Health?.Status, 'healthy', `${service} is healthy`);
-      const uids = (await docker('top', id, '-eo', 'pid,uid')).trim().split('\n').slice(1).map((line) => Number(line.trim().split(/\s+/)[1]));
+      const uids = (await docker('top', id, '-eo', 'pid,uid'))
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((line) => Number(line.trim().split(/\s+/)[1]));
       assert.ok(uids.length > 0 && uids.every((uid) => uid !== 0), `${service} runs no process as root (uids ${uids.join(', ')})`);
     }
     assert.deepEqual(services.sort(), ['capture', 'gateway', 'gateway', 'gateway', 'lb', 'redis']);
@@ -185,14 +232,22 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
       await Promise.all(viewers.map((viewer) => viewer.waitForFrames(3, 30_000)));
       const counts = (await viewersPerGateway()).map((gateway) => gateway.viewers);
       t.diagnostic(`viewers per gateway: ${counts.join(', ')}`);
-      assert.equal(counts.reduce((a, b) => a + b, 0), VIEWERS);
+      assert.equal(
+        counts.reduce((a, b) => a + b, 0),
+        VIEWERS,
+      );
       for (const count of counts) assert.ok(count >= VIEWERS * 0.2, `every gateway carries ≥ 20 % (${counts.join(', ')})`);
       await measureRates(t);
     } finally {
       // 60 stay for the scaling tests.
       for (const viewer of viewers.splice(KEPT_VIEWERS)) viewer.close();
     }
-    await eventually(async () => assert.equal((await viewersPerGateway()).reduce((sum, gateway) => sum + gateway.viewers, 0), KEPT_VIEWERS));
+    await eventually(async () =>
+      assert.equal(
+        (await viewersPerGateway()).reduce((sum, gateway) => sum + gateway.viewers, 0),
+        KEPT_VIEWERS,
+      ),
+    );
   });
 
   /** The frame rate of every viewer over 8 s. */
@@ -208,10 +263,16 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     // Of the frames captured meanwhile (X-Sequence rises by one per captured frame), how many
     // came: below 100 % when capture, starved of CPU, caught up with a burst that the gateways
     // coalesced. Reported, not asserted: the rate the viewers get is.
-    const shares = windows.map((frames) => frames.length / (frames[frames.length - 1]!.sequence - frames[0]!.sequence + 1)).sort((a, b) => a - b);
-    t.diagnostic(`fps per viewer: min ${fps[0]!.toFixed(1)}, median ${fps[fps.length >> 1]!.toFixed(1)}; least share of the captured frames ${(shares[0]! * 100).toFixed(1)} %`);
+    const shares = windows
+      .map((frames) => frames.length / (frames[frames.length - 1]!.sequence - frames[0]!.sequence + 1))
+      .sort((a, b) => a - b);
+    t.diagnostic(
+      `fps per viewer: min ${fps[0]!.toFixed(1)}, median ${fps[fps.length >> 1]!.toFixed(1)}; least share of the captured frames ${(shares[0]! * 100).toFixed(1)} %`,
+    );
     const frameBytes = Number(viewers[0]!.frames[viewers[0]!.frames.length - 1]!.headers['content-length']);
-    t.diagnostic(`frames of ${(frameBytes / 1024).toFixed(0)} KB; the viewers (this process) took ${((user + system) / 8e6 * 100).toFixed(0)} % of a core`);
+    t.diagnostic(
+      `frames of ${(frameBytes / 1024).toFixed(0)} KB; the viewers (this process) took ${(((user + system) / 8e6) * 100).toFixed(0)} % of a core`,
+    );
     assert.ok(fps[0]! >= FPS * 0.9, `every viewer got ≥ ${FPS * 0.9} fps (slowest ${fps[0]!.toFixed(1)})`);
   };
 
@@ -223,14 +284,19 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     // HAProxy finds them through Docker's DNS and checks their /readyz every second: it logs
     // each server that comes up, with the number now in rotation.
     const rotated = await inRotation(5, started);
-    const listening = await Promise.all(added.map(async (gateway) => Date.parse(/^(\S+) .*camrelay listening/m.exec(await containerLog(gateway.id))?.[1] ?? '')));
-    t.diagnostic(`new gateways listening ${((Math.max(...listening) - started) / 1000).toFixed(1)} s after their start, in HAProxy's rotation after ${((rotated - started) / 1000).toFixed(1)} s`);
+    const listening = await Promise.all(
+      added.map(async (gateway) => Date.parse(/^(\S+) .*camrelay listening/m.exec(await containerLog(gateway.id))?.[1] ?? '')),
+    );
+    t.diagnostic(
+      `new gateways listening ${((Math.max(...listening) - started) / 1000).toFixed(1)} s after their start, in HAProxy's rotation after ${((rotated - started) / 1000).toFixed(1)} s`,
+    );
     // With leastconn new viewers go to them while they carry fewer streams than the others.
     const more = Array.from({ length: 40 }, stream);
     await Promise.all(more.map((viewer) => viewer.waitForFrames(1, 10_000)));
     const counts = await viewersPerGateway();
     t.diagnostic(`viewers per gateway: ${counts.map((gateway) => `#${gateway.number} ${gateway.viewers}`).join(', ')}`);
-    for (const gateway of counts.filter((g) => g.number > 3)) assert.ok(gateway.viewers >= 15, `gateway #${gateway.number} took new viewers (${gateway.viewers})`);
+    for (const gateway of counts.filter((g) => g.number > 3))
+      assert.ok(gateway.viewers >= 15, `gateway #${gateway.number} took new viewers (${gateway.viewers})`);
     assert.equal(viewers.filter((viewer) => viewer.isClosed).length, 0, 'no stream ended');
     viewers.push(...more);
   });
@@ -241,7 +307,15 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     const reconnecting = reconnectOnEnd(viewers);
     const scaled = scale(2);
     // compose stops the removed gateways one after another, each after its SHUTDOWN_DELAY.
-    const cut = eventually(() => assert.ok(viewers.filter((viewer) => viewer.isClosed).length >= onRemoved, `${viewers.filter((viewer) => viewer.isClosed).length} of the ${onRemoved} streams on removed gateways ended`), 30_000, 50);
+    const cut = eventually(
+      () =>
+        assert.ok(
+          viewers.filter((viewer) => viewer.isClosed).length >= onRemoved,
+          `${viewers.filter((viewer) => viewer.isClosed).length} of the ${onRemoved} streams on removed gateways ended`,
+        ),
+      30_000,
+      50,
+    );
     await Promise.all([cut, scaled]);
     const ended = viewers.filter((viewer) => viewer.isClosed);
     const replaced = await reconnecting.collect();
@@ -264,7 +338,12 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     const scaledAt = Date.now();
     await scale(3);
     await inRotation(3, scaledAt);
-    await eventually(async () => assert.equal((await viewersPerGateway()).reduce((sum, gateway) => sum + gateway.viewers, 0), QUIET_VIEWERS));
+    await eventually(async () =>
+      assert.equal(
+        (await viewersPerGateway()).reduce((sum, gateway) => sum + gateway.viewers, 0),
+        QUIET_VIEWERS,
+      ),
+    );
     const gateways = await viewersPerGateway();
     const [victim] = [...gateways].sort((a, b) => b.viewers - a.viewers);
     const reconnecting = reconnectOnEnd(viewers);
@@ -282,8 +361,11 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     }
     const slowest = Math.max(...replaced.map((r) => r.ms));
     const after = await viewersPerGateway(({ number }) => number !== victim!.number);
-    const grown = (field: 'coalesced' | 'skipped') => after.reduce((sum, gateway) => sum + gateway[field] - gateways.find((g) => g.number === gateway.number)![field], 0);
-    t.diagnostic(`${victim!.viewers} viewers cut, slowest back after ${slowest.toFixed(0)} ms; largest X-Sequence gap among ${survivors.length} survivors: ${largestGap} (meanwhile on the other gateways: ${grown('coalesced')} frames coalesced, ${grown('skipped')} skipped)`);
+    const grown = (field: 'coalesced' | 'skipped') =>
+      after.reduce((sum, gateway) => sum + gateway[field] - gateways.find((g) => g.number === gateway.number)![field], 0);
+    t.diagnostic(
+      `${victim!.viewers} viewers cut, slowest back after ${slowest.toFixed(0)} ms; largest X-Sequence gap among ${survivors.length} survivors: ${largestGap} (meanwhile on the other gateways: ${grown('coalesced')} frames coalesced, ${grown('skipped')} skipped)`,
+    );
     // One frame, not none: on these two cores the kill itself (Docker tearing down the
     // container and its network) can hold a surviving gateway or Redis up for a frame's time,
     // and the gateway then coalesces the two frames that arrive together (seen in 4 runs of 10,
@@ -303,7 +385,17 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     const backAt = Date.now();
     const marks = viewers.map((viewer) => viewer.frames.length);
     const live = await Promise.all(
-      viewers.map(async (viewer, i) => (await viewer.waitForFrame((frame) => frame.headers['x-no-signal'] === undefined && frame.receivedAt > backAt, 'a live frame', marks[i], 10_000)).receivedAt - backAt),
+      viewers.map(
+        async (viewer, i) =>
+          (
+            await viewer.waitForFrame(
+              (frame) => frame.headers['x-no-signal'] === undefined && frame.receivedAt > backAt,
+              'a live frame',
+              marks[i],
+              10_000,
+            )
+          ).receivedAt - backAt,
+      ),
     );
     const slowest = Math.max(...live);
     t.diagnostic(`every stream live again ${slowest} ms after Redis answered`);

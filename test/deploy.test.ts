@@ -13,7 +13,10 @@ import { describe, it } from 'node:test';
 import { dockerHaproxyConf, renderHaproxyConf, repoRoot } from '@camrelay/stack';
 
 function composeConfig(env: NodeJS.ProcessEnv) {
-  const run = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const run = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   assert.ifError(run.error); // docker-compose itself must have run: a missing binary is no refusal
   return run;
 }
@@ -62,7 +65,11 @@ describe('deployment files', () => {
     for (const dockerfile of ['services/capture/Dockerfile', 'services/gateway/Dockerfile']) {
       const text = readFileSync(join(repoRoot, dockerfile), 'utf8');
       assert.match(text, /^ARG NODE_IMAGE=node:24-bookworm-slim$/m, dockerfile);
-      assert.deepEqual(text.match(/^FROM .*/gm)?.map((line) => line.split(' ')[1]), ['${NODE_IMAGE}', '${NODE_IMAGE}'], `${dockerfile}: every stage on NODE_IMAGE`);
+      assert.deepEqual(
+        text.match(/^FROM .*/gm)?.map((line) => line.split(' ')[1]),
+        ['${NODE_IMAGE}', '${NODE_IMAGE}'],
+        `${dockerfile}: every stage on NODE_IMAGE`,
+      );
     }
   });
 
@@ -74,7 +81,11 @@ describe('deployment files', () => {
 
   it('deploy/haproxy/haproxy.docker.cfg is the template rendered for docker compose, and HAProxy accepts it', () => {
     const committed = readFileSync(join(repoRoot, 'deploy', 'haproxy', 'haproxy.docker.cfg'), 'utf8');
-    assert.equal(committed, dockerHaproxyConf(), 'regenerate it: node -e "import(\'@camrelay/stack\').then(m => process.stdout.write(m.dockerHaproxyConf()))" > deploy/haproxy/haproxy.docker.cfg');
+    assert.equal(
+      committed,
+      dockerHaproxyConf(),
+      'regenerate it: node -e "import(\'@camrelay/stack\').then(m => process.stdout.write(m.dockerHaproxyConf()))" > deploy/haproxy/haproxy.docker.cfg',
+    );
     assert.match(committed, /server-template gateway- \d+ gateway:8080 resolvers docker init-addr none/);
     assert.match(committed, /nameserver dns 127\.0\.0\.11:53/);
     const check = haproxyCheck(committed);
@@ -83,7 +94,14 @@ describe('deployment files', () => {
 
   it('the local rendering passes haproxy -c, with the settings streams need', () => {
     const conf = renderHaproxyConf({ kind: 'local', listen: 18080, gatewayPorts: [18081, 18082] });
-    for (const setting of ['balance leastconn', 'timeout server 1h', 'timeout client 1h', 'http-check send meth GET uri /readyz', 'option forwardfor', 'server gateway-2 127.0.0.1:18082']) {
+    for (const setting of [
+      'balance leastconn',
+      'timeout server 1h',
+      'timeout client 1h',
+      'http-check send meth GET uri /readyz',
+      'option forwardfor',
+      'server gateway-2 127.0.0.1:18082',
+    ]) {
       assert.ok(conf.includes(setting), setting);
     }
     assert.doesNotMatch(conf, /observe layer7|on-error/, 'a 503 for one request must never mark a gateway down');

@@ -120,7 +120,10 @@ describe('faults', () => {
       // The camera directory was lost with Redis's memory; capture announces it again.
       await eventually(async () => {
         const cameras = (await (await fetch(`${gateway.baseUrl}/api/cameras`)).json()) as Array<{ id: string }>;
-        assert.deepEqual(cameras.map((camera) => camera.id), ['lab']);
+        assert.deepEqual(
+          cameras.map((camera) => camera.id),
+          ['lab'],
+        );
       }, 5000);
       assert.equal(viewer.isClosed, false);
     } finally {

@@ -49,7 +49,13 @@ describe('a file source, embedded mode', () => {
       assert.equal(picture.cols, 320);
       assert.equal(picture.rows, 240);
       const cameras = (await (await fetch(`${gateway.baseUrl}/api/cameras`)).json()) as Array<{ id: string; online: boolean }>;
-      assert.deepEqual(cameras.map((c) => [c.id, c.online]), [['clip', true], ['gone', false]]);
+      assert.deepEqual(
+        cameras.map((c) => [c.id, c.online]),
+        [
+          ['clip', true],
+          ['gone', false],
+        ],
+      );
     } finally {
       viewer.close();
     }
@@ -64,7 +70,10 @@ describe('a file source, embedded mode', () => {
     assert.match(failures[0]!, /missing\.avi/, 'the log names the source');
     // Tries again after 0.5 s, then 1 s, then 2 s: neither giving up nor hammering the source.
     const attempts = failures.slice(0, 3).map((line) => JSON.parse(line) as { time: number; retryInMs: number });
-    assert.deepEqual(attempts.map((attempt) => attempt.retryInMs), [500, 1000, 2000]);
+    assert.deepEqual(
+      attempts.map((attempt) => attempt.retryInMs),
+      [500, 1000, 2000],
+    );
     for (let i = 1; i < attempts.length; i++) {
       const waited = attempts[i]!.time - attempts[i - 1]!.time;
       assert.ok(waited >= attempts[i - 1]!.retryInMs, `attempt ${i + 1} came ${waited} ms after the one before`);

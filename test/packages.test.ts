@@ -42,7 +42,9 @@ describe('package manifests', () => {
   }
 
   it('every node entry point the root scripts run exists', () => {
-    const entries = Object.values(root.scripts ?? {}).flatMap((script) => [...script.matchAll(/\bnode ((?:services|tools|bench|scripts)\/[\w./-]+\.m?js)/g)].map((match) => match[1]!));
+    const entries = Object.values(root.scripts ?? {}).flatMap((script) =>
+      [...script.matchAll(/\bnode ((?:services|tools|bench|scripts)\/[\w./-]+\.m?js)/g)].map((match) => match[1]!),
+    );
     assert.ok(entries.length >= 8, `found ${entries.length} entry points`);
     for (const entry of entries) assert.ok(existsSync(join(repoRoot, entry)), `${entry} does not exist`);
   });

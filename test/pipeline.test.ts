@@ -23,8 +23,18 @@ describe('capture → Redis → two gateways', () => {
     redis = await spawnRedis();
     const healthPort = await freePort();
     captureHealth = `http://127.0.0.1:${healthPort}`;
-    capture = await spawnCapture({ REDIS_URL: redis.url, HEALTH_PORT: String(healthPort), CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10;slow=pattern:160x120@1' }, ['lab', 'bench', 'slow']);
-    gateways = await Promise.all([spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
+    capture = await spawnCapture(
+      {
+        REDIS_URL: redis.url,
+        HEALTH_PORT: String(healthPort),
+        CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10;slow=pattern:160x120@1',
+      },
+      ['lab', 'bench', 'slow'],
+    );
+    gateways = await Promise.all([
+      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
+      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
+    ]);
     await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
   });
 
@@ -46,7 +56,11 @@ describe('capture → Redis → two gateways', () => {
       assert.equal(lab.height, 480);
       assert.equal(lab.online, true);
       assert.ok(!Number.isNaN(Date.parse(String(lab.lastFrameAt))));
-      assert.deepEqual(cameras.map((camera) => camera.id), ['lab', 'bench', 'slow'], 'in CAMERAS order');
+      assert.deepEqual(
+        cameras.map((camera) => camera.id),
+        ['lab', 'bench', 'slow'],
+        'in CAMERAS order',
+      );
     }
   });
 
@@ -112,12 +126,16 @@ describe('capture → Redis → two gateways', () => {
       const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8]), Buffer.alloc(4096, 0x55), Buffer.from([0xff, 0xd9])]);
       const backlog = Array.from({ length: 10 }, (_, i) => first!.sequence + 1_000_000 + i);
       const pipeline = client.pipeline();
-      for (const sequence of backlog) pipeline.publish(framesChannel('bench'), encodeEnvelope({ sequence, capturedAt: Date.now(), width: 320, height: 240, jpeg }));
+      for (const sequence of backlog)
+        pipeline.publish(framesChannel('bench'), encodeEnvelope({ sequence, capturedAt: Date.now(), width: 320, height: 240, jpeg }));
       await pipeline.exec();
 
       const newest = await viewer.waitForFrame((frame) => frame.sequence === backlog.at(-1), 'the newest frame of the backlog');
       const delivered = viewer.frames.filter((frame) => backlog.includes(frame.sequence));
-      assert.ok(delivered.length <= 2, `viewer got ${delivered.length} of the 10 backlog frames (${delivered.map((frame) => frame.sequence - backlog[0]!).join(', ')})`);
+      assert.ok(
+        delivered.length <= 2,
+        `viewer got ${delivered.length} of the 10 backlog frames (${delivered.map((frame) => frame.sequence - backlog[0]!).join(', ')})`,
+      );
       assert.equal(newest.jpeg.length, jpeg.length);
       const coalesced = metricValue(await fetchMetrics(gateway!.baseUrl), 'camrelay_frames_coalesced_total') - coalescedBefore;
       assert.ok(coalesced >= 8, `${coalesced} frames counted as coalesced`);
@@ -134,7 +152,10 @@ describe('capture → Redis → two gateways', () => {
     const viewer = new StreamViewer(`${gateways[1]!.baseUrl}/cameras/slow/stream.mjpg`);
     try {
       const [frame] = await viewer.waitForFrames(1);
-      assert.ok(frame!.timestamp * 1000 < requestedAt, `the first frame was captured ${(frame!.timestamp * 1000 - requestedAt).toFixed(0)} ms after the request`);
+      assert.ok(
+        frame!.timestamp * 1000 < requestedAt,
+        `the first frame was captured ${(frame!.timestamp * 1000 - requestedAt).toFixed(0)} ms after the request`,
+      );
     } finally {
       viewer.close();
     }
@@ -218,10 +239,17 @@ describe('capture → Redis → two gateways', () => {
   });
 
   it('reports capture health and metrics', async () => {
-    const health = (await (await fetch(`${captureHealth}/healthz`)).json()) as { status: string; bus: string; cameras: Array<{ id: string }> };
+    const health = (await (await fetch(`${captureHealth}/healthz`)).json()) as {
+      status: string;
+      bus: string;
+      cameras: Array<{ id: string }>;
+    };
     assert.equal(health.status, 'ok');
     assert.equal(health.bus, 'up');
-    assert.deepEqual(health.cameras.map((camera) => camera.id), ['lab', 'bench', 'slow']);
+    assert.deepEqual(
+      health.cameras.map((camera) => camera.id),
+      ['lab', 'bench', 'slow'],
+    );
     const metrics = await fetchMetrics(captureHealth);
     assert.ok(metricValue(metrics, 'camrelay_capture_frames_total', 'camera="lab"') > 30);
     assert.equal(metricValue(metrics, 'camrelay_bus_up'), 1);

@@ -31,8 +31,25 @@ interface Certificates {
 
 /** A CA, and a server certificate it signed for 127.0.0.1 and localhost. EC keys: milliseconds. */
 async function makeCertificates(dir: string): Promise<Certificates> {
-  const openssl = (...args: string[]) => execFileAsync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', ...args]);
-  const files = { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), otherCa: join(dir, 'other-ca.crt') };
+  const openssl = (...args: string[]) =>
+    execFileAsync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      ...args,
+    ]);
+  const files = {
+    ca: join(dir, 'ca.crt'),
+    cert: join(dir, 'server.crt'),
+    key: join(dir, 'server.key'),
+    otherCa: join(dir, 'other-ca.crt'),
+  };
   const caKey = join(dir, 'ca.key');
   await Promise.all([
     openssl('-subj', '/CN=camrelay test CA', '-keyout', caKey, '-out', files.ca),
@@ -47,7 +64,9 @@ async function makeCertificates(dir: string): Promise<Certificates> {
 
 /** A gateway's "redis connection problem" lines, parsed. */
 function redisProblems(gateway: Running): Array<{ err: string }> {
-  return gateway.output.filter((line) => line.includes('"msg":"redis connection problem"')).map((line) => JSON.parse(line) as { err: string });
+  return gateway.output
+    .filter((line) => line.includes('"msg":"redis connection problem"'))
+    .map((line) => JSON.parse(line) as { err: string });
 }
 
 /** The gateway says what is wrong, keeps saying it as it retries, and is not ready. */
@@ -117,7 +136,11 @@ describe('Redis with a password and TLS (rediss://)', () => {
     }
     assert.equal((await fetch(`${gateway.baseUrl}/readyz`)).status, 200);
     const cameras = (await (await fetch(`${gateway.baseUrl}/api/cameras`)).json()) as Array<{ id: string }>;
-    assert.deepEqual(cameras.map((camera) => camera.id), ['lab'], 'the camera directory came through Redis too');
+    assert.deepEqual(
+      cameras.map((camera) => camera.id),
+      ['lab'],
+      'the camera directory came through Redis too',
+    );
     const health = (await (await fetch(`${captureHealth}/healthz`)).json()) as { bus: string };
     assert.equal(health.bus, 'up');
   });

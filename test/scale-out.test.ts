@@ -57,7 +57,10 @@ describe('three gateways behind HAProxy', () => {
 
     const counts = await Promise.all(stack.gateways.map(viewersOn));
     t.diagnostic(`viewers per gateway: ${counts.join(', ')}`);
-    assert.equal(counts.reduce((a, b) => a + b, 0), CLIENTS);
+    assert.equal(
+      counts.reduce((a, b) => a + b, 0),
+      CLIENTS,
+    );
     for (const count of counts) assert.ok(count >= CLIENTS * 0.2, `every gateway carries ≥ 20 % (${counts.join(', ')})`);
 
     const marks = clients.map((client) => client.frames.length);
@@ -113,11 +116,13 @@ describe('three gateways behind HAProxy', () => {
     t.diagnostic(`largest X-Sequence gap among surviving viewers around the kill: ${largestGap}`);
     assert.equal(largestGap, 0, 'surviving viewers missed no frame');
 
-    const reconnecting = clients.filter((client) => client.isClosed).map(() => {
-      const started = performance.now();
-      const client = new StreamViewer(`${lb}/cameras/cam/stream.mjpg`, { keepJpegs: false });
-      return client.waitForFrames(1, 3000).then(() => ({ client, ms: performance.now() - started }));
-    });
+    const reconnecting = clients
+      .filter((client) => client.isClosed)
+      .map(() => {
+        const started = performance.now();
+        const client = new StreamViewer(`${lb}/cameras/cam/stream.mjpg`, { keepJpegs: false });
+        return client.waitForFrames(1, 3000).then(() => ({ client, ms: performance.now() - started }));
+      });
     const reconnected = await Promise.all(reconnecting);
     clients = clients.filter((client) => !client.isClosed).concat(reconnected.map((r) => r.client));
     const slowest = Math.max(...reconnected.map((r) => r.ms));
@@ -164,6 +169,11 @@ describe('three gateways behind HAProxy', () => {
     assert.ok(frozeAt, 'the picture froze when its gateway died');
     assert.ok(movedAt, 'the picture moved again within 5 s of the kill');
     t.diagnostic(`picture moving again ${(movedAt - killedAt).toFixed(0)} ms after the gateway was killed`);
-    await eventually(async () => assert.equal((await Promise.all(alive().map(camViewersOn))).reduce((a, b) => a + b, 0), 1));
+    await eventually(async () =>
+      assert.equal(
+        (await Promise.all(alive().map(camViewersOn))).reduce((a, b) => a + b, 0),
+        1,
+      ),
+    );
   });
 });

@@ -30,7 +30,10 @@ describe('gateway shutdown', () => {
       await Promise.all([...viewers, stuck].map((viewer) => viewer.waitForFrames(3)));
       stuck.pause();
       // Its bytes wait in the gateway, not only in the kernel: it cannot take an ending either.
-      await eventually(async () => assert.ok(metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewer_queued_bytes_max', 'camera="lab"') > 0), 20_000);
+      await eventually(
+        async () => assert.ok(metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewer_queued_bytes_max', 'camera="lab"') > 0),
+        20_000,
+      );
 
       const signalledAt = Date.now();
       gateway.process.kill('SIGTERM');
@@ -45,7 +48,10 @@ describe('gateway shutdown', () => {
       // Still streaming well into the shutdown delay.
       const counts = viewers.map((viewer) => viewer.frames.length);
       await Promise.all(viewers.map((viewer, i) => viewer.waitForFrames(counts[i]! + 15, SHUTDOWN_DELAY_S * 1000)));
-      assert.ok(viewers.every((viewer) => !viewer.isClosed), 'open streams go on during the shutdown delay');
+      assert.ok(
+        viewers.every((viewer) => !viewer.isClosed),
+        'open streams go on during the shutdown delay',
+      );
 
       await Promise.all(viewers.map((viewer) => viewer.ended));
       const endedMs = Date.now() - signalledAt;

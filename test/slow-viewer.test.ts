@@ -51,7 +51,10 @@ describe('a stalled viewer among 20 others', () => {
       let maxQueued = 0;
       for (let i = 0; i < 20; i++) {
         await sleep(500); // sampling the gateway's backlog twice a second while the viewer is stalled
-        maxQueued = Math.max(maxQueued, metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewer_queued_bytes_max', 'camera="hd"'));
+        maxQueued = Math.max(
+          maxQueued,
+          metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_viewer_queued_bytes_max', 'camera="hd"'),
+        );
       }
       const metrics = await fetchMetrics(gateway.baseUrl);
 
@@ -63,7 +66,10 @@ describe('a stalled viewer among 20 others', () => {
         assert.ok(ratio >= 0.9, `viewer ${i} got ${window.length} of ${produced} frames (${(ratio * 100).toFixed(0)} %)`);
       }
       assert.ok(metricValue(metrics, 'camrelay_frames_skipped_total') > 0, 'the stalled viewer skipped frames');
-      assert.ok(maxQueued <= 2 * largestFrame + 65536, `backlog of one viewer stayed about one frame (${maxQueued} bytes, frames up to ${largestFrame})`);
+      assert.ok(
+        maxQueued <= 2 * largestFrame + 65536,
+        `backlog of one viewer stayed about one frame (${maxQueued} bytes, frames up to ${largestFrame})`,
+      );
       // The backlog above is what guards memory. RSS is reported, not asserted: with 21 viewers
       // of 150 KB frames it swings by tens of MiB with the garbage collector's timing, as much
       // as a viewer buffered without bound would add (27.7 MiB in a review that removed
@@ -71,7 +77,9 @@ describe('a stalled viewer among 20 others', () => {
       const missed = others[0]!.frames.slice(marks[0]);
       const stalledBytes = missed.reduce((sum, frame) => sum + Number(frame.headers['content-length']), 0);
       const rssGrowth = metricValue(metrics, 'process_resident_memory_bytes') - rssBefore;
-      t.diagnostic(`backlog at most ${maxQueued} bytes while ${(stalledBytes / 1048576).toFixed(1)} MiB of frames went by the stalled viewer; gateway RSS grew ${(rssGrowth / 1048576).toFixed(1)} MiB`);
+      t.diagnostic(
+        `backlog at most ${maxQueued} bytes while ${(stalledBytes / 1048576).toFixed(1)} MiB of frames went by the stalled viewer; gateway RSS grew ${(rssGrowth / 1048576).toFixed(1)} MiB`,
+      );
 
       // When it reads again it drains what the kernel's socket buffers hold (bounded by their
       // size, not by the stall's length) and is then live again.

@@ -66,7 +66,12 @@ describe('viewer page with access control, in Chromium', () => {
   let browser: Browser;
 
   before(async () => {
-    gateway = await spawnGateway({ REDIS_URL: '', AUTH: 'on', API_TOKENS: `${TOKEN}=left`, CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15' });
+    gateway = await spawnGateway({
+      REDIS_URL: '',
+      AUTH: 'on',
+      API_TOKENS: `${TOKEN}=left`,
+      CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15',
+    });
     browser = await launchChromium();
   });
 
@@ -83,7 +88,10 @@ describe('viewer page with access control, in Chromium', () => {
     await page.waitForFunction(liveTile('left'));
     assert.equal(new URL(page.url()).hash, '', 'the token leaves the address bar');
     assert.equal(await page.locator('figure[data-id="right"]').count(), 0, 'a camera the token does not allow is not shown');
-    assert.match(String(await page.locator('figure[data-id="left"] img').getAttribute('src')), /\/cameras\/left\/stream\.mjpg\?exp=\d+&sig=/);
+    assert.match(
+      String(await page.locator('figure[data-id="left"] img').getAttribute('src')),
+      /\/cameras\/left\/stream\.mjpg\?exp=\d+&sig=/,
+    );
     await page.close();
   });
 

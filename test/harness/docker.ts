@@ -25,7 +25,9 @@ function engineAnswers(): boolean {
 export async function ensureDockerEngine(): Promise<DockerEngine> {
   if (engineAnswers()) return { stop: async () => {} };
   if (process.getuid?.() !== 0) {
-    throw new Error('no Docker engine answers: install and start one (sudo apt-get install -y docker.io && sudo systemctl start docker), or run the tests as root');
+    throw new Error(
+      'no Docker engine answers: install and start one (sudo apt-get install -y docker.io && sudo systemctl start docker), or run the tests as root',
+    );
   }
   const log = join(tmpdir(), 'camrelay-dockerd.log');
   const out = openSync(log, 'a');
@@ -54,9 +56,17 @@ export async function ensureDockerEngine(): Promise<DockerEngine> {
 
 /** `npm run docker:images`: the stand-in base images, as the variables compose reads. */
 export function localBaseImages(): Record<string, string> {
-  const run = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'docker-images.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const run = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'docker-images.mjs')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   if (run.status !== 0) throw new Error(`scripts/docker-images.mjs failed (exit ${run.status})`);
-  return Object.fromEntries(run.stdout.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));
+  return Object.fromEntries(
+    run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('=', 2) as [string, string]),
+  );
 }
 
 /** Runs the docker CLI and returns its stdout. */
@@ -67,7 +77,8 @@ export async function docker(...args: string[]): Promise<string> {
 
 /** Docker's compose v2 where it exists, else Debian's docker-compose v1. */
 export function composeCommand(): { command: string; prefix: string[]; standalone: boolean } {
-  if (spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0) return { command: 'docker', prefix: ['compose'], standalone: false };
+  if (spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0)
+    return { command: 'docker', prefix: ['compose'], standalone: false };
   return { command: 'docker-compose', prefix: [], standalone: true };
 }
 
@@ -80,14 +91,22 @@ export async function startedAt(container: string): Promise<number> {
 export async function serviceContainers(project: string, service: string): Promise<Array<{ id: string; name: string; number: number }>> {
   const lines = await docker(
     'ps',
-    '--filter', `label=com.docker.compose.project=${project}`,
-    '--filter', `label=com.docker.compose.service=${service}`,
-    '--format', '{{.ID}} {{.Names}} {{.Label "com.docker.compose.container-number"}}',
+    '--filter',
+    `label=com.docker.compose.project=${project}`,
+    '--filter',
+    `label=com.docker.compose.service=${service}`,
+    '--format',
+    '{{.ID}} {{.Names}} {{.Label "com.docker.compose.container-number"}}',
   );
-  return lines.trim().split('\n').filter(Boolean).map((line) => {
-    const [id, name, number] = line.split(' ');
-    return { id: id!, name: name!, number: Number(number) };
-  }).sort((a, b) => a.number - b.number);
+  return lines
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [id, name, number] = line.split(' ');
+      return { id: id!, name: name!, number: Number(number) };
+    })
+    .sort((a, b) => a.number - b.number);
 }
 
 /** A container's log, both streams, each line prefixed with its time (`docker logs -t`). */

@@ -48,7 +48,10 @@ export class RedisBus extends EventEmitter implements FrameBus {
     this.commands = new Redis(options.url, { ...base, connectionName: 'camrelay' });
     this.subscriber = new Redis(options.url, { ...base, connectionName: 'camrelay-sub', autoResubscribe: false });
     this.onError = options.onError;
-    for (const [name, connection] of [['publisher', this.commands], ['subscriber', this.subscriber]] as const) {
+    for (const [name, connection] of [
+      ['publisher', this.commands],
+      ['subscriber', this.subscriber],
+    ] as const) {
       connection.on('ready', () => this.updateState());
       connection.on('close', () => this.updateState());
       connection.on('end', () => this.updateState());

@@ -20,7 +20,12 @@ export function readConfig<S extends z.ZodType>(schema: S, env: Env): z.infer<S>
     const raw = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
     // Hidden before it is shortened: a cut may fall after the password but before its "@".
     const value = raw === undefined ? undefined : hidePassword(raw);
-    const shown = value === undefined ? 'unset' : SECRET_VARIABLE.test(variable) ? '(hidden)' : JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
+    const shown =
+      value === undefined
+        ? 'unset'
+        : SECRET_VARIABLE.test(variable)
+          ? '(hidden)'
+          : JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
     return `${variable}=${shown}: ${issue.message}`;
   });
   throw new ConfigError('invalid_configuration', `invalid configuration:\n  ${lines.join('\n  ')}`);
@@ -45,9 +50,11 @@ export function optional<T extends z.ZodType>(schema: T) {
   return z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 }
 
-export const logLevel = optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-  error: 'expected one of fatal, error, warn, info, debug, trace, silent',
-})).transform((value) => value ?? 'info');
+export const logLevel = optional(
+  z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    error: 'expected one of fatal, error, warn, info, debug, trace, silent',
+  }),
+).transform((value) => value ?? 'info');
 
 export const redisUrl = z.preprocess(
   (value) => (value === '' ? undefined : value),

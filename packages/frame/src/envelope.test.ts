@@ -36,14 +36,27 @@ describe('frame envelope', () => {
       ['text', Buffer.from('hello, this is not a frame at all'), 'bad_magic'],
     ];
     for (const [name, message, code] of cases) {
-      assert.throws(() => decodeEnvelope(message), (error) => error instanceof EnvelopeError && error.code === code && error.name === 'EnvelopeError', name);
+      assert.throws(
+        () => decodeEnvelope(message),
+        (error) => error instanceof EnvelopeError && error.code === code && error.name === 'EnvelopeError',
+        name,
+      );
     }
   });
 
   it('refuses to encode what it could not decode', () => {
-    assert.throws(() => encodeEnvelope({ sequence: -1, capturedAt: 0, width: 1, height: 1, jpeg }), { name: 'EnvelopeError', code: 'bad_sequence' });
-    assert.throws(() => encodeEnvelope({ sequence: 0, capturedAt: 0, width: 0, height: 1, jpeg }), { name: 'EnvelopeError', code: 'bad_size' });
-    assert.throws(() => encodeEnvelope({ sequence: 0, capturedAt: 0, width: 1, height: 1, jpeg: Buffer.from('no') }), { name: 'EnvelopeError', code: 'not_jpeg' });
+    assert.throws(() => encodeEnvelope({ sequence: -1, capturedAt: 0, width: 1, height: 1, jpeg }), {
+      name: 'EnvelopeError',
+      code: 'bad_sequence',
+    });
+    assert.throws(() => encodeEnvelope({ sequence: 0, capturedAt: 0, width: 0, height: 1, jpeg }), {
+      name: 'EnvelopeError',
+      code: 'bad_size',
+    });
+    assert.throws(() => encodeEnvelope({ sequence: 0, capturedAt: 0, width: 1, height: 1, jpeg: Buffer.from('no') }), {
+      name: 'EnvelopeError',
+      code: 'not_jpeg',
+    });
   });
 });
 

@@ -32,7 +32,8 @@ export interface Frame {
   readonly jpeg: Buffer;
 }
 
-export type EnvelopeErrorCode = 'bad_sequence' | 'bad_timestamp' | 'bad_size' | 'not_jpeg' | 'too_short' | 'bad_magic' | 'unsupported_version';
+export type EnvelopeErrorCode =
+  'bad_sequence' | 'bad_timestamp' | 'bad_size' | 'not_jpeg' | 'too_short' | 'bad_magic' | 'unsupported_version';
 
 /** A frame that cannot be put in an envelope, or bytes that are not one. */
 export class EnvelopeError extends CamrelayError<EnvelopeErrorCode> {}
@@ -44,9 +45,11 @@ export function isJpeg(bytes: Uint8Array): boolean {
 
 export function encodeEnvelope(frame: Frame): Buffer {
   const { sequence, capturedAt, width, height, jpeg } = frame;
-  if (!Number.isSafeInteger(sequence) || sequence < 0) throw new EnvelopeError('bad_sequence', `sequence must be a non-negative safe integer, got ${sequence}`);
+  if (!Number.isSafeInteger(sequence) || sequence < 0)
+    throw new EnvelopeError('bad_sequence', `sequence must be a non-negative safe integer, got ${sequence}`);
   if (!Number.isFinite(capturedAt)) throw new EnvelopeError('bad_timestamp', `capturedAt must be finite, got ${capturedAt}`);
-  if (!isDimension(width) || !isDimension(height)) throw new EnvelopeError('bad_size', `width and height must be 1..65535, got ${width}x${height}`);
+  if (!isDimension(width) || !isDimension(height))
+    throw new EnvelopeError('bad_size', `width and height must be 1..65535, got ${width}x${height}`);
   if (!isJpeg(jpeg)) throw new EnvelopeError('not_jpeg', 'payload is not a complete JPEG (FF D8 … FF D9)');
 
   const out = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + jpeg.length);

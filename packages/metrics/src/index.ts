@@ -33,7 +33,11 @@ export function scrapedGauge(registry: Registry, metric: ScrapedMetric): void {
     registers: [registry],
     collect() {
       this.reset();
-      apply(metric.read(), (value) => this.set(value), (labels, value) => this.set(labels, value));
+      apply(
+        metric.read(),
+        (value) => this.set(value),
+        (labels, value) => this.set(labels, value),
+      );
     },
   });
 }
@@ -47,7 +51,11 @@ export function scrapedCounter(registry: Registry, metric: ScrapedMetric): void 
     registers: [registry],
     collect() {
       this.reset();
-      apply(metric.read(), (value) => this.inc(value), (labels, value) => this.inc(labels, value));
+      apply(
+        metric.read(),
+        (value) => this.inc(value),
+        (labels, value) => this.inc(labels, value),
+      );
     },
   });
 }

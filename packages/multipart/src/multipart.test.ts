@@ -53,7 +53,10 @@ describe('multipart writer and parser', () => {
 
   it('gives the same parts when fed one byte at a time', () => {
     const chunks = [...stream].map((byte) => Buffer.from([byte]));
-    assert.deepEqual(parseAll(chunks).map((p) => p.body), frames);
+    assert.deepEqual(
+      parseAll(chunks).map((p) => p.body),
+      frames,
+    );
   });
 
   it('reads parts without Content-Length, as the classic Flask server writes them', () => {
@@ -64,7 +67,11 @@ describe('multipart writer and parser', () => {
       const parser = new MultipartParser('frame');
       const parts = [...parser.push(classic.subarray(0, cut)), ...parser.push(classic.subarray(cut))];
       // The last part is complete only when the next delimiter arrives.
-      assert.deepEqual(parts.map((p) => p.body), frames.slice(0, 2), `split at ${cut}`);
+      assert.deepEqual(
+        parts.map((p) => p.body),
+        frames.slice(0, 2),
+        `split at ${cut}`,
+      );
     }
   });
 
@@ -77,7 +84,10 @@ describe('multipart writer and parser', () => {
 
   it('accepts whitespace between a delimiter and its CRLF', () => {
     const parts = new MultipartParser('b').push(Buffer.from('--b \t\r\nContent-Length: 2\r\n\r\nhi\r\n--b\r\n'));
-    assert.deepEqual(parts.map((p) => p.body.toString()), ['hi']);
+    assert.deepEqual(
+      parts.map((p) => p.body.toString()),
+      ['hi'],
+    );
   });
 
   it('rejects malformed streams with MultipartError', () => {
@@ -93,7 +103,11 @@ describe('multipart writer and parser', () => {
       ['oversized headers', `--b\r\nX-Big: ${'x'.repeat(9000)}`, 'too_large'],
     ];
     for (const [name, input, code] of cases) {
-      assert.throws(() => new MultipartParser('b').push(Buffer.from(input)), (error) => error instanceof MultipartError && error.code === code, name);
+      assert.throws(
+        () => new MultipartParser('b').push(Buffer.from(input)),
+        (error) => error instanceof MultipartError && error.code === code,
+        name,
+      );
     }
   });
 
@@ -113,7 +127,11 @@ describe('strict parsing, for clients that check what a gateway writes', () => {
     for (let cut = 0; cut <= stream.length; cut++) {
       const parser = strict();
       const parts = [...parser.push(stream.subarray(0, cut)), ...parser.push(stream.subarray(cut))];
-      assert.deepEqual(parts.map((p) => p.body), frames, `split at ${cut}`);
+      assert.deepEqual(
+        parts.map((p) => p.body),
+        frames,
+        `split at ${cut}`,
+      );
     }
   });
 

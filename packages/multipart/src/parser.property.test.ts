@@ -19,13 +19,25 @@ const boundaryArb = fc.oneof(
  * almost never contain a CRLF or something that looks like a delimiter.
  */
 const bodyTokensArb = fc.array(
-  fc.oneof(fc.uint8Array({ maxLength: 12 }), fc.constantFrom('\r', '\n', '\r\n', '-', '--', '\r\n--', '{b}', '--{b}', '\r\n--{b}', '\r\n--{b}--')),
+  fc.oneof(
+    fc.uint8Array({ maxLength: 12 }),
+    fc.constantFrom('\r', '\n', '\r\n', '-', '--', '\r\n--', '{b}', '--{b}', '\r\n--{b}', '\r\n--{b}--'),
+  ),
   { maxLength: 6 },
 );
 
 // The replacement is a function so that a "$&" in the boundary stays literal.
 function resolve(tokens: ReadonlyArray<Uint8Array | string>, boundary: string): Buffer {
-  return Buffer.concat(tokens.map((t) => (typeof t === 'string' ? Buffer.from(t.replaceAll('{b}', () => boundary), 'latin1') : t)));
+  return Buffer.concat(
+    tokens.map((t) =>
+      typeof t === 'string'
+        ? Buffer.from(
+            t.replaceAll('{b}', () => boundary),
+            'latin1',
+          )
+        : t,
+    ),
+  );
 }
 
 /** Chunk sizes, used in turn until the stream runs out; [1] feeds one byte at a time. */
@@ -122,7 +134,12 @@ describe('multipart parser properties', () => {
 
   it('in strict mode, yields what the writer wrote and knows after every chunk whether it stopped inside a body', () => {
     // Capture times a camera can have: strict mode wants X-Timestamp as plain decimals.
-    const partArb = fc.record({ tokens: bodyTokensArb, capturedAt: fc.double({ min: 0, max: 4.1e12, noNaN: true }), sequence: fc.maxSafeNat(), noSignal: fc.boolean() });
+    const partArb = fc.record({
+      tokens: bodyTokensArb,
+      capturedAt: fc.double({ min: 0, max: 4.1e12, noNaN: true }),
+      sequence: fc.maxSafeNat(),
+      noSignal: fc.boolean(),
+    });
     fc.assert(
       fc.property(boundaryArb, fc.array(partArb, { maxLength: 5 }), chunkSizesArb, (boundary, written, sizes) => {
         const bodies = written.map((p) => resolve(p.tokens, boundary));
@@ -139,9 +156,16 @@ describe('multipart parser properties', () => {
         for (const chunk of split(stream, sizes)) {
           parts.push(...parser.push(chunk));
           at += chunk.length;
-          assert.equal(parser.midBody, bodyRanges.some(([start, end]) => start < at && at < end), `after ${at} bytes`);
+          assert.equal(
+            parser.midBody,
+            bodyRanges.some(([start, end]) => start < at && at < end),
+            `after ${at} bytes`,
+          );
         }
-        assert.deepEqual(parts.map((p) => p.body), bodies);
+        assert.deepEqual(
+          parts.map((p) => p.body),
+          bodies,
+        );
         assert.throws(() => parser.end(), /without its closing delimiter/);
       }),
       RUNS,
@@ -167,7 +191,11 @@ describe('multipart parser properties', () => {
           const head = (typed: boolean) => (typed ? 'Content-Type: image/jpeg\r\n' : '');
           const stream = Buffer.concat([
             Buffer.from('\r\n'.repeat(blankLines)),
-            ...written.flatMap((p, i) => [Buffer.from(`--${boundary}${p.padding}\r\n${head(p.typed)}\r\n`, 'latin1'), bodies[i]!, Buffer.from('\r\n')]),
+            ...written.flatMap((p, i) => [
+              Buffer.from(`--${boundary}${p.padding}\r\n${head(p.typed)}\r\n`, 'latin1'),
+              bodies[i]!,
+              Buffer.from('\r\n'),
+            ]),
             Buffer.from(`--${boundary}--\r\nepilogue`, 'latin1'),
           ]);
           // Blank lines before a delimiter count against maxHeaderBytes.
@@ -239,14 +267,27 @@ describe('multipart parser properties', () => {
       fc.uint8Array({ maxLength: 100, size: 'max' }).map((bytes) => [bytes]),
       {
         arbitrary: fc
-          .tuple(partLikeArb, fc.array(fc.oneof(partLikeArb, fragmentArb.map((f) => [f])), { maxLength: 12 }))
+          .tuple(
+            partLikeArb,
+            fc.array(
+              fc.oneof(
+                partLikeArb,
+                fragmentArb.map((f) => [f]),
+              ),
+              { maxLength: 12 },
+            ),
+          )
           .map(([first, rest]) => [...first, ...rest.flat()]),
         weight: 4,
       },
     );
     // Small limits, so that streams this short cross them; sometimes the default header limit,
     // so that part-like headers get through to the bodies.
-    const limitsArb = fc.record({ maxHeaderBytes: fc.oneof(fc.nat({ max: 64 }), fc.constant(8192)), maxPartBytes: fc.nat({ max: 64 }), strict: fc.boolean() });
+    const limitsArb = fc.record({
+      maxHeaderBytes: fc.oneof(fc.nat({ max: 64 }), fc.constant(8192)),
+      maxPartBytes: fc.nat({ max: 64 }),
+      strict: fc.boolean(),
+    });
     fc.assert(
       fc.property(fc.constantFrom('b', '-', 'xy'), streamArb, limitsArb, chunkSizesArb, (boundary, tokens, limits, sizes) => {
         const stream = resolve(tokens, boundary);

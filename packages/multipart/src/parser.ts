@@ -142,7 +142,8 @@ export class MultipartParser {
           }
           return false;
         }
-        if (!buf.subarray(offset, offset + this.delimiter.length).equals(this.delimiter)) throw new MultipartError('malformed', 'expected a boundary delimiter');
+        if (!buf.subarray(offset, offset + this.delimiter.length).equals(this.delimiter))
+          throw new MultipartError('malformed', 'expected a boundary delimiter');
         let after = offset + this.delimiter.length;
         if (buf[after] === 0x2d && buf[after + 1] === 0x2d) {
           this.state = 'end';
@@ -173,7 +174,8 @@ export class MultipartParser {
         const end = buf.indexOf(HEADER_END);
         if (end === -1) {
           // The last 3 bytes may be the start of the blank line that ends a block of exactly the limit.
-          if (buf.length > this.maxHeaderBytes + HEADER_END.length - 1) throw new MultipartError('too_large', `part headers exceed ${this.maxHeaderBytes} bytes`);
+          if (buf.length > this.maxHeaderBytes + HEADER_END.length - 1)
+            throw new MultipartError('too_large', `part headers exceed ${this.maxHeaderBytes} bytes`);
           return false;
         }
         if (end > this.maxHeaderBytes) throw new MultipartError('too_large', `part headers exceed ${this.maxHeaderBytes} bytes`);
@@ -195,7 +197,8 @@ export class MultipartParser {
         // Resume the search where the last chunk ended, not from the start of the part.
         const end = buf.indexOf(this.bodyEnd, Math.max(0, this.scanned - this.bodyEnd.length + 1));
         if (end === -1) {
-          if (buf.length > this.maxPartBytes + this.bodyEnd.length) throw new MultipartError('too_large', `part exceeds ${this.maxPartBytes} bytes`);
+          if (buf.length > this.maxPartBytes + this.bodyEnd.length)
+            throw new MultipartError('too_large', `part exceeds ${this.maxPartBytes} bytes`);
           this.scanned = buf.length;
           return false;
         }
@@ -244,8 +247,10 @@ function checkWriterHeaders(headers: Record<string, string>): void {
   const { 'content-type': type, 'content-length': length, 'x-sequence': sequence, 'x-timestamp': timestamp } = headers;
   if (type !== 'image/jpeg') throw new MultipartError('malformed', `part Content-Type ${JSON.stringify(type)}, not image/jpeg`);
   if (length === undefined) throw new MultipartError('malformed', 'part without Content-Length');
-  if (sequence === undefined || !/^\d{1,16}$/.test(sequence) || !Number.isSafeInteger(Number(sequence))) throw new MultipartError('malformed', `part X-Sequence ${JSON.stringify(sequence)}`);
-  if (timestamp === undefined || !/^-?\d{1,16}(?:\.\d{1,9})?$/.test(timestamp)) throw new MultipartError('malformed', `part X-Timestamp ${JSON.stringify(timestamp)}`);
+  if (sequence === undefined || !/^\d{1,16}$/.test(sequence) || !Number.isSafeInteger(Number(sequence)))
+    throw new MultipartError('malformed', `part X-Sequence ${JSON.stringify(sequence)}`);
+  if (timestamp === undefined || !/^-?\d{1,16}(?:\.\d{1,9})?$/.test(timestamp))
+    throw new MultipartError('malformed', `part X-Timestamp ${JSON.stringify(timestamp)}`);
 }
 
 function contentLength(headers: Record<string, string>, max: number): number {

@@ -5,7 +5,9 @@ import { parseCameras } from './cameras.js';
 describe('CAMERAS', () => {
   it('reads every source form', () => {
     assert.deepEqual(
-      parseCameras('a=device:0; b=file:/videos/shop floor.mp4;c=rtsp://user:pw@10.0.0.5/stream;d=http://cam.local/video;e=pattern:1280x720@25;f=auto;g=pattern'),
+      parseCameras(
+        'a=device:0; b=file:/videos/shop floor.mp4;c=rtsp://user:pw@10.0.0.5/stream;d=http://cam.local/video;e=pattern:1280x720@25;f=auto;g=pattern',
+      ),
       [
         { id: 'a', source: { kind: 'device', index: 0 } },
         { id: 'b', source: { kind: 'file', path: '/videos/shop floor.mp4' } },

@@ -18,7 +18,10 @@ const SOURCE_FORMS = 'device:N, file:/path/video.mp4, rtsp://…, http(s)://…,
 
 /** Returns the cameras, or throws an Error whose message says which entry is wrong and why. */
 export function parseCameras(value: string): CameraSpec[] {
-  const entries = value.split(';').map((entry) => entry.trim()).filter((entry) => entry.length > 0);
+  const entries = value
+    .split(';')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
   if (entries.length === 0) throw new Error('no cameras; expected ID=SOURCE entries separated by ";"');
   const seen = new Set<string>();
   return entries.map((entry, index) => {

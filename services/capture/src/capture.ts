@@ -34,7 +34,14 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
     log.info({ camera: camera.id, width, height, jpegBytes }, 'camera streaming');
   };
   const cameras = options.cameras.map(
-    (spec) => new Camera(spec, { cv, bus, jpegQuality: options.jpegQuality, log, onFirstFrame: (camera, bytes) => void onFirstFrame(camera, bytes) }),
+    (spec) =>
+      new Camera(spec, {
+        cv,
+        bus,
+        jpegQuality: options.jpegQuality,
+        log,
+        onFirstFrame: (camera, bytes) => void onFirstFrame(camera, bytes),
+      }),
   );
   for (const camera of cameras) camera.start();
   await announce();

@@ -12,9 +12,24 @@ export function startHealthServer(port: number, cameras: readonly Camera[], bus:
   const registry = createRegistry();
   const perCamera = (read: (camera: Camera) => number) => () => cameras.map((camera) => [{ camera: camera.id }, read(camera)] as const);
   const labelNames = ['camera'];
-  scrapedGauge(registry, { name: 'camrelay_capture_fps', help: 'Frames per second captured, measured over the last seconds.', labelNames, read: perCamera((camera) => camera.info().fps) });
-  scrapedCounter(registry, { name: 'camrelay_capture_frames_total', help: 'Frames captured and encoded since start.', labelNames, read: perCamera((camera) => camera.framesCaptured) });
-  scrapedCounter(registry, { name: 'camrelay_capture_frames_dropped_total', help: 'Frames not published because the bus was slow or down.', labelNames, read: perCamera((camera) => camera.droppedFrames) });
+  scrapedGauge(registry, {
+    name: 'camrelay_capture_fps',
+    help: 'Frames per second captured, measured over the last seconds.',
+    labelNames,
+    read: perCamera((camera) => camera.info().fps),
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_frames_total',
+    help: 'Frames captured and encoded since start.',
+    labelNames,
+    read: perCamera((camera) => camera.framesCaptured),
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_frames_dropped_total',
+    help: 'Frames not published because the bus was slow or down.',
+    labelNames,
+    read: perCamera((camera) => camera.droppedFrames),
+  });
   busUpGauge(registry, bus);
 
   const server = createServer((req, res) => {

@@ -24,34 +24,80 @@ describe('AccessControl', () => {
   it('reads bearer tokens, in any case of the scheme, and refuses anything else with 401', () => {
     assert.equal(access.fromBearer('Bearer admin-token-0123456789').cameras, null);
     assert.deepEqual(access.fromBearer('bearer  lab-token-0123456789ab').cameras, new Set(['lab']));
-    for (const header of [undefined, '', 'Bearer', 'Basic YWRtaW46eA==', 'Bearer admin-token-012345678', 'Bearer admin-token-0123456789 x']) {
-      assert.equal(refusal(() => access.fromBearer(header)), '401 unauthorized', String(header));
+    for (const header of [
+      undefined,
+      '',
+      'Bearer',
+      'Basic YWRtaW46eA==',
+      'Bearer admin-token-012345678',
+      'Bearer admin-token-0123456789 x',
+    ]) {
+      assert.equal(
+        refusal(() => access.fromBearer(header)),
+        '401 unauthorized',
+        String(header),
+      );
     }
   });
 
   it('lets a signed URL open its camera only, until it expires', () => {
     const signed = query(access.sign('lab', 60, 'alice').query);
     assert.deepEqual(access.forCamera('lab', undefined, signed), { cameras: new Set(['lab']), viewer: 'alice' });
-    assert.equal(refusal(() => access.forCamera('yard', undefined, signed)), '403 forbidden');
-    assert.equal(refusal(() => access.forCamera('lab', undefined, { ...signed, viewer: 'bob' })), '403 forbidden');
-    assert.equal(refusal(() => access.forCamera('lab', undefined, { ...signed, viewer: undefined })), '403 forbidden');
-    assert.equal(refusal(() => access.forCamera('lab', undefined, { ...signed, exp: String(Number(signed.exp) + 1) })), '403 forbidden');
-    assert.equal(refusal(() => access.forCamera('lab', undefined, { ...signed, sig: signed.sig!.slice(1) })), '403 forbidden');
-    assert.equal(refusal(() => access.forCamera('lab', undefined, query(access.sign('lab', -1).query))), '403 expired');
+    assert.equal(
+      refusal(() => access.forCamera('yard', undefined, signed)),
+      '403 forbidden',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, { ...signed, viewer: 'bob' })),
+      '403 forbidden',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, { ...signed, viewer: undefined })),
+      '403 forbidden',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, { ...signed, exp: String(Number(signed.exp) + 1) })),
+      '403 forbidden',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, { ...signed, sig: signed.sig!.slice(1) })),
+      '403 forbidden',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, query(access.sign('lab', -1).query))),
+      '403 expired',
+    );
   });
 
   it('does not accept URLs signed with another key', () => {
     const other = new AccessControl({ enabled: true, tokens: [tokens[0]!], ttlSeconds: 60 });
     const signed = query(other.sign('lab').query);
-    assert.equal(refusal(() => access.forCamera('lab', undefined, signed)), '403 forbidden');
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, signed)),
+      '403 forbidden',
+    );
     const shared = { enabled: true, tokens: [tokens[0]!], ttlSeconds: 60, signingKey: 'k'.repeat(32) };
-    assert.equal(refusal(() => new AccessControl(shared).forCamera('lab', undefined, query(new AccessControl({ ...shared, tokens }).sign('lab').query))), 'allowed');
+    assert.equal(
+      refusal(() =>
+        new AccessControl(shared).forCamera('lab', undefined, query(new AccessControl({ ...shared, tokens }).sign('lab').query)),
+      ),
+      'allowed',
+    );
   });
 
   it('checks a bearer token against the camera when one is sent', () => {
-    assert.equal(refusal(() => access.forCamera('yard', 'Bearer lab-token-0123456789ab', {})), '403 forbidden');
-    assert.equal(refusal(() => access.forCamera('lab', 'Bearer lab-token-0123456789ab', {})), 'allowed');
-    assert.equal(refusal(() => access.forCamera('lab', undefined, {})), '401 unauthorized');
+    assert.equal(
+      refusal(() => access.forCamera('yard', 'Bearer lab-token-0123456789ab', {})),
+      '403 forbidden',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', 'Bearer lab-token-0123456789ab', {})),
+      'allowed',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, {})),
+      '401 unauthorized',
+    );
   });
 
   it('allows everything when off', () => {

@@ -56,8 +56,13 @@ export class AccessControl {
     this.enabled = options.enabled;
     this.ttlSeconds = options.ttlSeconds;
     for (const { token, cameras } of options.tokens) this.grants.set(sha256(token), { cameras });
-    const derivedFrom = options.tokens.map(({ token }) => token).sort().join('\n');
-    this.signingKey = createHmac('sha256', 'camrelay signed URL key').update(options.signingKey ?? derivedFrom).digest();
+    const derivedFrom = options.tokens
+      .map(({ token }) => token)
+      .sort()
+      .join('\n');
+    this.signingKey = createHmac('sha256', 'camrelay signed URL key')
+      .update(options.signingKey ?? derivedFrom)
+      .digest();
   }
 
   /** The grant of an API request: its bearer token. Everything when access control is off. */
@@ -97,7 +102,9 @@ export class AccessControl {
   }
 
   private signature(cameraId: string, exp: number, viewer: string | undefined): Buffer {
-    return createHmac('sha256', this.signingKey).update(`v1\n${cameraId}\n${exp}\n${viewer ?? ''}`).digest();
+    return createHmac('sha256', this.signingKey)
+      .update(`v1\n${cameraId}\n${exp}\n${viewer ?? ''}`)
+      .digest();
   }
 }
 

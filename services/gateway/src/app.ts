@@ -73,7 +73,11 @@ export function createApp(options: AppOptions): Koa {
     const base = `/cameras/${cameraId}`;
     if (!access.enabled) return { streamUrl: `${base}/stream.mjpg`, snapshotUrl: `${base}/snapshot.jpg`, expiresAt: null };
     const signed = access.sign(cameraId, ttlSeconds, viewer);
-    return { streamUrl: `${base}/stream.mjpg?${signed.query}`, snapshotUrl: `${base}/snapshot.jpg?${signed.query}`, expiresAt: new Date(signed.expiresAt).toISOString() };
+    return {
+      streamUrl: `${base}/stream.mjpg?${signed.query}`,
+      snapshotUrl: `${base}/snapshot.jpg?${signed.query}`,
+      expiresAt: new Date(signed.expiresAt).toISOString(),
+    };
   };
 
   router.get('/api/cameras', async (ctx) => {
@@ -110,8 +114,7 @@ export function createApp(options: AppOptions): Koa {
     ctx.body = { camera: cameraId, ...urlsOf(cameraId, ttl, viewer) };
   });
 
-  const authorize = (ctx: Koa.Context, cameraId: string): Grant =>
-    access.forCamera(cameraId, bearerOf(ctx), signedQueryOf(ctx));
+  const authorize = (ctx: Koa.Context, cameraId: string): Grant => access.forCamera(cameraId, bearerOf(ctx), signedQueryOf(ctx));
 
   const stream = async (ctx: Koa.Context, cameraId: string) => {
     const minIntervalMs = parseFpsCap(ctx.query.fps);
@@ -195,7 +198,13 @@ export function createApp(options: AppOptions): Koa {
 
   router.get('/readyz', (ctx) => {
     // Not ready means "send new viewers elsewhere": no bus, shutting down, or no room left.
-    const reason = !bus.isUp ? 'frame bus not connected' : !options.accepting() ? 'shutting down' : limits.full ? 'at its viewer limit' : null;
+    const reason = !bus.isUp
+      ? 'frame bus not connected'
+      : !options.accepting()
+        ? 'shutting down'
+        : limits.full
+          ? 'at its viewer limit'
+          : null;
     ctx.status = reason ? 503 : 200;
     ctx.set('Cache-Control', 'no-store');
     ctx.body = reason ? errorBody('not_ready', reason) : { status: 'ready' };
@@ -258,5 +267,6 @@ async function listCameras(directory: CameraDirectory): Promise<CameraInfo[]> {
 
 async function requireCamera(directory: CameraDirectory, cameraId: string): Promise<void> {
   const cameras = await listCameras(directory);
-  if (!cameras.some((camera) => camera.id === cameraId)) throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
+  if (!cameras.some((camera) => camera.id === cameraId))
+    throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
 }

@@ -17,13 +17,18 @@ const TOKENS_FORM = 'TOKEN or TOKEN=camera1,camera2, separated by ";"; a token i
 const apiTokens = optional(
   z.string().transform((value, ctx): TokenGrant[] => {
     const grants: TokenGrant[] = [];
-    for (const entry of value.split(';').map((part) => part.trim()).filter(Boolean)) {
+    for (const entry of value
+      .split(';')
+      .map((part) => part.trim())
+      .filter(Boolean)) {
       const [token = '', cameraList] = entry.split('=', 2) as [string, string | undefined];
       const cameras = cameraList === undefined ? null : cameraList.split(',').map((id) => id.trim());
       // The message never repeats a token: configuration errors end up in logs.
       if (!TOKEN.test(token)) ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: expected ${TOKENS_FORM}` });
-      else if (cameras && !cameras.every(isCameraId)) ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: camera ids are 1-64 letters, digits, "_" or "-"` });
-      else if (grants.some((grant) => grant.token === token)) ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: the same token appears twice` });
+      else if (cameras && !cameras.every(isCameraId))
+        ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: camera ids are 1-64 letters, digits, "_" or "-"` });
+      else if (grants.some((grant) => grant.token === token))
+        ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: the same token appears twice` });
       grants.push({ token, cameras: cameras ? new Set(cameras) : null });
     }
     return grants;

@@ -31,7 +31,14 @@ describe('toHttpError', () => {
   });
 
   it('answers null (a 500 and a log line) for everything else', () => {
-    for (const error of [new TypeError('boom'), Object.assign(new Error('hidden'), { status: 400, expose: false }), { status: 500, expose: true }, null, undefined, 'text']) {
+    for (const error of [
+      new TypeError('boom'),
+      Object.assign(new Error('hidden'), { status: 400, expose: false }),
+      { status: 500, expose: true },
+      null,
+      undefined,
+      'text',
+    ]) {
       assert.equal(toHttpError(error), null, JSON.stringify(error));
     }
   });
@@ -73,7 +80,7 @@ describe('error answers of a running gateway', () => {
     });
   }
 
-  it('tells the client to retry a failing bus, and nothing of the bus\'s own error', async () => {
+  it("tells the client to retry a failing bus, and nothing of the bus's own error", async () => {
     const response = await fetch(`${base}/api/cameras`);
     assert.equal(response.headers.get('retry-after'), '1');
     assert.doesNotMatch(await response.text(), /secret-host/);

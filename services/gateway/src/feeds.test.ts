@@ -106,7 +106,11 @@ describe('Feeds, Fanout and Viewer', () => {
     await a.waitFor(() => a.sequences.length === 3 && b.sequences.length === 3, 'three frames each');
     assert.deepEqual(a.sequences, [1, 2, 3]);
     assert.deepEqual(b.sequences, [1, 2, 3]);
-    await assert.rejects(bus.subscribe(CAMERA, () => undefined), /already subscribed/, 'one bus subscription');
+    await assert.rejects(
+      bus.subscribe(CAMERA, () => undefined),
+      /already subscribed/,
+      'one bus subscription',
+    );
   });
 
   it('coalesces frames that arrive in the same turn: the newest is sent, the others counted', async () => {
@@ -163,7 +167,11 @@ describe('Feeds, Fanout and Viewer', () => {
       await bus.publishFrame(CAMERA, envelope(++sequence, 256 * 1024));
       await fast.waitFor(() => fast.sequences.includes(sequence), `frame ${sequence} at the reading viewer`);
     }
-    assert.deepEqual(fast.sequences, Array.from({ length: sequence }, (_, i) => i + 1), 'the reading viewer missed nothing');
+    assert.deepEqual(
+      fast.sequences,
+      Array.from({ length: sequence }, (_, i) => i + 1),
+      'the reading viewer missed nothing',
+    );
     assert.ok(feeds.all.get(CAMERA)!.maxQueuedBytes() <= 2 * 256 * 1024 + 1024, 'at most about one part queued for the slow viewer');
     slow.socket.resume();
     await slow.waitFor(() => slow.sequences.at(-1) === sequence, 'the newest frame after draining');

@@ -56,7 +56,13 @@ export interface RunningGateway {
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { bus, log } = options;
-  const feeds = new Feeds({ bus, log, lingerMs: options.lingerMs, noSignalAfterMs: options.noSignalAfterMs, stuckViewerMs: options.stuckViewerMs });
+  const feeds = new Feeds({
+    bus,
+    log,
+    lingerMs: options.lingerMs,
+    noSignalAfterMs: options.noSignalAfterMs,
+    stuckViewerMs: options.stuckViewerMs,
+  });
   const access = new AccessControl(options.access ?? { enabled: false, tokens: [], ttlSeconds: D.signedUrlTtlSeconds });
   const limits = new ViewerLimits(options.maxViewers ?? D.maxViewers, options.maxViewersPerAddress ?? D.maxViewersPerAddress);
   let accepting = true;

@@ -14,8 +14,18 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     function* () {
       for (const [camera, fanout] of feeds.all) yield [{ camera }, read(fanout)] as const;
     };
-  scrapedGauge(registry, { name: 'camrelay_viewers', help: 'Open streams per camera on this gateway.', labelNames: ['camera'], read: perCamera((fanout) => fanout.viewerCount) });
-  scrapedGauge(registry, { name: 'camrelay_viewer_queued_bytes_max', help: 'Largest number of bytes waiting in user space for one viewer.', labelNames: ['camera'], read: perCamera((fanout) => fanout.maxQueuedBytes()) });
+  scrapedGauge(registry, {
+    name: 'camrelay_viewers',
+    help: 'Open streams per camera on this gateway.',
+    labelNames: ['camera'],
+    read: perCamera((fanout) => fanout.viewerCount),
+  });
+  scrapedGauge(registry, {
+    name: 'camrelay_viewer_queued_bytes_max',
+    help: 'Largest number of bytes waiting in user space for one viewer.',
+    labelNames: ['camera'],
+    read: perCamera((fanout) => fanout.maxQueuedBytes()),
+  });
 
   const sum = (field: keyof FanoutCounters) => {
     let value = feeds.retired[field];
@@ -24,23 +34,55 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
   };
   scrapedCounter(registry, { name: 'camrelay_frames_received_total', help: 'Frames received from the bus.', read: () => sum('received') });
   scrapedCounter(registry, { name: 'camrelay_frames_delivered_total', help: 'Frames written to viewers.', read: () => sum('delivered') });
-  scrapedCounter(registry, { name: 'camrelay_frames_skipped_total', help: 'Frames a viewer skipped because its socket had not drained or it asked for a lower fps.', read: () => sum('skipped') });
-  scrapedCounter(registry, { name: 'camrelay_frames_coalesced_total', help: 'Frames replaced by a newer one before fan-out because this gateway was behind.', read: () => feeds.coalescedFrames });
-  scrapedCounter(registry, { name: 'camrelay_bus_messages_dropped_total', help: 'Bus messages dropped because they were not valid frame envelopes.', read: () => feeds.droppedMessages });
+  scrapedCounter(registry, {
+    name: 'camrelay_frames_skipped_total',
+    help: 'Frames a viewer skipped because its socket had not drained or it asked for a lower fps.',
+    read: () => sum('skipped'),
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_frames_coalesced_total',
+    help: 'Frames replaced by a newer one before fan-out because this gateway was behind.',
+    read: () => feeds.coalescedFrames,
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_bus_messages_dropped_total',
+    help: 'Bus messages dropped because they were not valid frame envelopes.',
+    read: () => feeds.droppedMessages,
+  });
 
   const openStreams = () => [...feeds.all.values()].reduce((viewers, fanout) => viewers + fanout.viewerCount, 0);
   scrapedGauge(registry, { name: 'camrelay_open_streams', help: 'Open streams on this gateway, all cameras.', read: openStreams });
   // The old name of camrelay_open_streams: `_total` is for counters. Kept for 0.4.x only.
-  scrapedGauge(registry, { name: 'camrelay_viewers_total', help: 'Deprecated: camrelay_open_streams. Removed in 0.5.0.', read: openStreams });
-  scrapedCounter(registry, { name: 'camrelay_streams_opened_total', help: 'Streams opened on this gateway, all cameras.', read: () => sum('opened') });
-  scrapedGauge(registry, { name: 'camrelay_viewer_slots', help: 'Places taken under MAX_VIEWERS (streams open or opening).', read: () => limits.viewers });
-  scrapedCounter(registry, { name: 'camrelay_viewers_refused_total', help: 'Streams refused because the gateway or the client address was at its viewer limit, and connections refused because their address had too many open.', read: () => limits.refused });
+  scrapedGauge(registry, {
+    name: 'camrelay_viewers_total',
+    help: 'Deprecated: camrelay_open_streams. Removed in 0.5.0.',
+    read: openStreams,
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_streams_opened_total',
+    help: 'Streams opened on this gateway, all cameras.',
+    read: () => sum('opened'),
+  });
+  scrapedGauge(registry, {
+    name: 'camrelay_viewer_slots',
+    help: 'Places taken under MAX_VIEWERS (streams open or opening).',
+    read: () => limits.viewers,
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_viewers_refused_total',
+    help: 'Streams refused because the gateway or the client address was at its viewer limit, and connections refused because their address had too many open.',
+    read: () => limits.refused,
+  });
   scrapedGauge(registry, {
     name: 'camrelay_cameras_without_signal',
     help: 'Watched cameras whose viewers are being sent the NO SIGNAL picture.',
     read: () => [...feeds.all.values()].filter((fanout) => !fanout.hasSignal).length,
   });
-  scrapedGauge(registry, { name: 'camrelay_subscriptions', help: 'Cameras this gateway is subscribed to on the bus.', read: () => feeds.all.size });
+  scrapedGauge(registry, {
+    name: 'camrelay_subscriptions',
+    help: 'Cameras this gateway is subscribed to on the bus.',
+    read: () => feeds.all.size,
+  });
   busUpGauge(registry, bus);
   // Both exist to show leaks: after viewers leave, connections and listeners return to where they were.
   let connections = 0;
@@ -48,7 +90,11 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     connections++;
     socket.once('close', () => connections--);
   });
-  scrapedGauge(registry, { name: 'camrelay_http_connections', help: 'Open HTTP connections (viewers, API calls, idle keep-alive).', read: () => connections });
+  scrapedGauge(registry, {
+    name: 'camrelay_http_connections',
+    help: 'Open HTTP connections (viewers, API calls, idle keep-alive).',
+    read: () => connections,
+  });
   scrapedGauge(registry, {
     name: 'camrelay_event_listeners',
     help: 'Listeners on the long-lived emitters (HTTP server, frame bus, process).',

@@ -30,7 +30,12 @@ export async function runGatewayProcess({ config, bus, log, embedded, stopAlso }
     port: config.PORT,
     bus,
     log,
-    access: { enabled: config.AUTH === 'on', tokens: config.API_TOKENS, signingKey: config.URL_SIGNING_KEY, ttlSeconds: config.SIGNED_URL_TTL },
+    access: {
+      enabled: config.AUTH === 'on',
+      tokens: config.API_TOKENS,
+      signingKey: config.URL_SIGNING_KEY,
+      ttlSeconds: config.SIGNED_URL_TTL,
+    },
     maxViewers: config.MAX_VIEWERS,
     maxViewersPerAddress: config.MAX_VIEWERS_PER_ADDRESS,
     trustProxy: config.TRUST_PROXY,
@@ -40,7 +45,10 @@ export async function runGatewayProcess({ config, bus, log, embedded, stopAlso }
     shutdownDelayMs: config.SHUTDOWN_DELAY * 1000,
     drainMs: config.DRAIN_TIMEOUT * 1000,
   });
-  log.info({ url: `http://localhost:${gateway.port}`, mode: embedded ? 'embedded' : 'redis' }, `camrelay listening on http://localhost:${gateway.port}`);
+  log.info(
+    { url: `http://localhost:${gateway.port}`, mode: embedded ? 'embedded' : 'redis' },
+    `camrelay listening on http://localhost:${gateway.port}`,
+  );
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {

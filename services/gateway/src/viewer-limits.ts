@@ -21,11 +21,18 @@ export class ViewerLimits {
     const fromAddress = this.perAddress.get(address) ?? 0;
     if (this.total >= this.maxViewers) {
       this.refused++;
-      throw new HttpError(503, 'too_many_viewers', `this gateway serves at most ${this.maxViewers} streams; retry shortly`, { 'Retry-After': '5' });
+      throw new HttpError(503, 'too_many_viewers', `this gateway serves at most ${this.maxViewers} streams; retry shortly`, {
+        'Retry-After': '5',
+      });
     }
     if (fromAddress >= this.maxPerAddress) {
       this.refused++;
-      throw new HttpError(503, 'too_many_viewers_from_address', `at most ${this.maxPerAddress} streams per client address; close one and retry`, { 'Retry-After': '5' });
+      throw new HttpError(
+        503,
+        'too_many_viewers_from_address',
+        `at most ${this.maxPerAddress} streams per client address; close one and retry`,
+        { 'Retry-After': '5' },
+      );
     }
     this.total++;
     this.perAddress.set(address, fromAddress + 1);

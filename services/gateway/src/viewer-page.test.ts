@@ -35,7 +35,10 @@ describe('viewer page', () => {
     const html = read('../page/src/viewer.html');
     const parts = { html, css: 'body {}', script: 'void 0;' };
     assert.doesNotThrow(() => assembleViewerPage(parts));
-    assert.throws(() => assembleViewerPage({ ...parts, html: html.replace('<script type="module" src="viewer.js"></script>', '') }), /exactly once/);
+    assert.throws(
+      () => assembleViewerPage({ ...parts, html: html.replace('<script type="module" src="viewer.js"></script>', '') }),
+      /exactly once/,
+    );
     assert.throws(() => assembleViewerPage({ ...parts, script: 'const s = "</script>";' }), /<\/script/);
     assert.throws(() => assembleViewerPage({ ...parts, css: 'a::after { content: "</style>"; }' }), /<\/style/);
   });

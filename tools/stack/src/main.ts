@@ -32,9 +32,11 @@ if (values.help) {
   process.exit(0);
 }
 const gatewayCount = Number(values.gateways);
-if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 64) fail(`--gateways must be a whole number from 1 to 64, got ${JSON.stringify(values.gateways)}`);
+if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 64)
+  fail(`--gateways must be a whole number from 1 to 64, got ${JSON.stringify(values.gateways)}`);
 const port = Number(process.env.PORT ?? 8080);
-if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`PORT must be a whole number from 1 to 65535, got ${JSON.stringify(process.env.PORT)}`);
+if (!Number.isInteger(port) || port < 1 || port > 65535)
+  fail(`PORT must be a whole number from 1 to 65535, got ${JSON.stringify(process.env.PORT)}`);
 
 // Gateways behind a load balancer require tokens: without API_TOKENS (and AUTH=off) the stack
 // makes one for this run and prints it, so that one command still gives a working link.
@@ -59,7 +61,8 @@ async function stopAll(keepLogs = false): Promise<void> {
 function track(name: string, child: Running): Running {
   started.push({ name, process: child });
   void child.exited.then((code) => {
-    if (ready && !stopping) console.error(`stack: ${name} (pid ${child.process.pid}) exited with code ${code}; its log: ${join(logs, `${name}.log`)}`);
+    if (ready && !stopping)
+      console.error(`stack: ${name} (pid ${child.process.pid}) exited with code ${code}; its log: ${join(logs, `${name}.log`)}`);
   });
   return child;
 }
@@ -137,5 +140,7 @@ async function waitForHttp(url: string, child: Running, timeoutMs = 15_000): Pro
 /** HAProxy refuses to start with a maxconn its open-file limit (raised to the hard limit) cannot hold. */
 function viewersTheFileLimitHolds(): number {
   const hard = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim());
-  return Number.isFinite(hard) ? Math.max(64, Math.min(DEFAULT_MAX_VIEWERS, Math.floor((hard - 200) / OPEN_FILES_PER_VIEWER))) : DEFAULT_MAX_VIEWERS;
+  return Number.isFinite(hard)
+    ? Math.max(64, Math.min(DEFAULT_MAX_VIEWERS, Math.floor((hard - 200) / OPEN_FILES_PER_VIEWER)))
+    : DEFAULT_MAX_VIEWERS;
 }

@@ -82,7 +82,11 @@ export function spawnProcess(command: string, args: string[], env: NodeJS.Proces
         const waiter = { pattern, resolve: (line: string) => (clearTimeout(timer), resolve(line)) };
         const timer = setTimeout(() => {
           waiters.delete(waiter);
-          reject(new Error(`${command} ${args.join(' ')}: no line matching ${pattern} within ${timeoutMs} ms; output:\n${output.slice(-20).join('\n')}`));
+          reject(
+            new Error(
+              `${command} ${args.join(' ')}: no line matching ${pattern} within ${timeoutMs} ms; output:\n${output.slice(-20).join('\n')}`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(waiter);
         void exited.then((code) => {
@@ -129,7 +133,19 @@ export async function spawnRedis(options: RedisServerOptions = {}): Promise<Redi
   const port = options.port ?? (await freePort());
   const { password, tls } = options;
   const args = ['--port', tls ? '0' : String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  if (tls) args.push('--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no');
+  if (tls)
+    args.push(
+      '--tls-port',
+      String(port),
+      '--tls-cert-file',
+      tls.cert,
+      '--tls-key-file',
+      tls.key,
+      '--tls-ca-cert-file',
+      tls.ca,
+      '--tls-auth-clients',
+      'no',
+    );
   if (password !== undefined) args.push('--requirepass', password);
   const server = spawnProcess('redis-server', args, {}, options);
   await server.waitFor(/Ready to accept connections/);
@@ -148,7 +164,12 @@ const NODE_SERVICE_ENV = { LOG_LEVEL: 'info', UV_THREADPOOL_SIZE: '16' };
 /** The gateway process (`npm run gateway`); capture runs inside it unless REDIS_URL is in env. */
 export async function spawnGateway(env: NodeJS.ProcessEnv, options: ProcessOptions = {}): Promise<Service> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const running = spawnProcess(process.execPath, ['services/gateway/dist/main.js'], { ...NODE_SERVICE_ENV, PORT: String(port), ...env }, options);
+  const running = spawnProcess(
+    process.execPath,
+    ['services/gateway/dist/main.js'],
+    { ...NODE_SERVICE_ENV, PORT: String(port), ...env },
+    options,
+  );
   await running.waitFor(/camrelay listening/, 60_000);
   return { ...running, port, baseUrl: `http://127.0.0.1:${port}` };
 }
@@ -157,9 +178,18 @@ export async function spawnGateway(env: NodeJS.ProcessEnv, options: ProcessOptio
  * The capture process (`npm run capture`). Returned once each of `cameraIds` has announced
  * its first frame, or, with none given, once capture has started.
  */
-export async function spawnCapture(env: NodeJS.ProcessEnv, cameraIds: readonly string[] = [], options: ProcessOptions = {}): Promise<Running> {
+export async function spawnCapture(
+  env: NodeJS.ProcessEnv,
+  cameraIds: readonly string[] = [],
+  options: ProcessOptions = {},
+): Promise<Running> {
   const healthPort = env.HEALTH_PORT ?? String(await freePort());
-  const running = spawnProcess(process.execPath, ['services/capture/dist/main.js'], { ...NODE_SERVICE_ENV, HEALTH_PORT: healthPort, ...env }, options);
+  const running = spawnProcess(
+    process.execPath,
+    ['services/capture/dist/main.js'],
+    { ...NODE_SERVICE_ENV, HEALTH_PORT: healthPort, ...env },
+    options,
+  );
   await running.waitFor(/capture started/, 60_000);
   await Promise.all(cameraIds.map((id) => running.waitFor(new RegExp(`"camera":"${id}".*"msg":"camera streaming"`), 60_000)));
   return running;

@@ -36,15 +36,37 @@ export function openPattern(cv: OpenCV, spec: PatternSpec, label: string): Frame
       const angle = t * 2 * Math.PI * 0.25;
       const radius = Math.min(width, height) * 0.3;
       const center = new cv.Point2(width / 2, height / 2);
-      frame.drawLine(center, new cv.Point2(width / 2 + radius * Math.cos(angle), height / 2 + radius * Math.sin(angle)), new cv.Vec3(255, 255, 255), Math.max(2, Math.round(4 * scale)), cv.LINE_AA);
+      frame.drawLine(
+        center,
+        new cv.Point2(width / 2 + radius * Math.cos(angle), height / 2 + radius * Math.sin(angle)),
+        new cv.Vec3(255, 255, 255),
+        Math.max(2, Math.round(4 * scale)),
+        cv.LINE_AA,
+      );
 
       const black = new cv.Vec3(0, 0, 0);
       const white = new cv.Vec3(255, 255, 255);
       frame.drawRectangle(new cv.Point2(0, 0), new cv.Point2(width, Math.round(44 * scale)), black, -1);
-      frame.putText(`TEST PATTERN  ${label}`, new cv.Point2(10 * scale, 32 * scale), cv.FONT_HERSHEY_SIMPLEX, 0.9 * scale, white, Math.max(1, Math.round(2 * scale)), cv.LINE_AA);
+      frame.putText(
+        `TEST PATTERN  ${label}`,
+        new cv.Point2(10 * scale, 32 * scale),
+        cv.FONT_HERSHEY_SIMPLEX,
+        0.9 * scale,
+        white,
+        Math.max(1, Math.round(2 * scale)),
+        cv.LINE_AA,
+      );
       frame.drawRectangle(new cv.Point2(0, height - Math.round(44 * scale)), new cv.Point2(width, height), black, -1);
       const clock = new Date().toISOString().replace('T', ' ').slice(0, 23);
-      frame.putText(`#${String(counter++).padStart(7, '0')}  ${clock}`, new cv.Point2(10 * scale, height - 14 * scale), cv.FONT_HERSHEY_SIMPLEX, 0.8 * scale, white, Math.max(1, Math.round(2 * scale)), cv.LINE_AA);
+      frame.putText(
+        `#${String(counter++).padStart(7, '0')}  ${clock}`,
+        new cv.Point2(10 * scale, height - 14 * scale),
+        cv.FONT_HERSHEY_SIMPLEX,
+        0.8 * scale,
+        white,
+        Math.max(1, Math.round(2 * scale)),
+        cv.LINE_AA,
+      );
       return Promise.resolve(frame);
     },
     close: () => undefined,
@@ -53,8 +75,14 @@ export function openPattern(cv: OpenCV, spec: PatternSpec, label: string): Frame
 
 function drawBackground(cv: OpenCV, width: number, height: number): Mat {
   const bars: Array<[number, number, number]> = [
-    [235, 235, 235], [16, 235, 235], [235, 235, 16], [16, 235, 16],
-    [235, 16, 235], [16, 16, 235], [235, 16, 16], [16, 16, 16],
+    [235, 235, 235],
+    [16, 235, 235],
+    [235, 235, 16],
+    [16, 235, 16],
+    [235, 16, 235],
+    [16, 16, 235],
+    [235, 16, 16],
+    [16, 16, 16],
   ]; // BGR: white, yellow, cyan, green, magenta, red, blue, black
   const pixels = Buffer.allocUnsafe(width * height * 3);
   let seed = 0x2545f491;
