@@ -27,6 +27,7 @@ import {
   ensureDockerEngine,
   execIn,
   localBaseImages,
+  removeComposeProjects,
   serviceContainers,
   startedAt,
 } from './harness/docker.js';
@@ -154,6 +155,8 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
   before(
     async () => {
       engine = await ensureDockerEngine();
+      const stale = await removeComposeProjects('camrelay-test-');
+      if (stale.length > 0) setUp.push(`removed what earlier runs left: ${stale.join(', ')}`);
       const started = performance.now();
       composeEnv = {
         ...localBaseImages(),
@@ -196,7 +199,9 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     for (const viewer of viewers) viewer.close();
     await browser?.close();
     try {
-      await environment?.down({ removeVolumes: true, timeout: 10_000 });
+      // Without an environment (start-up failed) its containers are still there: by label.
+      if (environment) await environment.down({ removeVolumes: true, timeout: 10_000 });
+      else if (engine) await removeComposeProjects(PROJECT);
     } finally {
       await engine?.stop();
     }

@@ -119,3 +119,29 @@ export async function containerLog(container: string): Promise<string> {
 export async function execIn(container: string, ...command: string[]): Promise<string> {
   return docker('exec', container, ...command);
 }
+
+/**
+ * Removes every container and network of the compose projects whose names start with
+ * `prefix`. Before a run: a run that was killed, or whose start-up failed before testcontainers
+ * handed back an environment to take down, leaves containers that restart with the engine
+ * (`restart: unless-stopped`) and take the CPU that the next run measures.
+ */
+export async function removeComposeProjects(prefix: string): Promise<string[]> {
+  const labels = await docker(
+    'ps',
+    '-a',
+    '--filter',
+    'label=com.docker.compose.project',
+    '--format',
+    '{{.ID}} {{.Label "com.docker.compose.project"}}',
+  );
+  const stale = labels
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(([id, project]) => id && project?.startsWith(prefix));
+  if (stale.length > 0) await docker('rm', '--force', '--volumes', ...stale.map(([id]) => id!));
+  const networks = (await docker('network', 'ls', '--format', '{{.Name}}')).split('\n').filter((name) => name.startsWith(prefix));
+  if (networks.length > 0) await docker('network', 'rm', ...networks);
+  return [...new Set(stale.map(([, project]) => project!))];
+}

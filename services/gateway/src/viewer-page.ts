@@ -16,7 +16,7 @@ export interface ViewerPageParts {
   readonly script: string;
 }
 
-const STYLE_LINK = '<link rel="stylesheet" href="viewer.css">';
+const STYLE_LINK = '<link rel="stylesheet" href="viewer.css" />';
 const SCRIPT_TAG = '<script type="module" src="viewer.js"></script>';
 
 /** The page's document with its style and script inlined; throws if the parts do not fit. */
