@@ -15,12 +15,18 @@ describe('a network source that is lost and comes back', () => {
   let upstream: Service;
   let relay: Service;
 
+  const SECRETS = ['net-secret-1', 'net-secret-2', 'net-secret-3'];
   const startUpstream = () => spawnGateway({ REDIS_URL: '', PORT: String(upstreamPort), CAMERAS: 'cam=pattern:320x240@15' });
 
   before(async () => {
     upstreamPort = await freePort();
     upstream = await startUpstream();
-    relay = await spawnGateway({ REDIS_URL: '', CAMERAS: `relay=http://127.0.0.1:${upstreamPort}/cameras/cam/stream.mjpg` });
+    // Credentials as IP cameras take them, in the user info and the query: the upstream
+    // gateway ignores them, and no line the relay prints may show them.
+    relay = await spawnGateway({
+      REDIS_URL: '',
+      CAMERAS: `relay=http://admin:${SECRETS[0]}@127.0.0.1:${upstreamPort}/cameras/cam/stream.mjpg?user=admin&pwd=${SECRETS[1]}&token=${SECRETS[2]}`,
+    });
   });
 
   after(async () => {
@@ -50,6 +56,11 @@ describe('a network source that is lost and comes back', () => {
       await viewer.waitForFrame(() => live().length >= 5, '5 live frames after the camera came back', seen, 30_000);
       const after = live();
       for (let i = 1; i < after.length; i++) assert.ok(after[i]!.sequence > after[i - 1]!.sequence);
+
+      // Opened, lost, retried and reopened: every line that named the camera's URL hid its secrets.
+      const output = relay.output.join('\n');
+      assert.match(output, /http:\/\/\*\*\*@127\.0\.0\.1:\d+\/cameras\/cam\/stream\.mjpg\?user=admin&pwd=\*\*\*&token=\*\*\*/);
+      for (const secret of SECRETS) assert.ok(!output.includes(secret), `${secret} printed by the relay`);
     } finally {
       viewer.close();
     }

@@ -15,7 +15,7 @@ describe('start-up configuration', () => {
       'gateway',
       'services/gateway/dist/main.js',
       { CAMERAS: 'a=rtsp://user:tiny-secret@cam/x;a=pattern' },
-      /CAMERAS="a=rtsp:\/\/user:\*\*\*@cam\/x;a=pattern": .*appears twice/,
+      /CAMERAS="a=rtsp:\/\/\*\*\*@cam\/x;a=pattern": .*appears twice/,
     ],
     ['gateway', 'services/gateway/dist/main.js', { CAMERAS: '../x=pattern' }, /CAMERAS=.*camera id/],
     ['gateway', 'services/gateway/dist/main.js', { JPEG_QUALITY: '101' }, /JPEG_QUALITY="101"/],
@@ -54,6 +54,18 @@ describe('start-up configuration', () => {
     ],
     ['gateway', 'services/gateway/dist/main.js', { MAX_VIEWERS: '0' }, /MAX_VIEWERS="0": expected a whole number from 1/],
     ['gateway', 'services/gateway/dist/main.js', { TRUST_PROXY: 'yes' }, /TRUST_PROXY="yes": expected true or false/],
+    [
+      'gateway',
+      'services/gateway/dist/main.js',
+      { CAMERAS: 'a=pattern:320x240@5;a=rtsp://admin:tiny-secret@127.0.0.1:9/x' },
+      /entry 2 \("a=rtsp:\/\/\*\*\*@127\.0\.0\.1:9\/x"\): camera id "a" appears twice/,
+    ],
+    [
+      'gateway',
+      'services/gateway/dist/main.js',
+      { CAMERAS: 'a=http://cam/video.cgi?user=admin&pwd=tiny-secret;a=pattern' },
+      /entry 2 .*appears twice/,
+    ],
     ['all-in-one', 'services/all-in-one/dist/main.js', { CAMERAS: 'cam1=webcam:0' }, /CAMERAS=.*unknown source/],
     [
       'all-in-one',

@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 import { CamrelayError } from '@camrelay/errors';
+import { hideCredentials } from './credentials.js';
+
+export { hideCredentials } from './credentials.js';
 
 /** Variables that stop start-up; the message names each one, what it held and the form it accepts. */
 export class ConfigError extends CamrelayError<'invalid_configuration'> {}
@@ -19,7 +22,7 @@ export function readConfig<S extends z.ZodType>(schema: S, env: Env): z.infer<S>
     const variable = issue.path.join('.') || 'environment';
     const raw = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
     // Hidden before it is shortened: a cut may fall after the password but before its "@".
-    const value = raw === undefined ? undefined : hidePassword(raw);
+    const value = raw === undefined ? undefined : hideCredentials(raw);
     const shown =
       value === undefined
         ? 'unset'
@@ -33,17 +36,6 @@ export function readConfig<S extends z.ZodType>(schema: S, env: Env): z.infer<S>
 
 /** Variables whose values never appear in an error message (they end up in logs). */
 const SECRET_VARIABLE = /(TOKENS?|KEY|SECRET|PASSWORD)$/;
-
-/**
- * URL passwords replaced by "***" (redis://:secret@host → redis://:***@host). In a value that
- * is one URL the password runs to the last "@": a rejected value may hold one with a space or
- * a raw "@" in it. In a list (CAMERAS) each URL's password runs to its own "@".
- */
-export function hidePassword(value: string): string {
-  return value
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[\s\S]*@/i, '$1***@')
-    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s;]*:)[^@;\s]*@/gi, '$1***@');
-}
 
 /** An environment value that may be unset or empty (both mean "use the default"). */
 export function optional<T extends z.ZodType>(schema: T) {

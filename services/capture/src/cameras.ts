@@ -1,4 +1,5 @@
 /** The CAMERAS variable: `ID=SOURCE` entries separated by `;`. */
+import { hideCredentials } from '@camrelay/config';
 import { isCameraId } from '@camrelay/frame';
 import { CAPTURE_DEFAULTS } from './defaults.js';
 
@@ -25,7 +26,7 @@ export function parseCameras(value: string): CameraSpec[] {
   if (entries.length === 0) throw new Error('no cameras; expected ID=SOURCE entries separated by ";"');
   const seen = new Set<string>();
   return entries.map((entry, index) => {
-    const where = `entry ${index + 1} (${JSON.stringify(entry)})`;
+    const where = `entry ${index + 1} (${JSON.stringify(hideCredentials(entry))})`;
     const equals = entry.indexOf('=');
     if (equals === -1) throw new Error(`${where} is not ID=SOURCE`);
     const id = entry.slice(0, equals).trim();

@@ -5,6 +5,7 @@
  * and throws "No build found"; the binding here is built against Debian's libopencv-dev.
  * Loaded lazily so that a gateway-only process never needs the native module.
  */
+import { hideCredentials } from '@camrelay/config';
 import type cvModule from '@u4/opencv4nodejs';
 
 export type OpenCV = typeof cvModule;
@@ -37,7 +38,10 @@ export function loadOpenCV(): Promise<OpenCV> {
   return loading;
 }
 
-/** OpenCV's binding throws plain strings; make every throw an Error that names its source. */
+/**
+ * An error's text for a message or a log line. OpenCV's binding throws plain strings, and its
+ * FFmpeg backend may name the URL it opened, credentials included: those are hidden here.
+ */
 export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return hideCredentials(error instanceof Error ? error.message : String(error));
 }

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hidePassword } from '@camrelay/config';
+import { hideCredentials } from '@camrelay/config';
 import { execFileSync } from 'node:child_process';
 import { DEFAULT_MAX_VIEWERS, OPEN_FILES_PER_VIEWER, renderHaproxyConf } from './haproxy.js';
 import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
@@ -113,7 +113,7 @@ const haproxy = await step('haproxy', async () => {
 ready = true;
 console.log(`camrelay stack: http://localhost:${port}  (${gatewayCount} gateway${gatewayCount === 1 ? '' : 's'} behind HAProxy)`);
 console.log(`  redis      pid ${redis.process.pid}  ${redis.url}`);
-console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${hidePassword(process.env.CAMERAS ?? 'default=auto')}`);
+console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${hideCredentials(process.env.CAMERAS ?? 'default=auto')}`);
 for (const { name, gateway } of gateways) console.log(`  ${name.padEnd(10)} pid ${gateway.process.pid}  ${gateway.baseUrl}`);
 console.log(`  haproxy    pid ${haproxy.process.pid}  ${haproxyConf}`);
 console.log(`  logs       ${logs}`);

@@ -1,3 +1,4 @@
+import { hideCredentials } from '@camrelay/config';
 import type { OpenCV } from '../opencv.js';
 import type { SourceSpec } from '../cameras.js';
 import { CAPTURE_DEFAULTS } from '../defaults.js';
@@ -12,7 +13,7 @@ export function openSource(cv: OpenCV, cameraId: string, spec: SourceSpec): Fram
     case 'device':
       return openVideoCapture(cv, spec.index, `device ${spec.index}`);
     case 'url':
-      return openVideoCapture(cv, spec.url, `stream ${redact(spec.url)}`);
+      return openVideoCapture(cv, spec.url, `stream ${hideCredentials(spec.url)}`);
     case 'file':
       return openFile(cv, spec.path);
     case 'pattern':
@@ -25,11 +26,4 @@ export function openSource(cv: OpenCV, cameraId: string, spec: SourceSpec): Fram
         return { ...pattern, description: `${pattern.description} (auto: no camera at device 0)` };
       }
   }
-}
-
-/** Stream URLs often carry a password; logs must not. */
-function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = '***';
-  return parsed.toString();
 }
