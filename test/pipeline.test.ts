@@ -228,6 +228,36 @@ describe('capture → Redis → two gateways', () => {
     }
   });
 
+  it('drops and counts a forged frame from the future: real frames go on, snapshots stay real', async () => {
+    const gateway = gateways[0]!;
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/lab/stream.mjpg`);
+    const client = new Redis(redis.url);
+    const forgedSequence = 2 ** 50;
+    try {
+      await viewer.waitForFrames(2);
+      const before = metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_bus_messages_dropped_total');
+      const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xd9]);
+      const forged = encodeEnvelope({ sequence: forgedSequence, capturedAt: Date.now() + 3600_000, width: 16, height: 16, jpeg });
+      await client.publish(framesChannel('lab'), forged);
+      const seen = viewer.frames.length;
+      await viewer.waitForFrames(seen + 10);
+      const after = viewer.frames.slice(seen);
+      assert.ok(
+        after.every((frame) => frame.sequence < forgedSequence && frame.headers['x-no-signal'] === undefined),
+        'only real frames after the forged one',
+      );
+      for (let i = 1; i < after.length; i++) assert.ok(after[i]!.sequence > after[i - 1]!.sequence, 'in order');
+      const snapshot = await fetch(`${gateway.baseUrl}/cameras/lab/snapshot.jpg`);
+      assert.ok(Number(snapshot.headers.get('x-sequence')) < forgedSequence);
+      assert.ok(Number(snapshot.headers.get('x-timestamp')) * 1000 <= Date.now(), 'a snapshot is never from the future');
+      const afterCount = metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_bus_messages_dropped_total');
+      assert.equal(afterCount - before, 1);
+    } finally {
+      viewer.close();
+      await client.quit();
+    }
+  });
+
   it('ends open streams and exits on SIGTERM', async () => {
     const gateway = gateways[1]!;
     const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/lab/stream.mjpg`);

@@ -8,6 +8,9 @@ import type { FanoutCounters } from './fanout.js';
 import { NO_SIGNAL_JPEGS } from './no-signal-images.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
+/** How far ahead of this gateway's clock a capture host's clock may run (NTP keeps it to milliseconds). */
+const MAX_CLOCK_AHEAD_MS = 2000;
+
 export interface FeedsOptions {
   readonly bus: FrameBus;
   readonly log: Logger;
@@ -155,13 +158,25 @@ export class Feeds {
     this.fanouts.clear();
   }
 
+  /**
+   * A frame from the bus, or null for one to drop and count: malformed, or captured further in
+   * the future than clocks drift. A frame from the future would outrank every real frame after
+   * it (Fanout keeps the newer of two) and pass as a fresh snapshot until its time came.
+   */
   private decode(envelope: Buffer): Frame | null {
+    let frame: Frame;
     try {
-      return decodeEnvelope(envelope);
+      frame = decodeEnvelope(envelope);
     } catch (error) {
       this.droppedMessages++;
       this.log.debug({ err: (error as Error).message }, 'dropped a malformed bus message');
       return null;
     }
+    if (frame.capturedAt > Date.now() + MAX_CLOCK_AHEAD_MS) {
+      this.droppedMessages++;
+      this.log.debug({ capturedAt: frame.capturedAt }, 'dropped a bus message captured in the future');
+      return null;
+    }
+    return frame;
   }
 }
