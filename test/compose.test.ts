@@ -19,7 +19,7 @@ import { DockerComposeEnvironment, Wait } from 'testcontainers';
 import type { StartedDockerComposeEnvironment } from 'testcontainers';
 import { StreamViewer, metricValue } from '@camrelay/clients';
 import { freePort, repoRoot } from '@camrelay/stack';
-import { changedPixels, launchChromium } from './harness/browser.js';
+import { changedPixels, launchChromium, waitForPicture } from './harness/browser.js';
 import {
   composeCommand,
   containerLog,
@@ -414,7 +414,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     browser = await launchChromium();
     const page = await browser.newPage();
     await page.goto(`${lb}/#token=${TOKEN}`);
-    await page.waitForFunction(`document.querySelector('figure[data-id="cam"] img')?.naturalWidth === 640`, undefined, { timeout: 20_000 });
+    await waitForPicture(page, 'cam', 640, 20_000);
     const tile = page.locator('figure[data-id="cam"] img');
     const first = await tile.screenshot();
     await sleep(1000); // the interval being compared

@@ -12,7 +12,7 @@ import type { Browser } from 'playwright-core';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue, startStack } from '@camrelay/clients';
 import type { RunningStack, StackGateway } from '@camrelay/clients';
 import { freePort } from '@camrelay/stack';
-import { changedPixels, launchChromium } from './harness/browser.js';
+import { changedPixels, launchChromium, waitForPicture } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
 
 const CLIENTS = 300;
@@ -139,7 +139,7 @@ describe('three gateways behind HAProxy', () => {
     browser = await launchChromium();
     const page = await browser.newPage();
     await page.goto(lb);
-    await page.waitForFunction(`document.querySelector('figure[data-id="cam"] img')?.naturalWidth === 320`);
+    await waitForPicture(page, 'cam', 320);
     const tile = page.locator('figure[data-id="cam"] img');
     const before = await tile.screenshot();
     await sleep(1000); // the interval being compared

@@ -66,6 +66,12 @@ describe('start-up configuration', () => {
       { CAMERAS: 'a=http://cam/video.cgi?user=admin&pwd=tiny-secret;a=pattern' },
       /entry 2 .*appears twice/,
     ],
+    [
+      'gateway',
+      'services/gateway/dist/main.js',
+      { FRAME_ANCESTORS: 'javascript:alert(1)' },
+      /FRAME_ANCESTORS="javascript:alert\(1\)": expected origins/,
+    ],
     ['all-in-one', 'services/all-in-one/dist/main.js', { CAMERAS: 'cam1=webcam:0' }, /CAMERAS=.*unknown source/],
     [
       'all-in-one',

@@ -5,17 +5,21 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { fetchMetrics, metricValue } from '@camrelay/clients';
 import { spawnGateway } from '@camrelay/stack';
 import type { Service } from '@camrelay/stack';
-import { changedPixels, launchChromium } from './harness/browser.js';
+import { changedPixels, launchChromium, setVisibility, waitForPicture } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
 
 /** Page script that makes the document report a visibility state, as a tab switch would. */
-function setVisibility(state: 'hidden' | 'visible'): string {
-  return `Object.defineProperty(document, 'visibilityState', { value: '${state}', configurable: true });
-    document.dispatchEvent(new Event('visibilitychange'));`;
+/** What the browser refused under the page's Content-Security-Policy, as it reports it. */
+function policyViolations(page: Page): string[] {
+  const refused: string[] = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) refused.push(message.text());
+  });
+  return refused;
 }
 
 describe('viewer page in Chromium', () => {
@@ -23,7 +27,11 @@ describe('viewer page in Chromium', () => {
   let browser: Browser;
 
   before(async () => {
-    gateway = await spawnGateway({ REDIS_URL: '', CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15' });
+    gateway = await spawnGateway({
+      REDIS_URL: '',
+      CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15',
+      FRAME_ANCESTORS: 'https://dash.example.com',
+    });
     browser = await launchChromium();
   });
 
@@ -36,9 +44,15 @@ describe('viewer page in Chromium', () => {
 
   it('shows every camera live, and releases the streams when hidden or closed', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    await page.goto(gateway.baseUrl);
+    const blocked = policyViolations(page);
+    const response = await page.goto(gateway.baseUrl);
+    const headers = response?.headers() ?? {};
+    assert.match(headers['content-security-policy'] ?? '', /default-src 'none'; script-src 'sha256-[^']+'; style-src 'sha256-[^']+'/);
+    assert.match(headers['content-security-policy'] ?? '', /frame-ancestors https:\/\/dash\.example\.com$/, 'FRAME_ANCESTORS');
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    assert.equal(headers['referrer-policy'], 'no-referrer');
     for (const id of ['left', 'right']) {
-      await page.waitForFunction(`document.querySelector('figure[data-id="${id}"] img')?.naturalWidth === 320`);
+      await waitForPicture(page, id, 320);
     }
     await eventually(async () => assert.equal(await openStreams(), 2));
 
@@ -49,19 +63,21 @@ describe('viewer page in Chromium', () => {
     const changed = await changedPixels(first, await tile.screenshot());
     assert.ok(changed > 200, `only ${changed} pixels changed in one second`);
 
-    await page.evaluate(setVisibility('hidden'));
+    await setVisibility(page, 'hidden');
     await eventually(async () => assert.equal(await openStreams(), 0, 'a hidden page holds no stream'));
 
-    await page.evaluate(setVisibility('visible'));
+    await setVisibility(page, 'visible');
     await eventually(async () => assert.equal(await openStreams(), 2, 'a visible page streams again'));
 
+    assert.deepEqual(blocked, [], 'the page does nothing its policy forbids');
     await page.close();
     await eventually(async () => assert.equal(await openStreams(), 0, 'a closed page holds no stream'));
   });
 });
 
 describe('viewer page with access control, in Chromium', () => {
-  const TOKEN = 'left-only-token-0123456789';
+  // "+" and "/": tokens made with `openssl rand -base64 24` hold them.
+  const TOKEN = 'left+only/token+0123456789';
   let gateway: Service;
   let browser: Browser;
 
@@ -80,18 +96,18 @@ describe('viewer page with access control, in Chromium', () => {
     await gateway?.stop();
   });
 
-  const liveTile = (id: string) => `document.querySelector('figure[data-id="${id}"] img')?.naturalWidth === 320`;
-
   it('takes the token from the link, streams the cameras it allows through signed URLs, and forgets the fragment', async () => {
     const page = await browser.newPage();
+    const blocked = policyViolations(page);
     await page.goto(`${gateway.baseUrl}/#token=${TOKEN}`);
-    await page.waitForFunction(liveTile('left'));
+    await waitForPicture(page, 'left', 320);
     assert.equal(new URL(page.url()).hash, '', 'the token leaves the address bar');
     assert.equal(await page.locator('figure[data-id="right"]').count(), 0, 'a camera the token does not allow is not shown');
     assert.match(
       String(await page.locator('figure[data-id="left"] img').getAttribute('src')),
       /\/cameras\/left\/stream\.mjpg\?exp=\d+&sig=/,
     );
+    assert.deepEqual(blocked, [], 'the page does nothing its policy forbids');
     await page.close();
   });
 
@@ -101,7 +117,7 @@ describe('viewer page with access control, in Chromium', () => {
     await page.locator('#login input').waitFor({ state: 'visible' });
     await page.locator('#login input').fill(TOKEN);
     await page.locator('#login button').click();
-    await page.waitForFunction(liveTile('left'));
+    await waitForPicture(page, 'left', 320);
     await page.close();
   });
 });

@@ -1,6 +1,8 @@
 /** Debian's Chromium driven by playwright-core: no browser download, no calls home. */
 import { chromium } from 'playwright-core';
-import type { Browser } from 'playwright-core';
+import assert from 'node:assert/strict';
+import type { Browser, Page } from 'playwright-core';
+import { eventually } from './eventually.js';
 import { loadOpenCV } from '@camrelay/capture';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -25,4 +27,23 @@ export async function changedPixels(before: Buffer, after: Buffer): Promise<numb
   const a = cv.imdecode(before);
   const b = cv.imdecode(after);
   return a.absdiff(b).cvtColor(cv.COLOR_BGR2GRAY).threshold(16, 255, cv.THRESH_BINARY).countNonZero();
+}
+
+/**
+ * Waits until a camera's tile shows a picture `width` pixels wide. Asked with a function, not
+ * a string: the page's Content-Security-Policy forbids the eval that string predicates need.
+ */
+export async function waitForPicture(page: Page, cameraId: string, width: number, timeoutMs = 30_000): Promise<void> {
+  const image = page.locator(`figure[data-id="${cameraId}"] img`);
+  const shown = () => image.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth, undefined, { timeout: timeoutMs });
+  await eventually(async () => assert.equal(await shown(), width, `the ${cameraId} tile shows a ${width} px picture`), timeoutMs, 100);
+}
+
+/** Makes the page believe it was hidden or shown again (what a switched tab or a locked phone does). */
+export async function setVisibility(page: Page, state: 'hidden' | 'visible'): Promise<void> {
+  await page.evaluate((value) => {
+    const doc = (globalThis as unknown as { document: EventTarget }).document;
+    Object.defineProperty(doc, 'visibilityState', { value, configurable: true });
+    doc.dispatchEvent(new Event('visibilitychange'));
+  }, state);
 }

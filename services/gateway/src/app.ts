@@ -22,6 +22,8 @@ export interface AppOptions {
   readonly limits: ViewerLimits;
   /** Take client addresses from X-Forwarded-For (its last entry: the one our proxy added). */
   readonly trustProxy: boolean;
+  /** Origins that may show the viewer page in a frame (FRAME_ANCESTORS); none when empty. */
+  readonly frameAncestors: readonly string[];
   /** False while shutting down: /readyz turns 503 and new streams are refused. */
   readonly accepting: () => boolean;
 }
@@ -38,7 +40,7 @@ export function createApp(options: AppOptions): Koa {
   const app = new Koa({ proxy: options.trustProxy, maxIpsCount: 1 });
   const directory = new CameraDirectory(bus);
   const router = new Router();
-  const viewerPage = loadViewerPage();
+  const viewerPage = loadViewerPage(options.frameAncestors);
   // Replaces Koa's default, which prints a stack trace to stderr for every viewer that resets
   // its connection mid-stream: routine for a stream server, and thousands an hour.
   app.on('error', (error: NodeJS.ErrnoException, ctx?: Koa.Context) => {
@@ -65,7 +67,8 @@ export function createApp(options: AppOptions): Koa {
   router.get('/', (ctx) => {
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-cache');
-    ctx.body = viewerPage;
+    ctx.set(viewerPage.headers);
+    ctx.body = viewerPage.html;
   });
 
   /** A camera's stream and snapshot URLs: signed for whoever holds them when access control is on. */

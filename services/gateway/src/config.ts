@@ -35,6 +35,9 @@ const apiTokens = optional(
   }),
 );
 
+/** A CSP source for frame-ancestors: 'self', or an http(s) origin (a "*." subdomain wildcard allowed). */
+const FRAME_SOURCE = /^(?:'self'|https?:\/\/(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5})?)$/;
+
 const onOff = optional(z.enum(['on', 'off'], { error: 'expected on or off' }));
 const yesNo = optional(z.enum(['true', 'false'], { error: 'expected true or false' })).transform((value) => value === 'true');
 
@@ -54,6 +57,15 @@ export const gatewayVariables = {
   MAX_VIEWERS_PER_ADDRESS: integerIn(1, 1_000_000, D.maxViewersPerAddress),
   /** Behind a load balancer: take the client's address from X-Forwarded-For (its last entry). */
   TRUST_PROXY: yesNo,
+  /** Origins that may show the viewer page in a frame (a dashboard), separated by spaces; none when unset. */
+  FRAME_ANCESTORS: optional(
+    z
+      .string()
+      .transform((value) => value.split(/\s+/).filter((source) => source.length > 0))
+      .refine((sources) => sources.every((source) => FRAME_SOURCE.test(source)), {
+        error: "expected origins separated by spaces, e.g. https://dash.example.com or 'self'",
+      }),
+  ).transform((value) => value ?? []),
   /** Seconds without frames before viewers get the NO SIGNAL picture. */
   NO_SIGNAL_AFTER: integerIn(1, 600, D.noSignalAfterMs / 1000),
   /** Seconds a viewer's socket may go without draining before the viewer is cut (a dead link or a stuck client). */

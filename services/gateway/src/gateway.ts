@@ -30,6 +30,8 @@ export interface GatewayOptions {
   readonly maxViewersPerAddress?: number;
   /** Client addresses from X-Forwarded-For. @default false */
   readonly trustProxy?: boolean;
+  /** Origins that may show the viewer page in a frame. @default none */
+  readonly frameAncestors?: readonly string[];
   /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default from GATEWAY_DEFAULTS */
   readonly noSignalAfterMs?: number;
   /** A viewer whose socket has not drained for this long is cut. @default from GATEWAY_DEFAULTS */
@@ -80,7 +82,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   if (!options.trustProxy) capConnectionsPerAddress(server, limits);
   server.on('clientError', answerClientError);
   const metrics = createMetrics(feeds, bus, server, limits);
-  const app = createApp({ bus, feeds, metrics, log, access, limits, trustProxy: options.trustProxy ?? false, accepting: () => accepting });
+  const app = createApp({
+    bus,
+    feeds,
+    metrics,
+    log,
+    access,
+    limits,
+    trustProxy: options.trustProxy ?? false,
+    frameAncestors: options.frameAncestors ?? [],
+    accepting: () => accepting,
+  });
   const handleRequest = app.callback();
   server.on('request', (req, res) => void handleRequest(req, res));
   await new Promise<void>((resolve, reject) => {

@@ -4,6 +4,7 @@
  * browser is test/viewer-page.test.ts's.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { assembleViewerPage, loadViewerPage } from './viewer-page.js';
@@ -11,7 +12,7 @@ import { assembleViewerPage, loadViewerPage } from './viewer-page.js';
 const read = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8');
 
 describe('viewer page', () => {
-  const page = loadViewerPage();
+  const page = loadViewerPage().html;
 
   it('inlines the style and the compiled script, and leaves no placeholder', () => {
     const css = read('../page/src/viewer.css');
@@ -28,7 +29,25 @@ describe('viewer page', () => {
   });
 
   it('is read once', () => {
-    assert.equal(loadViewerPage(), page);
+    assert.equal(loadViewerPage().html, page);
+  });
+
+  it('allows exactly its own inlined style and script, and framing only by the configured origins', () => {
+    const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+    const inlined = (tag: string) => new RegExp(`<${tag}[^>]*>([\\s\\S]*?)</${tag}>`).exec(page)?.[1] ?? '';
+    const { headers } = loadViewerPage();
+    const policy = headers['Content-Security-Policy'] ?? '';
+    assert.ok(policy.includes(`script-src ${sha256(inlined('script'))};`), policy);
+    assert.ok(policy.includes(`style-src ${sha256(inlined('style'))};`), policy);
+    assert.match(policy, /default-src 'none'/);
+    assert.match(policy, /frame-ancestors 'none'/);
+    assert.equal(headers['X-Frame-Options'], 'DENY');
+    assert.equal(headers['X-Content-Type-Options'], 'nosniff');
+    assert.equal(headers['Referrer-Policy'], 'no-referrer');
+
+    const framed = loadViewerPage(['https://dash.example.com', "'self'"]).headers;
+    assert.match(framed['Content-Security-Policy'] ?? '', /frame-ancestors https:\/\/dash\.example\.com 'self'/);
+    assert.equal(framed['X-Frame-Options'], undefined, 'X-Frame-Options cannot name origins');
   });
 
   it('refuses parts that do not fit', () => {

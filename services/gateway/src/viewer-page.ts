@@ -8,6 +8,7 @@
  * HTML or CSS, so those are read from the page's sources, and the script from its output: both
  * are under services/, which the gateway image copies whole.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 export interface ViewerPageParts {
@@ -25,7 +26,11 @@ export function assembleViewerPage({ html, css, script }: ViewerPageParts): stri
   // a script, "<!--" can also change where the parser thinks it ends.
   if (/<\/style/i.test(css)) throw new Error('viewer.css holds "</style", which would end the inlined style early');
   if (/<\/script|<!--/i.test(script)) throw new Error('viewer.js holds "</script" or "<!--", which would break the inlined script');
-  return inlineOnce(inlineOnce(html, STYLE_LINK, `<style>\n${css}</style>`), SCRIPT_TAG, `<script type="module">\n${script}</script>`);
+  return inlineOnce(
+    inlineOnce(html, STYLE_LINK, `<style>${inlinedStyle(css)}</style>`),
+    SCRIPT_TAG,
+    `<script type="module">${inlinedScript(script)}</script>`,
+  );
 }
 
 function inlineOnce(html: string, tag: string, replacement: string): string {
@@ -35,14 +40,55 @@ function inlineOnce(html: string, tag: string, replacement: string): string {
   return parts.join(replacement);
 }
 
-let cached: string | undefined;
-
-/** Read from disk once per process, at the first gateway's start, never per request. */
-export function loadViewerPage(): string {
-  cached ??= assembleViewerPage({
-    html: readFileSync(new URL('../page/src/viewer.html', import.meta.url), 'utf8'),
-    css: readFileSync(new URL('../page/src/viewer.css', import.meta.url), 'utf8'),
-    script: readFileSync(new URL('../page/dist/viewer.js', import.meta.url), 'utf8'),
-  });
-  return cached;
+export interface ViewerPage {
+  readonly html: string;
+  /** The headers `/` answers with: a Content-Security-Policy that allows exactly the inlined style and script. */
+  readonly headers: Readonly<Record<string, string>>;
 }
+
+let cached: { html: string; style: string; script: string } | undefined;
+
+/**
+ * The page, read from disk once per process (at the first gateway's start, never per request),
+ * with its headers. `frameAncestors` are the origins that may show the page in a frame
+ * (FRAME_ANCESTORS); none by default.
+ */
+export function loadViewerPage(frameAncestors: readonly string[] = []): ViewerPage {
+  cached ??= (() => {
+    const css = readFileSync(new URL('../page/src/viewer.css', import.meta.url), 'utf8');
+    const script = readFileSync(new URL('../page/dist/viewer.js', import.meta.url), 'utf8');
+    const html = assembleViewerPage({ html: readFileSync(new URL('../page/src/viewer.html', import.meta.url), 'utf8'), css, script });
+    return { html, style: inlinedStyle(css), script: inlinedScript(script) };
+  })();
+  return { html: cached.html, headers: viewerPageHeaders(cached.style, cached.script, frameAncestors) };
+}
+
+/**
+ * Nothing but the page's own inlined style and script runs; images (streams, snapshots) and
+ * fetches go to this origin only; no plugin, base or form target; framing only by the
+ * configured origins. The hashes cover the exact text between the tags.
+ */
+export function viewerPageHeaders(style: string, script: string, frameAncestors: readonly string[]): Record<string, string> {
+  const hash = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+  const ancestors = frameAncestors.length > 0 ? frameAncestors.join(' ') : "'none'";
+  return {
+    'Content-Security-Policy': [
+      "default-src 'none'",
+      `script-src ${hash(script)}`,
+      `style-src ${hash(style)}`,
+      "img-src 'self'",
+      "connect-src 'self'",
+      "base-uri 'none'",
+      "form-action 'none'",
+      `frame-ancestors ${ancestors}`,
+    ].join('; '),
+    'X-Content-Type-Options': 'nosniff',
+    // Signed stream URLs are in the page's <img> sources: no Referer carries them elsewhere.
+    'Referrer-Policy': 'no-referrer',
+    // For browsers without frame-ancestors; it has no way to name origins, so only with none.
+    ...(frameAncestors.length === 0 ? { 'X-Frame-Options': 'DENY' } : {}),
+  };
+}
+
+const inlinedStyle = (css: string) => `\n${css}`;
+const inlinedScript = (script: string) => `\n${script}`;

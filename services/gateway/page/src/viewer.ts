@@ -86,7 +86,7 @@ const tokenInput = pageElement('token', HTMLInputElement);
 const TOKEN_KEY = 'camrelay-token';
 // A link may carry the token in its fragment, which is never sent to a server; keep it for
 // this tab and take it out of the address bar.
-const fromLink = new URLSearchParams(location.hash.slice(1)).get('token');
+const fromLink = tokenInFragment(location.hash);
 if (fromLink) {
   sessionStorage.setItem(TOKEN_KEY, fromLink);
   history.replaceState(null, '', location.pathname + location.search);
@@ -256,3 +256,21 @@ void loadCameras();
 setInterval(() => void loadCameras(), 5000);
 setInterval(refreshSnapshots, SNAPSHOT_EVERY_MS);
 setInterval(watchStreams, WATCH_EVERY_MS);
+
+/**
+ * The `token` of a `#token=…` fragment, read by hand: URLSearchParams reads "+" as a space, and
+ * tokens may hold "+" and "/" (`openssl rand -base64 24` makes such tokens).
+ */
+function tokenInFragment(hash: string): string | null {
+  for (const pair of hash.slice(1).split('&')) {
+    const equals = pair.indexOf('=');
+    if (equals > 0 && pair.slice(0, equals) === 'token') {
+      try {
+        return decodeURIComponent(pair.slice(equals + 1)) || null;
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
+}
