@@ -11,6 +11,7 @@ import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay
 import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { assertJsonErrors } from './harness/json-errors.js';
+import { listeningAddresses } from './harness/listening.js';
 import type { ErrorCase } from './harness/json-errors.js';
 
 describe('capture → Redis → two gateways', () => {
@@ -268,7 +269,8 @@ describe('capture → Redis → two gateways', () => {
     assert.ok(!gateway.output.some((line) => line.includes('did not exit')), 'exited without being killed');
   });
 
-  it('reports capture health and metrics', async () => {
+  it('reports capture health and metrics, on this machine only: they name the cameras and need no token', async () => {
+    assert.deepEqual(listeningAddresses(Number(new URL(captureHealth).port)), ['127.0.0.1']);
     const health = (await (await fetch(`${captureHealth}/healthz`)).json()) as {
       status: string;
       bus: string;

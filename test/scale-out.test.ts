@@ -13,6 +13,7 @@ import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue, startStack } fro
 import type { RunningStack, StackGateway } from '@camrelay/clients';
 import { freePort } from '@camrelay/stack';
 import { changedPixels, launchChromium, waitForPicture } from './harness/browser.js';
+import { listeningAddresses } from './harness/listening.js';
 import { eventually } from './harness/eventually.js';
 
 const CLIENTS = 300;
@@ -73,6 +74,12 @@ describe('three gateways behind HAProxy', () => {
     t.diagnostic(`fps per viewer: min ${Math.min(...fps).toFixed(1)}, median ${fps.sort((a, b) => a - b)[fps.length >> 1]!.toFixed(1)}`);
     const worst = Math.min(...ratios);
     assert.ok(worst >= 0.9, `every viewer got ≥ 90 % of the frames (worst ${(worst * 100).toFixed(1)} %)`);
+  });
+
+  it('binds the gateways behind HAProxy to this machine: nobody picks their own X-Forwarded-For', () => {
+    for (const gateway of stack.gateways) {
+      assert.deepEqual(listeningAddresses(Number(new URL(gateway.baseUrl).port)), ['127.0.0.1'], gateway.name);
+    }
   });
 
   it('keeps every gateway in rotation when gateways answer 503 for a camera without frames', async (t) => {

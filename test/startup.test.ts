@@ -72,6 +72,7 @@ describe('start-up configuration', () => {
       { FRAME_ANCESTORS: 'javascript:alert(1)' },
       /FRAME_ANCESTORS="javascript:alert\(1\)": expected origins/,
     ],
+    ['gateway', 'services/gateway/dist/main.js', { HOST: 'not an address' }, /HOST="not an address": expected an address to listen on/],
     ['all-in-one', 'services/all-in-one/dist/main.js', { CAMERAS: 'cam1=webcam:0' }, /CAMERAS=.*unknown source/],
     [
       'all-in-one',

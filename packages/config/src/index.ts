@@ -57,6 +57,11 @@ export const redisUrl = z.preprocess(
     }),
 );
 
+/** An address to listen on: an IPv4 or IPv6 literal, or a host name. */
+export const listenAddress = z.string().regex(/^(?:[0-9.]+|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/, {
+  error: 'expected an address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::',
+});
+
 /** An integer in [min, max], given as decimal digits. */
 export function integerIn<F extends number | undefined>(min: number, max: number, fallback: F) {
   return optional(

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integerIn, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
+import { integerIn, listenAddress, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
 import type { Env } from '@camrelay/config';
 import { parseCameras } from './cameras.js';
 import { CAPTURE_DEFAULTS as D } from './defaults.js';
@@ -20,7 +20,12 @@ export const captureVariables = {
   LOG_LEVEL: logLevel,
 };
 
-const captureSchema = z.object({ ...captureVariables, REDIS_URL: redisUrl, HEALTH_PORT: integerIn(1, 65535, D.healthPort) });
+const captureSchema = z.object({
+  ...captureVariables,
+  REDIS_URL: redisUrl,
+  HEALTH_PORT: integerIn(1, 65535, D.healthPort),
+  HEALTH_HOST: optional(listenAddress).transform((value) => value ?? D.healthHost),
+});
 
 export type CaptureConfig = z.infer<typeof captureSchema>;
 

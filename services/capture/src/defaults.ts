@@ -8,6 +8,8 @@ export const CAPTURE_DEFAULTS = {
   pattern: { kind: 'pattern', width: 640, height: 480, fps: 30 },
   jpegQuality: 80,
   healthPort: 8081,
+  /** /healthz and /metrics name the cameras and need no token: this machine only, unless asked. */
+  healthHost: '127.0.0.1',
   /** How often the camera directory (size, measured fps, last frame) is refreshed. */
   announceIntervalMs: 1000,
   /** First reopen delay of a failed source; doubles per failure up to maxRetryMs. */

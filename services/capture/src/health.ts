@@ -8,7 +8,7 @@ import { busUpGauge, createRegistry, scrapedCounter, scrapedGauge } from '@camre
 import type { FrameBus } from '@camrelay/bus';
 import type { Camera } from './camera.js';
 
-export function startHealthServer(port: number, cameras: readonly Camera[], bus: FrameBus): Promise<Server> {
+export function startHealthServer(port: number, host: string, cameras: readonly Camera[], bus: FrameBus): Promise<Server> {
   const registry = createRegistry();
   const perCamera = (read: (camera: Camera) => number) => () => cameras.map((camera) => [{ camera: camera.id }, read(camera)] as const);
   const labelNames = ['camera'];
@@ -54,6 +54,6 @@ export function startHealthServer(port: number, cameras: readonly Camera[], bus:
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => resolve(server));
+    server.listen(port, host, () => resolve(server));
   });
 }

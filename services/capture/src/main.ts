@@ -17,11 +17,14 @@ bus.on('up', () => log.info('redis connected'));
 bus.on('down', () => log.warn('redis unreachable; frames are dropped until it is back'));
 
 const capture = await startCapture({ cameras: config.CAMERAS, jpegQuality: config.JPEG_QUALITY, bus, log });
-const health = await startHealthServer(config.HEALTH_PORT, capture.cameras, bus).catch((error: Error) => {
+const health = await startHealthServer(config.HEALTH_PORT, config.HEALTH_HOST, capture.cameras, bus).catch((error: Error) => {
   log.fatal({ err: error.message }, `cannot serve /healthz on HEALTH_PORT=${config.HEALTH_PORT}`);
   process.exit(1);
 });
-log.info({ cameras: config.CAMERAS.map((camera) => camera.id), healthPort: config.HEALTH_PORT }, 'capture started');
+log.info(
+  { cameras: config.CAMERAS.map((camera) => camera.id), healthPort: config.HEALTH_PORT, healthHost: config.HEALTH_HOST },
+  'capture started',
+);
 
 let stopping = false;
 const stop = async (signal: NodeJS.Signals) => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integerIn, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
+import { integerIn, listenAddress, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
 import type { Env } from '@camrelay/config';
 import { isCameraId } from '@camrelay/frame';
 import { SIGNED_URL_TTL_RANGE } from './access.js';
@@ -44,6 +44,8 @@ const yesNo = optional(z.enum(['true', 'false'], { error: 'expected true or fals
 /** The variables a gateway reads. REDIS_URL unset means embedded mode (capture in-process). */
 export const gatewayVariables = {
   PORT: integerIn(1, 65535, D.port),
+  /** The address to listen on; every interface when unset. */
+  HOST: optional(listenAddress),
   REDIS_URL: optional(redisUrl),
   LOG_LEVEL: logLevel,
   /** Access control: on by default with REDIS_URL, off by default in the embedded demo. */

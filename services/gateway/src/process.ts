@@ -28,6 +28,7 @@ export async function runGatewayProcess({ config, bus, log, embedded, stopAlso }
   }
   const gateway = await startGateway({
     port: config.PORT,
+    ...(config.HOST === undefined ? {} : { host: config.HOST }),
     bus,
     log,
     access: {

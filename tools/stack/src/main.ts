@@ -41,7 +41,9 @@ if (!Number.isInteger(port) || port < 1 || port > 65535)
 // Gateways behind a load balancer require tokens: without API_TOKENS (and AUTH=off) the stack
 // makes one for this run and prints it, so that one command still gives a working link.
 const madeToken = process.env.AUTH !== 'off' && !process.env.API_TOKENS ? randomBytes(18).toString('base64url') : undefined;
-const gatewayEnv = { TRUST_PROXY: 'true', ...(madeToken ? { API_TOKENS: madeToken } : {}) };
+// Behind HAProxy, which adds X-Forwarded-For; reachable from this machine only, so nobody can
+// reach a gateway directly and choose their own X-Forwarded-For.
+const gatewayEnv = { TRUST_PROXY: 'true', HOST: '127.0.0.1', ...(madeToken ? { API_TOKENS: madeToken } : {}) };
 
 const dir = mkdtempSync(join(tmpdir(), 'camrelay-stack-'));
 const logs = join(dir, 'logs');
