@@ -6,9 +6,11 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { StreamViewer } from '@camrelay/clients';
 import { spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import type { RedisServer, Running, Service } from '@camrelay/stack';
+import { eventually } from './harness/eventually.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const LAB_ONLY = 'lab-only-token-0123456789';
@@ -133,5 +135,53 @@ describe('access control', () => {
       200,
       'the same computation, unexpired, is accepted',
     );
+  });
+});
+
+describe('signed URLs without URL_SIGNING_KEY', () => {
+  let redis: RedisServer;
+  let capture: Running;
+  let gateways: Service[];
+
+  before(async () => {
+    redis = await spawnRedis();
+    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@10' }, ['lab']);
+    const env = { REDIS_URL: redis.url, API_TOKENS: LAB_ONLY };
+    gateways = await Promise.all([spawnGateway(env), spawnGateway(env)]);
+  });
+
+  after(async () => {
+    await Promise.all((gateways ?? []).map((gateway) => gateway.stop()));
+    await capture?.stop();
+    await redis?.stop();
+  });
+
+  const snapshotUrlFrom = async (gateway: Service) => {
+    const response = await fetch(`${gateway.baseUrl}/api/cameras/lab/urls`, { headers: { Authorization: `Bearer ${LAB_ONLY}` } });
+    return ((await response.json()) as { snapshotUrl: string }).snapshotUrl;
+  };
+  const status = async (gateway: Service, path: string) => (await fetch(`${gateway.baseUrl}${path}`)).status;
+
+  it('share a random key through Redis: URLs from one gateway work on the other, none can be made from the token', async () => {
+    // Each offers its key as soon as its Redis connection is up.
+    await eventually(async () => assert.equal(await status(gateways[1]!, await snapshotUrlFrom(gateways[0]!)), 200), 5000, 100);
+    assert.equal(await status(gateways[0]!, await snapshotUrlFrom(gateways[1]!)), 200);
+    // 0.3 derived the key from the tokens: whoever held one could sign URLs for every camera.
+    const derived = createHmac('sha256', 'camrelay signed URL key').update(LAB_ONLY).digest();
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const sig = createHmac('sha256', derived).update(`v1\nlab\n${exp}\n`).digest('base64url');
+    assert.equal(await status(gateways[0]!, `/cameras/lab/snapshot.jpg?exp=${exp}&sig=${sig}`), 403);
+  });
+
+  it('agree on a key again after Redis lost it', async () => {
+    const client = new Redis(redis.url);
+    try {
+      await client.flushall();
+      // Both re-offer their key every 5 s; the first to do so sets it and the other adopts it.
+      await eventually(async () => assert.equal(await status(gateways[1]!, await snapshotUrlFrom(gateways[0]!)), 200), 15_000, 500);
+      assert.equal(await status(gateways[0]!, await snapshotUrlFrom(gateways[1]!)), 200);
+    } finally {
+      await client.quit();
+    }
   });
 });

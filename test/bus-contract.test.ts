@@ -143,5 +143,12 @@ for (const busUnderTest of buses) {
         cameras[0],
       );
     });
+
+    it('shares one secret: the first candidate offered under a name, whoever asks later', async () => {
+      const name = `contract-${process.pid}`;
+      assert.equal(await publisher.sharedSecret(name, 'first-candidate'), 'first-candidate');
+      assert.equal(await subscriber.sharedSecret(name, 'second-candidate'), 'first-candidate');
+      assert.equal(await subscriber.sharedSecret(`${name}-other`, 'second-candidate'), 'second-candidate');
+    });
   });
 }

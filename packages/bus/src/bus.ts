@@ -33,6 +33,12 @@ export interface FrameBus extends EventEmitter {
   /** Records the capture's cameras so that any gateway can list them. */
   announceCameras(cameras: readonly CameraInfo[]): Promise<void>;
   listCameras(): Promise<CameraInfo[]>;
+  /**
+   * A secret shared by every process on this bus: the one stored under `name`, or `candidate`,
+   * stored, when there is none (the first to ask sets it). Asked again with the secret in use,
+   * it converges after Redis lost it (a restart without persistence).
+   */
+  sharedSecret(name: string, candidate: string): Promise<string>;
   close(): Promise<void>;
 }
 

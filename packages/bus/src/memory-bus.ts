@@ -8,6 +8,7 @@ export class MemoryBus extends EventEmitter implements FrameBus {
   private readonly envelopeListeners = new Map<string, EnvelopeListener>();
   private readonly latest = new Map<string, { envelope: Buffer; at: number }>();
   private cameras: CameraInfo[] = [];
+  private readonly secrets = new Map<string, string>();
 
   // The methods answer with promises, as FrameBus's Redis implementation must, but settle them at once.
   publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
@@ -40,6 +41,11 @@ export class MemoryBus extends EventEmitter implements FrameBus {
 
   listCameras(): Promise<CameraInfo[]> {
     return Promise.resolve(this.cameras);
+  }
+
+  sharedSecret(name: string, candidate: string): Promise<string> {
+    if (!this.secrets.has(name)) this.secrets.set(name, candidate);
+    return Promise.resolve(this.secrets.get(name)!);
   }
 
   close(): Promise<void> {

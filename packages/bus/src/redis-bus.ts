@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
-import { cameraDirectoryKey, framesChannel, latestFrameKey } from '@camrelay/frame';
+import { cameraDirectoryKey, framesChannel, latestFrameKey, sharedSecretKey } from '@camrelay/frame';
 import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
 import { LATEST_FRAME_TTL_MS } from './bus.js';
 
@@ -138,6 +138,11 @@ export class RedisBus extends EventEmitter implements FrameBus {
       if (entry) cameras.push(entry);
     }
     return cameras.sort((a, b) => a.position - b.position || a.camera.id.localeCompare(b.camera.id)).map((entry) => entry.camera);
+  }
+
+  async sharedSecret(name: string, candidate: string): Promise<string> {
+    await this.commands.set(sharedSecretKey(name), candidate, 'NX');
+    return (await this.commands.get(sharedSecretKey(name))) ?? candidate;
   }
 
   close(): Promise<void> {

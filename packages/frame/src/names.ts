@@ -27,3 +27,8 @@ export function latestFrameKey(cameraId: string): string {
 export function cameraDirectoryKey(): string {
   return `${PREFIX}:cameras`;
 }
+
+/** A secret every gateway shares (the URL signing key), created by the first to ask. */
+export function sharedSecretKey(name: string): string {
+  return `camrelay:secret:${name}`;
+}

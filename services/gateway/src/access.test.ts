@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AccessControl } from './access.js';
+import { createHmac } from 'node:crypto';
+import { AccessControl, SIGNED_URL_TTL_RANGE } from './access.js';
 import { HttpError } from './errors.js';
 
 const tokens = [
@@ -81,6 +82,70 @@ describe('AccessControl', () => {
       refusal(() =>
         new AccessControl(shared).forCamera('lab', undefined, query(new AccessControl({ ...shared, tokens }).sign('lab').query)),
       ),
+      'allowed',
+    );
+  });
+
+  it('never derives its key from the tokens: knowing them signs nothing', () => {
+    const sameTokens = new AccessControl({ enabled: true, tokens, ttlSeconds: 60 });
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, query(sameTokens.sign('lab').query))),
+      '403 forbidden',
+    );
+    // The key 0.3 made from the token list, and a URL signed with it.
+    const derived = createHmac('sha256', 'camrelay signed URL key')
+      .update(
+        tokens
+          .map(({ token }) => token)
+          .sort()
+          .join('\n'),
+      )
+      .digest();
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const sig = createHmac('sha256', derived).update(`v1\nlab\n${exp}\n`).digest('base64url');
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, { exp: String(exp), sig })),
+      '403 forbidden',
+    );
+  });
+
+  it('accepts only the signature as sign() writes it, and no lifetime beyond the longest allowed', () => {
+    const signed = query(access.sign('lab').query);
+    const sig = signed.sig!;
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, signed)),
+      'allowed',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, { ...signed, sig: `${sig}A` })),
+      '403 forbidden',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, { ...signed, sig: `${sig}=` })),
+      '403 forbidden',
+    );
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, { ...signed, sig: `${sig.slice(0, 20)}.${sig.slice(20)}` })),
+      '403 forbidden',
+    );
+    // The last of 43 characters carries 4 spare bits: its siblings decode to the same bytes.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(sig.at(-1)!);
+    const sibling = `${sig.slice(0, -1)}${alphabet[last ^ 1]}`;
+    assert.deepEqual(Buffer.from(sibling, 'base64url'), Buffer.from(sig, 'base64url'));
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, { ...signed, sig: sibling })),
+      '403 forbidden',
+    );
+
+    const tooLong = query(access.sign('lab', SIGNED_URL_TTL_RANGE[1] + 3600).query);
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, tooLong)),
+      '403 forbidden',
+    );
+    const longest = query(access.sign('lab', SIGNED_URL_TTL_RANGE[1]).query);
+    assert.equal(
+      refusal(() => access.forCamera('lab', undefined, longest)),
       'allowed',
     );
   });

@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { TokenGrant } from './config.js';
 import { HttpError } from './errors.js';
 
@@ -12,7 +12,10 @@ export interface Grant {
 export interface AccessOptions {
   readonly enabled: boolean;
   readonly tokens: readonly TokenGrant[];
-  /** Shared by every gateway so that any of them accepts another's URLs. @default derived from the tokens */
+  /**
+   * Shared by every gateway so that any of them accepts another's URLs (URL_SIGNING_KEY). When
+   * unset, a random key until the gateway adopts the one its bus shares (adoptSigningKey).
+   */
   readonly signingKey?: string;
   /** Lifetime of the URLs /api/cameras hands out. */
   readonly ttlSeconds: number;
@@ -30,6 +33,8 @@ export const SIGNED_URL_TTL_RANGE = [10, 7 * 24 * 3600] as const;
 
 const EVERYTHING: Grant = { cameras: null };
 const VIEWER_ID = /^[A-Za-z0-9._@-]{1,64}$/;
+/** How far apart the clocks of the gateway that signed and the one that checks may be. */
+const CLOCK_SKEW_SECONDS = 60;
 
 export const unauthorized = () =>
   new HttpError(401, 'unauthorized', 'an API token (Authorization: Bearer …) or a signed URL is required', {
@@ -50,19 +55,30 @@ export class AccessControl {
   readonly ttlSeconds: number;
   /** By SHA-256 of the token: a lookup that does not compare secrets byte by byte. */
   private readonly grants = new Map<string, Grant>();
-  private readonly signingKey: Buffer;
+  /** The key as configured or shared, and the HMAC key made from it. */
+  private key!: { readonly text: string; readonly hmac: Buffer };
+  /** URL_SIGNING_KEY was given: the key is not the bus's to choose. */
+  readonly hasConfiguredKey: boolean;
 
   constructor(options: AccessOptions) {
     this.enabled = options.enabled;
     this.ttlSeconds = options.ttlSeconds;
     for (const { token, cameras } of options.tokens) this.grants.set(sha256(token), { cameras });
-    const derivedFrom = options.tokens
-      .map(({ token }) => token)
-      .sort()
-      .join('\n');
-    this.signingKey = createHmac('sha256', 'camrelay signed URL key')
-      .update(options.signingKey ?? derivedFrom)
-      .digest();
+    // Never derived from the tokens: whoever knows them (or one camera-limited token of a
+    // single-token deployment) could sign URLs for every camera, and every URL handed out
+    // would allow guessing the tokens offline.
+    this.hasConfiguredKey = options.signingKey !== undefined;
+    this.adoptSigningKey(options.signingKey ?? randomBytes(32).toString('base64url'));
+  }
+
+  /** The key URLs are signed with now; a gateway offers it to its bus as the shared one. */
+  get signingKey(): string {
+    return this.key.text;
+  }
+
+  adoptSigningKey(text: string): void {
+    if (this.key?.text === text) return;
+    this.key = { text, hmac: createHmac('sha256', 'camrelay signed URL key').update(text).digest() };
   }
 
   /** The grant of an API request: its bearer token. Everything when access control is off. */
@@ -84,8 +100,12 @@ export class AccessControl {
     }
     const { exp, sig, viewer } = query;
     if (exp === undefined || !/^\d{1,12}$/.test(exp) || (viewer !== undefined && !VIEWER_ID.test(viewer))) throw forbidden();
-    const expected = this.signature(cameraId, Number(exp), viewer);
-    const given = Buffer.from(sig, 'base64url');
+    // No URL lives longer than the longest lifetime allowed, whoever signed it.
+    if (Number(exp) * 1000 > Date.now() + (SIGNED_URL_TTL_RANGE[1] + CLOCK_SKEW_SECONDS) * 1000) throw forbidden();
+    // Compared as text, so only the form sign() writes passes: Node's base64url decoder skips
+    // what it does not know, and the last character's spare bits decode alike.
+    const expected = Buffer.from(this.signature(cameraId, Number(exp), viewer).toString('base64url'));
+    const given = Buffer.from(sig);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw forbidden();
     // Checked after the signature, so that only a genuine URL learns it has expired.
     if (Number(exp) * 1000 < Date.now()) throw new HttpError(403, 'expired', 'this URL has expired; get a new one from /api/cameras');
@@ -102,7 +122,7 @@ export class AccessControl {
   }
 
   private signature(cameraId: string, exp: number, viewer: string | undefined): Buffer {
-    return createHmac('sha256', this.signingKey)
+    return createHmac('sha256', this.key.hmac)
       .update(`v1\n${cameraId}\n${exp}\n${viewer ?? ''}`)
       .digest();
   }

@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import { AccessControl } from './access.js';
+import { shareSigningKey } from './shared-signing-key.js';
 import type { AccessOptions } from './access.js';
 import { createApp } from './app.js';
 import { errorBody } from './errors.js';
@@ -66,6 +67,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     stuckViewerMs: options.stuckViewerMs,
   });
   const access = new AccessControl(options.access ?? { enabled: false, tokens: [], ttlSeconds: D.signedUrlTtlSeconds });
+  const sharedKey = access.enabled && !access.hasConfiguredKey ? await shareSigningKey(bus, access, log) : undefined;
   const limits = new ViewerLimits(options.maxViewers ?? D.maxViewers, options.maxViewersPerAddress ?? D.maxViewersPerAddress);
   let accepting = true;
   const headersTimeout = options.headersTimeoutMs ?? D.headersTimeoutMs;
@@ -109,6 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     feeds,
     async close() {
       accepting = false;
+      sharedKey?.stop();
       // Ending the streams at once sent their reconnections straight back here: a load balancer
       // balancing by open connections prefers the gateway that has just lost all of its own.
       await delay(options.shutdownDelayMs ?? D.shutdownDelayMs);
