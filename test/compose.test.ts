@@ -172,6 +172,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         JPEG_QUALITY: '60',
         // Every viewer here comes from one address; after a kill one gateway carries them all.
         MAX_VIEWERS_PER_ADDRESS: '1000',
+        LB_MAX_CONNECTIONS_PER_ADDRESS: '2000',
       };
       lb = `http://127.0.0.1:${composeEnv.PORT}`;
       setUp.push(

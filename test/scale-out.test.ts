@@ -6,6 +6,7 @@
  * moving when its gateway dies.
  */
 import assert from 'node:assert/strict';
+import { get } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
@@ -182,5 +183,55 @@ describe('three gateways behind HAProxy', () => {
         1,
       ),
     );
+  });
+});
+
+describe("the load balancer's limit per client address", () => {
+  let stack: RunningStack;
+  let lb: string;
+
+  before(async () => {
+    stack = await startStack(1, {
+      PORT: String(await freePort()),
+      CAMERAS: 'cam=pattern:160x120@5',
+      ...OPEN_GATEWAY,
+      LB_MAX_CONNECTIONS_PER_ADDRESS: '3',
+    });
+    lb = stack.url.replace('localhost', '127.0.0.1');
+  });
+
+  after(async () => {
+    await stack?.stop('SIGINT');
+  });
+
+  /** One request on a connection of its own, closed after the answer. */
+  const answer = (path: string) =>
+    new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve, reject) => {
+      get(`${lb}${path}`, { agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }));
+      }).on('error', reject);
+    });
+
+  it('refuses a client address its connection beyond LB_MAX_CONNECTIONS_PER_ADDRESS with 503 JSON, and takes it again once one closes', async () => {
+    const viewers = [0, 1, 2].map(() => new StreamViewer(`${lb}/cameras/cam/stream.mjpg`));
+    try {
+      await Promise.all(viewers.map((viewer) => viewer.waitForFrames(1)));
+      const refused = await answer('/cameras/cam/snapshot.jpg');
+      assert.equal(refused.status, 503);
+      assert.equal(refused.retryAfter, '5');
+      assert.equal((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'too_many_connections');
+      assert.ok(
+        viewers.every((viewer) => !viewer.isClosed),
+        'the streams already open go on',
+      );
+
+      viewers.pop()!.close();
+      await eventually(async () => assert.equal((await answer('/cameras/cam/snapshot.jpg')).status, 200), 5000, 100);
+    } finally {
+      for (const viewer of viewers) viewer.close();
+    }
   });
 });

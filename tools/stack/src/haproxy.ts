@@ -18,9 +18,12 @@ export const DOCKER_GATEWAY_SLOTS = 32;
 export const DEFAULT_MAX_VIEWERS = 7000;
 export const OPEN_FILES_PER_VIEWER = 2.5;
 
+/** Connections one client address may hold: a gateway's own default cap (100 streams + 64). */
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 164;
+
 export type HaproxyTarget =
   /** Local processes: gateways on fixed loopback ports. */
-  | { kind: 'local'; listen: number; gatewayPorts: readonly number[]; maxViewers?: number }
+  | { kind: 'local'; listen: number; gatewayPorts: readonly number[]; maxViewers?: number; maxConnectionsPerAddress?: number }
   /** docker compose: every address Docker's DNS gives for the gateway service, re-resolved each second. */
   | { kind: 'docker'; listen: number; service: string; servicePort: number; maxViewers?: number };
 
@@ -36,6 +39,11 @@ export function renderHaproxyConf(target: HaproxyTarget): string {
         : `    server-template gateway- ${DOCKER_GATEWAY_SLOTS} ${target.service}:${target.servicePort} resolvers docker init-addr none`,
     LISTEN: String(target.listen),
     MAXCONN: String(maxViewers),
+    // compose: HAProxy reads the variable itself, with the same default.
+    PER_ADDRESS:
+      target.kind === 'local'
+        ? String(target.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)
+        : `"\${LB_MAX_CONNECTIONS_PER_ADDRESS-${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS}}"`,
   };
   return readFileSync(TEMPLATE, 'utf8').replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
     const value = values[name];

@@ -5,13 +5,14 @@
  * process it started; a failed start stops the rest and says which part failed and why.
  */
 import { randomBytes } from 'node:crypto';
+import { get } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hideCredentials } from '@camrelay/config';
 import { execFileSync } from 'node:child_process';
-import { DEFAULT_MAX_VIEWERS, OPEN_FILES_PER_VIEWER, renderHaproxyConf } from './haproxy.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_VIEWERS, OPEN_FILES_PER_VIEWER, renderHaproxyConf } from './haproxy.js';
 import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
 import type { Running } from './processes.js';
 
@@ -37,6 +38,11 @@ if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 64)
 const port = Number(process.env.PORT ?? 8080);
 if (!Number.isInteger(port) || port < 1 || port > 65535)
   fail(`PORT must be a whole number from 1 to 65535, got ${JSON.stringify(process.env.PORT)}`);
+const maxConnectionsPerAddress = Number(process.env.LB_MAX_CONNECTIONS_PER_ADDRESS || DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
+if (!Number.isInteger(maxConnectionsPerAddress) || maxConnectionsPerAddress < 1 || maxConnectionsPerAddress > 1_000_000)
+  fail(
+    `LB_MAX_CONNECTIONS_PER_ADDRESS must be a whole number from 1 to 1000000, got ${JSON.stringify(process.env.LB_MAX_CONNECTIONS_PER_ADDRESS)}`,
+  );
 
 // Gateways behind a load balancer require tokens: without API_TOKENS (and AUTH=off) the stack
 // makes one for this run and prints it, so that one command still gives a working link.
@@ -106,7 +112,10 @@ const gateways = await step('gateways', () =>
 const haproxyConf = join(dir, 'haproxy.cfg');
 const haproxy = await step('haproxy', async () => {
   const gatewayPorts = gateways.map((g) => g.gateway.port);
-  writeFileSync(haproxyConf, renderHaproxyConf({ kind: 'local', listen: port, gatewayPorts, maxViewers: viewersTheFileLimitHolds() }));
+  writeFileSync(
+    haproxyConf,
+    renderHaproxyConf({ kind: 'local', listen: port, gatewayPorts, maxViewers: viewersTheFileLimitHolds(), maxConnectionsPerAddress }),
+  );
   const child = track('haproxy', spawnProcess('haproxy', ['-db', '-f', haproxyConf], {}, logOf('haproxy')));
   await waitForHttp(`http://127.0.0.1:${port}/healthz`, child);
   return child;
@@ -129,11 +138,15 @@ async function waitForHttp(url: string, child: Running, timeoutMs = 15_000): Pro
   void child.exited.then(() => (exited = true));
   for (;;) {
     if (exited) throw new Error(`exited: ${[...new Set(child.output.slice(-5))].join(' | ') || 'no output'}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
+    // A connection of its own, closed after the answer: one kept alive would count against
+    // this machine's connections per address at the load balancer.
+    const status = await new Promise<number>((resolve) =>
+      get(url, { agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', () => resolve(0)),
+    );
+    if (status === 200) return;
     if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
