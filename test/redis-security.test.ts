@@ -177,7 +177,7 @@ describe('Redis with a password and TLS (rediss://)', () => {
       assert.equal(await child.exited, 2);
       const output = child.output.join('\n');
       assert.ok(!output.includes(secret), `the password is in: ${output.replaceAll(secret, '<PASSWORD>')}`);
-      assert.match(output, /REDIS_URL="rediss:\/\/:\*\*\*@/);
+      assert.match(output, /REDIS_URL="rediss:\/\/\*\*\*@/);
     }
   });
 
