@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { dockerHaproxyConf, renderHaproxyConf, repoRoot } from '@camrelay/stack';
+import { REDIS_PUBSUB_BUFFER_LIMIT, dockerHaproxyConf, renderHaproxyConf, repoRoot } from '@camrelay/stack';
 
 function composeConfig(env: NodeJS.ProcessEnv) {
   const run = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], {
@@ -45,6 +45,12 @@ describe('deployment files', () => {
     assert.match(lb, /image: haproxy:/);
     assert.match(gateway, /API_TOKENS: a-token-for-the-test-only/);
     assert.match(gateway, /TRUST_PROXY: 'true'|TRUST_PROXY: "true"|TRUST_PROXY: true/);
+    // The same pub/sub output-buffer limit as the local stack's Redis.
+    const redis = /^ {2}redis:\n((?: {4}.*\n)+)/m.exec(config)?.[1] ?? '';
+    assert.ok(
+      redis.includes(REDIS_PUBSUB_BUFFER_LIMIT),
+      `redis is started with --client-output-buffer-limit '${REDIS_PUBSUB_BUFFER_LIMIT}'`,
+    );
   });
 
   it('docker-compose.yml takes every base image, the address and the file limit from variables', () => {

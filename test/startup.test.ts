@@ -73,6 +73,8 @@ describe('start-up configuration', () => {
       /FRAME_ANCESTORS="javascript:alert\(1\)": expected origins/,
     ],
     ['gateway', 'services/gateway/dist/main.js', { HOST: 'not an address' }, /HOST="not an address": expected an address to listen on/],
+    ['gateway', 'services/gateway/dist/main.js', { MAX_SOURCE_SIZE: '8k' }, /MAX_SOURCE_SIZE="8k": expected WIDTHxHEIGHT/],
+    ['gateway', 'services/gateway/dist/main.js', { MAX_FRAME_BYTES: '10' }, /MAX_FRAME_BYTES="10": expected a whole number from 1024/],
     ['all-in-one', 'services/all-in-one/dist/main.js', { CAMERAS: 'cam1=webcam:0' }, /CAMERAS=.*unknown source/],
     [
       'all-in-one',

@@ -62,6 +62,16 @@ export const listenAddress = z.string().regex(/^(?:[0-9.]+|[0-9A-Fa-f:]*:[0-9A-F
   error: 'expected an address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::',
 });
 
+/** A size as WIDTHxHEIGHT, each from 16 to 16384. */
+export const frameSize = z
+  .string()
+  .regex(/^\d{2,5}x\d{2,5}$/, { error: 'expected WIDTHxHEIGHT, e.g. 3840x2160' })
+  .transform((value) => value.split('x').map(Number) as [number, number])
+  .refine(([width, height]) => width >= 16 && height >= 16 && width <= 16384 && height <= 16384, {
+    error: 'expected WIDTHxHEIGHT, each from 16 to 16384',
+  })
+  .transform(([width, height]) => ({ width, height }));
+
 /** An integer in [min, max], given as decimal digits. */
 export function integerIn<F extends number | undefined>(min: number, max: number, fallback: F) {
   return optional(

@@ -17,6 +17,14 @@
 import { CamrelayError } from '@camrelay/errors';
 
 export const ENVELOPE_HEADER_BYTES = 24;
+
+/**
+ * The largest JPEG a frame may carry unless MAX_FRAME_BYTES says otherwise, for capture (which
+ * drops larger ones) and gateways (which drop larger envelopes unread). 1080p at quality 95 is
+ * 0.5-1.5 MB, and noise takes it to about 3 MB. The bound protects a gateway's one Redis
+ * subscriber connection: Redis cuts it when its output buffer passes the pub/sub limit.
+ */
+export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 const MAGIC_0 = 0x43; // 'C'
 const MAGIC_1 = 0x52; // 'R'
 const VERSION = 1;

@@ -4,7 +4,7 @@
  */
 import { pino } from 'pino';
 import { MemoryBus } from '@camrelay/bus';
-import { readInProcessCaptureConfig, startCapture } from '@camrelay/capture';
+import { captureOptionsOf, readInProcessCaptureConfig, startCapture } from '@camrelay/capture';
 import { readConfigOrExit } from '@camrelay/config';
 import { readGatewayConfig, runGatewayProcess } from '@camrelay/gateway';
 
@@ -14,5 +14,5 @@ const config = readConfigOrExit('camrelay', () => readGatewayConfig({ ...process
 const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureConfig(process.env));
 const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
 const bus = new MemoryBus();
-const capture = await startCapture({ cameras: captureConfig.CAMERAS, jpegQuality: captureConfig.JPEG_QUALITY, bus, log });
+const capture = await startCapture({ ...captureOptionsOf(captureConfig), bus, log });
 await runGatewayProcess({ config, bus, log, embedded: true, stopAlso: () => capture.stop() });

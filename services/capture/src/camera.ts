@@ -19,6 +19,10 @@ export interface CameraOptions {
   readonly minRetryMs?: number;
   /** @default CAPTURE_DEFAULTS.maxRetryMs */
   readonly maxRetryMs?: number;
+  /** Frames of more pixels than this are dropped before they are encoded. @default CAPTURE_DEFAULTS.maxSourceSize */
+  readonly maxSourceSize?: { readonly width: number; readonly height: number };
+  /** Encoded frames larger than this are dropped. @default CAPTURE_DEFAULTS.maxFrameBytes */
+  readonly maxFrameBytes?: number;
   /** Called when a newly opened source delivers its first frame (its size is known then). */
   readonly onFirstFrame?: (camera: Camera, jpegBytes: number) => void;
 }
@@ -45,6 +49,8 @@ export class Camera {
   /** Frames not published because the previous publish had not finished (bus slow or down). */
   droppedFrames = 0;
   framesCaptured = 0;
+  /** Frames dropped for their size (MAX_SOURCE_SIZE, MAX_FRAME_BYTES); logged once per camera. */
+  oversizeFrames = 0;
 
   constructor(spec: CameraSpec, options: CameraOptions) {
     this.id = spec.id;
@@ -98,18 +104,21 @@ export class Camera {
     while (!this.stopped) {
       const mat = await source.read();
       const capturedAt = Date.now();
-      const jpeg = await cv.imencodeAsync('.jpg', mat, this.encodeParams);
-      this.width = mat.cols;
-      this.height = mat.rows;
-      this.lastFrameAt = capturedAt;
-      this.meter.tick(capturedAt);
-      this.framesCaptured++;
-      this.publish(encodeEnvelope({ sequence: this.sequence++, capturedAt, width: mat.cols, height: mat.rows, jpeg }));
-      if (first) {
-        first = false;
-        onFrames();
-        this.options.onFirstFrame?.(this, jpeg.length);
+      const jpeg = this.fitsSource(mat.cols, mat.rows) ? await cv.imencodeAsync('.jpg', mat, this.encodeParams) : null;
+      if (jpeg && this.fitsBus(jpeg.length, mat.cols, mat.rows)) {
+        this.width = mat.cols;
+        this.height = mat.rows;
+        this.lastFrameAt = capturedAt;
+        this.meter.tick(capturedAt);
+        this.framesCaptured++;
+        this.publish(encodeEnvelope({ sequence: this.sequence++, capturedAt, width: mat.cols, height: mat.rows, jpeg }));
+        if (first) {
+          first = false;
+          this.options.onFirstFrame?.(this, jpeg.length);
+        }
       }
+      // Frames flow, published or not: the source is not failing, so its backoff starts over.
+      onFrames();
 
       if (source.live) continue;
       due += interval;
@@ -117,6 +126,27 @@ export class Camera {
       if (wait > 0) await this.pause(wait);
       else if (wait < -interval) due = performance.now(); // fell behind: do not burst to catch up
     }
+  }
+
+  /** A frame too large for the source bound (an 8K camera, a huge declared size) is not even encoded. */
+  private fitsSource(width: number, height: number): boolean {
+    const max = this.options.maxSourceSize ?? CAPTURE_DEFAULTS.maxSourceSize;
+    if (width * height <= max.width * max.height) return true;
+    this.refuseOversize({ width, height }, `frames larger than MAX_SOURCE_SIZE=${max.width}x${max.height} are dropped`);
+    return false;
+  }
+
+  private fitsBus(bytes: number, width: number, height: number): boolean {
+    const max = this.options.maxFrameBytes ?? CAPTURE_DEFAULTS.maxFrameBytes;
+    if (bytes <= max) return true;
+    this.refuseOversize({ width, height, bytes }, `encoded frames larger than MAX_FRAME_BYTES=${max} are dropped`);
+    return false;
+  }
+
+  /** Counted each time, logged once per camera: a source that stays too large would flood the log. */
+  private refuseOversize(frame: Record<string, number>, rule: string): void {
+    if (this.oversizeFrames++ === 0)
+      this.log.warn({ ...frame }, `frame too large: ${rule} (logged once; counted in camrelay_capture_frames_oversize_total)`);
   }
 
   /** Waits, or returns early when the camera is stopped. */

@@ -8,6 +8,10 @@ import { loadOpenCV } from './opencv.js';
 export interface CaptureOptions {
   readonly cameras: readonly CameraSpec[];
   readonly jpegQuality: number;
+  /** @default CAPTURE_DEFAULTS.maxFrameBytes */
+  readonly maxFrameBytes?: number;
+  /** @default CAPTURE_DEFAULTS.maxSourceSize */
+  readonly maxSourceSize?: { readonly width: number; readonly height: number };
   readonly bus: FrameBus;
   readonly log: Logger;
   /** How often the camera directory (size, measured fps, last frame) is refreshed. @default CAPTURE_DEFAULTS.announceIntervalMs */
@@ -39,6 +43,8 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
         cv,
         bus,
         jpegQuality: options.jpegQuality,
+        ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
+        ...(options.maxSourceSize === undefined ? {} : { maxSourceSize: options.maxSourceSize }),
         log,
         onFirstFrame: (camera, bytes) => void onFirstFrame(camera, bytes),
       }),

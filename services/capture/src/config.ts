@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integerIn, listenAddress, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
+import { frameSize, integerIn, listenAddress, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
 import type { Env } from '@camrelay/config';
 import { parseCameras } from './cameras.js';
 import { CAPTURE_DEFAULTS as D } from './defaults.js';
@@ -17,6 +17,10 @@ export const captureVariables = {
       }
     }),
   JPEG_QUALITY: integerIn(1, 100, D.jpegQuality),
+  /** Encoded frames larger than this many bytes are dropped (shared with the gateways). */
+  MAX_FRAME_BYTES: integerIn(1024, 256 * 1024 * 1024, D.maxFrameBytes),
+  /** Frames of more pixels than WIDTHxHEIGHT are dropped before they are encoded. */
+  MAX_SOURCE_SIZE: optional(frameSize).transform((value) => value ?? D.maxSourceSize),
   LOG_LEVEL: logLevel,
 };
 
@@ -36,4 +40,14 @@ export function readCaptureConfig(env: Env): CaptureConfig {
 /** Capture's variables when it runs inside a gateway's process, on an in-memory bus: no Redis, no health port. */
 export function readInProcessCaptureConfig(env: Env) {
   return readConfig(z.object(captureVariables), env);
+}
+
+/** What startCapture takes from capture's variables, wherever capture runs. */
+export function captureOptionsOf(config: ReturnType<typeof readInProcessCaptureConfig>) {
+  return {
+    cameras: config.CAMERAS,
+    jpegQuality: config.JPEG_QUALITY,
+    maxFrameBytes: config.MAX_FRAME_BYTES,
+    maxSourceSize: config.MAX_SOURCE_SIZE,
+  };
 }

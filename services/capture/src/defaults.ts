@@ -1,3 +1,5 @@
+import { DEFAULT_MAX_FRAME_BYTES } from '@camrelay/frame';
+
 /**
  * Every default of capture, in one place: the configuration schema and the in-process options
  * of startCapture and Camera both read them here.
@@ -7,6 +9,9 @@ export const CAPTURE_DEFAULTS = {
   cameras: 'default=auto',
   pattern: { kind: 'pattern', width: 640, height: 480, fps: 30 },
   jpegQuality: 80,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  /** The most pixels a source's frame may have (4K); a larger one is dropped before it is encoded. */
+  maxSourceSize: { width: 3840, height: 2160 },
   healthPort: 8081,
   /** /healthz and /metrics name the cameras and need no token: this machine only, unless asked. */
   healthHost: '127.0.0.1',

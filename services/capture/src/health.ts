@@ -30,6 +30,12 @@ export function startHealthServer(port: number, host: string, cameras: readonly 
     labelNames,
     read: perCamera((camera) => camera.droppedFrames),
   });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_frames_oversize_total',
+    help: 'Frames dropped for their size: more pixels than MAX_SOURCE_SIZE, or more bytes than MAX_FRAME_BYTES.',
+    labelNames,
+    read: perCamera((camera) => camera.oversizeFrames),
+  });
   busUpGauge(registry, bus);
 
   const server = createServer((req, res) => {

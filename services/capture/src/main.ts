@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { RedisBus } from '@camrelay/bus';
 import { readConfigOrExit } from '@camrelay/config';
 import { startCapture } from './capture.js';
-import { readCaptureConfig } from './config.js';
+import { captureOptionsOf, readCaptureConfig } from './config.js';
 import { startHealthServer } from './health.js';
 
 const config = readConfigOrExit('capture', () => readCaptureConfig(process.env));
@@ -16,7 +16,7 @@ const bus = new RedisBus({
 bus.on('up', () => log.info('redis connected'));
 bus.on('down', () => log.warn('redis unreachable; frames are dropped until it is back'));
 
-const capture = await startCapture({ cameras: config.CAMERAS, jpegQuality: config.JPEG_QUALITY, bus, log });
+const capture = await startCapture({ ...captureOptionsOf(config), bus, log });
 const health = await startHealthServer(config.HEALTH_PORT, config.HEALTH_HOST, capture.cameras, bus).catch((error: Error) => {
   log.fatal({ err: error.message }, `cannot serve /healthz on HEALTH_PORT=${config.HEALTH_PORT}`);
   process.exit(1);

@@ -68,6 +68,8 @@ export const gatewayVariables = {
         error: "expected origins separated by spaces, e.g. https://dash.example.com or 'self'",
       }),
   ).transform((value) => value ?? []),
+  /** Envelopes carrying a larger JPEG are dropped unread (the same bound as capture's). */
+  MAX_FRAME_BYTES: integerIn(1024, 256 * 1024 * 1024, D.maxFrameBytes),
   /** Seconds without frames before viewers get the NO SIGNAL picture. */
   NO_SIGNAL_AFTER: integerIn(1, 600, D.noSignalAfterMs / 1000),
   /** Seconds a viewer's socket may go without draining before the viewer is cut (a dead link or a stuck client). */

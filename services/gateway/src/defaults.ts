@@ -1,9 +1,12 @@
+import { DEFAULT_MAX_FRAME_BYTES } from '@camrelay/frame';
+
 /**
  * Every default of the gateway, in one place: the configuration schema (in seconds where a
  * variable is in seconds) and the in-process options of startGateway both read them here.
  */
 export const GATEWAY_DEFAULTS = {
   port: 8080,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   signedUrlTtlSeconds: 3600,
   maxViewers: 2000,
   maxViewersPerAddress: 100,

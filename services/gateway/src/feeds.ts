@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import { LATEST_FRAME_TTL_MS } from '@camrelay/bus';
 import type { Frame } from '@camrelay/frame';
-import { decodeEnvelope } from '@camrelay/frame';
+import { ENVELOPE_HEADER_BYTES, decodeEnvelope } from '@camrelay/frame';
 import { Fanout } from './fanout.js';
 import type { FanoutCounters } from './fanout.js';
 import { NO_SIGNAL_JPEGS } from './no-signal-images.js';
@@ -20,6 +20,8 @@ export interface FeedsOptions {
   readonly noSignalAfterMs?: number;
   /** A viewer whose socket has not drained for this long is cut. @default from GATEWAY_DEFAULTS */
   readonly stuckViewerMs?: number;
+  /** Envelopes carrying a larger JPEG are dropped unread. @default from GATEWAY_DEFAULTS */
+  readonly maxFrameBytes?: number;
 }
 
 /**
@@ -36,8 +38,11 @@ export class Feeds {
   private readonly log: Logger;
   private readonly lingerMs: number;
   private readonly stuckViewerMs: number;
+  private readonly maxEnvelopeBytes: number;
+  /** Cameras whose oversize frames were logged: once each, however many there are. */
+  private readonly oversizeLogged = new Set<string>();
   private readonly signalWatch: NodeJS.Timeout;
-  /** Bus messages that were not valid envelopes. */
+  /** Bus messages that were not valid envelopes, were too large, or came from the future. */
   droppedMessages = 0;
   /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
   coalescedFrames = 0;
@@ -49,6 +54,7 @@ export class Feeds {
     this.log = options.log;
     this.lingerMs = options.lingerMs ?? D.lingerMs;
     this.stuckViewerMs = options.stuckViewerMs ?? D.stuckViewerMs;
+    this.maxEnvelopeBytes = ENVELOPE_HEADER_BYTES + (options.maxFrameBytes ?? D.maxFrameBytes);
     const noSignalAfterMs = options.noSignalAfterMs ?? D.noSignalAfterMs;
     // One timer for every camera: a camera that went quiet (capture stopped, camera lost, bus
     // down) must not leave its viewers looking at a frozen picture that seems live.
@@ -94,7 +100,7 @@ export class Feeds {
       fanout.publish(frame);
     };
     await this.bus.subscribe(cameraId, (envelope) => {
-      const frame = this.decode(envelope);
+      const frame = this.decode(cameraId, envelope);
       if (!frame) return;
       if (next) this.coalescedFrames++;
       else setImmediate(fanOutNext);
@@ -106,7 +112,7 @@ export class Feeds {
     this.bus
       .latestFrame(cameraId)
       .then((envelope) => {
-        const frame = envelope && this.decode(envelope);
+        const frame = envelope && this.decode(cameraId, envelope);
         if (frame) fanout.publish(frame);
       })
       .catch(() => undefined);
@@ -134,7 +140,7 @@ export class Feeds {
     const live = this.fanouts.get(cameraId)?.latest;
     if (live && Date.now() - live.frame.capturedAt < LATEST_FRAME_TTL_MS) return live.frame;
     const envelope = await this.bus.latestFrame(cameraId);
-    return envelope ? this.decode(envelope) : null;
+    return envelope ? this.decode(cameraId, envelope) : null;
   }
 
   get all(): ReadonlyMap<string, Fanout> {
@@ -163,7 +169,18 @@ export class Feeds {
    * the future than clocks drift. A frame from the future would outrank every real frame after
    * it (Fanout keeps the newer of two) and pass as a fresh snapshot until its time came.
    */
-  private decode(envelope: Buffer): Frame | null {
+  private decode(cameraId: string, envelope: Buffer): Frame | null {
+    if (envelope.length > this.maxEnvelopeBytes) {
+      this.droppedMessages++;
+      if (!this.oversizeLogged.has(cameraId)) {
+        this.oversizeLogged.add(cameraId);
+        this.log.warn(
+          { camera: cameraId, bytes: envelope.length },
+          'dropped a frame larger than MAX_FRAME_BYTES (logged once per camera; counted in camrelay_bus_messages_dropped_total)',
+        );
+      }
+      return null;
+    }
     let frame: Frame;
     try {
       frame = decodeEnvelope(envelope);

@@ -33,6 +33,8 @@ export interface GatewayOptions {
   readonly trustProxy?: boolean;
   /** Origins that may show the viewer page in a frame. @default none */
   readonly frameAncestors?: readonly string[];
+  /** Envelopes carrying a larger JPEG are dropped unread. @default GATEWAY_DEFAULTS.maxFrameBytes */
+  readonly maxFrameBytes?: number;
   /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default from GATEWAY_DEFAULTS */
   readonly noSignalAfterMs?: number;
   /** A viewer whose socket has not drained for this long is cut. @default from GATEWAY_DEFAULTS */
@@ -65,6 +67,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     lingerMs: options.lingerMs,
     noSignalAfterMs: options.noSignalAfterMs,
     stuckViewerMs: options.stuckViewerMs,
+    maxFrameBytes: options.maxFrameBytes,
   });
   const access = new AccessControl(options.access ?? { enabled: false, tokens: [], ttlSeconds: D.signedUrlTtlSeconds });
   const sharedKey = access.enabled && !access.hasConfiguredKey ? await shareSigningKey(bus, access, log) : undefined;

@@ -14,11 +14,11 @@ import { runGatewayProcess } from './process.js';
 const config = readConfigOrExit('camrelay', () => readGatewayConfig(process.env));
 
 if (config.REDIS_URL === undefined) {
-  const { readInProcessCaptureConfig, startCapture } = await import('@camrelay/capture');
+  const { captureOptionsOf, readInProcessCaptureConfig, startCapture } = await import('@camrelay/capture');
   const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureConfig(process.env));
   const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
   const bus = new MemoryBus();
-  const capture = await startCapture({ cameras: captureConfig.CAMERAS, jpegQuality: captureConfig.JPEG_QUALITY, bus, log });
+  const capture = await startCapture({ ...captureOptionsOf(captureConfig), bus, log });
   await runGatewayProcess({ config, bus, log, embedded: true, stopAlso: () => capture.stop() });
 } else {
   const log = pino({ name: 'gateway', level: config.LOG_LEVEL });

@@ -41,6 +41,7 @@ export async function runGatewayProcess({ config, bus, log, embedded, stopAlso }
     maxViewersPerAddress: config.MAX_VIEWERS_PER_ADDRESS,
     trustProxy: config.TRUST_PROXY,
     frameAncestors: config.FRAME_ANCESTORS,
+    maxFrameBytes: config.MAX_FRAME_BYTES,
     noSignalAfterMs: config.NO_SIGNAL_AFTER * 1000,
     stuckViewerMs: config.STUCK_VIEWER_TIMEOUT * 1000,
     headersTimeoutMs: config.HEADERS_TIMEOUT * 1000,

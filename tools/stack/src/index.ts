@@ -1,4 +1,4 @@
 export { DOCKER_GATEWAY_SLOTS, dockerHaproxyConf, renderHaproxyConf } from './haproxy.js';
 export type { HaproxyTarget } from './haproxy.js';
-export { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
+export { REDIS_PUBSUB_BUFFER_LIMIT, freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
 export type { ProcessOptions, RedisServer, Running, Service } from './processes.js';

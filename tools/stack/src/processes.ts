@@ -126,13 +126,32 @@ export interface RedisServerOptions extends ProcessOptions {
 }
 
 /**
+ * How far a pub/sub client (a gateway's subscriber connection) may fall behind before Redis cuts
+ * it: hard 256 MB, or 128 MB for 60 s. Redis's default (32 MB hard) is eight 4 MB frames: one
+ * camera at MAX_FRAME_BYTES would get every camera of a gateway cut. The README says how to size
+ * it: cameras per gateway × MAX_FRAME_BYTES × 8. docker-compose.yml sets the same (a test checks).
+ */
+export const REDIS_PUBSUB_BUFFER_LIMIT = 'pubsub 256mb 128mb 60';
+
+/**
  * A real redis-server on a free loopback port, without persistence. With `tls`, `port` is
  * the TLS port and there is no plain one.
  */
 export async function spawnRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const { password, tls } = options;
-  const args = ['--port', tls ? '0' : String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args = [
+    '--port',
+    tls ? '0' : String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--client-output-buffer-limit',
+    REDIS_PUBSUB_BUFFER_LIMIT,
+  ];
   if (tls)
     args.push(
       '--tls-port',
