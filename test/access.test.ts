@@ -4,6 +4,7 @@
  * that reveal nothing about which cameras exist.
  */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -171,6 +172,23 @@ describe('signed URLs without URL_SIGNING_KEY', () => {
     const exp = Math.floor(Date.now() / 1000) + 60;
     const sig = createHmac('sha256', derived).update(`v1\nlab\n${exp}\n`).digest('base64url');
     assert.equal(await status(gateways[0]!, `/cameras/lab/snapshot.jpg?exp=${exp}&sig=${sig}`), 403);
+  });
+
+  it('end a stream when its signed URL expires', async () => {
+    const response = await fetch(`${gateways[0]!.baseUrl}/api/cameras/lab/urls?ttl=10`, {
+      headers: { Authorization: `Bearer ${LAB_ONLY}` },
+    });
+    const { streamUrl, expiresAt } = (await response.json()) as { streamUrl: string; expiresAt: string };
+    const viewer = new StreamViewer(`${gateways[1]!.baseUrl}${streamUrl}`);
+    try {
+      await viewer.waitForFrames(3);
+      const stillOpen = sleep(15_000).then(() => Promise.reject(new Error('the stream was still open 5 s after its URL expired')));
+      await Promise.race([viewer.ended, stillOpen]);
+      const late = Date.now() - Date.parse(expiresAt);
+      assert.ok(late > -1000 && late < 1500, `ended ${late} ms after the URL expired`);
+    } finally {
+      viewer.close();
+    }
   });
 
   it('agree on a key again after Redis lost it', async () => {

@@ -86,6 +86,8 @@ describe('viewer page with access control, in Chromium', () => {
       REDIS_URL: '',
       AUTH: 'on',
       API_TOKENS: `${TOKEN}=left`,
+      // The shortest lifetime: URLs expire while the page streams them.
+      SIGNED_URL_TTL: '10',
       CAMERAS: 'left=pattern:320x240@15;right=pattern:320x240@15',
     });
     browser = await launchChromium();
@@ -108,6 +110,29 @@ describe('viewer page with access control, in Chromium', () => {
       /\/cameras\/left\/stream\.mjpg\?exp=\d+&sig=/,
     );
     assert.deepEqual(blocked, [], 'the page does nothing its policy forbids');
+    await page.close();
+  });
+
+  it('keeps the picture moving across its URLs expiring: a fresh URL before the old one ends', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${gateway.baseUrl}/#token=${TOKEN}`);
+    await waitForPicture(page, 'left', 320);
+    const tile = page.locator('figure[data-id="left"] img');
+    const sources = new Set<string>();
+    let previous = await tile.screenshot();
+    let unchanged = 0;
+    let longestUnchanged = 0;
+    // 22 s: two expiries of 10 s URLs, sampled four times a second (the pattern moves at 15 fps).
+    for (let i = 0; i < 88; i++) {
+      await sleep(250); // the sampling interval, not a wait for an event
+      const shot = await tile.screenshot();
+      unchanged = (await changedPixels(previous, shot)) > 50 ? 0 : unchanged + 1;
+      longestUnchanged = Math.max(longestUnchanged, unchanged);
+      previous = shot;
+      sources.add(String(await tile.getAttribute('src')));
+    }
+    assert.ok(sources.size >= 3, `the page swapped its stream URL ${sources.size - 1} times`);
+    assert.ok(longestUnchanged <= 3, `the picture stood still for ${longestUnchanged} samples of 250 ms`);
     await page.close();
   });
 

@@ -43,7 +43,11 @@ describe('AccessControl', () => {
 
   it('lets a signed URL open its camera only, until it expires', () => {
     const signed = query(access.sign('lab', 60, 'alice').query);
-    assert.deepEqual(access.forCamera('lab', undefined, signed), { cameras: new Set(['lab']), viewer: 'alice' });
+    assert.deepEqual(access.forCamera('lab', undefined, signed), {
+      cameras: new Set(['lab']),
+      viewer: 'alice',
+      expiresAt: Number(signed.exp) * 1000,
+    });
     assert.equal(
       refusal(() => access.forCamera('yard', undefined, signed)),
       '403 forbidden',

@@ -7,6 +7,8 @@ export interface Grant {
   readonly cameras: ReadonlySet<string> | null;
   /** The viewer a signed URL was made for, if any: shown in logs, never trusted for access. */
   readonly viewer?: string;
+  /** When a signed URL's access ends (ms since the epoch): its stream is ended then. */
+  readonly expiresAt?: number;
 }
 
 export interface AccessOptions {
@@ -109,7 +111,7 @@ export class AccessControl {
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw forbidden();
     // Checked after the signature, so that only a genuine URL learns it has expired.
     if (Number(exp) * 1000 < Date.now()) throw new HttpError(403, 'expired', 'this URL has expired; get a new one from /api/cameras');
-    return { cameras: new Set([cameraId]), viewer };
+    return { cameras: new Set([cameraId]), viewer, expiresAt: Number(exp) * 1000 };
   }
 
   /** The query string ("exp=…&sig=…") that lets anyone holding it view one camera until it expires. */

@@ -161,10 +161,16 @@ export function createApp(options: AppOptions): Koa {
       'X-Accel-Buffering': 'no',
     });
     res.write(PREAMBLE);
-    fanout.add(res, minIntervalMs, () => {
+    const end = fanout.add(res, minIntervalMs, () => {
       leave();
       feeds.release(cameraId);
     });
+    // A signed URL's access ends at its expiry, open stream or not. The viewer page opens a
+    // fresh URL before then, so its picture does not stop.
+    if (grant.expiresAt !== undefined) {
+      const expiry = setTimeout(end, Math.max(0, grant.expiresAt - Date.now()));
+      res.once('close', () => clearTimeout(expiry));
+    }
   };
 
   router.get('/cameras/:id/stream.mjpg', (ctx) => stream(ctx, cameraIdOf(ctx.params.id)));

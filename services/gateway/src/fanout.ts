@@ -79,11 +79,14 @@ export class Fanout {
     for (const viewer of this.viewers) viewer.offer(part);
   }
 
-  /** Adds a viewer whose response headers and preamble are already written; sends the newest frame at once. */
-  add(response: ServerResponse, minIntervalMs: number, onLeave: () => void): void {
+  /**
+   * Adds a viewer whose response headers and preamble are already written; sends the newest
+   * frame at once. Returns what ends its stream early (its access expired).
+   */
+  add(response: ServerResponse, minIntervalMs: number, onLeave: () => void): () => void {
     if (!response.socket || response.socket.destroyed) {
       onLeave(); // gone before it could be added
-      return;
+      return () => undefined;
     }
     const viewer = new Viewer(response, { minIntervalMs, stuckMs: this.stuckViewerMs }, () => this.newest, this.counters);
     this.viewers.add(viewer);
@@ -94,6 +97,11 @@ export class Fanout {
       onLeave();
     });
     if (this.newest) viewer.offer(this.newest);
+    return () => {
+      if (!this.viewers.delete(viewer)) return;
+      viewer.detach();
+      response.end();
+    };
   }
 
   /** The largest backlog any viewer has; bounded by about one part per viewer. */

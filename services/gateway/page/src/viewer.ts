@@ -43,6 +43,8 @@ interface Tile {
   online: boolean;
   streamUrl: string;
   snapshotUrl: string;
+  /** When the URL being streamed expires (the gateway then ends the stream); Infinity unsigned. */
+  streamExpiresAt: number;
 }
 
 function isCamera(value: unknown): value is Camera {
@@ -73,6 +75,8 @@ function pageElement<T extends HTMLElement>(id: string, type: new () => T): T {
 const MAX_LIVE = 4;
 const SNAPSHOT_EVERY_MS = 2000;
 const STALL_MS = 2500;
+/** A streamed URL this close to its expiry is replaced by a fresh one: three camera-list refreshes. */
+const RENEW_BEFORE_MS = 15_000;
 const WATCH_EVERY_MS = 500;
 const probe = document.createElement('canvas');
 probe.width = 64;
@@ -97,6 +101,12 @@ login.addEventListener('submit', (event) => {
   login.classList.remove('shown');
   void loadCameras();
 });
+
+/** A signed URL's expiry (its `exp`) in ms since the epoch; Infinity for an unsigned URL. */
+function expiryOf(url: string): number {
+  const exp = new URL(url, location.href).searchParams.get('exp');
+  return exp === null ? Infinity : Number(exp) * 1000;
+}
 
 /** A camera URL from the API, made unique so the browser opens a new connection. */
 function fresh(url: string): string {
@@ -145,6 +155,7 @@ function tileFor(camera: Camera): Tile {
     online: camera.online,
     streamUrl: camera.streamUrl,
     snapshotUrl: camera.snapshotUrl,
+    streamExpiresAt: Infinity,
   };
   img.addEventListener('error', () => {
     if (!tile.live) return;
@@ -161,6 +172,7 @@ function tileFor(camera: Camera): Tile {
 function startStream(tile: Tile): void {
   tile.live = true;
   tile.changedAt = performance.now();
+  tile.streamExpiresAt = expiryOf(tile.streamUrl);
   // A fresh URL each time, so the browser opens a new connection rather than reusing an ended one.
   tile.img.src = fresh(tile.streamUrl);
 }
@@ -237,6 +249,10 @@ async function loadCameras(): Promise<void> {
       tile.online = camera.online;
       tile.streamUrl = camera.streamUrl;
       tile.snapshotUrl = camera.snapshotUrl;
+      // Swapped for a fresh URL while the old one still streams: the picture goes on, and the
+      // browser shows the last frame until the new stream's first.
+      if (tile.live && tile.streamExpiresAt - Date.now() < RENEW_BEFORE_MS && expiryOf(tile.streamUrl) > tile.streamExpiresAt)
+        startStream(tile);
       tile.figure.classList.toggle('offline', !camera.online);
       if (camera.width && camera.height) tile.figure.style.setProperty('--aspect', `${camera.width} / ${camera.height}`);
       tile.state.textContent = camera.online ? `${camera.width}×${camera.height} · ${camera.fps} fps` : 'offline';
