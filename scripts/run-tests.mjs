@@ -12,8 +12,9 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Each workspace's test sources (`*.test.ts` under `sourceDir`) and where tsc puts them. */
-const workspaces = ['packages', 'services']
+const workspaces = ['packages', 'services', 'tools']
   .flatMap((group) => readdirSync(join(root, group)).map((name) => ({ dir: join(root, group, name), sourceDir: 'src' })))
+  .filter(({ dir, sourceDir }) => existsSync(join(dir, sourceDir)))
   .concat({ dir: join(root, 'test'), sourceDir: '.' });
 
 // Compiled tests are found from their sources, not from dist/: a test whose source was deleted
