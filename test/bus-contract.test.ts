@@ -1,15 +1,15 @@
 /**
  * What every FrameBus promises, run against each implementation: the in-memory bus of the
- * embedded mode and the Redis bus on a real redis-server. A new bus (a cluster bus) joins the
- * list below and must pass the same suite.
+ * embedded mode, the Redis bus on a real redis-server and the sharded pub/sub bus on a real Redis
+ * Cluster. A new bus joins the list below and must pass the same suite.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { MemoryBus, RedisBus } from '@camrelay/bus';
+import { MemoryBus, RedisBus, RedisClusterBus } from '@camrelay/bus';
 import type { FrameBus } from '@camrelay/bus';
-import { spawnRedis } from '@camrelay/stack';
-import type { RedisServer } from '@camrelay/stack';
+import { spawnRedis, spawnRedisCluster } from '@camrelay/stack';
+import type { RedisCluster, RedisServer } from '@camrelay/stack';
 
 /** Bytes that are not valid UTF-8, so that a bus that passes strings would mangle them. */
 const binary = (seed: number, length = 4096) => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i * 7) % 256));
@@ -37,6 +37,7 @@ interface BusUnderTest {
 }
 
 let redis: RedisServer | undefined;
+let cluster: RedisCluster | undefined;
 
 const buses: BusUnderTest[] = [
   {
@@ -55,10 +56,21 @@ const buses: BusUnderTest[] = [
       return { publisher, subscriber };
     },
   },
+  {
+    name: 'RedisClusterBus',
+    async open() {
+      cluster ??= await spawnRedisCluster();
+      const seeds = cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port }));
+      const [publisher, subscriber] = [new RedisClusterBus({ seeds }), new RedisClusterBus({ seeds })];
+      await Promise.all([publisher, subscriber].filter((bus) => !bus.isUp).map((bus) => once(bus, 'up')));
+      return { publisher, subscriber };
+    },
+  },
 ];
 
 after(async () => {
   await redis?.stop();
+  await cluster?.stop();
 });
 
 for (const busUnderTest of buses) {

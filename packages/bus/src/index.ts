@@ -3,3 +3,6 @@ export type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
 export { MemoryBus } from './memory-bus.js';
 export { RedisBus } from './redis-bus.js';
 export type { RedisBusOptions } from './redis-bus.js';
+export { RedisClusterBus } from './redis-cluster-bus.js';
+export type { RedisClusterBusOptions } from './redis-cluster-bus.js';
+export { redisBusFor } from './redis-bus-for.js';

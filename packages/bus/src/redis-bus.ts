@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
-import { cameraDirectoryKey, framesChannel, latestFrameKey, sharedSecretKey } from '@camrelay/frame';
+import { framesChannel, latestFrameKey, sharedSecretKey } from '@camrelay/frame';
+import { announceCameras, listCameras } from './camera-directory.js';
 import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
 import { LATEST_FRAME_TTL_MS } from './bus.js';
 
@@ -123,21 +124,12 @@ export class RedisBus extends EventEmitter implements FrameBus {
     });
   }
 
-  async announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
-    if (cameras.length === 0) return;
-    // position keeps CAMERAS order (the first camera is /video_feed's) through the hash.
-    const entries = cameras.flatMap((camera, position) => [camera.id, JSON.stringify({ ...camera, position })]);
-    await this.commands.hset(cameraDirectoryKey(), ...entries);
+  announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
+    return announceCameras(this.commands, cameras);
   }
 
-  async listCameras(): Promise<CameraInfo[]> {
-    const directory = await this.commands.hgetall(cameraDirectoryKey());
-    const cameras: Array<{ camera: CameraInfo; position: number }> = [];
-    for (const json of Object.values(directory)) {
-      const entry = parseDirectoryEntry(json);
-      if (entry) cameras.push(entry);
-    }
-    return cameras.sort((a, b) => a.position - b.position || a.camera.id.localeCompare(b.camera.id)).map((entry) => entry.camera);
+  listCameras(): Promise<CameraInfo[]> {
+    return listCameras(this.commands);
   }
 
   async sharedSecret(name: string, candidate: string): Promise<string> {
@@ -159,22 +151,5 @@ export class RedisBus extends EventEmitter implements FrameBus {
     if (up === this.up) return;
     this.up = up;
     this.emit(up ? 'up' : 'down');
-  }
-}
-
-function parseDirectoryEntry(json: string): { camera: CameraInfo; position: number } | null {
-  try {
-    const value = JSON.parse(json) as Partial<CameraInfo> & { position?: unknown };
-    if (typeof value.id !== 'string' || typeof value.width !== 'number' || typeof value.height !== 'number') return null;
-    const camera = {
-      id: value.id,
-      width: value.width,
-      height: value.height,
-      fps: typeof value.fps === 'number' ? value.fps : 0,
-      lastFrameAt: typeof value.lastFrameAt === 'number' ? value.lastFrameAt : null,
-    };
-    return { camera, position: typeof value.position === 'number' ? value.position : Number.MAX_SAFE_INTEGER };
-  } catch {
-    return null;
   }
 }

@@ -8,6 +8,8 @@ import { CamrelayError } from '@camrelay/errors';
 import { hideCredentials } from './credentials.js';
 
 export { hideCredentials } from './credentials.js';
+export { redisTarget, redisVariables } from './redis.js';
+export type { ParsedSeeds, RedisClusterSeed, RedisTarget } from './redis.js';
 
 /** Variables that stop start-up; the message names each one, what it held and the form it accepts. */
 export class ConfigError extends CamrelayError<'invalid_configuration'> {}
@@ -47,15 +49,6 @@ export const logLevel = optional(
     error: 'expected one of fatal, error, warn, info, debug, trace, silent',
   }),
 ).transform((value) => value ?? 'info');
-
-export const redisUrl = z.preprocess(
-  (value) => (value === '' ? undefined : value),
-  z
-    .string({ error: 'required: a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' })
-    .refine((value) => /^rediss?:\/\/[^\s]+$/.test(value) && URL.canParse(value), {
-      error: 'expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379',
-    }),
-);
 
 /** An address to listen on: an IPv4 or IPv6 literal, or a host name. */
 export const listenAddress = z.string().regex(/^(?:[0-9.]+|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/, {

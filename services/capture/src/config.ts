@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { frameSize, integerIn, listenAddress, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
+import { frameSize, integerIn, listenAddress, logLevel, optional, readConfig, redisTarget, redisVariables } from '@camrelay/config';
 import type { Env } from '@camrelay/config';
 import { parseCameras } from './cameras.js';
 import { CAPTURE_DEFAULTS as D } from './defaults.js';
@@ -24,12 +24,17 @@ export const captureVariables = {
   LOG_LEVEL: logLevel,
 };
 
-const captureSchema = z.object({
-  ...captureVariables,
-  REDIS_URL: redisUrl,
-  HEALTH_PORT: integerIn(1, 65535, D.healthPort),
-  HEALTH_HOST: optional(listenAddress).transform((value) => value ?? D.healthHost),
-});
+const captureSchema = z
+  .object({
+    ...captureVariables,
+    ...redisVariables,
+    HEALTH_PORT: integerIn(1, 65535, D.healthPort),
+    HEALTH_HOST: optional(listenAddress).transform((value) => value ?? D.healthHost),
+  })
+  .transform(({ REDIS_URL, REDIS_CLUSTER_NODES, ...config }, ctx) => ({
+    ...config,
+    redis: redisTarget({ REDIS_URL, REDIS_CLUSTER_NODES }, ctx, true) ?? z.NEVER,
+  }));
 
 export type CaptureConfig = z.infer<typeof captureSchema>;
 

@@ -1,6 +1,6 @@
-/** `npm run capture`: open the cameras in CAMERAS and publish their frames to REDIS_URL. */
+/** `npm run capture`: open the cameras in CAMERAS and publish their frames to REDIS_URL (or REDIS_CLUSTER_NODES). */
 import { pino } from 'pino';
-import { RedisBus } from '@camrelay/bus';
+import { redisBusFor } from '@camrelay/bus';
 import { readConfigOrExit } from '@camrelay/config';
 import { startCapture } from './capture.js';
 import { captureOptionsOf, readCaptureConfig } from './config.js';
@@ -9,10 +9,7 @@ import { startHealthServer } from './health.js';
 const config = readConfigOrExit('capture', () => readCaptureConfig(process.env));
 
 const log = pino({ name: 'capture', level: config.LOG_LEVEL });
-const bus = new RedisBus({
-  url: config.REDIS_URL,
-  onError: (error) => log.warn({ err: error.message }, 'redis connection problem'),
-});
+const bus = redisBusFor(config.redis, (error) => log.warn({ err: error.message }, 'redis connection problem'));
 bus.on('up', () => log.info('redis connected'));
 bus.on('down', () => log.warn('redis unreachable; frames are dropped until it is back'));
 

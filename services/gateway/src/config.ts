@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integerIn, listenAddress, logLevel, optional, readConfig, redisUrl } from '@camrelay/config';
+import { integerIn, listenAddress, logLevel, optional, readConfig, redisTarget, redisVariables } from '@camrelay/config';
 import type { Env } from '@camrelay/config';
 import { isCameraId } from '@camrelay/frame';
 import { SIGNED_URL_TTL_RANGE } from './access.js';
@@ -41,14 +41,14 @@ const FRAME_SOURCE = /^(?:'self'|https?:\/\/(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5})?
 const onOff = optional(z.enum(['on', 'off'], { error: 'expected on or off' }));
 const yesNo = optional(z.enum(['true', 'false'], { error: 'expected true or false' })).transform((value) => value === 'true');
 
-/** The variables a gateway reads. REDIS_URL unset means embedded mode (capture in-process). */
+/** The variables a gateway reads. Neither REDIS_URL nor REDIS_CLUSTER_NODES set means embedded mode (capture in-process). */
 export const gatewayVariables = {
   PORT: integerIn(1, 65535, D.port),
   /** The address to listen on; every interface when unset. */
   HOST: optional(listenAddress),
-  REDIS_URL: optional(redisUrl),
+  ...redisVariables,
   LOG_LEVEL: logLevel,
-  /** Access control: on by default with REDIS_URL, off by default in the embedded demo. */
+  /** Access control: on by default on Redis, off by default in the embedded demo. */
   AUTH: onOff,
   API_TOKENS: apiTokens,
   /** Key for signed stream and snapshot URLs; derived from API_TOKENS when unset. */
@@ -82,8 +82,9 @@ export const gatewayVariables = {
   DRAIN_TIMEOUT: integerIn(0, 300, D.drainMs / 1000),
 };
 
-const gatewaySchema = z.object(gatewayVariables).transform((config, ctx) => {
-  const embedded = config.REDIS_URL === undefined;
+const gatewaySchema = z.object(gatewayVariables).transform(({ REDIS_URL, REDIS_CLUSTER_NODES, ...config }, ctx) => {
+  const redis = redisTarget({ REDIS_URL, REDIS_CLUSTER_NODES }, ctx, false);
+  const embedded = REDIS_URL === undefined && REDIS_CLUSTER_NODES === undefined;
   const auth = config.AUTH ?? (embedded ? 'off' : 'on');
   if (auth === 'on' && (config.API_TOKENS ?? []).length === 0) {
     ctx.addIssue({
@@ -94,6 +95,7 @@ const gatewaySchema = z.object(gatewayVariables).transform((config, ctx) => {
   }
   return {
     ...config,
+    redis,
     AUTH: auth,
     API_TOKENS: config.API_TOKENS ?? [],
     SHUTDOWN_DELAY: config.SHUTDOWN_DELAY ?? (embedded ? D.shutdownDelayMs : D.distributedShutdownDelayMs) / 1000,

@@ -1,19 +1,20 @@
 /**
- * `npm run gateway`: a stateless gateway on the Redis bus at REDIS_URL.
+ * `npm run gateway`: a stateless gateway on the Redis bus at REDIS_URL (or the Redis Cluster at
+ * REDIS_CLUSTER_NODES).
  *
- * Without REDIS_URL there is no bus to read, so, as the contract has it, the gateway runs
- * capture in this process (what `npm start` runs as the all-in-one demo). Capture, and so
- * OpenCV, is loaded only then: the gateway image, where REDIS_URL is required, has no OpenCV.
+ * Without either there is no bus to read, so, as the contract has it, the gateway runs capture
+ * in this process (what `npm start` runs as the all-in-one demo). Capture, and so OpenCV, is
+ * loaded only then: the gateway image, where Redis is required, has no OpenCV.
  */
 import { pino } from 'pino';
-import { MemoryBus, RedisBus } from '@camrelay/bus';
+import { MemoryBus, redisBusFor } from '@camrelay/bus';
 import { readConfigOrExit } from '@camrelay/config';
 import { readGatewayConfig } from './config.js';
 import { runGatewayProcess } from './process.js';
 
 const config = readConfigOrExit('camrelay', () => readGatewayConfig(process.env));
 
-if (config.REDIS_URL === undefined) {
+if (config.redis === undefined) {
   const { captureOptionsOf, readInProcessCaptureConfig, startCapture } = await import('@camrelay/capture');
   const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureConfig(process.env));
   const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
@@ -22,7 +23,7 @@ if (config.REDIS_URL === undefined) {
   await runGatewayProcess({ config, bus, log, embedded: true, stopAlso: () => capture.stop() });
 } else {
   const log = pino({ name: 'gateway', level: config.LOG_LEVEL });
-  const bus = new RedisBus({ url: config.REDIS_URL, onError: (error) => log.warn({ err: error.message }, 'redis connection problem') });
+  const bus = redisBusFor(config.redis, (error) => log.warn({ err: error.message }, 'redis connection problem'));
   bus.on('up', () => log.info('redis connected'));
   bus.on('down', () => log.warn('redis unreachable; /readyz reports 503 until it is back'));
   await runGatewayProcess({ config, bus, log, embedded: false });

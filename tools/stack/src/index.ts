@@ -2,3 +2,5 @@ export { DOCKER_GATEWAY_SLOTS, dockerHaproxyConf, renderHaproxyConf } from './ha
 export type { HaproxyTarget } from './haproxy.js';
 export { REDIS_PUBSUB_BUFFER_LIMIT, freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
 export type { ProcessOptions, RedisServer, Running, Service } from './processes.js';
+export { spawnRedisCluster } from './redis-cluster.js';
+export type { RedisCluster, RedisClusterNode, RedisClusterOptions } from './redis-cluster.js';

@@ -1,0 +1,160 @@
+import { EventEmitter } from 'node:events';
+import { Cluster } from 'ioredis';
+import { framesChannel, latestFrameKey, sharedSecretKey } from '@camrelay/frame';
+import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
+import { LATEST_FRAME_TTL_MS } from './bus.js';
+import { announceCameras, listCameras } from './camera-directory.js';
+
+export interface RedisClusterBusOptions {
+  /** Seed nodes; the client learns the rest of the cluster from them. */
+  seeds: ReadonlyArray<{ host: string; port: number }>;
+  username?: string;
+  password?: string;
+  tls?: boolean;
+  /** Called once per connection problem; the bus keeps retrying on its own. */
+  onError?: (error: Error, connection: 'publisher' | 'subscriber') => void;
+}
+
+/** How long a command or a connection attempt may take before it fails. */
+const COMMAND_TIMEOUT_MS = 2000;
+/**
+ * How often the client asks the cluster who owns which slots. ioredis also asks after a MOVED
+ * reply or a lost subscriber, but a replica promoted after a master's death is noticed by this
+ * poll: it bounds how long the cameras of a failed shard stay dark after the promotion.
+ */
+const SLOTS_REFRESH_MS = 1000;
+
+/**
+ * A Redis Cluster with sharded pub/sub: a camera's frames are published with SPUBLISH and read
+ * with SSUBSCRIBE, so they travel through the one shard that owns the camera's hash slot (its
+ * channel and latest-frame key share the `{camera}` hash tag) instead of being broadcast to
+ * every node as PUBLISH is.
+ *
+ * ioredis (6, `shardedSubscribers`) keeps one subscriber connection per master, follows slot
+ * moves and failovers, and subscribes its channels again on the new owner. What is ours: the
+ * channels asked for while the cluster was unreachable are subscribed once it is back.
+ */
+export class RedisClusterBus extends EventEmitter implements FrameBus {
+  private readonly cluster: Cluster;
+  private readonly envelopeListeners = new Map<string, EnvelopeListener>();
+  /** Channels handed to ioredis, which keeps them subscribed from then on. */
+  private readonly subscribed = new Set<string>();
+  private up = false;
+  private readonly onError: RedisClusterBusOptions['onError'];
+
+  constructor(options: RedisClusterBusOptions) {
+    super();
+    this.onError = options.onError;
+    this.cluster = new Cluster(
+      options.seeds.map(({ host, port }) => ({ host, port })),
+      {
+        shardedSubscribers: true,
+        // A frame replayed after an outage is stale: better dropped than shown late.
+        enableOfflineQueue: false,
+        slotsRefreshInterval: SLOTS_REFRESH_MS,
+        // Reconnect quickly at first, then every second, as the single-Redis bus does.
+        clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+        redisOptions: {
+          connectionName: 'camrelay',
+          connectTimeout: COMMAND_TIMEOUT_MS,
+          commandTimeout: COMMAND_TIMEOUT_MS,
+          ...(options.username === undefined ? {} : { username: options.username }),
+          ...(options.password === undefined ? {} : { password: options.password }),
+          ...(options.tls ? { tls: {} } : {}),
+        },
+      },
+    );
+    this.cluster.on('ready', () => {
+      this.subscribeAsked();
+      this.updateState();
+    });
+    for (const event of ['close', 'end', 'reconnecting']) this.cluster.on(event, () => this.updateState());
+    this.cluster.on('error', (error: Error) => this.onError?.(error, 'publisher'));
+    // A shard's subscriber connection failed (its master died, say): ioredis finds the new owner.
+    this.cluster.on('nodeError', (error: Error) => this.onError?.(error, 'subscriber'));
+    this.cluster.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
+      this.envelopeListeners.get(channel.toString('latin1'))?.(message);
+    });
+  }
+
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  async publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
+    // One slot, so one node and one round trip: the channel and the key share the hash tag.
+    const results = await this.cluster
+      .pipeline()
+      .spublish(framesChannel(cameraId), envelope)
+      .set(latestFrameKey(cameraId), envelope, 'PX', LATEST_FRAME_TTL_MS)
+      .exec();
+    const failed = results?.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+  }
+
+  latestFrame(cameraId: string): Promise<Buffer | null> {
+    return this.cluster.getBuffer(latestFrameKey(cameraId));
+  }
+
+  async subscribe(cameraId: string, listener: EnvelopeListener): Promise<void> {
+    const channel = framesChannel(cameraId);
+    if (this.envelopeListeners.has(channel)) throw new Error(`already subscribed to camera ${cameraId}`);
+    this.envelopeListeners.set(channel, listener);
+    // While the cluster is unreachable the channel is subscribed on the next 'ready'.
+    if (this.cluster.status !== 'ready') return;
+    try {
+      await this.cluster.ssubscribe(channel);
+      this.subscribed.add(channel);
+    } catch (error) {
+      this.envelopeListeners.delete(channel);
+      throw error;
+    }
+  }
+
+  async unsubscribe(cameraId: string): Promise<void> {
+    const channel = framesChannel(cameraId);
+    if (!this.envelopeListeners.delete(channel)) return;
+    if (!this.subscribed.delete(channel)) return;
+    await this.cluster.sunsubscribe(channel).catch(() => undefined);
+  }
+
+  /** After a (re)connect: hand ioredis every channel it has not been given yet. */
+  private subscribeAsked(): void {
+    for (const channel of this.envelopeListeners.keys()) {
+      if (this.subscribed.has(channel)) continue;
+      this.subscribed.add(channel);
+      this.cluster.ssubscribe(channel).catch((error: Error) => {
+        this.subscribed.delete(channel);
+        this.onError?.(error, 'subscriber');
+      });
+    }
+  }
+
+  announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
+    return announceCameras(this.cluster, cameras);
+  }
+
+  listCameras(): Promise<CameraInfo[]> {
+    return listCameras(this.cluster);
+  }
+
+  async sharedSecret(name: string, candidate: string): Promise<string> {
+    await this.cluster.set(sharedSecretKey(name), candidate, 'NX');
+    return (await this.cluster.get(sharedSecretKey(name))) ?? candidate;
+  }
+
+  close(): Promise<void> {
+    this.envelopeListeners.clear();
+    this.subscribed.clear();
+    this.cluster.disconnect();
+    this.updateState();
+    return Promise.resolve();
+  }
+
+  private updateState(): void {
+    const up = this.cluster.status === 'ready';
+    if (up === this.up) return;
+    this.up = up;
+    this.emit(up ? 'up' : 'down');
+  }
+}
