@@ -11,9 +11,14 @@ export interface RedisClusterBusOptions {
   username?: string;
   password?: string;
   tls?: boolean;
-  /** Called once per connection problem; the bus keeps retrying on its own. */
+  /**
+   * Called on a connection problem, at most once a second per kind of connection: while a
+   * master is down, ioredis retries its shard many times a second. The bus keeps retrying.
+   */
   onError?: (error: Error, connection: 'publisher' | 'subscriber') => void;
 }
+
+const ERROR_REPORT_EVERY_MS = 1000;
 
 /** How long a command or a connection attempt may take before it fails. */
 const COMMAND_TIMEOUT_MS = 2000;
@@ -41,6 +46,7 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
   private readonly subscribed = new Set<string>();
   private up = false;
   private readonly onError: RedisClusterBusOptions['onError'];
+  private readonly lastErrorReport = { publisher: 0, subscriber: 0 };
 
   constructor(options: RedisClusterBusOptions) {
     super();
@@ -69,9 +75,9 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
       this.updateState();
     });
     for (const event of ['close', 'end', 'reconnecting']) this.cluster.on(event, () => this.updateState());
-    this.cluster.on('error', (error: Error) => this.onError?.(error, 'publisher'));
+    this.cluster.on('error', (error: Error) => this.reportError(error, 'publisher'));
     // A shard's subscriber connection failed (its master died, say): ioredis finds the new owner.
-    this.cluster.on('nodeError', (error: Error) => this.onError?.(error, 'subscriber'));
+    this.cluster.on('nodeError', (error: Error) => this.reportError(error, 'subscriber'));
     this.cluster.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
       this.envelopeListeners.get(channel.toString('latin1'))?.(message);
     });
@@ -125,7 +131,7 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
       this.subscribed.add(channel);
       this.cluster.ssubscribe(channel).catch((error: Error) => {
         this.subscribed.delete(channel);
-        this.onError?.(error, 'subscriber');
+        this.reportError(error, 'subscriber');
       });
     }
   }
@@ -149,6 +155,13 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
     this.cluster.disconnect();
     this.updateState();
     return Promise.resolve();
+  }
+
+  private reportError(error: Error, connection: 'publisher' | 'subscriber'): void {
+    const now = Date.now();
+    if (now - this.lastErrorReport[connection] < ERROR_REPORT_EVERY_MS) return;
+    this.lastErrorReport[connection] = now;
+    this.onError?.(error, connection);
   }
 
   private updateState(): void {

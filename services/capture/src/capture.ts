@@ -53,11 +53,16 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
   await announce();
   const timer = setInterval(() => void announce(), options.announceIntervalMs ?? CAPTURE_DEFAULTS.announceIntervalMs);
   timer.unref();
+  // A Redis that was down, empty after a restart, or a cluster that was not made yet: tell it
+  // now, so that gateways know the cameras as soon as they can read them.
+  const announceWhenUp = () => void announce();
+  bus.on('up', announceWhenUp);
 
   return {
     cameras,
     async stop() {
       clearInterval(timer);
+      bus.off('up', announceWhenUp);
       await Promise.all(cameras.map((camera) => camera.stop()));
     },
   };

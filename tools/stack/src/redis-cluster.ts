@@ -64,6 +64,12 @@ export async function spawnRedisCluster(options: RedisClusterOptions = {}): Prom
           ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
           ...['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', `nodes-${port}.conf`],
           ...['--cluster-node-timeout', String(nodeTimeoutMs), '--client-output-buffer-limit', REDIS_PUBSUB_BUFFER_LIMIT],
+          // While a master is down and not yet replaced, the other shards keep serving their
+          // cameras: with Redis's default (yes) every node refuses every command until then.
+          ...['--cluster-require-full-coverage', 'no'],
+          // A replica that never finished its first sync may not take over (its data counts as
+          // too old); Redis's default waits 5 s before that sync starts.
+          ...['--repl-diskless-sync-delay', '0'],
         ],
         {},
         options,
@@ -97,12 +103,21 @@ export async function spawnRedisCluster(options: RedisClusterOptions = {}): Prom
   return { nodes, seeds: nodes.map((node) => `127.0.0.1:${node.port}`).join(','), create, cli, stop };
 }
 
-/** Every node must see every slot served before clients can rely on it. */
+/**
+ * Every node must see every slot served before clients can rely on it, and every replica must
+ * have synced with its master before it can replace it.
+ */
 async function waitForClusterOk(nodes: readonly RedisClusterNode[], cli: RedisCluster['cli'], timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const states = await Promise.all(nodes.map((node) => cli(node.port, 'cluster', 'info')));
-    if (states.every((info) => /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info))) return;
+    const states = await Promise.all(
+      nodes.map(async (node) => (await cli(node.port, 'cluster', 'info')) + (await cli(node.port, 'info', 'replication'))),
+    );
+    const ready = (state: string) =>
+      /cluster_state:ok/.test(state) &&
+      /cluster_slots_ok:16384/.test(state) &&
+      (/role:master/.test(state) || /master_link_status:up/.test(state));
+    if (states.every(ready)) return;
     if (Date.now() > deadline) throw new Error(`the Redis Cluster was not ready within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
