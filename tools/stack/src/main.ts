@@ -1,8 +1,9 @@
 /**
- * `npm run stack -- --gateways N`: the distributed topology from local processes, for
- * machines without a Docker engine: redis-server, capture, N gateways on their own ports and
- * HAProxy (Debian's) rendered from the same template as docker compose's. Ctrl-C stops every
- * process it started; a failed start stops the rest and says which part failed and why.
+ * `npm run stack -- --gateways N [--redis-cluster M]`: the distributed topology from local
+ * processes, for machines without a Docker engine: redis-server (or a Redis Cluster of M
+ * masters and M replicas), capture, N gateways on their own ports and HAProxy (Debian's)
+ * rendered from the same template as docker compose's. Ctrl-C stops every process it started;
+ * a failed start stops the rest and says which part failed and why.
  */
 import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
@@ -14,7 +15,10 @@ import { hideCredentials } from '@camrelay/config';
 import { execFileSync } from 'node:child_process';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_VIEWERS, OPEN_FILES_PER_VIEWER, renderHaproxyConf } from './haproxy.js';
 import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
+import { spawnRedisCluster } from './redis-cluster.js';
 import type { Running } from './processes.js';
+
+const USAGE = 'npm run stack -- --gateways N [--redis-cluster MASTERS]';
 
 function fail(message: string): never {
   console.error(`stack: ${message}`);
@@ -23,15 +27,26 @@ function fail(message: string): never {
 
 const { values } = (() => {
   try {
-    return parseArgs({ options: { gateways: { type: 'string', default: '3' }, help: { type: 'boolean', default: false } } });
+    return parseArgs({
+      options: {
+        gateways: { type: 'string', default: '3' },
+        'redis-cluster': { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    });
   } catch (error) {
-    return fail(`${(error as Error).message}; usage: npm run stack -- --gateways N`);
+    return fail(`${(error as Error).message}; usage: ${USAGE}`);
   }
 })();
 if (values.help) {
-  console.log('usage: npm run stack -- --gateways N   (PORT: load balancer port, default 8080; CAMERAS as for capture)');
+  console.log(`usage: ${USAGE}   (PORT: load balancer port, default 8080; CAMERAS as for capture)`);
   process.exit(0);
 }
+const clusterMasters = values['redis-cluster'] === undefined ? undefined : Number(values['redis-cluster']);
+if (clusterMasters !== undefined && (!Number.isInteger(clusterMasters) || clusterMasters < 3 || clusterMasters > 16))
+  fail(
+    `--redis-cluster must be a whole number of masters from 3 to 16 (Redis Cluster needs 3), got ${JSON.stringify(values['redis-cluster'])}`,
+  );
 const gatewayCount = Number(values.gateways);
 if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 64)
   fail(`--gateways must be a whole number from 1 to 64, got ${JSON.stringify(values.gateways)}`);
@@ -55,6 +70,8 @@ const dir = mkdtempSync(join(tmpdir(), 'camrelay-stack-'));
 const logs = join(dir, 'logs');
 mkdirSync(logs);
 const started: Array<{ name: string; process: Running }> = [];
+/** What stopping the processes leaves behind: the cluster's node files. */
+const afterStop: Array<() => Promise<void>> = [];
 let stopping = false;
 let ready = false;
 
@@ -62,15 +79,16 @@ let ready = false;
 async function stopAll(keepLogs = false): Promise<void> {
   stopping = true;
   for (const { process: child } of [...started].reverse()) await child.stop();
+  for (const cleanup of afterStop) await cleanup();
   if (keepLogs) console.error(`stack: logs kept in ${logs}`);
   else rmSync(dir, { recursive: true, force: true });
 }
 
-function track(name: string, child: Running): Running {
+function track<T extends Running>(name: string, child: T, logName = name): T {
   started.push({ name, process: child });
   void child.exited.then((code) => {
     if (ready && !stopping)
-      console.error(`stack: ${name} (pid ${child.process.pid}) exited with code ${code}; its log: ${join(logs, `${name}.log`)}`);
+      console.error(`stack: ${name} (pid ${child.process.pid}) exited with code ${code}; its log: ${join(logs, `${logName}.log`)}`);
   });
   return child;
 }
@@ -95,15 +113,34 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const logOf = (name: string) => ({ logFile: join(logs, `${name}.log`), keepLines: 200 });
 
-const redis = await step('redis', () => spawnRedis(logOf('redis')));
-track('redis', redis);
-const capture = await step('capture', () => spawnCapture({ REDIS_URL: redis.url }, [], logOf('capture')));
+/** Where capture and the gateways find the bus, and what the summary says about it. */
+const bus = await step('redis', async () => {
+  if (clusterMasters === undefined) {
+    const redis = track('redis', await spawnRedis(logOf('redis')));
+    return { env: { REDIS_URL: redis.url }, lines: [`  redis      pid ${redis.process.pid}  ${redis.url}`] };
+  }
+  // Every node logs to one file: which node said what is in each line's pid.
+  const cluster = await spawnRedisCluster({
+    masters: clusterMasters,
+    replicasPerMaster: 1,
+    nodeTimeoutMs: 5000,
+    ...logOf('redis-cluster'),
+  });
+  cluster.nodes.forEach((node, i) => track(`redis-node-${i + 1}`, node, 'redis-cluster'));
+  afterStop.push(() => cluster.stop());
+  return {
+    env: { REDIS_CLUSTER_NODES: cluster.seeds },
+    lines: [`  redis      Redis Cluster: ${clusterMasters} masters + ${clusterMasters} replicas  REDIS_CLUSTER_NODES=${cluster.seeds}`],
+  };
+});
+const captureHealthPort = process.env.HEALTH_PORT || String(await freePort());
+const capture = await step('capture', () => spawnCapture({ ...bus.env, HEALTH_PORT: captureHealthPort }, [], logOf('capture')));
 track('capture', capture);
 const gateways = await step('gateways', () =>
   Promise.all(
     Array.from({ length: gatewayCount }, async (_, i) => {
       const name = `gateway-${i + 1}`;
-      const gateway = await spawnGateway({ REDIS_URL: redis.url, PORT: String(await freePort()), ...gatewayEnv }, logOf(name));
+      const gateway = await spawnGateway({ ...bus.env, PORT: String(await freePort()), ...gatewayEnv }, logOf(name));
       track(name, gateway);
       return { name, gateway };
     }),
@@ -123,8 +160,9 @@ const haproxy = await step('haproxy', async () => {
 
 ready = true;
 console.log(`camrelay stack: http://localhost:${port}  (${gatewayCount} gateway${gatewayCount === 1 ? '' : 's'} behind HAProxy)`);
-console.log(`  redis      pid ${redis.process.pid}  ${redis.url}`);
+for (const line of bus.lines) console.log(line);
 console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${hideCredentials(process.env.CAMERAS ?? 'default=auto')}`);
+console.log(`             metrics http://127.0.0.1:${captureHealthPort}/metrics`);
 for (const { name, gateway } of gateways) console.log(`  ${name.padEnd(10)} pid ${gateway.process.pid}  ${gateway.baseUrl}`);
 console.log(`  haproxy    pid ${haproxy.process.pid}  ${haproxyConf}`);
 console.log(`  logs       ${logs}`);

@@ -40,6 +40,12 @@ export interface Running {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Every child still running; one 'exit' listener for all of them (a cluster alone is six). */
+const killOnExit = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of killOnExit) child.kill('SIGKILL');
+});
+
 export function spawnProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, options: ProcessOptions = {}): Running {
   const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
@@ -67,9 +73,8 @@ export function spawnProcess(command: string, args: string[], env: NodeJS.Proces
   child.stderr.on('data', onData('stderr'));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Whatever happens to the test, nothing it started outlives it.
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  void exited.then(() => process.off('exit', killOnExit));
+  killOnExit.add(child);
+  void exited.then(() => killOnExit.delete(child));
 
   return {
     process: child,
