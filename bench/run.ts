@@ -2,15 +2,18 @@
  * `npm run bench`: camrelay against the floor (raw sockets, bench/floor.ts) and the classic
  * design (Flask + OpenCV, bench/classic/server.py), on the same frames, in the same run.
  * Writes bench/results/results.json, results.md (the README's table) and chart.svg.
+ * `camrelay-cluster` is the camrelay pipeline on a Redis Cluster; with --out a partial run
+ * writes its own files and leaves the full run's alone.
  *
  *   npm run bench [-- --counts 100,500,1000,2000 --seconds 5]
+ *   npm run bench -- --systems camrelay,camrelay-cluster --counts 500,1000 --skip-extras --out cluster
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OPEN_GATEWAY, startStack } from '@camrelay/clients';
-import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
+import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis, spawnRedisCluster } from '@camrelay/stack';
 import type { Running } from '@camrelay/stack';
 import { frameSet } from './frames.js';
 import type { FrameSet } from './frames.js';
@@ -23,6 +26,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     systems: { type: 'string', default: 'floor,camrelay,classic-threaded,classic-gevent' },
     'skip-extras': { type: 'boolean', default: false },
+    /** File names under bench/results: a partial run (say, --systems camrelay,camrelay-cluster) keeps the full one. */
+    out: { type: 'string', default: 'results' },
   },
 });
 const counts = values.counts.split(',').map(Number);
@@ -39,7 +44,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-type SystemName = 'floor' | 'camrelay' | 'camrelay-3gw-haproxy' | 'classic-threaded' | 'classic-gevent';
+type SystemName = 'floor' | 'camrelay' | 'camrelay-cluster' | 'camrelay-3gw-haproxy' | 'classic-threaded' | 'classic-gevent';
 
 async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> {
   const stopAll =
@@ -71,6 +76,25 @@ async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> 
         measured: [gateway.process.pid!],
         beside: [capture.process.pid!, redis.process.pid!],
         stop: stopAll(gateway, capture, redis),
+      };
+    }
+    case 'camrelay-cluster': {
+      // The same pipeline on a Redis Cluster (3 masters, 3 replicas, sharded pub/sub): what the
+      // cluster bus costs a gateway per frame, beside 'camrelay' on one Redis.
+      const cluster = await spawnRedisCluster();
+      const capture = await spawnCapture(
+        { REDIS_CLUSTER_NODES: cluster.seeds, CAMERAS: `bench=file:${frames.video}`, JPEG_QUALITY: '80' },
+        ['bench'],
+      );
+      const gateway = await spawnGateway({ REDIS_CLUSTER_NODES: cluster.seeds, ...OPEN_GATEWAY });
+      return {
+        url: `${gateway.baseUrl}/cameras/bench/stream.mjpg`,
+        measured: [gateway.process.pid!],
+        beside: [capture.process.pid!, ...cluster.nodes.map((node) => node.process.pid!)],
+        stop: async () => {
+          await stopAll(gateway, capture)();
+          await cluster.stop();
+        },
       };
     }
     case 'camrelay-3gw-haproxy': {
@@ -213,9 +237,9 @@ if (!values['skip-extras']) {
 
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const report = { date: new Date().toISOString(), machine, fps: FPS, frameBytes: { '640x480': average(vga.jpegs) }, runs };
-writeFileSync(join(results, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(join(results, 'results.md'), renderTable(report));
-writeFileSync(join(results, 'chart.svg'), renderChart(report));
+writeFileSync(join(results, `${values.out}.json`), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(join(results, `${values.out}.md`), renderTable(report));
+writeFileSync(join(results, values.out === 'results' ? 'chart.svg' : `${values.out}.svg`), renderChart(report));
 console.log(`\n${renderTable(report)}`);
 
 function average(jpegs: Buffer[]): number {

@@ -2,8 +2,9 @@
  * Past one Redis: capture and two gateways on a real Redis Cluster (3 masters, 3 replicas,
  * local redis-server processes, a 1 s cluster-node-timeout). A camera's frames must travel
  * only through the shard that owns its slot (sharded pub/sub, never a broadcast); a master's
- * death and a slot's migration darken only that shard's cameras, for seconds, and drop no
- * viewer; and everything started before the cluster existed comes up by itself.
+ * death, a slot's migration and a subscriber connection cut by a shard darken only that
+ * shard's cameras, for seconds, and drop no viewer; and everything started before the cluster
+ * existed comes up by itself.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -237,6 +238,28 @@ describe('on a Redis Cluster with sharded pub/sub', () => {
       assert.ok(viewer.frames.length - afterMove[i]! >= FPS * 0.7, `${moving.id} streams from its new master (gateway ${i})`);
     }
     assertUndisturbed(others, marks, movingStartedAt);
+    for (const viewer of [...viewers.values()].flat()) assert.equal(viewer.isClosed, false, 'no viewer connection dropped');
+  });
+
+  it('takes back a subscriber connection a shard cuts (as its pub/sub output buffer limit does): live within 2 s', async (t) => {
+    const cut = cameras.find((camera) => camera.shard === 2)!;
+    const via = cluster.nodes.find((node) => node.process.exitCode === null && node.process.signalCode === null)!;
+    const master = await masterOf(cut.slot, via);
+    const others = cameras.filter((camera) => camera.id !== cut.id && camera.shard !== 0);
+    const marks = new Map([...viewers].map(([id, list]) => [id, list.map((viewer) => viewer.frames.length)]));
+    const cutAt = Date.now();
+    const killed = Number((await cluster.cli(master.port, 'client', 'kill', 'type', 'pubsub')).trim());
+    assert.ok(killed >= 2, `both gateways' subscriber connections cut (${killed})`);
+    await sleep(cutAt + 2000 - Date.now());
+    const afterCut = viewers.get(cut.id)!.map((viewer) => viewer.frames.length);
+    await sleep(1000);
+    for (const [i, viewer] of viewers.get(cut.id)!.entries()) {
+      const window = viewer.frames.slice(marks.get(cut.id)![i]).filter((frame) => frame.receivedAt >= cutAt);
+      t.diagnostic(`${cut.id} on gateway ${i}: longest without a frame after the cut: ${longestSilence(window, cutAt)} ms`);
+      assert.ok(longestSilence(window, cutAt) <= 2000, `${cut.id} dark for at most 2 s`);
+      assert.ok(viewer.frames.length - afterCut[i]! >= FPS * 0.7, `${cut.id} streams again (gateway ${i})`);
+    }
+    assertUndisturbed(others, marks, cutAt);
     for (const viewer of [...viewers.values()].flat()) assert.equal(viewer.isClosed, false, 'no viewer connection dropped');
   });
 });
