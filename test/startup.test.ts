@@ -83,6 +83,30 @@ describe('start-up configuration', () => {
       /API_TOKENS=unset: required while AUTH is on: TOKEN or TOKEN=camera1,camera2/,
     ],
     ['capture', 'services/capture/dist/main.js', { REDIS_URL: undefined }, /REDIS_URL=unset: required/],
+    [
+      'capture',
+      'services/capture/dist/main.js',
+      { REDIS_CLUSTER_NODES: '10.0.0.1' },
+      /REDIS_CLUSTER_NODES="10.0.0.1": entry 1: expected host:port/,
+    ],
+    [
+      'capture',
+      'services/capture/dist/main.js',
+      { REDIS_URL: 'redis://127.0.0.1:1', REDIS_CLUSTER_NODES: '127.0.0.1:2' },
+      /REDIS_CLUSTER_NODES="127.0.0.1:2": set REDIS_URL \(one Redis\) or REDIS_CLUSTER_NODES \(a Redis Cluster\), not both/,
+    ],
+    [
+      'gateway',
+      'services/gateway/dist/main.js',
+      { REDIS_CLUSTER_NODES: 'rediss://:tiny-secret@10.0.0.1:6379,redis://10.0.0.2:6379' },
+      /REDIS_CLUSTER_NODES="rediss:\/\/\*\*\*@10.0.0.1:6379,redis:\/\/10.0.0.2:6379": the URL entries differ/,
+    ],
+    [
+      'gateway',
+      'services/gateway/dist/main.js',
+      { REDIS_CLUSTER_NODES: '10.0.0.1:6379,redis://:tiny-secret@10.0.0.2' },
+      /REDIS_CLUSTER_NODES="10.0.0.1:6379,redis:\/\/\*\*\*@10.0.0.2": entry 2: expected host:port/,
+    ],
     ['capture', 'services/capture/dist/main.js', { REDIS_URL: 'redis://127.0.0.1:1', CAMERAS: 'x=pattern:10x10@30' }, /CAMERAS=/],
   ];
   for (const [service, script, env, message] of cases) {
