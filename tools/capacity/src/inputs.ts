@@ -1,0 +1,124 @@
+/**
+ * Every measured input of the capacity model, with its value, unit, the command that measured
+ * it and when: the README quotes them from here. Measured on the project's 2-core machine
+ * (2 × AMD EPYC, 24 GiB, Node v20.20.2, Debian 12), everything on loopback.
+ *
+ * Defaults of the project's own configuration (MAX_VIEWERS, JPEG_QUALITY) and byte counts
+ * that follow from the wire formats are here too, marked as such; a test checks them against
+ * the code they come from.
+ */
+
+export interface Measured<T = number> {
+  readonly value: T;
+  readonly unit: string;
+  /** What was measured, in a few words. */
+  readonly what: string;
+  /** The command that measured it, run from the repository's root. */
+  readonly command: string;
+  /** ISO date of the measurement. */
+  readonly date: string;
+}
+
+const FRAME_SIZES_COMMAND =
+  "node --input-type=module -e \"const { frameSet } = await import('./bench/dist/frames.js'); for (const [w, h] of [[320, 240], [640, 480], [1280, 720], [1920, 1080]]) { const f = await frameSet('/tmp/camrelay-capacity-frames', w, h); console.log(w + 'x' + h, Math.round(f.jpegs.reduce((s, j) => s + j.length, 0) / f.jpegs.length)); }\"";
+
+/**
+ * Average JPEG bytes of the benchmark's frames (the test pattern: colour bars with sensor-like
+ * grain, moving shapes, text; 60 frames each) at JPEG_QUALITY 80, by size. Bytes per pixel
+ * fall as pictures grow: 0.232 at 320x240, 0.190 at 640x480, 0.169 at 1280x720, 0.162 at
+ * 1920x1080. `npm run bench` measured 58 152 bytes at 640x480 on 2026-11-25
+ * (bench/results/results.json, frameBytes), within 0.2 % of this run.
+ */
+export const JPEG_BYTES_AT_DEFAULT_QUALITY: Measured<
+  readonly { readonly width: number; readonly height: number; readonly bytes: number }[]
+> = {
+  value: [
+    { width: 320, height: 240, bytes: 17_778 },
+    { width: 640, height: 480, bytes: 58_255 },
+    { width: 1280, height: 720, bytes: 155_505 },
+    { width: 1920, height: 1080, bytes: 335_048 },
+  ],
+  unit: 'bytes per JPEG (average of 60 frames)',
+  what: 'JPEG size of the test pattern at JPEG_QUALITY 80, by frame size',
+  command: FRAME_SIZES_COMMAND,
+  date: '2026-12-01',
+};
+
+/**
+ * Gateway CPU time per delivered frame (user + system of the gateway process, over the
+ * measurement window, divided by frames the viewers received), 640x480 frames of 58 152
+ * bytes, 1000 viewers at 29.6 fps: 25.0 µs (24.4 at 500 viewers, 32.0 at 100 where fixed
+ * costs weigh more). bench/results/results.json, run "camrelay" 640x480 1000.
+ */
+export const GATEWAY_US_PER_FRAME_VGA: Measured = {
+  value: 25.0,
+  unit: 'µs of gateway CPU per delivered frame (58 152-byte JPEG)',
+  what: 'gateway CPU per delivered 640x480 frame, 1000 viewers on one gateway',
+  command: 'npm run bench',
+  date: '2026-11-25',
+};
+
+/**
+ * The same at 1280x720, 500 viewers (25.3 fps: the machine was full): 54.7 µs. The frames were
+ * made by the same generator as JPEG_BYTES_AT_DEFAULT_QUALITY's 1280x720 (155 505 bytes).
+ * With the 640x480 figure this gives the cost's dependence on bytes (see model.ts).
+ */
+export const GATEWAY_US_PER_FRAME_HD: Measured = {
+  value: 54.7,
+  unit: 'µs of gateway CPU per delivered frame (about 155 500-byte JPEG)',
+  what: 'gateway CPU per delivered 1280x720 frame, 500 viewers on one gateway',
+  command: 'npm run bench',
+  date: '2026-11-25',
+};
+
+/** The JPEG sizes the two CPU figures were measured with. */
+export const GATEWAY_CPU_JPEG_BYTES = { vga: 58_152, hd: 155_505 } as const;
+
+/**
+ * The two runs of `node bench/dist/redis-egress.js` (defaults: 100 subscribers, SSUBSCRIBE /
+ * SPUBLISH of 58 176-byte messages, the rate raised in 3 s steps), redis-server pinned to one
+ * core that other agents' test runs shared (it was 90-100 % busy at the top steps).
+ * `sustainedMBps`: the highest step delivery kept up with (≥ 95 % of published × subscribers);
+ * the next step fell behind with redis-server at 69-71 % of its core, the rest taken by other
+ * processes. `perCoreMBps`: MB sent per CPU-second of redis-server (its own; and with its core's
+ * softirq time, which on loopback includes the receivers' TCP work).
+ */
+export const REDIS_EGRESS_RUNS = [
+  { at: '2026-12-01T17:37:49Z', sustainedMBps: 2950, redisCpuPercent: 87, perCoreMBps: { own: 3404, withSoftirq: 2823 } },
+  { at: '2026-12-01T17:38:58Z', sustainedMBps: 2057, redisCpuPercent: 71, perCoreMBps: { own: 2898, withSoftirq: 2496 } },
+] as const;
+
+/**
+ * What one redis-server (7.0.15, Debian's /usr/bin/redis-server, one core: no io-threads)
+ * sends to its pub/sub subscribers: the lower of REDIS_EGRESS_RUNS' sustained figures, rounded
+ * down. A core of its own would do more (2.5-2.8 GB per CPU-second counting softirq), but a
+ * shard shares its machine too.
+ */
+export const REDIS_SHARD_EGRESS_CEILING: Measured = {
+  value: 2000,
+  unit: 'MB/s (10^6 bytes) of pub/sub egress per redis-server core',
+  what: 'sharded pub/sub egress one redis-server sustains, 100 subscribers, 58 176-byte messages, loopback',
+  command: 'node bench/dist/redis-egress.js',
+  date: '2026-12-01',
+};
+
+/** Defaults of the project's configuration the model uses (not measured). */
+export const CONFIGURED = {
+  /** services/gateway/src/defaults.ts, GATEWAY_DEFAULTS.maxViewers (MAX_VIEWERS). */
+  maxViewersPerGateway: 2000,
+  /** services/capture/src/defaults.ts, jpegQuality (JPEG_QUALITY). */
+  jpegQuality: 80,
+} as const;
+
+/** Bytes the wire formats add to a JPEG (from the code; a test checks them against it). */
+export const WIRE = {
+  /**
+   * packages/multipart encodePart: headers (Content-Type, Content-Length, X-Timestamp,
+   * X-Sequence) and the next delimiter, for a 5-digit length and a 7-digit sequence.
+   */
+  multipartPartOverhead: 123,
+  /** packages/frame ENVELOPE_HEADER_BYTES: the bus message's header. */
+  envelopeHeader: 24,
+  /** A typical camera id's length, for the channel name in each pub/sub push. */
+  cameraIdLength: 8,
+} as const;
