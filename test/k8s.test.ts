@@ -385,6 +385,18 @@ describe('deploy/k8s', () => {
         }
       });
 
+      it('has Prometheus scrape a port of the pod it annotates (Redis: its exporter)', () => {
+        for (const deployment of byKind<IDeployment & K8sObject>(render(dir), 'Deployment')) {
+          const annotations = deployment.spec?.template.metadata?.annotations ?? {};
+          if (annotations['prometheus.io/scrape'] !== 'true') continue;
+          const port = Number(annotations['prometheus.io/port']);
+          assert.ok(
+            podSpecOf(deployment).containers.some((container) => container.ports?.some((entry) => entry.containerPort === port)),
+            `${deployment.metadata.name}: prometheus.io/port ${port} is no container port`,
+          );
+        }
+      });
+
       it('Services, the PodDisruptionBudget and the Ingress select pods and ports that exist', () => {
         const objects = render(dir);
         const deployments = byKind<IDeployment & K8sObject>(objects, 'Deployment');
@@ -392,10 +404,10 @@ describe('deploy/k8s', () => {
         for (const service of services) {
           const matched = deployments.filter((deployment) => selects(service.spec?.selector, deployment.spec?.template.metadata?.labels));
           assert.equal(matched.length, 1, `Service ${service.metadata.name} selects the pods of one Deployment`);
-          const container = onlyContainer(matched[0]!);
+          const containers = podSpecOf(matched[0]!).containers;
           for (const port of service.spec?.ports ?? []) {
             assert.ok(
-              containerPort(container, port.targetPort ?? port.port) !== undefined,
+              containers.some((container) => containerPort(container, port.targetPort ?? port.port) !== undefined),
               `Service ${service.metadata.name}: targetPort ${port.targetPort} is no port of ${matched[0]!.metadata.name}`,
             );
           }
