@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
-import { framesChannel, latestFrameKey, sharedSecretKey } from '@camrelay/frame';
-import { announceCameras, listCameras } from './camera-directory.js';
+import { framesChannel, latestFrameKey } from '@camrelay/frame';
+import { announceCameras, listCameras, publishFrame, sharedSecret } from './redis-commands.js';
 import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
-import { LATEST_FRAME_TTL_MS } from './bus.js';
 
 export interface RedisBusOptions {
   /** redis:// or rediss:// URL, with a password if the server wants one. */
@@ -79,14 +78,8 @@ export class RedisBus extends EventEmitter implements FrameBus {
     return this.up;
   }
 
-  async publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
-    const results = await this.commands
-      .pipeline()
-      .publish(framesChannel(cameraId), envelope)
-      .set(latestFrameKey(cameraId), envelope, 'PX', LATEST_FRAME_TTL_MS)
-      .exec();
-    const failed = results?.find(([error]) => error);
-    if (failed?.[0]) throw failed[0];
+  publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
+    return publishFrame(this.commands, 'publish', cameraId, envelope);
   }
 
   async latestFrame(cameraId: string): Promise<Buffer | null> {
@@ -132,9 +125,8 @@ export class RedisBus extends EventEmitter implements FrameBus {
     return listCameras(this.commands);
   }
 
-  async sharedSecret(name: string, candidate: string): Promise<string> {
-    await this.commands.set(sharedSecretKey(name), candidate, 'NX');
-    return (await this.commands.get(sharedSecretKey(name))) ?? candidate;
+  sharedSecret(name: string, candidate: string): Promise<string> {
+    return sharedSecret(this.commands, name, candidate);
   }
 
   close(): Promise<void> {

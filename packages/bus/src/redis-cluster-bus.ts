@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Cluster } from 'ioredis';
-import { framesChannel, latestFrameKey, sharedSecretKey } from '@camrelay/frame';
+import { framesChannel, latestFrameKey } from '@camrelay/frame';
 import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
-import { LATEST_FRAME_TTL_MS } from './bus.js';
-import { announceCameras, listCameras } from './camera-directory.js';
+import { announceCameras, listCameras, publishFrame, sharedSecret } from './redis-commands.js';
 
 export interface RedisClusterBusOptions {
   /** Seed nodes; the client learns the rest of the cluster from them. */
@@ -87,15 +86,8 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
     return this.up;
   }
 
-  async publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
-    // One slot, so one node and one round trip: the channel and the key share the hash tag.
-    const results = await this.cluster
-      .pipeline()
-      .spublish(framesChannel(cameraId), envelope)
-      .set(latestFrameKey(cameraId), envelope, 'PX', LATEST_FRAME_TTL_MS)
-      .exec();
-    const failed = results?.find(([error]) => error);
-    if (failed?.[0]) throw failed[0];
+  publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
+    return publishFrame(this.cluster, 'spublish', cameraId, envelope);
   }
 
   latestFrame(cameraId: string): Promise<Buffer | null> {
@@ -144,9 +136,8 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
     return listCameras(this.cluster);
   }
 
-  async sharedSecret(name: string, candidate: string): Promise<string> {
-    await this.cluster.set(sharedSecretKey(name), candidate, 'NX');
-    return (await this.cluster.get(sharedSecretKey(name))) ?? candidate;
+  sharedSecret(name: string, candidate: string): Promise<string> {
+    return sharedSecret(this.cluster, name, candidate);
   }
 
   close(): Promise<void> {

@@ -1,10 +1,37 @@
 /**
- * The camera directory in Redis: one hash, a field per camera, written by capture and read by
- * every gateway. The same commands on one Redis and on a Redis Cluster (one key, one slot).
+ * What both Redis buses send the same way, to one Redis or through a Redis Cluster: a frame
+ * and its latest-frame copy, the camera directory (one hash, a field per camera, written by
+ * capture and read by every gateway) and shared secrets. Every command names one key, or keys
+ * of one camera's hash tag: one slot, one node, in a cluster too.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { cameraDirectoryKey } from '@camrelay/frame';
+import { cameraDirectoryKey, framesChannel, latestFrameKey, sharedSecretKey } from '@camrelay/frame';
 import type { CameraInfo } from './bus.js';
+import { LATEST_FRAME_TTL_MS } from './bus.js';
+
+/**
+ * Publishes an envelope on the camera's channel and keeps it as its latest frame, in one
+ * round trip. `publish` on one Redis; `spublish` in a cluster, where `publish` is broadcast to
+ * every node.
+ */
+export async function publishFrame(
+  redis: Redis | Cluster,
+  command: 'publish' | 'spublish',
+  cameraId: string,
+  envelope: Buffer,
+): Promise<void> {
+  const pipeline = redis.pipeline();
+  pipeline[command](framesChannel(cameraId), envelope);
+  const results = await pipeline.set(latestFrameKey(cameraId), envelope, 'PX', LATEST_FRAME_TTL_MS).exec();
+  const failed = results?.find(([error]) => error);
+  if (failed?.[0]) throw failed[0];
+}
+
+/** The secret stored under `name`, or `candidate`, stored, when there is none. */
+export async function sharedSecret(redis: Redis | Cluster, name: string, candidate: string): Promise<string> {
+  await redis.set(sharedSecretKey(name), candidate, 'NX');
+  return (await redis.get(sharedSecretKey(name))) ?? candidate;
+}
 
 export async function announceCameras(redis: Redis | Cluster, cameras: readonly CameraInfo[]): Promise<void> {
   if (cameras.length === 0) return;
