@@ -23,8 +23,9 @@ const ERROR_REPORT_EVERY_MS = 1000;
 const COMMAND_TIMEOUT_MS = 2000;
 /**
  * How often the client asks the cluster who owns which slots. ioredis also asks after a MOVED
- * reply or a lost subscriber, but a replica promoted after a master's death is noticed by this
- * poll: it bounds how long the cameras of a failed shard stay dark after the promotion.
+ * reply, a pushed `sunsubscribe` or a lost subscriber connection, which is how a failover is
+ * noticed in the cluster test (90-160 ms after the promotion, with or without this poll); the
+ * poll bounds what nothing announces loudly, such as a slot moved while its camera was quiet.
  */
 const SLOTS_REFRESH_MS = 1000;
 

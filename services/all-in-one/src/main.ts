@@ -8,9 +8,11 @@ import { captureOptionsOf, readInProcessCaptureConfig, startCapture } from '@cam
 import { readConfigOrExit } from '@camrelay/config';
 import { readGatewayConfig, runGatewayProcess } from '@camrelay/gateway';
 
-// The bus is in memory: a REDIS_URL in the environment is not used, and must not switch on
-// the distributed defaults (access control, the shutdown delay).
-const config = readConfigOrExit('camrelay', () => readGatewayConfig({ ...process.env, REDIS_URL: undefined }));
+// The bus is in memory: a REDIS_URL or REDIS_CLUSTER_NODES in the environment is not used,
+// and must not switch on the distributed defaults (access control, the shutdown delay).
+const config = readConfigOrExit('camrelay', () =>
+  readGatewayConfig({ ...process.env, REDIS_URL: undefined, REDIS_CLUSTER_NODES: undefined }),
+);
 const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureConfig(process.env));
 const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
 const bus = new MemoryBus();
