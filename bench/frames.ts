@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadOpenCV, openPattern } from '@camrelay/capture';
+import { writeMjpegAvi } from '@camrelay/clients';
 
 export interface FrameSet {
   readonly width: number;
@@ -21,19 +22,23 @@ const COUNT = 60; // two seconds at 30 fps, looped
 
 export async function frameSet(root: string, width: number, height: number, quality = 80): Promise<FrameSet> {
   const dir = join(root, `${width}x${height}`);
-  const video = join(dir, 'frames.avi');
+  // The floor and the classic server send the JPEG files; capture plays the AVI, whose frames
+  // are those same bytes (capture passes an MJPEG file's frames through unchanged).
+  const video = join(dir, 'frames-mjpeg.avi');
   if (!existsSync(video)) {
     const cv = await loadOpenCV();
     mkdirSync(dir, { recursive: true });
     const pattern = openPattern(cv, { width, height, fps: 30 }, 'bench');
-    const writer = new cv.VideoWriter(video, cv.VideoWriter.fourcc('MJPG'), 30, new cv.Size(width, height));
+    const encoded: Buffer[] = [];
     for (let i = 0; i < COUNT; i++) {
-      const mat = await pattern.read();
-      writeFileSync(join(dir, `${String(i).padStart(3, '0')}.jpg`), cv.imencode('.jpg', mat, [cv.IMWRITE_JPEG_QUALITY, quality]));
-      writer.write(mat);
+      const frame = await pattern.read();
+      if (frame.kind !== 'picture') throw new Error('the test pattern draws pictures');
+      const jpeg = cv.imencode('.jpg', frame.mat, [cv.IMWRITE_JPEG_QUALITY, quality]);
+      writeFileSync(join(dir, `${String(i).padStart(3, '0')}.jpg`), jpeg);
+      encoded.push(jpeg);
       await sleep(33); // the pattern moves with time: space the frames as a 30 fps camera would
     }
-    writer.release();
+    writeMjpegAvi(video, encoded, { width, height, fps: 30 });
   }
   const jpegs = readdirSync(dir)
     .filter((name) => name.endsWith('.jpg'))

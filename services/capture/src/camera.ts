@@ -81,8 +81,10 @@ export class Camera {
       let source: FrameSource | undefined;
       let retryInMs = 0;
       try {
-        source = openSource(this.options.cv, this.id, this.spec.source);
-        this.log.info({ source: source.description, fps: source.fps }, 'camera opened');
+        source = openSource(this.options.cv, this.id, this.spec.source, (problem) =>
+          this.log.warn({ problem }, 'MJPEG source: its frames are not complete baseline JPEGs; decoding and encoding them again'),
+        );
+        this.log.info({ source: source.description, fps: source.fps, passthrough: source.passthrough }, 'camera opened');
         // Backoff resets only once frames flow: a source that opens and then fails at once
         // (a dead stream) must not be reopened every half second.
         await this.stream(source, () => (failures = 0));
@@ -102,16 +104,22 @@ export class Camera {
     let due = performance.now();
     let first = true;
     while (!this.stopped) {
-      const mat = await source.read();
+      const frame = await source.read();
       const capturedAt = Date.now();
-      const jpeg = this.fitsSource(mat.cols, mat.rows) ? await cv.imencodeAsync('.jpg', mat, this.encodeParams) : null;
-      if (jpeg && this.fitsBus(jpeg.length, mat.cols, mat.rows)) {
-        this.width = mat.cols;
-        this.height = mat.rows;
+      const [width, height] = frame.kind === 'jpeg' ? [frame.width, frame.height] : [frame.mat.cols, frame.mat.rows];
+      // A source's own JPEG is published as delivered; a picture is encoded, once.
+      const jpeg = !this.fitsSource(width, height)
+        ? null
+        : frame.kind === 'jpeg'
+          ? frame.jpeg
+          : await cv.imencodeAsync('.jpg', frame.mat, this.encodeParams);
+      if (jpeg && this.fitsBus(jpeg.length, width, height)) {
+        this.width = width;
+        this.height = height;
         this.lastFrameAt = capturedAt;
         this.meter.tick(capturedAt);
         this.framesCaptured++;
-        this.publish(encodeEnvelope({ sequence: this.sequence++, capturedAt, width: mat.cols, height: mat.rows, jpeg }));
+        this.publish(encodeEnvelope({ sequence: this.sequence++, capturedAt, width, height, jpeg }));
         if (first) {
           first = false;
           this.options.onFirstFrame?.(this, jpeg.length);

@@ -1,7 +1,10 @@
 /**
  * Clients of a running camrelay, shared by the tests and the benchmarks: a stream viewer, the
- * viewer churn, /metrics scraping, the post-GC memory probe, and `npm run stack` as a fixture.
+ * viewer churn, /metrics scraping, the post-GC memory probe, `npm run stack` as a fixture, and
+ * MJPEG files of known frames to feed capture.
  */
+export { writeMjpegAvi } from './avi.js';
+export type { AviOptions } from './avi.js';
 export { DEFAULT_MIX, runChurn } from './churn.js';
 export type { ChurnOptions, ChurnResult, GatewaySample, VisitKind } from './churn.js';
 export { gcProbeEnv, probeMemory, retained } from './memory-probe.js';

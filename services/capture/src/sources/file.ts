@@ -1,12 +1,12 @@
 import { accessSync, constants } from 'node:fs';
 import type { Mat, OpenCV } from '../opencv.js';
 import { describe } from '../opencv.js';
-import type { FrameSource } from './source.js';
+import type { FrameSource, SourceFrame } from './source.js';
 import { SourceError, usableFps } from './source.js';
-import { construct } from './video-capture.js';
+import { construct, framesOf } from './video-capture.js';
 
 /** A video file played in a loop at its own frame rate. */
-export function openFile(cv: OpenCV, path: string): FrameSource {
+export function openFile(cv: OpenCV, path: string, onFallback: (problem: string) => void): FrameSource {
   const description = `file ${path}`;
   try {
     accessSync(path, constants.R_OK);
@@ -15,6 +15,7 @@ export function openFile(cv: OpenCV, path: string): FrameSource {
   }
   const capture = construct(cv, path, description);
   const fps = usableFps(capture.get(cv.CAP_PROP_FPS), 25);
+  const frames = framesOf(cv, capture, false, description, onFallback);
 
   async function readOnce(): Promise<Mat | null> {
     try {
@@ -29,14 +30,15 @@ export function openFile(cv: OpenCV, path: string): FrameSource {
     description,
     fps,
     live: false,
-    async read(): Promise<Mat> {
+    passthrough: frames.passthrough,
+    async read(): Promise<SourceFrame> {
       const mat = await readOnce();
-      if (mat) return mat;
+      if (mat) return frames.frameOf(mat);
       // End of file: rewind and go on, so the file plays as a looped camera.
       capture.set(cv.CAP_PROP_POS_FRAMES, 0);
       const first = await readOnce();
       if (!first) throw new SourceError('no_frame', `${description}: no frames after rewinding`);
-      return first;
+      return frames.frameOf(first);
     },
     close: () => capture.release(),
   };

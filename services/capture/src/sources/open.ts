@@ -7,20 +7,23 @@ import { openPattern } from './pattern.js';
 import type { FrameSource } from './source.js';
 import { openVideoCapture } from './video-capture.js';
 
-/** Opens a configured source. Throws SourceError when it cannot be opened now. */
-export function openSource(cv: OpenCV, cameraId: string, spec: SourceSpec): FrameSource {
+/**
+ * Opens a configured source. Throws SourceError when it cannot be opened now. `onFallback`
+ * hears, once per opening, why an MJPEG source's frames are decoded and encoded again after all.
+ */
+export function openSource(cv: OpenCV, cameraId: string, spec: SourceSpec, onFallback: (problem: string) => void): FrameSource {
   switch (spec.kind) {
     case 'device':
-      return openVideoCapture(cv, spec.index, `device ${spec.index}`);
+      return openVideoCapture(cv, spec.index, `device ${spec.index}`, onFallback);
     case 'url':
-      return openVideoCapture(cv, spec.url, `stream ${hideCredentials(spec.url)}`);
+      return openVideoCapture(cv, spec.url, `stream ${hideCredentials(spec.url)}`, onFallback);
     case 'file':
-      return openFile(cv, spec.path);
+      return openFile(cv, spec.path, onFallback);
     case 'pattern':
       return openPattern(cv, spec, cameraId);
     case 'auto':
       try {
-        return openVideoCapture(cv, 0, 'device 0');
+        return openVideoCapture(cv, 0, 'device 0', onFallback);
       } catch {
         const pattern = openPattern(cv, CAPTURE_DEFAULTS.pattern, cameraId);
         return { ...pattern, description: `${pattern.description} (auto: no camera at device 0)` };

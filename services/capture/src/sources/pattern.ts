@@ -1,5 +1,5 @@
 import type { Mat, OpenCV } from '../opencv.js';
-import type { FrameSource } from './source.js';
+import type { FrameSource, SourceFrame } from './source.js';
 
 export interface PatternSpec {
   readonly width: number;
@@ -26,8 +26,9 @@ export function openPattern(cv: OpenCV, spec: PatternSpec, label: string): Frame
     description: `test pattern ${width}x${height}@${fps}`,
     fps,
     live: false,
+    passthrough: false,
     // Drawn synchronously; a promise only because live sources make read() wait.
-    read(): Promise<Mat> {
+    read(): Promise<SourceFrame> {
       const t = (performance.now() - started) / 1000;
       background.copyTo(frame);
       const cx = width / 2 + width * 0.32 * Math.sin(t * 0.9);
@@ -67,7 +68,7 @@ export function openPattern(cv: OpenCV, spec: PatternSpec, label: string): Frame
         Math.max(1, Math.round(2 * scale)),
         cv.LINE_AA,
       );
-      return Promise.resolve(frame);
+      return Promise.resolve({ kind: 'picture', mat: frame });
     },
     close: () => undefined,
   };

@@ -13,10 +13,20 @@ export interface FrameSource {
    * picture would fall behind. Files and the pattern are paced to fps.
    */
   readonly live: boolean;
-  /** The next picture. Rejects when the source has failed; capture then reopens it. */
-  read(): Promise<Mat>;
+  /** True when the source's own JPEG is published as delivered (its codec is MJPEG). */
+  readonly passthrough: boolean;
+  /** The next frame. Rejects when the source has failed; capture then reopens it. */
+  read(): Promise<SourceFrame>;
   close(): void;
 }
+
+/**
+ * What a source delivers: a picture for capture to encode, or, from a source whose codec is
+ * MJPEG, its own JPEG, published as it is (no decode, no encode).
+ */
+export type SourceFrame =
+  | { readonly kind: 'picture'; readonly mat: Mat }
+  | { readonly kind: 'jpeg'; readonly jpeg: Buffer; readonly width: number; readonly height: number };
 
 export type SourceErrorCode = 'cannot_open' | 'read_failed' | 'no_frame';
 

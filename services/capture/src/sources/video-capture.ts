@@ -1,6 +1,7 @@
 import type { Mat, OpenCV, VideoCapture } from '../opencv.js';
 import { describe } from '../opencv.js';
-import type { FrameSource } from './source.js';
+import { enablePassthrough, passthroughReader } from './passthrough.js';
+import type { FrameSource, SourceFrame } from './source.js';
 import { SourceError, usableFps } from './source.js';
 
 /**
@@ -9,14 +10,21 @@ import { SourceError, usableFps } from './source.js';
  * Reads use readAsync: the synchronous read blocks the event loop, and a stalled network
  * source blocked it for ~30 s in our measurements.
  */
-export function openVideoCapture(cv: OpenCV, target: string | number, description: string): FrameSource {
+export function openVideoCapture(
+  cv: OpenCV,
+  target: string | number,
+  description: string,
+  onFallback: (problem: string) => void,
+): FrameSource {
   const capture = construct(cv, target, description);
   const fps = usableFps(capture.get(cv.CAP_PROP_FPS), 30);
+  const frames = framesOf(cv, capture, typeof target === 'number', description, onFallback);
   return {
     description,
     fps,
     live: true,
-    async read(): Promise<Mat> {
+    passthrough: frames.passthrough,
+    async read(): Promise<SourceFrame> {
       let mat: Mat;
       try {
         mat = await capture.readAsync();
@@ -24,7 +32,7 @@ export function openVideoCapture(cv: OpenCV, target: string | number, descriptio
         throw new SourceError('read_failed', `${description}: read failed: ${describe(error)}`, { cause: error });
       }
       if (mat.empty) throw new SourceError('no_frame', `${description}: delivered no frame`);
-      return mat;
+      return frames.frameOf(mat);
     },
     close: () => capture.release(),
   };
@@ -37,4 +45,30 @@ export function construct(cv: OpenCV, target: string | number, description: stri
     // The binding throws a bare string ("VideoCapture::New - failed to open capture").
     throw new SourceError('cannot_open', `${description}: cannot open: ${describe(error)}`, { cause: error });
   }
+}
+
+/**
+ * What a read Mat becomes: the picture itself, or, where the source's codec is MJPEG, its own
+ * JPEG (passthrough).
+ */
+export function framesOf(
+  cv: OpenCV,
+  capture: VideoCapture,
+  device: boolean,
+  description: string,
+  onFallback: (problem: string) => void,
+): { readonly passthrough: boolean; frameOf(mat: Mat): Promise<SourceFrame> } {
+  if (!enablePassthrough(cv, capture, device)) return { passthrough: false, frameOf: (mat) => Promise.resolve({ kind: 'picture', mat }) };
+  const read = passthroughReader(cv, onFallback);
+  return {
+    passthrough: true,
+    async frameOf(mat) {
+      try {
+        return await read(mat);
+      } catch (error) {
+        // Not even decodable: a damaged frame, as a failed read.
+        throw new SourceError('read_failed', `${description}: cannot decode its frame: ${describe(error)}`, { cause: error });
+      }
+    },
+  };
 }

@@ -1,0 +1,117 @@
+/**
+ * MJPEG passthrough: a source that already delivers JPEG (an MJPG file, an http:// MJPEG
+ * camera) is published as it delivered it, byte for byte, without a decode or an encode; an
+ * MJPEG source whose frames are not complete baseline JPEGs is decoded and encoded again, with
+ * one log line saying why; a source of another codec is encoded as before.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadOpenCV } from '@camrelay/capture';
+import { StreamViewer, writeMjpegAvi } from '@camrelay/clients';
+import { freePort, spawnGateway } from '@camrelay/stack';
+import type { Service } from '@camrelay/stack';
+
+type OpenCV = Awaited<ReturnType<typeof loadOpenCV>>;
+
+/** Distinct 320x240 pictures: a moving square on a changing colour. */
+function pictures(cv: OpenCV, count: number) {
+  return Array.from({ length: count }, (_, i) => {
+    const mat = new cv.Mat(240, 320, cv.CV_8UC3, [(i * 23) % 256, 120, 200]);
+    mat.drawRectangle(new cv.Point2(10 + i * 12, 40), new cv.Point2(60 + i * 12, 90), new cv.Vec3(255, 255, 255), -1);
+    return mat;
+  });
+}
+
+const openedLine = (gateway: Service, camera: string) => gateway.waitFor(new RegExp(`"camera":"${camera}".*"msg":"camera opened"`));
+
+describe('MJPEG passthrough', () => {
+  let cv: OpenCV;
+  let dir: string;
+  let gateway: Service;
+  const baseline: Buffer[] = [];
+  const progressive: Buffer[] = [];
+
+  before(async () => {
+    cv = await loadOpenCV();
+    dir = mkdtempSync(join(tmpdir(), 'camrelay-passthrough-'));
+    for (const mat of pictures(cv, 12)) {
+      baseline.push(cv.imencode('.jpg', mat, [cv.IMWRITE_JPEG_QUALITY, 70]));
+      progressive.push(cv.imencode('.jpg', mat, [cv.IMWRITE_JPEG_QUALITY, 70, cv.IMWRITE_JPEG_PROGRESSIVE, 1]));
+    }
+    writeMjpegAvi(join(dir, 'baseline.avi'), baseline, { width: 320, height: 240, fps: 15 });
+    writeMjpegAvi(join(dir, 'progressive.avi'), progressive, { width: 320, height: 240, fps: 15 });
+    gateway = await spawnGateway({
+      REDIS_URL: '',
+      CAMERAS: `clip=file:${join(dir, 'baseline.avi')};prog=file:${join(dir, 'progressive.avi')};pattern=pattern:320x240@15`,
+    });
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("publishes an MJPG file's own JPEGs, byte for byte, in order, looped", async () => {
+    assert.match(await openedLine(gateway, 'clip'), /"passthrough":true/);
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/clip/stream.mjpg`);
+    try {
+      const frames = (await viewer.waitForFrames(baseline.length + 6, 20_000)).filter((frame) => !frame.headers['x-no-signal']);
+      const indexes = frames.map((frame) => baseline.findIndex((jpeg) => jpeg.equals(frame.jpeg)));
+      assert.ok(!indexes.includes(-1), `every frame is one of the file's JPEGs, byte for byte (${indexes.join(' ')})`);
+      // The latest frame first (a joiner's picture at once), then the file's order, round again.
+      for (let i = 2; i < indexes.length; i++)
+        assert.equal(indexes[i], (indexes[i - 1]! + 1) % baseline.length, `order: ${indexes.join(' ')}`);
+    } finally {
+      viewer.close();
+    }
+  });
+
+  it('decodes and encodes again, saying why once, an MJPEG source whose frames are not baseline JPEGs', async () => {
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/prog/stream.mjpg`);
+    try {
+      const frames = (await viewer.waitForFrames(progressive.length + 6, 20_000)).filter((frame) => !frame.headers['x-no-signal']);
+      for (const frame of frames) {
+        assert.ok(!progressive.some((jpeg) => jpeg.equals(frame.jpeg)), 'not the source bytes');
+        assert.equal(frame.jpeg[0], 0xff);
+        const picture = cv.imdecode(frame.jpeg);
+        assert.deepEqual([picture.cols, picture.rows], [320, 240]);
+      }
+      const notices = gateway.output.filter((line) => line.includes('"camera":"prog"') && /not complete baseline JPEGs/.test(line));
+      assert.equal(notices.length, 1, 'one log line, though the file loops');
+      assert.match(notices[0]!, /not a baseline JPEG \(progressive/);
+    } finally {
+      viewer.close();
+    }
+  });
+
+  it('encodes a source of another kind as before', async () => {
+    assert.match(await openedLine(gateway, 'pattern'), /"passthrough":false/);
+  });
+
+  it('publishes an http:// MJPEG camera byte for byte', async () => {
+    // The camera is another camrelay gateway; its own viewer records what it sends.
+    const upstream = await spawnGateway({ REDIS_URL: '', PORT: String(await freePort()), CAMERAS: 'cam=pattern:320x240@15' });
+    const sent = new StreamViewer(`${upstream.baseUrl}/cameras/cam/stream.mjpg`);
+    await sent.waitForFrames(1);
+    const relay = await spawnGateway({ REDIS_URL: '', CAMERAS: `relay=http://127.0.0.1:${upstream.port}/cameras/cam/stream.mjpg` });
+    const received = new StreamViewer(`${relay.baseUrl}/cameras/relay/stream.mjpg`);
+    try {
+      assert.match(await openedLine(relay, 'relay'), /"passthrough":true/);
+      const frames = (await received.waitForFrames(20, 20_000)).filter((frame) => !frame.headers['x-no-signal']);
+      assert.ok(frames.length >= 15);
+      for (const frame of frames)
+        assert.ok(
+          sent.frames.some((original) => original.jpeg.equals(frame.jpeg)),
+          `relayed frame ${frame.sequence} is a JPEG the camera sent, byte for byte`,
+        );
+    } finally {
+      received.close();
+      sent.close();
+      await relay.stop();
+      await upstream.stop();
+    }
+  });
+});
