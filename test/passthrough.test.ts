@@ -2,7 +2,8 @@
  * MJPEG passthrough: a source that already delivers JPEG (an MJPG file, an http:// MJPEG
  * camera) is published as it delivered it, byte for byte, without a decode or an encode; an
  * MJPEG source whose frames are not complete baseline JPEGs is decoded and encoded again, with
- * one log line saying why; a source of another codec is encoded as before.
+ * one log line saying why; a source of another codec, or any with MJPEG_PASSTHROUGH=off, is
+ * encoded as before.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -89,6 +90,19 @@ describe('MJPEG passthrough', () => {
 
   it('encodes a source of another kind as before', async () => {
     assert.match(await openedLine(gateway, 'pattern'), /"passthrough":false/);
+  });
+
+  it('encodes an MJPEG source again, at JPEG_QUALITY, with MJPEG_PASSTHROUGH=off', async () => {
+    const reencoding = await spawnGateway({ REDIS_URL: '', MJPEG_PASSTHROUGH: 'off', CAMERAS: `clip=file:${join(dir, 'baseline.avi')}` });
+    const viewer = new StreamViewer(`${reencoding.baseUrl}/cameras/clip/stream.mjpg`);
+    try {
+      assert.match(await openedLine(reencoding, 'clip'), /"passthrough":false/);
+      const frames = (await viewer.waitForFrames(5)).filter((frame) => !frame.headers['x-no-signal']);
+      for (const frame of frames) assert.ok(!baseline.some((jpeg) => jpeg.equals(frame.jpeg)), 'encoded again, not the source bytes');
+    } finally {
+      viewer.close();
+      await reencoding.stop();
+    }
   });
 
   it('publishes an http:// MJPEG camera byte for byte', async () => {

@@ -20,6 +20,7 @@ describe('start-up configuration', () => {
     ['gateway', 'services/gateway/dist/main.js', { CAMERAS: '../x=pattern' }, /CAMERAS=.*camera id/],
     ['gateway', 'services/gateway/dist/main.js', { JPEG_QUALITY: '101' }, /JPEG_QUALITY="101"/],
     ['gateway', 'services/gateway/dist/main.js', { PORT: 'eighty' }, /PORT="eighty"/],
+    ['gateway', 'services/gateway/dist/main.js', { MJPEG_PASSTHROUGH: 'maybe' }, /MJPEG_PASSTHROUGH="maybe": expected on or off/],
     ['gateway', 'services/gateway/dist/main.js', { REDIS_URL: 'http://localhost:6379' }, /REDIS_URL=.*redis:\/\//],
     [
       'gateway',

@@ -14,6 +14,8 @@ export interface CameraOptions {
   readonly cv: OpenCV;
   readonly bus: FrameBus;
   readonly jpegQuality: number;
+  /** Publish an MJPEG source's own JPEGs as delivered. */
+  readonly mjpegPassthrough: boolean;
   readonly log: Logger;
   /** First reopen delay; doubles per failure up to maxRetryMs. @default CAPTURE_DEFAULTS.minRetryMs */
   readonly minRetryMs?: number;
@@ -81,9 +83,11 @@ export class Camera {
       let source: FrameSource | undefined;
       let retryInMs = 0;
       try {
-        source = openSource(this.options.cv, this.id, this.spec.source, (problem) =>
-          this.log.warn({ problem }, 'MJPEG source: its frames are not complete baseline JPEGs; decoding and encoding them again'),
-        );
+        source = openSource(this.options.cv, this.id, this.spec.source, {
+          passthrough: this.options.mjpegPassthrough,
+          onFallback: (problem) =>
+            this.log.warn({ problem }, 'MJPEG source: its frames are not complete baseline JPEGs; decoding and encoding them again'),
+        });
         this.log.info({ source: source.description, fps: source.fps, passthrough: source.passthrough }, 'camera opened');
         // Backoff resets only once frames flow: a source that opens and then fails at once
         // (a dead stream) must not be reopened every half second.

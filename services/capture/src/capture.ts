@@ -8,6 +8,8 @@ import { loadOpenCV } from './opencv.js';
 export interface CaptureOptions {
   readonly cameras: readonly CameraSpec[];
   readonly jpegQuality: number;
+  /** @default CAPTURE_DEFAULTS.mjpegPassthrough */
+  readonly mjpegPassthrough?: boolean;
   /** @default CAPTURE_DEFAULTS.maxFrameBytes */
   readonly maxFrameBytes?: number;
   /** @default CAPTURE_DEFAULTS.maxSourceSize */
@@ -43,6 +45,7 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
         cv,
         bus,
         jpegQuality: options.jpegQuality,
+        mjpegPassthrough: options.mjpegPassthrough ?? CAPTURE_DEFAULTS.mjpegPassthrough,
         ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
         ...(options.maxSourceSize === undefined ? {} : { maxSourceSize: options.maxSourceSize }),
         log,

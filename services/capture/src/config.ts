@@ -17,6 +17,10 @@ export const captureVariables = {
       }
     }),
   JPEG_QUALITY: integerIn(1, 100, D.jpegQuality),
+  /** on: an MJPEG source's JPEGs are published as delivered; off: decoded and encoded at JPEG_QUALITY. */
+  MJPEG_PASSTHROUGH: optional(z.enum(['on', 'off'], { error: 'expected on or off' })).transform((value) =>
+    value === undefined ? D.mjpegPassthrough : value === 'on',
+  ),
   /** Encoded frames larger than this many bytes are dropped (shared with the gateways). */
   MAX_FRAME_BYTES: integerIn(1024, 256 * 1024 * 1024, D.maxFrameBytes),
   /** Frames of more pixels than WIDTHxHEIGHT are dropped before they are encoded. */
@@ -52,6 +56,7 @@ export function captureOptionsOf(config: ReturnType<typeof readInProcessCaptureC
   return {
     cameras: config.CAMERAS,
     jpegQuality: config.JPEG_QUALITY,
+    mjpegPassthrough: config.MJPEG_PASSTHROUGH,
     maxFrameBytes: config.MAX_FRAME_BYTES,
     maxSourceSize: config.MAX_SOURCE_SIZE,
   };

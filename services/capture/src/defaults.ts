@@ -9,6 +9,8 @@ export const CAPTURE_DEFAULTS = {
   cameras: 'default=auto',
   pattern: { kind: 'pattern', width: 640, height: 480, fps: 30 },
   jpegQuality: 80,
+  /** An MJPEG source's own JPEGs are published as delivered (MJPEG_PASSTHROUGH=off encodes them again). */
+  mjpegPassthrough: true,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   /** The most pixels a source's frame may have (4K); a larger one is dropped before it is encoded. */
   maxSourceSize: { width: 3840, height: 2160 },

@@ -3,10 +3,11 @@ import type { Mat, OpenCV } from '../opencv.js';
 import { describe } from '../opencv.js';
 import type { FrameSource, SourceFrame } from './source.js';
 import { SourceError, usableFps } from './source.js';
+import type { MjpegOptions } from './passthrough.js';
 import { construct, framesOf } from './video-capture.js';
 
 /** A video file played in a loop at its own frame rate. */
-export function openFile(cv: OpenCV, path: string, onFallback: (problem: string) => void): FrameSource {
+export function openFile(cv: OpenCV, path: string, mjpeg: MjpegOptions): FrameSource {
   const description = `file ${path}`;
   try {
     accessSync(path, constants.R_OK);
@@ -15,7 +16,7 @@ export function openFile(cv: OpenCV, path: string, onFallback: (problem: string)
   }
   const capture = construct(cv, path, description);
   const fps = usableFps(capture.get(cv.CAP_PROP_FPS), 25);
-  const frames = framesOf(cv, capture, false, description, onFallback);
+  const frames = framesOf(cv, capture, false, description, mjpeg);
 
   async function readOnce(): Promise<Mat | null> {
     try {

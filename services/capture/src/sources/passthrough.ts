@@ -15,6 +15,14 @@ import type { SourceFrame } from './source.js';
  */
 const MJPEG_CODECS = new Set(['mjpg', 'mjpe']);
 
+/** What capture wants from an MJPEG source. */
+export interface MjpegOptions {
+  /** Publish its own JPEGs as delivered (MJPEG_PASSTHROUGH); false: decode them, for capture to encode. */
+  readonly passthrough: boolean;
+  /** Hears, once per opening, why its frames are decoded and encoded again after all. */
+  readonly onFallback: (problem: string) => void;
+}
+
 /** The four characters of the codec OpenCV reports, e.g. "MJPG". */
 export function fourccOf(cv: OpenCV, capture: VideoCapture): string {
   const code = capture.get(cv.CAP_PROP_FOURCC) >>> 0;

@@ -1,6 +1,7 @@
 import type { Mat, OpenCV, VideoCapture } from '../opencv.js';
 import { describe } from '../opencv.js';
 import { enablePassthrough, passthroughReader } from './passthrough.js';
+import type { MjpegOptions } from './passthrough.js';
 import type { FrameSource, SourceFrame } from './source.js';
 import { SourceError, usableFps } from './source.js';
 
@@ -10,15 +11,10 @@ import { SourceError, usableFps } from './source.js';
  * Reads use readAsync: the synchronous read blocks the event loop, and a stalled network
  * source blocked it for ~30 s in our measurements.
  */
-export function openVideoCapture(
-  cv: OpenCV,
-  target: string | number,
-  description: string,
-  onFallback: (problem: string) => void,
-): FrameSource {
+export function openVideoCapture(cv: OpenCV, target: string | number, description: string, mjpeg: MjpegOptions): FrameSource {
   const capture = construct(cv, target, description);
   const fps = usableFps(capture.get(cv.CAP_PROP_FPS), 30);
-  const frames = framesOf(cv, capture, typeof target === 'number', description, onFallback);
+  const frames = framesOf(cv, capture, typeof target === 'number', description, mjpeg);
   return {
     description,
     fps,
@@ -56,10 +52,11 @@ export function framesOf(
   capture: VideoCapture,
   device: boolean,
   description: string,
-  onFallback: (problem: string) => void,
+  mjpeg: MjpegOptions,
 ): { readonly passthrough: boolean; frameOf(mat: Mat): Promise<SourceFrame> } {
-  if (!enablePassthrough(cv, capture, device)) return { passthrough: false, frameOf: (mat) => Promise.resolve({ kind: 'picture', mat }) };
-  const read = passthroughReader(cv, onFallback);
+  if (!mjpeg.passthrough || !enablePassthrough(cv, capture, device))
+    return { passthrough: false, frameOf: (mat) => Promise.resolve({ kind: 'picture', mat }) };
+  const read = passthroughReader(cv, mjpeg.onFallback);
   return {
     passthrough: true,
     async frameOf(mat) {
