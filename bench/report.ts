@@ -19,8 +19,8 @@ export function renderTable(report: Report): string {
   const lines = [
     `Measured ${report.date.slice(0, 10)} on ${report.machine}; ${report.fps} fps source, 640x480 JPEGs of ${Math.round((report.frameBytes['640x480'] ?? 0) / 1024)} KB on average; server, load generator and (for camrelay) capture and Redis on the same machine.`,
     '',
-    '| system | frames | viewers | fps median | fps p10 | server CPU µs / frame | × floor | latency p50 / p99 ms | first frame median ms | server peak RSS MB | load generator CPU % |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| system | frames | viewers | fps median | fps p10 | server CPU µs / frame | × floor | latency p50 / p99 ms | first frame median ms | server peak RSS MB | load generator CPU % | capture CPU µs / source frame |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const run of report.runs) {
     const floor = floorFor(report, run);
@@ -30,7 +30,7 @@ export function renderTable(report: Report): string {
         : '';
     const name = `${run.system}${run.slowFraction ? ` (${Math.round(run.slowFraction * 100)} % slow viewers; fps of the others)` : ''}`;
     lines.push(
-      `| ${name} | ${run.size} | ${run.viewers} | ${f(run.load.fps.median)} | ${f(run.load.fps.p10)} | ${f(run.serverCpuUsPerFrame)} | ${ratio} | ${f(run.load.latencyMs.p50, 0)} / ${f(run.load.latencyMs.p99, 0)} | ${f(run.load.firstFrameMs.median, 0)} | ${f(run.serverPeakRssMB, 0)} | ${f(run.load.loadgenCpuMsPerSecond / 10, 0)} |`,
+      `| ${name} | ${run.size} | ${run.viewers} | ${f(run.load.fps.median)} | ${f(run.load.fps.p10)} | ${f(run.serverCpuUsPerFrame)} | ${ratio} | ${f(run.load.latencyMs.p50, 0)} / ${f(run.load.latencyMs.p99, 0)} | ${f(run.load.firstFrameMs.median, 0)} | ${f(run.serverPeakRssMB, 0)} | ${f(run.load.loadgenCpuMsPerSecond / 10, 0)} | ${f(run.captureCpuUsPerFrame ?? null, 0)} |`,
     );
   }
   return `${lines.join('\n')}\n`;
@@ -39,6 +39,7 @@ export function renderTable(report: Report): string {
 const COLORS: Record<string, string> = {
   floor: '#888888',
   camrelay: '#1f77b4',
+  'camrelay-reencode': '#9467bd',
   'camrelay-3gw-haproxy': '#17becf',
   'classic-threaded': '#d62728',
   'classic-gevent': '#ff7f0e',

@@ -41,10 +41,13 @@ interface Server {
   readonly measured: number[];
   /** Processes whose CPU is reported beside, as the cost of producing the frames. */
   readonly beside: number[];
+  /** Capture's process, whose CPU per source frame is reported on its own. */
+  readonly capture?: number;
   stop(): Promise<void>;
 }
 
-type SystemName = 'floor' | 'camrelay' | 'camrelay-cluster' | 'camrelay-3gw-haproxy' | 'classic-threaded' | 'classic-gevent';
+type SystemName =
+  'floor' | 'camrelay' | 'camrelay-reencode' | 'camrelay-cluster' | 'camrelay-3gw-haproxy' | 'classic-threaded' | 'classic-gevent';
 
 async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> {
   const stopAll =
@@ -67,14 +70,26 @@ async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> 
       await floor.waitFor(/floor listening/);
       return { url: `http://127.0.0.1:${port}/`, measured: [floor.process.pid!], beside: [], stop: stopAll(floor) };
     }
-    case 'camrelay': {
+    case 'camrelay':
+    case 'camrelay-reencode': {
+      // The frames file is MJPEG: capture passes its JPEGs on as they are, the floor's own bytes.
+      // camrelay-reencode decodes and encodes each again, as for a camera that is not MJPEG.
       const redis = await spawnRedis();
-      const capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: `bench=file:${frames.video}`, JPEG_QUALITY: '80' }, ['bench']);
+      const capture = await spawnCapture(
+        {
+          REDIS_URL: redis.url,
+          CAMERAS: `bench=file:${frames.video}`,
+          JPEG_QUALITY: '80',
+          MJPEG_PASSTHROUGH: name === 'camrelay' ? 'on' : 'off',
+        },
+        ['bench'],
+      );
       const gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
       return {
         url: `${gateway.baseUrl}/cameras/bench/stream.mjpg`,
         measured: [gateway.process.pid!],
         beside: [capture.process.pid!, redis.process.pid!],
+        capture: capture.process.pid!,
         stop: stopAll(gateway, capture, redis),
       };
     }
@@ -149,6 +164,8 @@ export interface Run {
   serverCpuUsPerFrame: number | null;
   serverCpuPercent: number;
   besideCpuPercent: number;
+  /** Capture's CPU per source frame (FPS frames a second), µs; null where capture is not a process of its own. */
+  captureCpuUsPerFrame: number | null;
   serverPeakRssMB: number;
 }
 
@@ -170,9 +187,10 @@ async function measure(system: SystemName, frames: FrameSet, viewers: number, sl
     ]);
     await loadgen.waitFor(/^measuring$/, 300_000); // an overloaded machine makes the load generator's own timers late
     const sum = (pids: number[]) => pids.reduce((total, pid) => total + cpuMs(pid), 0);
-    const [server0, beside0, t0] = [sum(server.measured), sum(server.beside), performance.now()];
+    const captureCpu = () => (server.capture === undefined ? 0 : cpuMs(server.capture));
+    const [server0, beside0, capture0, t0] = [sum(server.measured), sum(server.beside), captureCpu(), performance.now()];
     await loadgen.waitFor(/^measured$/, durationMs + 300_000);
-    const [server1, beside1, t1] = [sum(server.measured), sum(server.beside), performance.now()];
+    const [server1, beside1, capture1, t1] = [sum(server.measured), sum(server.beside), captureCpu(), performance.now()];
     const peakRss = server.measured.reduce((total, pid) => total + peakRssBytes(pid), 0);
     await loadgen.exited;
     const line = loadgen.output.find((l) => l.startsWith('{'));
@@ -188,6 +206,7 @@ async function measure(system: SystemName, frames: FrameSet, viewers: number, sl
       serverCpuUsPerFrame: load.framesDelivered > 0 ? (serverMs * 1000) / load.framesDelivered : null,
       serverCpuPercent: (serverMs / (t1 - t0)) * 100,
       besideCpuPercent: ((beside1 - beside0) / (t1 - t0)) * 100,
+      captureCpuUsPerFrame: server.capture === undefined ? null : ((capture1 - capture0) * 1000) / (((t1 - t0) / 1000) * FPS),
       serverPeakRssMB: peakRss / 1048576,
     };
   } finally {
@@ -201,7 +220,7 @@ function collapsed(run: Run): boolean {
 
 function describeRun(run: Run): string {
   const f = (n: number | null, digits = 1) => (n === null ? '-' : n.toFixed(digits));
-  return `${run.system.padEnd(18)} ${run.size} ${String(run.viewers).padStart(5)} viewers${run.slowFraction ? ` (${run.slowFraction * 100} % slow)` : ''}: fps ${f(run.load.fps.median)} (p10 ${f(run.load.fps.p10)}), cpu/frame ${f(run.serverCpuUsPerFrame)} µs, p99 ${f(run.load.latencyMs.p99, 0)} ms, rss ${f(run.serverPeakRssMB, 0)} MB, loadgen ${f(run.load.loadgenCpuMsPerSecond / 10, 0)} % cpu`;
+  return `${run.system.padEnd(18)} ${run.size} ${String(run.viewers).padStart(5)} viewers${run.slowFraction ? ` (${run.slowFraction * 100} % slow)` : ''}: fps ${f(run.load.fps.median)} (p10 ${f(run.load.fps.p10)}), cpu/frame ${f(run.serverCpuUsPerFrame)} µs, p99 ${f(run.load.latencyMs.p99, 0)} ms, rss ${f(run.serverPeakRssMB, 0)} MB, loadgen ${f(run.load.loadgenCpuMsPerSecond / 10, 0)} % cpu${run.captureCpuUsPerFrame === null ? '' : `, capture ${f(run.captureCpuUsPerFrame, 0)} µs/frame`}`;
 }
 
 mkdirSync(results, { recursive: true });
@@ -226,6 +245,8 @@ if (!values['skip-extras']) {
   for (const [system, frames, viewers, slow] of [
     ['floor', hd, 500, 0],
     ['camrelay', hd, 500, 0],
+    // What capture pays to decode and encode each frame again, beside the passthrough runs.
+    ['camrelay-reencode', vga, 500, 0],
     ['camrelay-3gw-haproxy', vga, 1000, 0],
     ['camrelay', vga, 1000, 0.1],
   ] as const) {
