@@ -26,6 +26,19 @@ function pictures(cv: OpenCV, count: number) {
   });
 }
 
+/** A JPEG without its Huffman tables, as many USB webcams send their MJPEG frames. */
+function withoutHuffmanTables(jpeg: Buffer): Buffer {
+  const kept: Buffer[] = [jpeg.subarray(0, 2)];
+  let at = 2;
+  while (jpeg[at + 1] !== 0xda) {
+    const length = jpeg.readUInt16BE(at + 2);
+    if (jpeg[at + 1] !== 0xc4) kept.push(jpeg.subarray(at, at + 2 + length));
+    at += 2 + length;
+  }
+  kept.push(jpeg.subarray(at));
+  return Buffer.concat(kept);
+}
+
 const openedLine = (gateway: Service, camera: string) => gateway.waitFor(new RegExp(`"camera":"${camera}".*"msg":"camera opened"`));
 
 describe('MJPEG passthrough', () => {
@@ -44,9 +57,15 @@ describe('MJPEG passthrough', () => {
     }
     writeMjpegAvi(join(dir, 'baseline.avi'), baseline, { width: 320, height: 240, fps: 15 });
     writeMjpegAvi(join(dir, 'progressive.avi'), progressive, { width: 320, height: 240, fps: 15 });
+    writeMjpegAvi(join(dir, 'webcam.avi'), baseline.map(withoutHuffmanTables), { width: 320, height: 240, fps: 15 });
     gateway = await spawnGateway({
       REDIS_URL: '',
-      CAMERAS: `clip=file:${join(dir, 'baseline.avi')};prog=file:${join(dir, 'progressive.avi')};pattern=pattern:320x240@15`,
+      CAMERAS: [
+        `clip=file:${join(dir, 'baseline.avi')}`,
+        `prog=file:${join(dir, 'progressive.avi')}`,
+        `webcam=file:${join(dir, 'webcam.avi')}`,
+        'pattern=pattern:320x240@15',
+      ].join(';'),
     });
   });
 
@@ -65,6 +84,26 @@ describe('MJPEG passthrough', () => {
       // The latest frame first (a joiner's picture at once), then the file's order, round again.
       for (let i = 2; i < indexes.length; i++)
         assert.equal(indexes[i], (indexes[i - 1]! + 1) % baseline.length, `order: ${indexes.join(' ')}`);
+    } finally {
+      viewer.close();
+    }
+  });
+
+  it('completes frames sent without Huffman tables (as by USB webcams) with the standard ones, and passes them on', async () => {
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/webcam/stream.mjpg`);
+    try {
+      const frames = (await viewer.waitForFrames(8, 20_000)).filter((frame) => !frame.headers['x-no-signal']);
+      // OpenCV's encoder wrote the standard tables just before the scan: the completed frame is
+      // the original, byte for byte.
+      for (const frame of frames)
+        assert.ok(
+          baseline.some((jpeg) => jpeg.equals(frame.jpeg)),
+          'the frame with the standard tables',
+        );
+      assert.ok(
+        !gateway.output.some((line) => line.includes('"camera":"webcam"') && /not complete baseline JPEGs/.test(line)),
+        'no fallback',
+      );
     } finally {
       viewer.close();
     }

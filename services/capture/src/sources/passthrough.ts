@@ -5,7 +5,7 @@
  * against 2.75 ms to decode and encode 640x480 again).
  */
 import type { Mat, OpenCV, VideoCapture } from '../opencv.js';
-import { inspectJpeg } from './jpeg-info.js';
+import { inspectJpeg, withStandardHuffmanTables } from './jpeg-info.js';
 import type { SourceFrame } from './source.js';
 
 /**
@@ -42,7 +42,8 @@ export function enablePassthrough(cv: OpenCV, capture: VideoCapture, device: boo
 
 /**
  * Turns what a capture in passthrough mode read into a frame: the JPEG as delivered when it is
- * a complete baseline JPEG, otherwise the picture decoded from it, for capture to encode again.
+ * a complete baseline JPEG (the standard Huffman tables added where MJPEG left them out),
+ * otherwise the picture decoded from it, for capture to encode again.
  * `onFallback` hears why, the first time.
  */
 export function passthroughReader(cv: OpenCV, onFallback: (problem: string) => void): (raw: Mat) => Promise<SourceFrame> {
@@ -50,7 +51,11 @@ export function passthroughReader(cv: OpenCV, onFallback: (problem: string) => v
   return async (raw) => {
     const bytes = raw.getData();
     const info = inspectJpeg(bytes);
-    if (!('problem' in info)) return { kind: 'jpeg', jpeg: bytes, width: info.width, height: info.height };
+    if (!('problem' in info)) {
+      // Still passed through: the webcam's bytes, with the tables it means but did not send.
+      const jpeg = info.huffmanTables ? bytes : withStandardHuffmanTables(bytes, info);
+      return { kind: 'jpeg', jpeg, width: info.width, height: info.height };
+    }
     if (!fellBack) {
       fellBack = true;
       onFallback(info.problem);
