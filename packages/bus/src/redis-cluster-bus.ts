@@ -23,9 +23,10 @@ const ERROR_REPORT_EVERY_MS = 1000;
 const COMMAND_TIMEOUT_MS = 2000;
 /**
  * How often the client asks the cluster who owns which slots. ioredis also asks after a MOVED
- * reply, a pushed `sunsubscribe` or a lost subscriber connection, which is how a failover is
- * noticed in the cluster test (90-160 ms after the promotion, with or without this poll); the
- * poll bounds what nothing announces loudly, such as a slot moved while its camera was quiet.
+ * reply, a pushed `sunsubscribe` or a lost subscriber connection, which is how a killed master
+ * is noticed (90-160 ms after its replica's promotion in the cluster test). A master that goes
+ * silent with its connections open (a stopped process, a partition) announces nothing: this
+ * poll finds its promoted replica (1.6 s after the promotion in the test; 4.7 s with a 5 s poll).
  */
 const SLOTS_REFRESH_MS = 1000;
 
