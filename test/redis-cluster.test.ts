@@ -84,18 +84,36 @@ describe('on a Redis Cluster with sharded pub/sub', () => {
     }
   };
 
+  /** How many frames each viewer has had so far, per camera. */
+  const frameCounts = () => new Map([...viewers].map(([id, list]) => [id, list.map((viewer) => viewer.frames.length)]));
+  /**
+   * The second after: `affected` stream at their rate again; every other camera went on
+   * undisturbed since `since`; no viewer connection was dropped.
+   */
+  const assertRecovered = async (affected: readonly Camera[], marks: ReadonlyMap<string, number[]>, since: number) => {
+    const before = frameCounts();
+    await sleep(1000);
+    for (const { id } of affected)
+      for (const [i, viewer] of viewers.get(id)!.entries())
+        assert.ok(viewer.frames.length - before.get(id)![i]! >= FPS * 0.7, `${id} streams again (gateway ${i})`);
+    assertUndisturbed(
+      cameras.filter((camera) => !affected.includes(camera)),
+      marks,
+      since,
+    );
+    for (const viewer of [...viewers.values()].flat()) assert.equal(viewer.isClosed, false, 'no viewer connection dropped');
+  };
+
   const liveNode = () => cluster.nodes.find((node) => node.process.exitCode === null && node.process.signalCode === null)!;
   /**
    * What `act` does to the cluster darkens `darkened` for at most 2 s (they stream at their
    * rate in the second after), and no other camera notices; no viewer connection is dropped.
    */
   const assertOnlyDarkens = async (t: TestContext, what: string, darkened: readonly Camera[], act: () => Promise<void>) => {
-    const marks = new Map([...viewers].map(([id, list]) => [id, list.map((viewer) => viewer.frames.length)]));
+    const marks = frameCounts();
     const since = Date.now();
     await act();
     await sleep(Math.max(0, since + 2000 - Date.now()));
-    const afterTwoSeconds = new Map(darkened.map(({ id }) => [id, viewers.get(id)!.map((viewer) => viewer.frames.length)]));
-    await sleep(1000);
     for (const { id } of darkened) {
       for (const [i, viewer] of viewers.get(id)!.entries()) {
         const silence = longestSilence(
@@ -104,15 +122,9 @@ describe('on a Redis Cluster with sharded pub/sub', () => {
         );
         t.diagnostic(`${id} on gateway ${i}: longest without a frame ${what}: ${silence} ms`);
         assert.ok(silence <= 2000, `${id} dark for at most 2 s (${silence} ms)`);
-        assert.ok(viewer.frames.length - afterTwoSeconds.get(id)![i]! >= FPS * 0.7, `${id} streams again (gateway ${i})`);
       }
     }
-    assertUndisturbed(
-      cameras.filter((camera) => !darkened.includes(camera)),
-      marks,
-      since,
-    );
-    for (const viewer of [...viewers.values()].flat()) assert.equal(viewer.isClosed, false, 'no viewer connection dropped');
+    await assertRecovered(darkened, marks, since);
   };
 
   /**
@@ -132,7 +144,7 @@ describe('on a Redis Cluster with sharded pub/sub', () => {
     const owners = await Promise.all(cameras.map((camera) => masterOf(camera.slot, via)));
     const affected = cameras.filter((_, i) => owners[i] === victim);
     assert.ok(affected.length > 0, `master ${victim.port} serves a camera`);
-    const marks = new Map([...viewers].map(([id, list]) => [id, list.map((viewer) => viewer.frames.length)]));
+    const marks = frameCounts();
 
     victim.process.kill(signal);
     const wentAt = Date.now();
@@ -160,17 +172,7 @@ describe('on a Redis Cluster with sharded pub/sub', () => {
         assert.ok(lag <= 3000, `${id} live within 3 s of the promotion (${lag} ms)`);
       }
     }
-    const afterRecovery = new Map(affected.map(({ id }) => [id, viewers.get(id)!.map((viewer) => viewer.frames.length)]));
-    await sleep(1000); // the affected stream at their rate again, the others went on throughout
-    for (const { id } of affected)
-      for (const [i, viewer] of viewers.get(id)!.entries())
-        assert.ok(viewer.frames.length - afterRecovery.get(id)![i]! >= FPS * 0.7, `${id} streams again (gateway ${i})`);
-    assertUndisturbed(
-      cameras.filter((camera) => !affected.includes(camera)),
-      marks,
-      wentAt,
-    );
-    for (const viewer of [...viewers.values()].flat()) assert.equal(viewer.isClosed, false, 'no viewer connection dropped');
+    await assertRecovered(affected, marks, wentAt);
   };
 
   before(async () => {
@@ -222,7 +224,7 @@ describe('on a Redis Cluster with sharded pub/sub', () => {
     const masters = await Promise.all(SHARD_RANGES.map(([from]) => masterOf(from, cluster.nodes[0]!)));
     assert.equal(new Set(masters).size, 3, 'three masters');
     const before = await Promise.all(masters.map(stats));
-    const marks = new Map([...viewers].map(([id, list]) => [id, list.map((viewer) => viewer.frames.length)]));
+    const marks = frameCounts();
     await sleep(3000); // the measurement window
     const egress = (await Promise.all(masters.map(stats))).map((after, i) => after.clientEgress - before[i]!.clientEgress);
     const total = egress.reduce((a, b) => a + b, 0);
