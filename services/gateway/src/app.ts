@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { Logger } from 'pino';
@@ -9,7 +10,9 @@ import type { AccessControl, Grant, SignedQuery } from './access.js';
 import { SIGNED_URL_TTL_RANGE, forbidden, isViewerId, mayView, unauthorized } from './access.js';
 import { CameraDirectory } from './camera-directory.js';
 import { HttpError, busUnavailable, errorBody, shuttingDown, toHttpError } from './errors.js';
+import type { Fanout } from './fanout.js';
 import type { Feeds } from './feeds.js';
+import type { StreamSockets } from './stream-sockets.js';
 import type { ViewerLimits } from './viewer-limits.js';
 import { loadViewerPage } from './viewer-page.js';
 
@@ -24,6 +27,8 @@ export interface AppOptions {
   readonly trustProxy: boolean;
   /** Origins that may show the viewer page in a frame (FRAME_ANCESTORS); none when empty. */
   readonly frameAncestors: readonly string[];
+  /** Where streams' sockets go once their response head is written. */
+  readonly streams: StreamSockets;
   /** False while shutting down: /readyz turns 503 and new streams are refused. */
   readonly accepting: () => boolean;
 }
@@ -148,7 +153,6 @@ export function createApp(options: AppOptions): Koa {
     // The multipart body is written by the fanout for as long as the viewer stays, not by Koa.
     ctx.respond = false;
     const res = ctx.res;
-    res.socket?.setNoDelay(true);
     // The stream has no length and its connection is never reused: send it close-delimited
     // rather than chunked, so each part is one plain write and clients see bare multipart.
     res.useChunkedEncodingByDefault = false;
@@ -161,16 +165,12 @@ export function createApp(options: AppOptions): Koa {
       'X-Accel-Buffering': 'no',
     });
     res.write(PREAMBLE);
-    const end = fanout.add(res, minIntervalMs, () => {
+    // Once the head is flushed (next tick) and the request's parsing is over, the stream is its socket alone.
+    const onLeave = () => {
       leave();
       feeds.release(cameraId);
-    });
-    // A signed URL's access ends at its expiry, open stream or not. The viewer page opens a
-    // fresh URL before then, so its picture does not stop.
-    if (grant.expiresAt !== undefined) {
-      const expiry = setTimeout(end, Math.max(0, grant.expiresAt - Date.now()));
-      res.once('close', () => clearTimeout(expiry));
-    }
+    };
+    setImmediate(startViewer, options.streams, ctx.req, res, { fanout, minIntervalMs, expiresAt: grant.expiresAt, onLeave });
   };
 
   router.get('/cameras/:id/stream.mjpg', (ctx) => stream(ctx, cameraIdOf(ctx.params.id)));
@@ -229,6 +229,33 @@ export function createApp(options: AppOptions): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new HttpError(405, 'method_not_allowed', 'method not allowed') }));
   return app;
+}
+
+interface ViewerStart {
+  readonly fanout: Fanout;
+  readonly minIntervalMs: number;
+  /** When a signed URL's access ends, open stream or not. */
+  readonly expiresAt: number | undefined;
+  readonly onLeave: () => void;
+}
+
+/**
+ * Hands a stream's socket to its camera's fanout. Kept apart from the route so that nothing
+ * living as long as the stream (its listeners, its expiry timer) closes over the request,
+ * the response or the Koa context, which the hand-over exists to let go of.
+ */
+function startViewer(streams: StreamSockets, request: IncomingMessage, response: ServerResponse, start: ViewerStart): void {
+  const socket = streams.takeOver(request, response);
+  if (!socket) {
+    start.onLeave();
+    return;
+  }
+  const end = start.fanout.add(socket, start.minIntervalMs, start.onLeave);
+  // The viewer page opens a fresh URL before its expiry, so its picture does not stop.
+  if (start.expiresAt !== undefined) {
+    const expiry = setTimeout(end, Math.max(0, start.expiresAt - Date.now()));
+    socket.once('close', () => clearTimeout(expiry));
+  }
 }
 
 function bearerOf(ctx: Koa.Context): string | undefined {

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Frame } from '@camrelay/frame';
 import { encodePart } from '@camrelay/multipart';
 import type { DeliveryCounters, SharedPart } from './viewer.js';
@@ -80,18 +80,18 @@ export class Fanout {
   }
 
   /**
-   * Adds a viewer whose response headers and preamble are already written; sends the newest
-   * frame at once. Returns what ends its stream early (its access expired).
+   * Adds a viewer whose response headers and preamble are already written to its socket; sends
+   * the newest frame at once. Returns what ends its stream early (its access expired).
    */
-  add(response: ServerResponse, minIntervalMs: number, onLeave: () => void): () => void {
-    if (!response.socket || response.socket.destroyed) {
+  add(socket: Socket, minIntervalMs: number, onLeave: () => void): () => void {
+    if (socket.destroyed) {
       onLeave(); // gone before it could be added
       return () => undefined;
     }
-    const viewer = new Viewer(response, { minIntervalMs, stuckMs: this.stuckViewerMs }, () => this.newest, this.counters);
+    const viewer = new Viewer(socket, { minIntervalMs, stuckMs: this.stuckViewerMs }, () => this.newest, this.counters);
     this.viewers.add(viewer);
     this.counters.opened++;
-    response.once('close', () => {
+    socket.once('close', () => {
       viewer.detach();
       this.viewers.delete(viewer);
       onLeave();
@@ -100,7 +100,7 @@ export class Fanout {
     return () => {
       if (!this.viewers.delete(viewer)) return;
       viewer.detach();
-      response.end();
+      socket.end();
     };
   }
 
@@ -111,11 +111,11 @@ export class Fanout {
     return max;
   }
 
-  /** Ends every viewer's response (shutdown); nothing is written to them afterwards. */
+  /** Ends every viewer's stream (shutdown); nothing is written to them afterwards. */
   endAll(): void {
     for (const viewer of this.viewers) {
       viewer.detach();
-      viewer.response.end();
+      viewer.socket.end();
     }
     this.viewers.clear();
   }

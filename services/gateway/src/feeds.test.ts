@@ -15,6 +15,7 @@ import { MemoryBus } from '@camrelay/bus';
 import { encodeEnvelope } from '@camrelay/frame';
 import { MultipartParser, STREAM_BOUNDARY, streamContentType, streamPreamble } from '@camrelay/multipart';
 import { Feeds } from './feeds.js';
+import { StreamSockets } from './stream-sockets.js';
 
 const CAMERA = 'cam';
 
@@ -67,11 +68,18 @@ describe('Feeds, Fanout and Viewer', () => {
 
   const start = async (options: { lingerMs?: number; stuckViewerMs?: number } = {}) => {
     feeds = new Feeds({ bus, log: pino({ level: 'silent' }), noSignalAfterMs: 60_000, ...options });
-    server = createServer((_request, response) => {
+    const streams = new StreamSockets();
+    server = createServer((request, response) => {
       response.useChunkedEncodingByDefault = false; // close-delimited, as the gateway sends streams
       response.writeHead(200, { 'content-type': streamContentType() });
       response.write(streamPreamble());
-      void feeds.watch(CAMERA).then((fanout) => fanout.add(response, 0, () => feeds.release(CAMERA)));
+      void feeds.watch(CAMERA).then((fanout) =>
+        setImmediate(() => {
+          const socket = streams.takeOver(request, response);
+          if (socket) fanout.add(socket, 0, () => feeds.release(CAMERA));
+          else feeds.release(CAMERA);
+        }),
+      );
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');

@@ -12,6 +12,7 @@ import { errorBody } from './errors.js';
 import type { HttpErrorCode } from './errors.js';
 import { Feeds } from './feeds.js';
 import { createMetrics } from './metrics.js';
+import { StreamSockets, onConnectionClose } from './stream-sockets.js';
 import { ViewerLimits } from './viewer-limits.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
@@ -86,6 +87,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Behind a proxy every connection comes from the proxy: there the per-address limit is its job.
   if (!options.trustProxy) capConnectionsPerAddress(server, limits);
   server.on('clientError', answerClientError);
+  const streams = new StreamSockets();
   const metrics = createMetrics(feeds, bus, server, limits);
   const app = createApp({
     bus,
@@ -96,6 +98,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     limits,
     trustProxy: options.trustProxy ?? false,
     frameAncestors: options.frameAncestors ?? [],
+    streams,
     accepting: () => accepting,
   });
   const handleRequest = app.callback();
@@ -122,8 +125,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await feeds.close();
       server.closeIdleConnections();
-      // A viewer that stopped reading never lets its ended response flush: cut it off.
-      const grace = setTimeout(() => server.closeAllConnections(), options.drainMs ?? D.drainMs);
+      // A viewer that stopped reading never lets its ended stream flush: cut it off.
+      const grace = setTimeout(() => {
+        server.closeAllConnections();
+        streams.destroyAll();
+      }, options.drainMs ?? D.drainMs);
       await closed;
       clearTimeout(grace);
     },
@@ -151,7 +157,7 @@ function capConnectionsPerAddress(server: Server, limits: ViewerLimits): void {
       return;
     }
     open.set(address, count);
-    socket.once('close', () => {
+    onConnectionClose(socket, () => {
       const left = (open.get(address) ?? 1) - 1;
       if (left > 0) open.set(address, left);
       else open.delete(address);

@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { FrameBus } from '@camrelay/bus';
 import type { Fanout, FanoutCounters } from './fanout.js';
 import type { Feeds } from './feeds.js';
+import { onConnectionClose } from './stream-sockets.js';
 import type { ViewerLimits } from './viewer-limits.js';
 
 /** The gateway's /metrics: read from the fanouts' plain counters when scraped. */
@@ -88,7 +89,7 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
   let connections = 0;
   server.on('connection', (socket) => {
     connections++;
-    socket.once('close', () => connections--);
+    onConnectionClose(socket, () => connections--);
   });
   scrapedGauge(registry, {
     name: 'camrelay_http_connections',

@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Frame } from '@camrelay/frame';
 
@@ -22,10 +21,11 @@ export interface DeliveryCounters {
  * gets the newest frame. A slow viewer therefore holds at most one part in user space and
  * never slows the others.
  *
- * Parts go straight to the socket once the response's headers are out: ServerResponse.write
- * corks the socket and flushes on the next tick through writev, which cost a fifth of the
- * gateway's CPU per delivered frame in the fan-out benchmark. The stream is close-delimited
- * (no chunked framing), so the bytes on the socket are the body.
+ * Parts go straight to the socket, which StreamSockets has taken from the HTTP server once the
+ * response's headers were out (ServerResponse.write would also cork the socket and flush on the
+ * next tick through writev, which cost a fifth of the gateway's CPU per delivered frame in the
+ * fan-out benchmark). The stream is close-delimited (no chunked framing), so the bytes on the
+ * socket are the body.
  */
 export class Viewer {
   private waitingForDrain = false;
@@ -33,10 +33,8 @@ export class Viewer {
   private lastSent: SharedPart | null = null;
   private lastSentCapturedAt = Number.NEGATIVE_INFINITY;
 
-  private readonly socket: Socket;
-
   constructor(
-    readonly response: ServerResponse,
+    readonly socket: Socket,
     private readonly pace: {
       /** Smallest gap between two frames sent to this viewer (?fps=N), 0 for every frame. */
       readonly minIntervalMs: number;
@@ -46,10 +44,7 @@ export class Viewer {
     private readonly newest: () => SharedPart | null,
     private readonly counters: DeliveryCounters,
   ) {
-    this.socket = response.socket!;
-    this.socket.on('drain', this.onDrain);
-    // A reset connection must end this viewer, never the process.
-    response.on('error', this.onError);
+    socket.on('drain', this.onDrain);
   }
 
   /** Bytes written to this viewer that the socket has not taken yet. */
@@ -60,7 +55,7 @@ export class Viewer {
   offer(part: SharedPart): void {
     if (this.waitingForDrain) {
       this.counters.skipped++;
-      if (performance.now() - this.waitingSince > this.pace.stuckMs) this.response.destroy();
+      if (performance.now() - this.waitingSince > this.pace.stuckMs) this.socket.destroy();
       return;
     }
     if (!this.isDue(part)) {
@@ -96,9 +91,5 @@ export class Viewer {
     this.waitingForDrain = false;
     const part = this.newest();
     if (part && part !== this.lastSent && this.isDue(part)) this.send(part);
-  };
-
-  private readonly onError = (): void => {
-    this.response.destroy();
   };
 }
