@@ -254,7 +254,7 @@ function startViewer(streams: StreamSockets, request: IncomingMessage, response:
   // The viewer page opens a fresh URL before its expiry, so its picture does not stop.
   if (start.expiresAt !== undefined) {
     const expiry = setTimeout(end, Math.max(0, start.expiresAt - Date.now()));
-    socket.once('close', () => clearTimeout(expiry));
+    socket.on('close', () => clearTimeout(expiry));
   }
 }
 

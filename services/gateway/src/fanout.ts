@@ -91,7 +91,7 @@ export class Fanout {
     const viewer = new Viewer(socket, { minIntervalMs, stuckMs: this.stuckViewerMs }, () => this.newest, this.counters);
     this.viewers.add(viewer);
     this.counters.opened++;
-    socket.once('close', () => {
+    socket.on('close', () => {
       viewer.detach();
       this.viewers.delete(viewer);
       onLeave();

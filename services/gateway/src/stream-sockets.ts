@@ -29,7 +29,9 @@ const kept = new WeakSet<Listener>(
  */
 export function onConnectionClose(socket: Socket, listener: () => void): void {
   kept.add(listener);
-  socket.once('close', listener);
+  // 'close' comes once: on() spares the wrapper once() adds (a bound function and its state)
+  // to every connection, as the gateway's other 'close' listeners do.
+  socket.on('close', listener);
 }
 
 /**
@@ -67,7 +69,7 @@ export class StreamSockets {
     // A reset connection ends this stream, never the process.
     socket.on('error', destroyOnError);
     this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
+    socket.on('close', () => this.open.delete(socket));
     return socket;
   }
 
