@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { REDIS_PUBSUB_BUFFER_LIMIT, dockerHaproxyConf, renderHaproxyConf, repoRoot } from '@camrelay/stack';
+import { GATEWAY_NODE_FLAGS, REDIS_PUBSUB_BUFFER_LIMIT, dockerHaproxyConf, renderHaproxyConf, repoRoot } from '@camrelay/stack';
 
 function composeConfig(env: NodeJS.ProcessEnv) {
   const run = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], {
@@ -77,6 +77,16 @@ describe('deployment files', () => {
         `${dockerfile}: every stage on NODE_IMAGE`,
       );
     }
+  });
+
+  it('every way of starting a gateway gives Node the same flags: npm run gateway, npm start, the image, the stack', () => {
+    const { scripts } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const node = ['node', ...GATEWAY_NODE_FLAGS].join(' ');
+    assert.ok(scripts.gateway!.includes(`${node} services/gateway/dist/main.js`), scripts.gateway);
+    assert.ok(scripts.start!.includes(`${node} services/all-in-one/dist/main.js`), scripts.start);
+    const image = readFileSync(join(repoRoot, 'services/gateway/Dockerfile'), 'utf8');
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(image)?.[1] ?? 'null') as unknown;
+    assert.deepEqual(cmd, ['node', ...GATEWAY_NODE_FLAGS, 'services/gateway/dist/main.js']);
   });
 
   it('docker-compose.yml will not start gateways without API_TOKENS, and says so', () => {

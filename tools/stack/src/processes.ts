@@ -185,12 +185,20 @@ export interface Service extends Running {
 /** What `npm run capture` and `npm run gateway` add to the environment. */
 const NODE_SERVICE_ENV = { LOG_LEVEL: 'info', UV_THREADPOOL_SIZE: '16' };
 
+/**
+ * Node flags of every gateway process: `npm run gateway`, `npm start`, the gateway image's CMD
+ * (test/deploy.test.ts checks they agree). A young generation of 1 MB semi-spaces instead of
+ * V8's up to 16 MB: a frame's garbage (a write request or two per viewer) dies young, and the
+ * larger nursery held ~25 MB more RSS at 2000 viewers for no CPU saved (README, Benchmarks).
+ */
+export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
+
 /** The gateway process (`npm run gateway`); capture runs inside it unless REDIS_URL is in env. */
 export async function spawnGateway(env: NodeJS.ProcessEnv, options: ProcessOptions = {}): Promise<Service> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const running = spawnProcess(
     process.execPath,
-    ['services/gateway/dist/main.js'],
+    [...GATEWAY_NODE_FLAGS, 'services/gateway/dist/main.js'],
     { ...NODE_SERVICE_ENV, PORT: String(port), ...env },
     options,
   );
