@@ -121,6 +121,32 @@ describe('Feeds, Fanout and Viewer', () => {
     );
   });
 
+  it('keeps sending to every viewer that stays while viewers leave from anywhere in the list', async () => {
+    await start();
+    const made = Array.from({ length: 6 }, () => client());
+    await made[0]!.waitFor(() => viewers() === 6, 'six viewers');
+    await bus.publishFrame(CAMERA, envelope(1));
+    await made[0]!.waitFor(() => made.every((c) => c.sequences.length === 1), 'a frame each');
+    // One at a time: the first (the last viewer takes its place), then that moved viewer, then a middle one.
+    for (const [index, left] of [
+      [0, 5],
+      [5, 4],
+      [3, 3],
+    ] as const) {
+      made[index]!.socket.destroy();
+      await made[1]!.waitFor(() => viewers() === left, `${left} viewers left`);
+    }
+    for (let sequence = 2; sequence <= 4; sequence++) {
+      await bus.publishFrame(CAMERA, envelope(sequence));
+      await nextTurn();
+    }
+    const stayed = [made[1]!, made[2]!, made[4]!];
+    await made[1]!.waitFor(() => stayed.every((c) => c.sequences.length === 4), 'every frame for those who stayed');
+    for (const c of stayed) assert.deepEqual(c.sequences, [1, 2, 3, 4]);
+    const another = client();
+    await another.waitFor(() => viewers() === 4 && another.sequences.length === 1, 'a new viewer after the departures');
+  });
+
   it('coalesces frames that arrive in the same turn: the newest is sent, the others counted', async () => {
     await start();
     const a = client();

@@ -28,6 +28,8 @@ export interface DeliveryCounters {
  * socket are the body.
  */
 export class Viewer {
+  /** Its place in its fanout's list of viewers; -1 once it has left. */
+  slot = -1;
   private waitingForDrain = false;
   private waitingSince = 0;
   private lastSent: SharedPart | null = null;
