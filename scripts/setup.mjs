@@ -25,7 +25,7 @@ const stackPackages = ['redis-server', 'haproxy'];
 // The compose test builds the images and runs docker-compose.yml on a local Docker engine;
 // debootstrap makes the stand-ins for base images that Docker Hub would otherwise provide.
 // Prometheus (with promtool) and the Redis exporter check the shipped scrape, alert and dashboard files.
-const testPackages = [...stackPackages, 'chromium', 'docker-compose', 'debootstrap', 'prometheus', 'prometheus-redis-exporter'];
+const testPackages = [...stackPackages, 'chromium', 'docker-compose', 'debootstrap', 'prometheus', 'prometheus-redis-exporter', 'ffmpeg'];
 // The benchmark's classic design: Flask and OpenCV from Debian (no PyPI here).
 const benchPackages = [...testPackages, 'python3-flask', 'python3-opencv', 'python3-gevent'];
 const npmEnv = { ...process.env, OPENCV4NODEJS_DISABLE_AUTOBUILD: '1' };

@@ -69,7 +69,12 @@ export function createApp(options: AppOptions): Koa {
     }
   });
 
-  router.get('/', (ctx) => {
+  router.get('/', async (ctx) => {
+    // mjpg-streamer's URLs (/?action=stream, /?action=snapshot) share the viewer page's path.
+    const action = queryValue(ctx.query.action);
+    if (action === 'stream') return stream(ctx, await chosenCamera(ctx));
+    if (action === 'snapshot') return snapshot(ctx, await chosenCamera(ctx));
+    if (action !== undefined) throw new HttpError(400, 'bad_action', 'action must be stream or snapshot');
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-cache');
     ctx.set(viewerPage.headers);
@@ -175,19 +180,23 @@ export function createApp(options: AppOptions): Koa {
 
   router.get('/cameras/:id/stream.mjpg', (ctx) => stream(ctx, cameraIdOf(ctx.params.id)));
 
-  // The classic single-server URL: the first camera these credentials may view.
-  router.get('/video_feed', async (ctx) => {
+  /**
+   * The camera of a URL that names none in its path (the classic and drop-in URLs): ?camera=ID,
+   * else the first camera these credentials may view.
+   */
+  const chosenCamera = async (ctx: Koa.Context): Promise<string> => {
+    const asked = queryValue(ctx.query.camera);
+    if (asked !== undefined) return cameraIdOf(asked);
     const cameras = await listCameras(directory);
     const bearer = bearerOf(ctx);
     const grant = bearer === undefined ? null : access.fromBearer(bearer);
     const first = grant ? cameras.find((camera) => mayView(grant, camera.id)) : cameras[0];
     if (!first && access.enabled) throw grant ? forbidden() : unauthorized();
     if (!first) throw new HttpError(404, 'no_cameras', 'no camera has been announced yet');
-    await stream(ctx, first.id);
-  });
+    return first.id;
+  };
 
-  router.get('/cameras/:id/snapshot.jpg', async (ctx) => {
-    const cameraId = cameraIdOf(ctx.params.id);
+  const snapshot = async (ctx: Koa.Context, cameraId: string) => {
     authorize(ctx, cameraId);
     await requireCamera(directory, cameraId);
     const frame = await feeds.latestFrame(cameraId).catch(() => {
@@ -199,6 +208,33 @@ export function createApp(options: AppOptions): Koa {
     ctx.set('X-Sequence', String(frame.sequence));
     ctx.type = 'image/jpeg';
     ctx.body = frame.jpeg;
+  };
+
+  router.get('/cameras/:id/snapshot.jpg', (ctx) => snapshot(ctx, cameraIdOf(ctx.params.id)));
+
+  // The classic single-server URL, and µStreamer's (mjpg-streamer's are on '/').
+  router.get('/video_feed', async (ctx) => stream(ctx, await chosenCamera(ctx)));
+  router.get('/stream', async (ctx) => stream(ctx, await chosenCamera(ctx)));
+  router.get('/snapshot', async (ctx) => snapshot(ctx, await chosenCamera(ctx)));
+
+  // µStreamer's /state, where it maps: the source's size, measured rate and liveness, and this gateway's viewers of it.
+  router.get('/state', async (ctx) => {
+    const cameraId = await chosenCamera(ctx);
+    authorize(ctx, cameraId);
+    const camera = (await listCameras(directory)).find((known) => known.id === cameraId);
+    if (!camera) throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      ok: true,
+      result: {
+        source: {
+          resolution: { width: camera.width, height: camera.height },
+          online: camera.lastFrameAt !== null && Date.now() - camera.lastFrameAt < ONLINE_WITHIN_MS,
+          captured_fps: camera.fps,
+        },
+        stream: { clients: feeds.all.get(cameraId)?.viewerCount ?? 0 },
+      },
+    };
   });
 
   router.get('/healthz', (ctx) => {

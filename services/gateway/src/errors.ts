@@ -11,6 +11,7 @@ export type HttpErrorCode =
   | 'bad_fps'
   | 'bad_ttl'
   | 'bad_viewer'
+  | 'bad_action'
   // 401, 403: credentials
   | 'unauthorized'
   | 'forbidden'
