@@ -25,6 +25,8 @@ export interface CameraOptions {
   readonly maxSourceSize?: { readonly width: number; readonly height: number };
   /** Encoded frames larger than this are dropped. @default CAPTURE_DEFAULTS.maxFrameBytes */
   readonly maxFrameBytes?: number;
+  /** An unchanged frame is published again after this long. @default CAPTURE_DEFAULTS.unchangedRepublishMs */
+  readonly unchangedRepublishMs?: number;
   /** Called when a newly opened source delivers its first frame (its size is known then). */
   readonly onFirstFrame?: (camera: Camera, jpegBytes: number) => void;
 }
@@ -48,6 +50,10 @@ export class Camera {
   private height = 0;
   private lastFrameAt: number | null = null;
   private publishing = false;
+  /** The JPEG last published, and when: an identical one is not published again for a while. */
+  private lastPublished: { readonly jpeg: Buffer; readonly at: number } | null = null;
+  /** Frames not published because they were byte for byte the last one published (a still scene). */
+  unchangedFrames = 0;
   /** Frames not published because the previous publish had not finished (bus slow or down). */
   droppedFrames = 0;
   framesCaptured = 0;
@@ -123,7 +129,12 @@ export class Camera {
         this.lastFrameAt = capturedAt;
         this.meter.tick(capturedAt);
         this.framesCaptured++;
-        this.publish(encodeEnvelope({ sequence: this.sequence++, capturedAt, width, height, jpeg }));
+        const sequence = this.sequence++;
+        if (this.isUnchanged(jpeg, capturedAt)) this.unchangedFrames++;
+        else {
+          this.lastPublished = { jpeg, at: capturedAt };
+          this.publish(encodeEnvelope({ sequence, capturedAt, width, height, jpeg }));
+        }
         if (first) {
           first = false;
           this.options.onFirstFrame?.(this, jpeg.length);
@@ -138,6 +149,17 @@ export class Camera {
       if (wait > 0) await this.pause(wait);
       else if (wait < -interval) due = performance.now(); // fell behind: do not burst to catch up
     }
+  }
+
+  /**
+   * A still scene costs nothing: a JPEG byte for byte the last one published is not published
+   * again, but once a second it is, so the latest-frame copy, the gateways' NO SIGNAL watch and
+   * proxies between viewers and gateways all see a camera that is alive.
+   */
+  private isUnchanged(jpeg: Buffer, capturedAt: number): boolean {
+    const last = this.lastPublished;
+    if (this.spec.publishUnchanged || !last) return false;
+    return capturedAt - last.at < (this.options.unchangedRepublishMs ?? CAPTURE_DEFAULTS.unchangedRepublishMs) && jpeg.equals(last.jpeg);
   }
 
   /** A frame too large for the source bound (an 8K camera, a huge declared size) is not even encoded. */

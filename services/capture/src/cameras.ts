@@ -1,4 +1,4 @@
-/** The CAMERAS variable: `ID=SOURCE` entries separated by `;`. */
+/** The CAMERAS variable: `ID=SOURCE[,OPTION]` entries separated by `;`. */
 import { hideCredentials } from '@camrelay/config';
 import { isCameraId } from '@camrelay/frame';
 import { CAPTURE_DEFAULTS } from './defaults.js';
@@ -13,7 +13,12 @@ export type SourceSpec =
 export interface CameraSpec {
   readonly id: string;
   readonly source: SourceSpec;
+  /** Publish a frame whose JPEG is the same as the last one published (option `every-frame`); by default it is skipped. */
+  readonly publishUnchanged: boolean;
 }
+
+/** Options after the source, each `,NAME`. Only these are taken off its end: a URL may hold commas. */
+const OPTIONS = ['every-frame'] as const;
 
 const SOURCE_FORMS = 'device:N, file:/path/video.mp4, rtsp://…, http(s)://…, pattern:WxH@FPS or auto';
 
@@ -33,10 +38,21 @@ export function parseCameras(value: string): CameraSpec[] {
     if (!isCameraId(id)) throw new Error(`${where}: camera id must be 1-64 letters, digits, "_" or "-", starting with a letter or digit`);
     if (seen.has(id)) throw new Error(`${where}: camera id ${JSON.stringify(id)} appears twice`);
     seen.add(id);
-    const source = parseSource(entry.slice(equals + 1).trim());
-    if (!source) throw new Error(`${where}: unknown source; expected ${SOURCE_FORMS}`);
-    return { id, source };
+    let text = entry.slice(equals + 1).trim();
+    const options = new Set<string>();
+    for (let option = optionAtEnd(text); option; option = optionAtEnd(text)) {
+      options.add(option);
+      text = text.slice(0, -option.length - 1).trimEnd();
+    }
+    const source = parseSource(text);
+    if (!source)
+      throw new Error(`${where}: unknown source; expected ${SOURCE_FORMS}, then options ${OPTIONS.map((o) => `,${o}`).join(' ')}`);
+    return { id, source, publishUnchanged: options.has('every-frame') };
   });
+}
+
+function optionAtEnd(text: string): string | undefined {
+  return OPTIONS.find((option) => text.endsWith(`,${option}`));
 }
 
 function parseSource(text: string): SourceSpec | null {

@@ -19,6 +19,8 @@ export const CAPTURE_DEFAULTS = {
   healthHost: '127.0.0.1',
   /** How often the camera directory (size, measured fps, last frame) is refreshed. */
   announceIntervalMs: 1000,
+  /** A still scene's frame is published again this often (the latest-frame copy, NO SIGNAL watches, proxies). */
+  unchangedRepublishMs: 1000,
   /** First reopen delay of a failed source; doubles per failure up to maxRetryMs. */
   minRetryMs: 500,
   maxRetryMs: 15_000,

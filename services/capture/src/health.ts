@@ -31,6 +31,12 @@ export function startHealthServer(port: number, host: string, cameras: readonly 
     read: perCamera((camera) => camera.droppedFrames),
   });
   scrapedCounter(registry, {
+    name: 'camrelay_capture_frames_unchanged_total',
+    help: 'Frames not published because they were byte for byte the last one (a still scene; it is published again once a second).',
+    labelNames,
+    read: perCamera((camera) => camera.unchangedFrames),
+  });
+  scrapedCounter(registry, {
     name: 'camrelay_capture_frames_oversize_total',
     help: 'Frames dropped for their size: more pixels than MAX_SOURCE_SIZE, or more bytes than MAX_FRAME_BYTES.',
     labelNames,

@@ -1,0 +1,99 @@
+/**
+ * A still scene costs nothing: capture does not publish a JPEG byte for byte the last one, but
+ * publishes it again once a second, so viewers keep a live connection (no NO SIGNAL picture),
+ * and a snapshot from a gateway nobody watches through (Redis's latest-frame copy, 10 s expiry)
+ * still works long after. `,every-frame` publishes every frame as before.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { loadOpenCV } from '@camrelay/capture';
+import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue, writeMjpegAvi } from '@camrelay/clients';
+import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
+import type { RedisServer, Running, Service } from '@camrelay/stack';
+
+const FPS = 30;
+const WATCH_MS = 4000;
+
+describe('a still scene', () => {
+  let dir: string;
+  let redis: RedisServer;
+  let capture: Running;
+  let captureMetrics: string;
+  let watched: Service;
+  let unwatched: Service;
+
+  before(async () => {
+    const cv = await loadOpenCV();
+    dir = mkdtempSync(join(tmpdir(), 'camrelay-still-'));
+    // One picture, 30 times a second: the same JPEG in every frame of an MJPEG file.
+    const picture = new cv.Mat(120, 160, cv.CV_8UC3, [40, 120, 200]);
+    picture.drawCircle(new cv.Point2(80, 60), 30, new cv.Vec3(255, 255, 255), -1);
+    const jpeg = cv.imencode('.jpg', picture, [cv.IMWRITE_JPEG_QUALITY, 80]);
+    writeMjpegAvi(
+      join(dir, 'still.avi'),
+      Array.from({ length: FPS }, () => jpeg),
+      { width: 160, height: 120, fps: FPS },
+    );
+    redis = await spawnRedis();
+    const healthPort = await freePort();
+    captureMetrics = `http://127.0.0.1:${healthPort}`;
+    capture = await spawnCapture(
+      {
+        REDIS_URL: redis.url,
+        HEALTH_PORT: String(healthPort),
+        CAMERAS: `still=file:${dir}/still.avi;every=file:${dir}/still.avi,every-frame`,
+      },
+      ['still', 'every'],
+    );
+    [watched, unwatched] = await Promise.all([
+      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
+      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
+    ]);
+  });
+
+  after(async () => {
+    await watched?.stop();
+    await unwatched?.stop();
+    await capture?.stop();
+    await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is published about once a second, stays live for its viewers, and is still a snapshot 12 s on', async (t) => {
+    const still = new StreamViewer(`${watched.baseUrl}/cameras/still/stream.mjpg`, { keepJpegs: false });
+    const every = new StreamViewer(`${watched.baseUrl}/cameras/every/stream.mjpg`, { keepJpegs: false });
+    try {
+      await Promise.all([still.waitForFrames(1), every.waitForFrames(1)]);
+      const [stillBefore, everyBefore] = [still.frames.length, every.frames.length];
+      await sleep(WATCH_MS); // a fixed window: what is counted is how many frames it held
+      const stillFrames = still.frames.length - stillBefore;
+      const everyFrames = every.frames.length - everyBefore;
+      t.diagnostic(`in ${WATCH_MS / 1000} s: still ${stillFrames} frames, every-frame ${everyFrames}`);
+      assert.ok(stillFrames >= 3 && stillFrames <= 6, `the still camera sent ${stillFrames} frames: about one a second`);
+      assert.ok(everyFrames >= (FPS * WATCH_MS * 0.8) / 1000, `every-frame sent ${everyFrames} frames: all of them`);
+      assert.deepEqual(
+        still.frames.filter((frame) => frame.headers['x-no-signal'] !== undefined),
+        [],
+        'no NO SIGNAL picture while the scene is still',
+      );
+
+      const metrics = await fetchMetrics(captureMetrics);
+      const unchanged = (camera: string) => metricValue(metrics, 'camrelay_capture_frames_unchanged_total', `camera="${camera}"`);
+      assert.ok(unchanged('still') >= (FPS * WATCH_MS * 0.8) / 1000, `unchanged frames not published: ${unchanged('still')}`);
+      assert.equal(unchanged('every'), 0);
+
+      // Past the 10 s expiry of Redis's copy of the latest frame, from a gateway that does not watch it.
+      await sleep(12_000 - WATCH_MS);
+      const snapshot = await fetch(`${unwatched.baseUrl}/cameras/still/snapshot.jpg`);
+      assert.equal(snapshot.status, 200);
+      assert.ok(Date.now() / 1000 - Number(snapshot.headers.get('x-timestamp')) < 2, 'a snapshot of the last second');
+    } finally {
+      still.close();
+      every.close();
+    }
+  });
+});
