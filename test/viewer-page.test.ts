@@ -3,10 +3,14 @@
  * or closed page releases its streams.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { fetchMetrics, metricValue } from '@camrelay/clients';
+import { loadOpenCV } from '@camrelay/capture';
+import { fetchMetrics, metricValue, writeMjpegAvi } from '@camrelay/clients';
 import { spawnGateway } from '@camrelay/stack';
 import type { Service } from '@camrelay/stack';
 import { changedPixels, launchChromium, setVisibility, waitForPicture } from './harness/browser.js';
@@ -75,6 +79,45 @@ describe('viewer page in Chromium', () => {
   });
 });
 
+describe('viewer page on a still camera, in Chromium', () => {
+  let dir: string;
+  let gateway: Service;
+  let browser: Browser;
+
+  before(async () => {
+    const cv = await loadOpenCV();
+    dir = mkdtempSync(join(tmpdir(), 'camrelay-still-page-'));
+    const picture = new cv.Mat(240, 320, cv.CV_8UC3, [200, 120, 40]);
+    const jpeg = cv.imencode('.jpg', picture, [cv.IMWRITE_JPEG_QUALITY, 80]);
+    writeMjpegAvi(
+      join(dir, 'still.avi'),
+      Array.from({ length: 15 }, () => jpeg),
+      { width: 320, height: 240, fps: 15 },
+    );
+    gateway = await spawnGateway({ REDIS_URL: '', CAMERAS: `still=file:${join(dir, 'still.avi')}` });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gateway?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps one stream open on a picture that does not change: it watches parts arrive, not pixels', async () => {
+    const page = await browser.newPage();
+    await page.goto(gateway.baseUrl);
+    await waitForPicture(page, 'still', 320);
+    const opened = async () => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_streams_opened_total');
+    const before = await opened();
+    // Three times the page's stall timeout (2.5 s): a page that took stillness for a stall reopens twice or more.
+    await sleep(7500);
+    assert.equal(await opened(), before, 'no stream reopened');
+    assert.equal(metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_open_streams'), 1);
+    await page.close();
+  });
+});
+
 describe('viewer page with access control, in Chromium', () => {
   // "+" and "/": tokens made with `openssl rand -base64 24` hold them.
   const TOKEN = 'left+only/token+0123456789';
@@ -106,7 +149,7 @@ describe('viewer page with access control, in Chromium', () => {
     assert.equal(new URL(page.url()).hash, '', 'the token leaves the address bar');
     assert.equal(await page.locator('figure[data-id="right"]').count(), 0, 'a camera the token does not allow is not shown');
     assert.match(
-      String(await page.locator('figure[data-id="left"] img').getAttribute('src')),
+      String(await page.locator('figure[data-id="left"]').getAttribute('data-stream')),
       /\/cameras\/left\/stream\.mjpg\?exp=\d+&sig=/,
     );
     assert.deepEqual(blocked, [], 'the page does nothing its policy forbids');
@@ -129,7 +172,7 @@ describe('viewer page with access control, in Chromium', () => {
       unchanged = (await changedPixels(previous, shot)) > 50 ? 0 : unchanged + 1;
       longestUnchanged = Math.max(longestUnchanged, unchanged);
       previous = shot;
-      sources.add(String(await tile.getAttribute('src')));
+      sources.add(String(await page.locator('figure[data-id="left"]').getAttribute('data-stream')));
     }
     assert.ok(sources.size >= 3, `the page swapped its stream URL ${sources.size - 1} times`);
     assert.ok(longestUnchanged <= 3, `the picture stood still for ${longestUnchanged} samples of 250 ms`);

@@ -76,14 +76,15 @@ export function viewerPageHeaders(style: string, script: string, frameAncestors:
       "default-src 'none'",
       `script-src ${hash(script)}`,
       `style-src ${hash(style)}`,
-      "img-src 'self'",
+      // Snapshots from the gateway; live pictures are the stream's parts, shown as blob: URLs.
+      "img-src 'self' blob:",
       "connect-src 'self'",
       "base-uri 'none'",
       "form-action 'none'",
       `frame-ancestors ${ancestors}`,
     ].join('; '),
     'X-Content-Type-Options': 'nosniff',
-    // Signed stream URLs are in the page's <img> sources: no Referer carries them elsewhere.
+    // Signed URLs are in the page's requests and <img> sources: no Referer carries them elsewhere.
     'Referrer-Policy': 'no-referrer',
     // For browsers without frame-ancestors; it has no way to name origins, so only with none.
     ...(frameAncestors.length === 0 ? { 'X-Frame-Options': 'DENY' } : {}),

@@ -6,12 +6,12 @@
  * show snapshots, and a hidden page releases every stream. Streams are released by setting
  * the image's src to empty: removing the element alone can leave the connection open.
  *
- * An <img> reports no event per frame, so a live tile is watched: a few times a second its
- * picture is sampled through a small canvas, and when it has not changed for STALL_MS (its
- * gateway went away, or the stream ended) the stream is reopened through the load balancer.
- * A reopened stream starts with the latest frame, so a scene that is truly still costs one
- * reconnection per STALL_MS and shows nothing wrong. A camera without frames keeps streaming:
- * the gateway sends a blinking NO SIGNAL picture, and the live picture returns by itself.
+ * A live tile reads its stream with fetch and shows each part as it arrives (an <img> would
+ * report no event per frame), so the page knows the stream delivers. When no part has come for
+ * STALL_MS (its gateway went away, the connection hangs) or the stream ends, it is reopened
+ * through the load balancer. A still scene is not a stall: capture publishes its unchanged
+ * picture once a second, and a camera without frames keeps streaming too: the gateway sends a
+ * blinking NO SIGNAL picture, and the live picture returns by itself.
  *
  * With access control on, the page asks /api/cameras with a token (from the link's #token=…,
  * kept in sessionStorage, or typed in) and streams the signed URLs the API hands out, which
@@ -38,8 +38,12 @@ interface Tile {
   visible: boolean;
   live: boolean;
   retry: number;
-  sample: string;
-  changedAt: number;
+  /** The stream being read, while live. */
+  reader: PartStream | null;
+  /** When its stream last delivered a part (or was opened). */
+  partAt: number;
+  /** The object URL the tile shows, released when the next part replaces it. */
+  shown: string;
   online: boolean;
   streamUrl: string;
   snapshotUrl: string;
@@ -78,10 +82,8 @@ const STALL_MS = 2500;
 /** A streamed URL this close to its expiry is replaced by a fresh one: three camera-list refreshes. */
 const RENEW_BEFORE_MS = 15_000;
 const WATCH_EVERY_MS = 500;
-const probe = document.createElement('canvas');
-probe.width = 64;
-probe.height = 48;
-const probeContext = probe.getContext('2d', { willReadFrequently: true });
+/** A part's header block is ~100 bytes: one longer than this is not a stream of ours. */
+const MAX_HEAD_BYTES = 8192;
 const grid = pageElement('cameras', HTMLElement);
 const status = pageElement('status', HTMLElement);
 const tiles = new Map<string, Tile>();
@@ -150,20 +152,14 @@ function tileFor(camera: Camera): Tile {
     visible: false,
     live: false,
     retry: 0,
-    sample: '',
-    changedAt: 0,
+    reader: null,
+    partAt: 0,
+    shown: '',
     online: camera.online,
     streamUrl: camera.streamUrl,
     snapshotUrl: camera.snapshotUrl,
     streamExpiresAt: Infinity,
   };
-  img.addEventListener('error', () => {
-    if (!tile.live) return;
-    // The stream failed: let it go and reopen it shortly.
-    stopStream(tile);
-    clearTimeout(tile.retry);
-    tile.retry = setTimeout(refreshStreams, 1000);
-  });
   tiles.set(camera.id, tile);
   observer.observe(figure);
   return tile;
@@ -171,46 +167,142 @@ function tileFor(camera: Camera): Tile {
 
 function startStream(tile: Tile): void {
   tile.live = true;
-  tile.changedAt = performance.now();
+  tile.partAt = performance.now();
   tile.streamExpiresAt = expiryOf(tile.streamUrl);
   // A fresh URL each time, so the browser opens a new connection rather than reusing an ended one.
-  tile.img.src = fresh(tile.streamUrl);
+  const url = fresh(tile.streamUrl);
+  tile.figure.dataset.stream = url;
+  const reader = new PartStream(
+    url,
+    (jpeg) => {
+      if (tile.reader !== reader) return;
+      tile.partAt = performance.now();
+      show(tile, URL.createObjectURL(jpeg));
+    },
+    () => {
+      if (tile.reader !== reader) return;
+      // The stream ended or failed: let it go and reopen it shortly.
+      stopStream(tile);
+      clearTimeout(tile.retry);
+      tile.retry = setTimeout(refreshStreams, 1000);
+    },
+  );
+  tile.reader?.close();
+  tile.reader = reader;
 }
 
-/** A short fingerprint of what the tile shows now, or '' when it cannot be read. */
-function sampleOf(img: HTMLImageElement): string {
-  if (!img.naturalWidth || !probeContext) return '';
-  try {
-    probeContext.drawImage(img, 0, 0, probe.width, probe.height);
-    const pixels = probeContext.getImageData(0, 0, probe.width, probe.height).data;
-    let hash = 0;
-    for (let i = 0; i < pixels.length; i += 4) {
-      hash = (Math.imul(hash, 31) + (pixels[i] ?? 0) + ((pixels[i + 1] ?? 0) << 8) + ((pixels[i + 2] ?? 0) << 16)) | 0;
-    }
-    return String(hash);
-  } catch {
-    return ''; // unreadable (cross-origin): counts as no picture
-  }
+/** Shows a picture in a tile, releasing the one it replaces. */
+function show(tile: Tile, src: string): void {
+  const previous = tile.shown;
+  tile.shown = src.startsWith('blob:') ? src : '';
+  tile.img.src = src;
+  if (previous) URL.revokeObjectURL(previous);
 }
 
 function watchStreams(): void {
   const now = performance.now();
   for (const tile of tiles.values()) {
-    if (!tile.live) continue;
-    const sample = sampleOf(tile.img);
-    if (sample !== tile.sample) {
-      tile.sample = sample;
-      tile.changedAt = now;
-    } else if (now - tile.changedAt >= STALL_MS) {
-      stopStream(tile);
-      startStream(tile);
-    }
+    if (tile.live && now - tile.partAt >= STALL_MS) startStream(tile);
   }
 }
 
 function stopStream(tile: Tile): void {
   tile.live = false;
-  tile.img.src = '';
+  tile.reader?.close();
+  tile.reader = null;
+  delete tile.figure.dataset.stream;
+}
+
+/**
+ * A multipart/x-mixed-replace stream read with fetch: each part's JPEG, as a Blob, as it
+ * arrives. Parts are found by their Content-Length (the gateway sends one with each); the
+ * bytes between a part and the next header block are the delimiter.
+ */
+class PartStream {
+  private readonly abort = new AbortController();
+  private readonly chunks: Uint8Array<ArrayBuffer>[] = [];
+  private queued = 0;
+  /** Bytes of the current part's JPEG still to come; -1 while reading a header block. */
+  private bodyLeft = -1;
+
+  constructor(
+    url: string,
+    private readonly onPart: (jpeg: Blob) => void,
+    onEnd: () => void,
+  ) {
+    this.read(url).then(onEnd, onEnd);
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+
+  private async read(url: string): Promise<void> {
+    const response = await fetch(url, { cache: 'no-store', signal: this.abort.signal });
+    if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      this.push(value);
+    }
+  }
+
+  private push(chunk: Uint8Array<ArrayBuffer>): void {
+    this.chunks.push(chunk);
+    this.queued += chunk.length;
+    for (;;) {
+      if (this.bodyLeft < 0) {
+        const head = this.takeHead();
+        if (head === null) return;
+        const length = /content-length:\s*(\d+)/i.exec(head);
+        if (!length) throw new Error('a part without Content-Length');
+        this.bodyLeft = Number(length[1]);
+      }
+      if (this.queued < this.bodyLeft) return;
+      this.onPart(new Blob(this.take(this.bodyLeft), { type: 'image/jpeg' }));
+      this.bodyLeft = -1;
+    }
+  }
+
+  /** The next header block (with the delimiter before it), or null until it has all arrived. */
+  private takeHead(): string | null {
+    const window = new Uint8Array(Math.min(this.queued, MAX_HEAD_BYTES));
+    let filled = 0;
+    for (const chunk of this.chunks) {
+      if (filled === window.length) break;
+      const part = chunk.subarray(0, window.length - filled);
+      window.set(part, filled);
+      filled += part.length;
+    }
+    for (let i = 3; i < window.length; i++) {
+      if (window[i] === 10 && window[i - 1] === 13 && window[i - 2] === 10 && window[i - 3] === 13) {
+        this.take(i + 1);
+        return new TextDecoder('latin1').decode(window.subarray(0, i + 1));
+      }
+    }
+    if (window.length === MAX_HEAD_BYTES) throw new Error('part headers too long');
+    return null;
+  }
+
+  /** Removes `count` bytes from the front, as the slices they were received in. */
+  private take(count: number): Uint8Array<ArrayBuffer>[] {
+    const taken: Uint8Array<ArrayBuffer>[] = [];
+    this.queued -= count;
+    while (count > 0) {
+      const chunk = this.chunks[0]!;
+      if (chunk.length <= count) {
+        taken.push(chunk);
+        this.chunks.shift();
+        count -= chunk.length;
+      } else {
+        taken.push(chunk.subarray(0, count));
+        this.chunks[0] = chunk.subarray(count);
+        count = 0;
+      }
+    }
+    return taken;
+  }
 }
 
 function refreshStreams(): void {
@@ -227,7 +319,7 @@ function refreshStreams(): void {
 function refreshSnapshots(): void {
   if (document.visibilityState === 'hidden') return;
   for (const tile of tiles.values()) {
-    if (!tile.live && tile.visible && tile.online) tile.img.src = fresh(tile.snapshotUrl);
+    if (!tile.live && tile.visible && tile.online) show(tile, fresh(tile.snapshotUrl));
   }
 }
 
