@@ -1,6 +1,15 @@
 export { DOCKER_GATEWAY_SLOTS, dockerHaproxyConf, renderHaproxyConf } from './haproxy.js';
 export type { HaproxyTarget } from './haproxy.js';
-export { GATEWAY_NODE_FLAGS, REDIS_PUBSUB_BUFFER_LIMIT, freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
+export {
+  GATEWAY_NODE_FLAGS,
+  REDIS_PUBSUB_BUFFER_LIMIT,
+  freePort,
+  repoRoot,
+  spawnCapture,
+  spawnGateway,
+  spawnProcess,
+  spawnRedis,
+} from './processes.js';
 export type { ProcessOptions, RedisServer, Running, Service } from './processes.js';
 export { spawnRedisCluster } from './redis-cluster.js';
 export type { RedisCluster, RedisClusterNode, RedisClusterOptions } from './redis-cluster.js';
