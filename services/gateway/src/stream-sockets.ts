@@ -43,10 +43,6 @@ export function onConnectionClose(socket: Socket, listener: () => void): void {
 export class StreamSockets {
   private readonly open = new Set<Socket>();
 
-  get size(): number {
-    return this.open.size;
-  }
-
   /**
    * Detaches a stream's socket from its request and response; null if the client has gone. Call
    * it once the head has been flushed and outside the request's own parsing (from a later tick),
