@@ -3,8 +3,7 @@
  *
  * Browsers open at most 6 HTTP/1.1 connections per host, and a live MJPEG <img> holds one for
  * as long as it shows. So only tiles on screen stream (at most MAX_LIVE of them), the others
- * show snapshots, and a hidden page releases every stream. Streams are released by setting
- * the image's src to empty: removing the element alone can leave the connection open.
+ * show snapshots, and a hidden page releases every stream, by aborting its fetch.
  *
  * A live tile reads its stream with fetch and shows each part as it arrives (an <img> would
  * report no event per frame), so the page knows the stream delivers. When no part has come for
