@@ -5,21 +5,20 @@
  * still works long after. `,every-frame` publishes every frame as before.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { loadOpenCV } from '@camrelay/capture';
-import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue, writeMjpegAvi } from '@camrelay/clients';
+import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import type { RedisServer, Running, Service } from '@camrelay/stack';
+import { writeStillVideo } from './harness/still-video.js';
 
 const FPS = 30;
 const WATCH_MS = 4000;
 
 describe('a still scene', () => {
-  let dir: string;
+  let video: string;
   let redis: RedisServer;
   let capture: Running;
   let captureMetrics: string;
@@ -27,17 +26,8 @@ describe('a still scene', () => {
   let unwatched: Service;
 
   before(async () => {
-    const cv = await loadOpenCV();
-    dir = mkdtempSync(join(tmpdir(), 'camrelay-still-'));
     // One picture, 30 times a second: the same JPEG in every frame of an MJPEG file.
-    const picture = new cv.Mat(120, 160, cv.CV_8UC3, [40, 120, 200]);
-    picture.drawCircle(new cv.Point2(80, 60), 30, new cv.Vec3(255, 255, 255), -1);
-    const jpeg = cv.imencode('.jpg', picture, [cv.IMWRITE_JPEG_QUALITY, 80]);
-    writeMjpegAvi(
-      join(dir, 'still.avi'),
-      Array.from({ length: FPS }, () => jpeg),
-      { width: 160, height: 120, fps: FPS },
-    );
+    video = await writeStillVideo(160, 120, FPS);
     redis = await spawnRedis();
     const healthPort = await freePort();
     captureMetrics = `http://127.0.0.1:${healthPort}`;
@@ -45,7 +35,7 @@ describe('a still scene', () => {
       {
         REDIS_URL: redis.url,
         HEALTH_PORT: String(healthPort),
-        CAMERAS: `still=file:${dir}/still.avi;every=file:${dir}/still.avi,every-frame`,
+        CAMERAS: `still=file:${video};every=file:${video},every-frame`,
       },
       ['still', 'every'],
     );
@@ -61,7 +51,7 @@ describe('a still scene', () => {
     await unwatched?.stop();
     await capture?.stop();
     await redis?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (video) rmSync(dirname(video), { recursive: true, force: true });
   });
 
   it('is published about once a second, stays live for its viewers, and is still a snapshot 12 s on', async (t) => {

@@ -3,18 +3,17 @@
  * or closed page releases its streams.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { loadOpenCV } from '@camrelay/capture';
-import { fetchMetrics, metricValue, writeMjpegAvi } from '@camrelay/clients';
+import { fetchMetrics, metricValue } from '@camrelay/clients';
 import { spawnGateway } from '@camrelay/stack';
 import type { Service } from '@camrelay/stack';
 import { changedPixels, launchChromium, setVisibility, waitForPicture } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
+import { writeStillVideo } from './harness/still-video.js';
 
 /** Page script that makes the document report a visibility state, as a tab switch would. */
 /** What the browser refused under the page's Content-Security-Policy, as it reports it. */
@@ -80,28 +79,20 @@ describe('viewer page in Chromium', () => {
 });
 
 describe('viewer page on a still camera, in Chromium', () => {
-  let dir: string;
+  let video: string;
   let gateway: Service;
   let browser: Browser;
 
   before(async () => {
-    const cv = await loadOpenCV();
-    dir = mkdtempSync(join(tmpdir(), 'camrelay-still-page-'));
-    const picture = new cv.Mat(240, 320, cv.CV_8UC3, [200, 120, 40]);
-    const jpeg = cv.imencode('.jpg', picture, [cv.IMWRITE_JPEG_QUALITY, 80]);
-    writeMjpegAvi(
-      join(dir, 'still.avi'),
-      Array.from({ length: 15 }, () => jpeg),
-      { width: 320, height: 240, fps: 15 },
-    );
-    gateway = await spawnGateway({ REDIS_URL: '', CAMERAS: `still=file:${join(dir, 'still.avi')}` });
+    video = await writeStillVideo(320, 240, 15);
+    gateway = await spawnGateway({ REDIS_URL: '', CAMERAS: `still=file:${video}` });
     browser = await launchChromium();
   });
 
   after(async () => {
     await browser?.close();
     await gateway?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (video) rmSync(dirname(video), { recursive: true, force: true });
   });
 
   it('keeps one stream open on a picture that does not change: it watches parts arrive, not pixels', async () => {
