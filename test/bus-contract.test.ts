@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { MemoryBus, RedisBus, RedisClusterBus } from '@camrelay/bus';
 import type { FrameBus } from '@camrelay/bus';
 import { spawnRedis, spawnRedisCluster } from '@camrelay/stack';
+import { eventually } from './harness/eventually.js';
 import type { RedisCluster, RedisServer } from '@camrelay/stack';
 
 /** Bytes that are not valid UTF-8, so that a bus that passes strings would mangle them. */
@@ -144,8 +145,8 @@ for (const busUnderTest of buses) {
 
     it('lists the cameras a capture announced, on any bus instance', async () => {
       const cameras = [
-        { id: 'a', width: 640, height: 480, fps: 30, lastFrameAt: 1_700_000_000_000 },
-        { id: 'b', width: 320, height: 240, fps: 0, lastFrameAt: null },
+        { id: 'a', width: 640, height: 480, fps: 30, lastFrameAt: 1_700_000_000_000, sleeping: false },
+        { id: 'b', width: 320, height: 240, fps: 0, lastFrameAt: null, sleeping: true },
       ];
       await publisher.announceCameras(cameras);
       const listed = await subscriber.listCameras();
@@ -154,6 +155,36 @@ for (const busUnderTest of buses) {
         listed.find((camera) => camera.id === 'a'),
         cameras[0],
       );
+      assert.deepEqual(
+        listed.find((camera) => camera.id === 'b'),
+        cameras[1],
+      );
+    });
+
+    it("keeps a camera watched while any holder's claim is live, until each withdraws it", async () => {
+      const ttlMs = 60_000;
+      await publisher.markWatched('gateway-1', ['claims-a', 'claims-b'], ttlMs);
+      await subscriber.markWatched('gateway-2', ['claims-a'], ttlMs);
+      const watched = () => publisher.watchedCameras().then((cameras) => [...cameras].filter((id) => id.startsWith('claims-')).sort());
+      assert.deepEqual(await watched(), ['claims-a', 'claims-b']);
+      await publisher.unmarkWatched('gateway-1', 'claims-a');
+      assert.deepEqual(await watched(), ['claims-a', 'claims-b'], 'gateway-2 still watches claims-a');
+      await subscriber.unmarkWatched('gateway-2', 'claims-a');
+      assert.deepEqual(await watched(), ['claims-b']);
+      await publisher.unmarkWatched('gateway-1', 'claims-b');
+      assert.deepEqual(await watched(), []);
+    });
+
+    it('forgets a claim that was not renewed within its time (a holder that died)', async () => {
+      const ttlMs = 400;
+      const claimedAt = performance.now();
+      await publisher.markWatched('gateway-dead', ['claims-expire'], ttlMs);
+      await subscriber.markWatched('gateway-alive', ['claims-renewed'], 60_000);
+      assert.ok((await subscriber.watchedCameras()).has('claims-expire'));
+      await eventually(async () => assert.equal((await subscriber.watchedCameras()).has('claims-expire'), false), 5000, 20);
+      assert.ok(performance.now() - claimedAt >= ttlMs - 50, 'not before its time');
+      assert.ok((await subscriber.watchedCameras()).has('claims-renewed'), "another holder's claim is untouched");
+      await subscriber.unmarkWatched('gateway-alive', 'claims-renewed');
     });
 
     it('shares one secret: the first candidate offered under a name, whoever asks later', async () => {

@@ -52,7 +52,17 @@ describe('capture → Redis → two gateways', () => {
       const cameras = (await response.json()) as Array<Record<string, unknown>>;
       const lab = cameras.find((camera) => camera.id === 'lab');
       assert.ok(lab, 'camera lab listed');
-      assert.deepEqual(Object.keys(lab).sort(), ['fps', 'height', 'id', 'lastFrameAt', 'online', 'snapshotUrl', 'streamUrl', 'width']);
+      assert.deepEqual(Object.keys(lab).sort(), [
+        'fps',
+        'height',
+        'id',
+        'lastFrameAt',
+        'online',
+        'sleeping',
+        'snapshotUrl',
+        'streamUrl',
+        'width',
+      ]);
       assert.equal(lab.width, 640);
       assert.equal(lab.height, 480);
       assert.equal(lab.online, true);

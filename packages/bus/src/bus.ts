@@ -9,6 +9,8 @@ export interface CameraInfo {
   readonly fps: number;
   /** Unix milliseconds of the latest frame, or null before the first one. */
   readonly lastFrameAt: number | null;
+  /** Closed because nobody watched it for CAPTURE_IDLE_AFTER; the first viewer opens it again. */
+  readonly sleeping: boolean;
 }
 
 /** Receives one camera's envelopes exactly as they were published (Buffers, never strings). */
@@ -18,7 +20,9 @@ export type EnvelopeListener = (envelope: Buffer) => void;
  * Carries frame envelopes from capture to gateways. Two implementations: in-process (the
  * embedded default) and Redis pub/sub (distributed mode).
  *
- * Emits 'up' when it can carry frames and 'down' when it cannot (Redis unreachable).
+ * Emits 'up' when it can carry frames and 'down' when it cannot (Redis unreachable). The
+ * in-memory bus also emits 'watched' when a camera is claimed, so that capture in the same
+ * process need not wait for its next look at the claims.
  */
 export interface FrameBus extends EventEmitter {
   /** True while frames can flow. */
@@ -33,6 +37,16 @@ export interface FrameBus extends EventEmitter {
   /** Records the capture's cameras so that any gateway can list them. */
   announceCameras(cameras: readonly CameraInfo[]): Promise<void>;
   listCameras(): Promise<CameraInfo[]>;
+  /**
+   * Says that `holder` (one gateway) has viewers of these cameras, for the next `ttlMs`: capture
+   * keeps a camera open while anyone's claim on it is live. A holder renews its claims well
+   * within the time; one that dies without a word loses them when they expire.
+   */
+  markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void>;
+  /** Withdraws the holder's claim on a camera at once (its last viewer here left). */
+  unmarkWatched(holder: string, cameraId: string): Promise<void>;
+  /** The cameras with at least one live claim, whoever holds it. */
+  watchedCameras(): Promise<Set<string>>;
   /**
    * A secret shared by every process on this bus: the one stored under `name`, or `candidate`,
    * stored, when there is none (the first to ask sets it). Asked again with the secret in use,

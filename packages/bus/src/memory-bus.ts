@@ -9,6 +9,8 @@ export class MemoryBus extends EventEmitter implements FrameBus {
   private readonly latest = new Map<string, { envelope: Buffer; at: number }>();
   private cameras: CameraInfo[] = [];
   private readonly secrets = new Map<string, string>();
+  /** camera id → holder → when its claim expires (performance.now()). */
+  private readonly claims = new Map<string, Map<string, number>>();
 
   // The methods answer with promises, as FrameBus's Redis implementation must, but settle them at once.
   publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
@@ -41,6 +43,34 @@ export class MemoryBus extends EventEmitter implements FrameBus {
 
   listCameras(): Promise<CameraInfo[]> {
     return Promise.resolve(this.cameras);
+  }
+
+  markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
+    const expiresAt = performance.now() + ttlMs;
+    for (const cameraId of cameraIds) {
+      const holders = this.claims.get(cameraId) ?? new Map<string, number>();
+      holders.set(holder, expiresAt);
+      this.claims.set(cameraId, holders);
+    }
+    // In one process capture can hear of a new viewer at once, rather than at its next look.
+    this.emit('watched');
+    return Promise.resolve();
+  }
+
+  unmarkWatched(holder: string, cameraId: string): Promise<void> {
+    this.claims.get(cameraId)?.delete(holder);
+    return Promise.resolve();
+  }
+
+  watchedCameras(): Promise<Set<string>> {
+    const now = performance.now();
+    const watched = new Set<string>();
+    for (const [cameraId, holders] of this.claims) {
+      for (const [holder, expiresAt] of holders) if (expiresAt <= now) holders.delete(holder);
+      if (holders.size > 0) watched.add(cameraId);
+      else this.claims.delete(cameraId);
+    }
+    return Promise.resolve(watched);
   }
 
   sharedSecret(name: string, candidate: string): Promise<string> {

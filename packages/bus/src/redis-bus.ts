@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { framesChannel, latestFrameKey } from '@camrelay/frame';
-import { announceCameras, listCameras, publishFrame, sharedSecret } from './redis-commands.js';
+import { announceCameras, listCameras, markWatched, publishFrame, sharedSecret, unmarkWatched, watchedCameras } from './redis-commands.js';
 import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
 
 export interface RedisBusOptions {
@@ -123,6 +123,18 @@ export class RedisBus extends EventEmitter implements FrameBus {
 
   listCameras(): Promise<CameraInfo[]> {
     return listCameras(this.commands);
+  }
+
+  markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
+    return markWatched(this.commands, holder, cameraIds, ttlMs);
+  }
+
+  unmarkWatched(holder: string, cameraId: string): Promise<void> {
+    return unmarkWatched(this.commands, holder, cameraId);
+  }
+
+  watchedCameras(): Promise<Set<string>> {
+    return watchedCameras(this.commands);
   }
 
   sharedSecret(name: string, candidate: string): Promise<string> {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Cluster } from 'ioredis';
 import { framesChannel, latestFrameKey } from '@camrelay/frame';
 import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
-import { announceCameras, listCameras, publishFrame, sharedSecret } from './redis-commands.js';
+import { announceCameras, listCameras, markWatched, publishFrame, sharedSecret, unmarkWatched, watchedCameras } from './redis-commands.js';
 
 export interface RedisClusterBusOptions {
   /** Seed nodes; the client learns the rest of the cluster from them. */
@@ -136,6 +136,18 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
 
   listCameras(): Promise<CameraInfo[]> {
     return listCameras(this.cluster);
+  }
+
+  markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
+    return markWatched(this.cluster, holder, cameraIds, ttlMs);
+  }
+
+  unmarkWatched(holder: string, cameraId: string): Promise<void> {
+    return unmarkWatched(this.cluster, holder, cameraId);
+  }
+
+  watchedCameras(): Promise<Set<string>> {
+    return watchedCameras(this.cluster);
   }
 
   sharedSecret(name: string, candidate: string): Promise<string> {

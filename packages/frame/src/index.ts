@@ -1,4 +1,12 @@
 export { DEFAULT_MAX_FRAME_BYTES, ENVELOPE_HEADER_BYTES, EnvelopeError, decodeEnvelope, encodeEnvelope, isJpeg } from './envelope.js';
 export type { EnvelopeErrorCode } from './envelope.js';
 export type { Frame } from './envelope.js';
-export { CAMERA_ID_PATTERN, cameraDirectoryKey, framesChannel, isCameraId, latestFrameKey, sharedSecretKey } from './names.js';
+export {
+  CAMERA_ID_PATTERN,
+  cameraDirectoryKey,
+  framesChannel,
+  isCameraId,
+  latestFrameKey,
+  sharedSecretKey,
+  watchedCamerasKey,
+} from './names.js';

@@ -28,6 +28,15 @@ export function cameraDirectoryKey(): string {
   return `${PREFIX}:cameras`;
 }
 
+/**
+ * A sorted set: one member per gateway watching a camera (`CAMERA HOLDER`), scored by when that
+ * claim expires (Redis server time, ms). Capture keeps a camera open while a claim is live.
+ * One key for every camera, so that capture learns what is watched in one command.
+ */
+export function watchedCamerasKey(): string {
+  return `${PREFIX}:watched`;
+}
+
 /** A secret every gateway shares (the URL signing key), created by the first to ask. */
 export function sharedSecretKey(name: string): string {
   return `camrelay:secret:${name}`;

@@ -29,6 +29,8 @@ export interface CameraOptions {
   readonly unchangedRepublishMs?: number;
   /** Called when a newly opened source delivers its first frame (its size is known then). */
   readonly onFirstFrame?: (camera: Camera, jpegBytes: number) => void;
+  /** Called when the camera's source has been closed because nobody watches it. */
+  readonly onSleep?: (camera: Camera) => void;
 }
 
 /**
@@ -44,6 +46,10 @@ export class Camera {
   private readonly encodeParams: number[];
   private stopped = false;
   private readonly stopping = new AbortController();
+  /** False while nobody watches: the source is closed until wake(). */
+  private wanted = true;
+  /** Ends the wait of a sleeping camera (wake or stop). */
+  private wakeUp: (() => void) | null = null;
   private running: Promise<void> | undefined;
   private sequence = 0;
   private width = 0;
@@ -59,6 +65,8 @@ export class Camera {
   framesCaptured = 0;
   /** Frames dropped for their size (MAX_SOURCE_SIZE, MAX_FRAME_BYTES); logged once per camera. */
   oversizeFrames = 0;
+  /** Times the source was opened: once at start, then once per wake (and per reopen after a failure). */
+  opens = 0;
 
   constructor(spec: CameraSpec, options: CameraOptions) {
     this.id = spec.id;
@@ -69,16 +77,45 @@ export class Camera {
   }
 
   info(): CameraInfo {
-    return { id: this.id, width: this.width, height: this.height, fps: this.meter.rate(), lastFrameAt: this.lastFrameAt };
+    return {
+      id: this.id,
+      width: this.width,
+      height: this.height,
+      fps: this.meter.rate(),
+      lastFrameAt: this.lastFrameAt,
+      sleeping: !this.wanted,
+    };
+  }
+
+  /** Kept open whether watched or not (option `always`). */
+  get alwaysOn(): boolean {
+    return this.spec.alwaysOn;
+  }
+
+  get sleeping(): boolean {
+    return !this.wanted;
   }
 
   start(): void {
     this.running ??= this.run();
   }
 
+  /** Opens the source again if it was put to sleep. */
+  wake(): void {
+    if (this.wanted) return;
+    this.wanted = true;
+    this.wakeUp?.();
+  }
+
+  /** Closes the source after its current frame; wake() opens it again. */
+  sleep(): void {
+    this.wanted = false;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.stopping.abort();
+    this.wakeUp?.();
     await this.running;
   }
 
@@ -86,6 +123,10 @@ export class Camera {
     const { minRetryMs = CAPTURE_DEFAULTS.minRetryMs, maxRetryMs = CAPTURE_DEFAULTS.maxRetryMs } = this.options;
     let failures = 0;
     while (!this.stopped) {
+      if (!this.wanted) {
+        await this.waitForViewers();
+        continue;
+      }
       let source: FrameSource | undefined;
       let retryInMs = 0;
       try {
@@ -94,6 +135,7 @@ export class Camera {
           onFallback: (problem) =>
             this.log.warn({ problem }, 'MJPEG source: its frames are not complete baseline JPEGs; decoding and encoding them again'),
         });
+        this.opens++;
         this.log.info({ source: source.description, fps: source.fps, passthrough: source.passthrough }, 'camera opened');
         // Backoff resets only once frames flow: a source that opens and then fails at once
         // (a dead stream) must not be reopened every half second.
@@ -108,12 +150,19 @@ export class Camera {
     }
   }
 
+  /** Waits, its source closed, until a viewer wants the camera again (or it is stopped). */
+  private async waitForViewers(): Promise<void> {
+    this.options.onSleep?.(this);
+    await new Promise<void>((resolve) => (this.wakeUp = resolve));
+    this.wakeUp = null;
+  }
+
   private async stream(source: FrameSource, onFrames: () => void): Promise<void> {
     const { cv } = this.options;
     const interval = 1000 / source.fps;
     let due = performance.now();
     let first = true;
-    while (!this.stopped) {
+    while (!this.stopped && this.wanted) {
       const frame = await source.read();
       const capturedAt = Date.now();
       const [width, height] = frame.kind === 'jpeg' ? [frame.width, frame.height] : [frame.mat.cols, frame.mat.rows];

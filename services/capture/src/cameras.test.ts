@@ -16,17 +16,24 @@ describe('CAMERAS', () => {
         { id: 'e', source: { kind: 'pattern', width: 1280, height: 720, fps: 25 } },
         { id: 'f', source: { kind: 'auto' } },
         { id: 'g', source: { kind: 'pattern', width: 640, height: 480, fps: 30 } },
-      ].map((camera) => ({ ...camera, publishUnchanged: false })),
+      ].map((camera) => ({ ...camera, publishUnchanged: false, alwaysOn: false })),
     );
   });
 
   it('takes options after the source, and only known ones off the end of a URL', () => {
-    assert.deepEqual(parseCameras('a=device:0,every-frame;b=http://cam.local/video?res=1,2;c=http://cam.local/v?x=1,every-frame'), [
-      { id: 'a', source: { kind: 'device', index: 0 }, publishUnchanged: true },
-      { id: 'b', source: { kind: 'url', url: 'http://cam.local/video?res=1,2' }, publishUnchanged: false },
-      { id: 'c', source: { kind: 'url', url: 'http://cam.local/v?x=1' }, publishUnchanged: true },
-    ]);
-    assert.throws(() => parseCameras('a=pattern,sometimes'), /entry 1 .*unknown source.*options ,every-frame/);
+    assert.deepEqual(
+      parseCameras(
+        'a=device:0,every-frame;b=http://cam.local/video?res=1,2;c=http://cam.local/v?x=1,every-frame;d=device:1,always,every-frame;e=pattern,always',
+      ),
+      [
+        { id: 'a', source: { kind: 'device', index: 0 }, publishUnchanged: true, alwaysOn: false },
+        { id: 'b', source: { kind: 'url', url: 'http://cam.local/video?res=1,2' }, publishUnchanged: false, alwaysOn: false },
+        { id: 'c', source: { kind: 'url', url: 'http://cam.local/v?x=1' }, publishUnchanged: true, alwaysOn: false },
+        { id: 'd', source: { kind: 'device', index: 1 }, publishUnchanged: true, alwaysOn: true },
+        { id: 'e', source: { kind: 'pattern', width: 640, height: 480, fps: 30 }, publishUnchanged: false, alwaysOn: true },
+      ],
+    );
+    assert.throws(() => parseCameras('a=pattern,sometimes'), /entry 1 .*unknown source.*options ,every-frame ,always/);
   });
 
   it('says which entry is wrong and why', () => {

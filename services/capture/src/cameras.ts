@@ -15,10 +15,12 @@ export interface CameraSpec {
   readonly source: SourceSpec;
   /** Publish a frame whose JPEG is the same as the last one published (option `every-frame`); by default it is skipped. */
   readonly publishUnchanged: boolean;
+  /** Keep the camera open with nobody watching (option `always`); by default it closes after CAPTURE_IDLE_AFTER. */
+  readonly alwaysOn: boolean;
 }
 
 /** Options after the source, each `,NAME`. Only these are taken off its end: a URL may hold commas. */
-const OPTIONS = ['every-frame'] as const;
+const OPTIONS = ['every-frame', 'always'] as const;
 
 const SOURCE_FORMS = 'device:N, file:/path/video.mp4, rtsp://…, http(s)://…, pattern:WxH@FPS or auto';
 
@@ -47,7 +49,7 @@ export function parseCameras(value: string): CameraSpec[] {
     const source = parseSource(text);
     if (!source)
       throw new Error(`${where}: unknown source; expected ${SOURCE_FORMS}, then options ${OPTIONS.map((o) => `,${o}`).join(' ')}`);
-    return { id, source, publishUnchanged: options.has('every-frame') };
+    return { id, source, publishUnchanged: options.has('every-frame'), alwaysOn: options.has('always') };
   });
 }
 

@@ -3,6 +3,7 @@ import type { FrameBus } from '@camrelay/bus';
 import type { CameraSpec } from './cameras.js';
 import { Camera } from './camera.js';
 import { CAPTURE_DEFAULTS } from './defaults.js';
+import { followDemand } from './demand.js';
 import { loadOpenCV } from './opencv.js';
 
 export interface CaptureOptions {
@@ -18,6 +19,8 @@ export interface CaptureOptions {
   readonly log: Logger;
   /** How often the camera directory (size, measured fps, last frame) is refreshed. @default CAPTURE_DEFAULTS.announceIntervalMs */
   readonly announceIntervalMs?: number;
+  /** A camera nobody has watched for this long is closed (unless `always`). @default CAPTURE_DEFAULTS.idleAfterMs */
+  readonly idleAfterMs?: number;
 }
 
 export interface RunningCapture {
@@ -25,7 +28,10 @@ export interface RunningCapture {
   stop(): Promise<void>;
 }
 
-/** Starts every camera and keeps the camera directory on the bus current. */
+/**
+ * Starts every camera, opens and closes them as gateways claim them, and keeps the camera
+ * directory on the bus current.
+ */
 export async function startCapture(options: CaptureOptions): Promise<RunningCapture> {
   const cv = await loadOpenCV();
   const { bus, log } = options;
@@ -50,9 +56,18 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
         ...(options.maxSourceSize === undefined ? {} : { maxSourceSize: options.maxSourceSize }),
         log,
         onFirstFrame: (camera, bytes) => void onFirstFrame(camera, bytes),
+        onSleep: (camera) => {
+          log.info({ camera: camera.id }, 'camera asleep until a viewer asks for it');
+          void announce();
+        },
       }),
   );
   for (const camera of cameras) camera.start();
+  const demand = followDemand(cameras, bus, {
+    idleAfterMs: options.idleAfterMs ?? CAPTURE_DEFAULTS.idleAfterMs,
+    lookEveryMs: CAPTURE_DEFAULTS.demandLookEveryMs,
+    log,
+  });
   await announce();
   const timer = setInterval(() => void announce(), options.announceIntervalMs ?? CAPTURE_DEFAULTS.announceIntervalMs);
   timer.unref();
@@ -65,6 +80,7 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
     cameras,
     async stop() {
       clearInterval(timer);
+      demand.stop();
       bus.off('up', announceWhenUp);
       await Promise.all(cameras.map((camera) => camera.stop()));
     },

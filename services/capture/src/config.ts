@@ -25,6 +25,8 @@ export const captureVariables = {
   MAX_FRAME_BYTES: integerIn(1024, 256 * 1024 * 1024, D.maxFrameBytes),
   /** Frames of more pixels than WIDTHxHEIGHT are dropped before they are encoded. */
   MAX_SOURCE_SIZE: optional(frameSize).transform((value) => value ?? D.maxSourceSize),
+  /** Seconds a camera stays open after its last viewer anywhere (cameras with `,always` stay open). */
+  CAPTURE_IDLE_AFTER: integerIn(0, 7 * 24 * 3600, D.idleAfterMs / 1000),
   LOG_LEVEL: logLevel,
 };
 
@@ -59,5 +61,6 @@ export function captureOptionsOf(config: ReturnType<typeof readInProcessCaptureC
     mjpegPassthrough: config.MJPEG_PASSTHROUGH,
     maxFrameBytes: config.MAX_FRAME_BYTES,
     maxSourceSize: config.MAX_SOURCE_SIZE,
+    idleAfterMs: config.CAPTURE_IDLE_AFTER * 1000,
   };
 }

@@ -21,6 +21,10 @@ export const CAPTURE_DEFAULTS = {
   announceIntervalMs: 1000,
   /** A still scene's frame is published again this often (the latest-frame copy, NO SIGNAL watches, proxies). */
   unchangedRepublishMs: 1000,
+  /** A camera nobody has watched for this long is closed (CAPTURE_IDLE_AFTER, in seconds there). */
+  idleAfterMs: 30_000,
+  /** How often capture reads which cameras the gateways watch: a sleeping camera's first viewer waits up to this long more. */
+  demandLookEveryMs: 200,
   /** First reopen delay of a failed source; doubles per failure up to maxRetryMs. */
   minRetryMs: 500,
   maxRetryMs: 15_000,

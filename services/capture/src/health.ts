@@ -42,6 +42,18 @@ export function startHealthServer(port: number, host: string, cameras: readonly 
     labelNames,
     read: perCamera((camera) => camera.oversizeFrames),
   });
+  scrapedGauge(registry, {
+    name: 'camrelay_capture_camera_open',
+    help: '1 while the camera is open, 0 while it sleeps because nobody watches it (CAPTURE_IDLE_AFTER).',
+    labelNames,
+    read: perCamera((camera) => (camera.sleeping ? 0 : 1)),
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_opens_total',
+    help: 'Times the camera was opened: at start, on each wake, and on each reopen after a failure.',
+    labelNames,
+    read: perCamera((camera) => camera.opens),
+  });
   busUpGauge(registry, bus);
 
   const server = createServer((req, res) => {

@@ -15,6 +15,7 @@ import type { Feeds } from './feeds.js';
 import type { StreamSockets } from './stream-sockets.js';
 import type { ViewerLimits } from './viewer-limits.js';
 import { loadViewerPage } from './viewer-page.js';
+import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
 export interface AppOptions {
   readonly bus: FrameBus;
@@ -108,6 +109,7 @@ export function createApp(options: AppOptions): Koa {
           fps: camera.fps,
           online: camera.lastFrameAt !== null && now - camera.lastFrameAt < ONLINE_WITHIN_MS,
           lastFrameAt: camera.lastFrameAt === null ? null : new Date(camera.lastFrameAt).toISOString(),
+          sleeping: camera.sleeping,
           streamUrl,
           snapshotUrl,
         };
@@ -199,7 +201,8 @@ export function createApp(options: AppOptions): Koa {
   const snapshot = async (ctx: Koa.Context, cameraId: string) => {
     authorize(ctx, cameraId);
     await requireCamera(directory, cameraId);
-    const frame = await feeds.latestFrame(cameraId).catch(() => {
+    // A sleeping camera is woken for a snapshot, as for a stream.
+    const frame = await feeds.freshFrame(cameraId, D.snapshotWakeMs).catch(() => {
       throw busUnavailable();
     });
     if (!frame) throw new HttpError(503, 'no_frame', `camera ${cameraId} has no recent frame`, { 'Retry-After': '1' });

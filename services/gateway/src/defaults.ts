@@ -11,6 +11,12 @@ export const GATEWAY_DEFAULTS = {
   maxViewers: 2000,
   maxViewersPerAddress: 100,
   noSignalAfterMs: 3000,
+  /** A camera opened for its first viewer (it was asleep) shows "starting" this long at most, then NO SIGNAL. */
+  startingForMs: 10_000,
+  /** A snapshot of a sleeping camera waits this long for it to open and send a frame. */
+  snapshotWakeMs: 5000,
+  /** How long a claim on a camera lasts unless renewed (every third of it): a gateway that dies holds a camera open this long at most. */
+  claimTtlMs: 6000,
   stuckViewerMs: 30_000,
   headersTimeoutMs: 10_000,
   drainMs: 3000,

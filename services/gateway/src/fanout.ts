@@ -4,7 +4,17 @@ import { encodePart } from '@camrelay/multipart';
 import type { DeliveryCounters, SharedPart } from './viewer.js';
 import { Viewer } from './viewer.js';
 
-const NO_SIGNAL_EVERY_MS = 1000;
+const STAND_IN_EVERY_MS = 1000;
+
+/** When a camera's viewers get a stand-in picture instead of frames, and which. */
+export interface SignalRules {
+  /** Without frames for this long (after having had some), NO SIGNAL. */
+  readonly noSignalAfterMs: number;
+  /** Before its first frame, the camera is starting for this long, then NO SIGNAL. */
+  readonly startingForMs: number;
+  readonly noSignalPictures: readonly Buffer[];
+  readonly startingPictures: readonly Buffer[];
+}
 
 /**
  * One camera's frames to all of its viewers on this gateway. Each frame is turned into a
@@ -25,8 +35,10 @@ export class Fanout {
   private newestLive: Frame | null = null;
   /** When the last live frame arrived (performance.now()), or when the fanout was made. */
   private liveAt = performance.now();
-  private noSignalSentAt = Number.NEGATIVE_INFINITY;
-  private noSignalCount = 0;
+  private standInSentAt = Number.NEGATIVE_INFINITY;
+  private standInCount = 0;
+  /** Snapshots waiting for the camera's next frame (it was asleep). */
+  private readonly liveWaiters = new Set<(frame: Frame | null) => void>();
   readonly counters: FanoutCounters = { received: 0, delivered: 0, skipped: 0, opened: 0 };
 
   constructor(
@@ -38,8 +50,22 @@ export class Fanout {
     return this.viewers.length;
   }
 
-  get latest(): SharedPart | null {
-    return this.newest;
+  /** The newest frame from the camera (never a stand-in picture), or null before the first. */
+  get latestLive(): Frame | null {
+    return this.newestLive;
+  }
+
+  /** The camera's next frame, or null if none comes within timeoutMs. */
+  nextLiveFrame(timeoutMs: number): Promise<Frame | null> {
+    return new Promise((resolve) => {
+      const done = (frame: Frame | null) => {
+        clearTimeout(timer);
+        this.liveWaiters.delete(done);
+        resolve(frame);
+      };
+      const timer = setTimeout(done, timeoutMs, null);
+      this.liveWaiters.add(done);
+    });
   }
 
   /**
@@ -54,25 +80,32 @@ export class Fanout {
     this.newestLive = frame;
     this.liveAt = performance.now();
     this.offerAll({ bytes: encodePart(frame.jpeg, frame), frame });
+    if (this.liveWaiters.size > 0) for (const resolve of [...this.liveWaiters]) resolve(frame);
   }
 
   /**
-   * While no frame has arrived for noSignalAfterMs, sends one of the NO SIGNAL pictures about
-   * once a second, alternating, so the picture visibly lives and says what is wrong. It keeps
-   * the last sequence number: no frame was captured.
+   * Until the camera's first frame, sends one of the "starting" pictures about once a second
+   * (a sleeping camera is opening; the first comes at once); while no frame has arrived for
+   * noSignalAfterMs, or the camera did not start, one of the NO SIGNAL pictures. They alternate,
+   * so the picture visibly lives and says what is going on, and keep the last sequence number:
+   * no frame was captured.
    */
-  checkSignal(now: number, noSignalAfterMs: number, pictures: readonly Buffer[]): void {
-    if (now - this.liveAt < noSignalAfterMs || now - this.noSignalSentAt < NO_SIGNAL_EVERY_MS) return;
-    this.noSignalSentAt = now;
-    const jpeg = pictures[this.noSignalCount++ % pictures.length]!;
+  checkSignal(now: number, rules: SignalRules): void {
+    if (now - this.standInSentAt < STAND_IN_EVERY_MS) return;
+    const quietFor = now - this.liveAt;
+    const starting = this.newestLive === null && quietFor < rules.startingForMs;
+    if (!starting && this.newestLive !== null && quietFor < rules.noSignalAfterMs) return;
+    this.standInSentAt = now;
+    const pictures = starting ? rules.startingPictures : rules.noSignalPictures;
+    const jpeg = pictures[this.standInCount++ % pictures.length]!;
     const meta = { sequence: this.newestLive?.sequence ?? 0, capturedAt: Date.now(), noSignal: true };
     // Viewers read only the bytes and the capture time of a part: the size is not needed.
     this.offerAll({ bytes: encodePart(jpeg, meta), frame: { ...meta, width: 0, height: 0, jpeg } });
   }
 
-  /** False while NO SIGNAL pictures are going out (one in the last two seconds). */
+  /** False while stand-in pictures are going out (one in the last two seconds). */
   get hasSignal(): boolean {
-    return performance.now() - this.noSignalSentAt > NO_SIGNAL_EVERY_MS * 2;
+    return performance.now() - this.standInSentAt > STAND_IN_EVERY_MS * 2;
   }
 
   private offerAll(part: SharedPart): void {

@@ -15,9 +15,11 @@ import { MemoryBus } from '@camrelay/bus';
 import { encodeEnvelope } from '@camrelay/frame';
 import { MultipartParser, STREAM_BOUNDARY, streamContentType, streamPreamble } from '@camrelay/multipart';
 import { Feeds } from './feeds.js';
+import { NO_SIGNAL_JPEGS, STARTING_JPEGS } from './no-signal-images.js';
 import { StreamSockets } from './stream-sockets.js';
 
 const CAMERA = 'cam';
+const JPEG = Buffer.from([0xff, 0xd8, 0x00, 0xff, 0xd9]);
 
 function envelope(sequence: number, jpegBytes = 1024): Buffer {
   const jpeg = Buffer.alloc(jpegBytes, 0x55);
@@ -28,7 +30,10 @@ function envelope(sequence: number, jpegBytes = 1024): Buffer {
 
 /** A client that reads a stream's raw bytes and parses its parts. */
 class Client {
+  /** Frames' sequence numbers, stand-in pictures left out. */
   readonly sequences: number[] = [];
+  /** The stand-in pictures (STARTING, NO SIGNAL) received. */
+  readonly standIns: Buffer[] = [];
   readonly socket: Socket;
   private readonly parser = new MultipartParser(STREAM_BOUNDARY);
   private headerDone = false;
@@ -46,7 +51,10 @@ class Client {
         this.headerDone = true;
         body = Buffer.from(this.head.slice(end + 4), 'latin1');
       }
-      for (const part of this.parser.push(body)) this.sequences.push(Number(part.headers['x-sequence']));
+      for (const part of this.parser.push(body)) {
+        if (part.headers['x-no-signal'] === '1') this.standIns.push(Buffer.from(part.body));
+        else this.sequences.push(Number(part.headers['x-sequence']));
+      }
     });
   }
 
@@ -66,7 +74,7 @@ describe('Feeds, Fanout and Viewer', () => {
   let port: number;
   const clients: Client[] = [];
 
-  const start = async (options: { lingerMs?: number; stuckViewerMs?: number } = {}) => {
+  const start = async (options: { lingerMs?: number; stuckViewerMs?: number; startingForMs?: number; noSignalAfterMs?: number } = {}) => {
     feeds = new Feeds({ bus, log: pino({ level: 'silent' }), noSignalAfterMs: 60_000, ...options });
     const streams = new StreamSockets();
     server = createServer((request, response) => {
@@ -163,6 +171,44 @@ describe('Feeds, Fanout and Viewer', () => {
     const a = client();
     await a.waitFor(() => a.sequences.length === 1, 'the latest frame');
     assert.deepEqual(a.sequences, [41]);
+  });
+
+  it('shows a camera without a recent frame as STARTING at once, NO SIGNAL if it does not start, then its frames', async () => {
+    await bus.publishFrame(CAMERA, encodeEnvelope({ sequence: 7, capturedAt: Date.now() - 5000, width: 16, height: 16, jpeg: JPEG }));
+    // A frame older than NO_SIGNAL_AFTER would be replaced by NO SIGNAL at once: it is not shown at all.
+    await start({ startingForMs: 600, noSignalAfterMs: 3000 });
+    const connectedAt = performance.now();
+    const a = client();
+    const isOneOf = (pictures: readonly Buffer[]) => (jpeg: Buffer) => pictures.some((picture) => picture.equals(jpeg));
+    await a.waitFor(() => a.standIns.length === 1, 'a stand-in picture');
+    assert.ok(isOneOf(STARTING_JPEGS)(a.standIns[0]!), 'the STARTING picture, at once');
+    await a.waitFor(() => a.standIns.some(isOneOf(NO_SIGNAL_JPEGS)), 'NO SIGNAL once startingForMs is over');
+    assert.ok(performance.now() - connectedAt >= 550, 'not before startingForMs');
+    assert.ok(a.standIns.slice(0, -1).every(isOneOf(STARTING_JPEGS)), 'STARTING until then');
+    assert.deepEqual(a.sequences, [], 'no frame: the latest one on the bus is old and does not pass for live');
+    await bus.publishFrame(CAMERA, envelope(8));
+    await a.waitFor(() => a.sequences.length === 1, 'the first frame');
+  });
+
+  it("claims a camera on the bus from its first viewer to its last, and a snapshot's wait wakes it", async () => {
+    await start();
+    assert.deepEqual([...(await bus.watchedCameras())], []);
+    const [a, b] = [client(), client()];
+    await a.waitFor(() => viewers() === 2, 'two viewers');
+    assert.deepEqual([...(await bus.watchedCameras())], [CAMERA]);
+    a.socket.destroy();
+    await b.waitFor(() => viewers() === 1, 'one viewer left');
+    assert.deepEqual([...(await bus.watchedCameras())], [CAMERA], 'still claimed while one viewer stays');
+    b.socket.destroy();
+    await b.waitFor(() => viewers() === 0, 'no viewer left');
+    assert.deepEqual([...(await bus.watchedCameras())], [], 'withdrawn with the last viewer, not after the linger');
+    // A snapshot of a camera with no frame claims it until its first frame comes.
+    const snapshot = feeds.freshFrame('asleep', 5000);
+    await b.waitFor(() => feeds.all.has('asleep'), 'the snapshot subscribed');
+    assert.deepEqual([...(await bus.watchedCameras())], ['asleep']);
+    await bus.publishFrame('asleep', encodeEnvelope({ sequence: 3, capturedAt: Date.now(), width: 16, height: 16, jpeg: JPEG }));
+    assert.equal((await snapshot)?.sequence, 3);
+    assert.deepEqual([...(await bus.watchedCameras())], [], 'withdrawn once the snapshot had its frame');
   });
 
   it('keeps the subscription for lingerMs after the last viewer, then ends it; a viewer meanwhile keeps it', async () => {

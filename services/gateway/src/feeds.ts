@@ -3,9 +3,10 @@ import type { FrameBus } from '@camrelay/bus';
 import { LATEST_FRAME_TTL_MS } from '@camrelay/bus';
 import type { Frame } from '@camrelay/frame';
 import { ENVELOPE_HEADER_BYTES, decodeEnvelope } from '@camrelay/frame';
+import { CameraClaims } from './camera-claims.js';
 import { Fanout } from './fanout.js';
-import type { FanoutCounters } from './fanout.js';
-import { NO_SIGNAL_JPEGS } from './no-signal-images.js';
+import type { FanoutCounters, SignalRules } from './fanout.js';
+import { NO_SIGNAL_JPEGS, STARTING_JPEGS } from './no-signal-images.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
 /** How far ahead of this gateway's clock a capture host's clock may run (NTP keeps it to milliseconds). */
@@ -18,6 +19,10 @@ export interface FeedsOptions {
   readonly lingerMs?: number;
   /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default from GATEWAY_DEFAULTS */
   readonly noSignalAfterMs?: number;
+  /** A camera that sends nothing after its first viewer arrived is "starting" this long, then NO SIGNAL. @default from GATEWAY_DEFAULTS */
+  readonly startingForMs?: number;
+  /** How long this gateway's claim on a camera lasts unless renewed. @default from GATEWAY_DEFAULTS */
+  readonly claimTtlMs?: number;
   /** A viewer whose socket has not drained for this long is cut. @default from GATEWAY_DEFAULTS */
   readonly stuckViewerMs?: number;
   /** Envelopes carrying a larger JPEG are dropped unread. @default from GATEWAY_DEFAULTS */
@@ -27,7 +32,8 @@ export interface FeedsOptions {
 /**
  * The cameras this gateway is watching: one bus subscription per camera, whatever the number
  * of viewers. Subscribes on the first viewer and unsubscribes a little after the last one
- * leaves, so a page reload does not churn the subscription.
+ * leaves, so a page reload does not churn the subscription. Claims each watched camera on the
+ * bus, so that capture keeps it open (see CameraClaims).
  */
 export class Feeds {
   private readonly fanouts = new Map<string, Fanout>();
@@ -42,6 +48,8 @@ export class Feeds {
   /** Cameras whose oversize frames were logged: once each, however many there are. */
   private readonly oversizeLogged = new Set<string>();
   private readonly signalWatch: NodeJS.Timeout;
+  private readonly signalRules: SignalRules;
+  private readonly claims: CameraClaims;
   /** Bus messages that were not valid envelopes, were too large, or came from the future. */
   droppedMessages = 0;
   /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
@@ -55,13 +63,20 @@ export class Feeds {
     this.lingerMs = options.lingerMs ?? D.lingerMs;
     this.stuckViewerMs = options.stuckViewerMs ?? D.stuckViewerMs;
     this.maxEnvelopeBytes = ENVELOPE_HEADER_BYTES + (options.maxFrameBytes ?? D.maxFrameBytes);
-    const noSignalAfterMs = options.noSignalAfterMs ?? D.noSignalAfterMs;
+    this.signalRules = {
+      noSignalAfterMs: options.noSignalAfterMs ?? D.noSignalAfterMs,
+      startingForMs: options.startingForMs ?? D.startingForMs,
+      noSignalPictures: NO_SIGNAL_JPEGS,
+      startingPictures: STARTING_JPEGS,
+    };
+    const claimTtlMs = options.claimTtlMs ?? D.claimTtlMs;
+    this.claims = new CameraClaims({ bus: this.bus, log: this.log, ttlMs: claimTtlMs, renewEveryMs: claimTtlMs / 3 });
     // One timer for every camera: a camera that went quiet (capture stopped, camera lost, bus
     // down) must not leave its viewers looking at a frozen picture that seems live.
     this.signalWatch = setInterval(() => {
       const now = performance.now();
       for (const fanout of this.fanouts.values()) {
-        if (fanout.viewerCount > 0) fanout.checkSignal(now, noSignalAfterMs, NO_SIGNAL_JPEGS);
+        if (fanout.viewerCount > 0) fanout.checkSignal(now, this.signalRules);
       }
     }, 250);
     this.signalWatch.unref();
@@ -70,9 +85,20 @@ export class Feeds {
   /**
    * The camera's fanout, subscribing to the camera if nobody here watched it. The caller adds
    * its viewer with `fanout.add(response, interval, () => feeds.release(cameraId))`, or calls
-   * release itself if the viewer left in the meantime.
+   * release itself if the viewer left in the meantime: every watch that resolves is released once.
    */
   async watch(cameraId: string): Promise<Fanout> {
+    // Claimed before subscribing: a sleeping camera starts opening while this gateway subscribes.
+    this.claims.add(cameraId);
+    try {
+      return await this.fanoutOf(cameraId);
+    } catch (error) {
+      this.claims.remove(cameraId);
+      throw error;
+    }
+  }
+
+  private async fanoutOf(cameraId: string): Promise<Fanout> {
     const lingering = this.lingerTimers.get(cameraId);
     if (lingering) {
       clearTimeout(lingering);
@@ -106,21 +132,36 @@ export class Feeds {
       else setImmediate(fanOutNext);
       next = frame;
     });
+    // A new viewer gets a picture at once: the latest frame, or, for a camera that sent none
+    // lately (asleep, or opening), the "starting" picture, not a blank wait and not an old
+    // frame passing for live.
+    const latest = await this.bus.latestFrame(cameraId).catch(() => null);
+    const frame = latest && this.decode(cameraId, latest);
+    if (frame && Date.now() - frame.capturedAt < this.signalRules.noSignalAfterMs) fanout.publish(frame);
+    else fanout.checkSignal(performance.now(), this.signalRules);
     this.fanouts.set(cameraId, fanout);
     this.log.debug({ camera: cameraId }, 'subscribed');
-    // A new viewer gets a picture at once, not at the next frame (or never, if the camera is stalled).
-    this.bus
-      .latestFrame(cameraId)
-      .then((envelope) => {
-        const frame = envelope && this.decode(cameraId, envelope);
-        if (frame) fanout.publish(frame);
-      })
-      .catch(() => undefined);
     return fanout;
+  }
+
+  /**
+   * The camera's newest frame; for a camera with none lately (asleep), wakes it and waits up to
+   * waitMs for its first. Null if none came.
+   */
+  async freshFrame(cameraId: string, waitMs: number): Promise<Frame | null> {
+    const latest = await this.latestFrame(cameraId);
+    if (latest) return latest;
+    const fanout = await this.watch(cameraId);
+    try {
+      return fanout.latestLive ?? (await fanout.nextLiveFrame(waitMs));
+    } finally {
+      this.release(cameraId);
+    }
   }
 
   /** Starts the linger timer once a camera has no viewers left; the subscription ends when it fires. */
   release(cameraId: string): void {
+    this.claims.remove(cameraId);
     const fanout = this.fanouts.get(cameraId);
     if (!fanout || fanout.viewerCount > 0 || this.lingerTimers.has(cameraId)) return;
     const timer = setTimeout(() => {
@@ -137,8 +178,8 @@ export class Feeds {
 
   /** The newest frame of a camera: from the live fanout if watched here, else from the bus. */
   async latestFrame(cameraId: string): Promise<Frame | null> {
-    const live = this.fanouts.get(cameraId)?.latest;
-    if (live && Date.now() - live.frame.capturedAt < LATEST_FRAME_TTL_MS) return live.frame;
+    const live = this.fanouts.get(cameraId)?.latestLive;
+    if (live && Date.now() - live.capturedAt < LATEST_FRAME_TTL_MS) return live;
     const envelope = await this.bus.latestFrame(cameraId);
     return envelope ? this.decode(cameraId, envelope) : null;
   }
@@ -155,6 +196,7 @@ export class Feeds {
   /** Ends every open stream and drops every subscription (shutdown). */
   async close(): Promise<void> {
     clearInterval(this.signalWatch);
+    await this.claims.close();
     for (const timer of this.lingerTimers.values()) clearTimeout(timer);
     this.lingerTimers.clear();
     for (const [cameraId, fanout] of this.fanouts) {

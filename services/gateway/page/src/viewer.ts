@@ -24,6 +24,8 @@ interface Camera {
   readonly height: number;
   readonly fps: number;
   readonly online: boolean;
+  /** Closed because nobody watched it; streaming it opens it. */
+  readonly sleeping?: boolean;
   readonly streamUrl: string;
   readonly snapshotUrl: string;
 }
@@ -346,7 +348,11 @@ async function loadCameras(): Promise<void> {
         startStream(tile);
       tile.figure.classList.toggle('offline', !camera.online);
       if (camera.width && camera.height) tile.figure.style.setProperty('--aspect', `${camera.width} / ${camera.height}`);
-      tile.state.textContent = camera.online ? `${camera.width}×${camera.height} · ${camera.fps} fps` : 'offline';
+      tile.state.textContent = camera.online
+        ? `${camera.width}×${camera.height} · ${camera.fps} fps`
+        : camera.sleeping === true
+          ? 'asleep · opens when watched'
+          : 'offline';
     }
   } catch (error) {
     status.textContent = `cannot list cameras (${error instanceof Error ? error.message : String(error)}), retrying…`;
