@@ -21,12 +21,13 @@ export interface FollowedDemand {
  * size is known and a source that does not open is in the log at once, then sleeps unless
  * someone watches.
  *
- * While the claims cannot be read (the bus is down) nothing is opened or closed on their
- * account; the idle time still runs, as no gateway can reach the frames either.
+ * While the claims cannot be read (the bus is down) nothing is opened or closed: the cameras
+ * open then stay open, so that frames flow again the moment the bus is back.
  */
 export function followDemand(cameras: readonly Camera[], bus: FrameBus, options: DemandOptions): FollowedDemand {
   const followed = cameras.filter((camera) => !camera.alwaysOn);
-  const lastWatchedAt = new Map(followed.map((camera) => [camera, performance.now()]));
+  /** Since when nobody has watched each camera, as first seen (so never early); absent while watched. */
+  const unwatchedSince = new Map(followed.map((camera) => [camera, performance.now()]));
   let looking = false;
   let again = false;
 
@@ -42,21 +43,32 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
         again = false;
         const watched = await bus.watchedCameras().catch(() => null);
         if (watched) apply(watched, performance.now());
+        else blind(performance.now());
       } while (again);
     } finally {
       looking = false;
     }
   };
 
+  // A Redis restarted without persistence has lost every claim until the gateways renew
+  // theirs (within a third of a claim's time): the idle count starts again after an outage.
+  const blind = (now: number) => {
+    for (const camera of unwatchedSince.keys()) unwatchedSince.set(camera, now);
+  };
+
   const apply = (watched: ReadonlySet<string>, now: number) => {
     for (const camera of followed) {
       if (watched.has(camera.id)) {
-        lastWatchedAt.set(camera, now);
+        unwatchedSince.delete(camera);
         if (camera.sleeping) {
           options.log.info({ camera: camera.id }, 'camera waking: a viewer asked for it');
           camera.wake();
         }
-      } else if (!camera.sleeping && now - lastWatchedAt.get(camera)! >= options.idleAfterMs) {
+        continue;
+      }
+      const since = unwatchedSince.get(camera) ?? now;
+      unwatchedSince.set(camera, since);
+      if (!camera.sleeping && now - since >= options.idleAfterMs) {
         options.log.info(
           { camera: camera.id, idleAfterMs: options.idleAfterMs },
           'camera closing: nobody watched it for CAPTURE_IDLE_AFTER',

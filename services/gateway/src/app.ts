@@ -135,7 +135,7 @@ export function createApp(options: AppOptions): Koa {
     const minIntervalMs = parseFpsCap(ctx.query.fps);
     const grant = authorize(ctx, cameraId);
     if (!options.accepting()) throw shuttingDown();
-    await requireCamera(directory, cameraId);
+    const camera = await requireCamera(directory, cameraId);
     if (ctx.method === 'HEAD') {
       // A stream's headers only: a HEAD response must end, so it is not a viewer.
       ctx.status = 200;
@@ -146,7 +146,7 @@ export function createApp(options: AppOptions): Koa {
     const leave = limits.admit(ctx.ip);
     let fanout;
     try {
-      fanout = await feeds.watch(cameraId);
+      fanout = await feeds.watch(cameraId, camera.sleeping);
     } catch {
       leave();
       throw busUnavailable();
@@ -200,9 +200,9 @@ export function createApp(options: AppOptions): Koa {
 
   const snapshot = async (ctx: Koa.Context, cameraId: string) => {
     authorize(ctx, cameraId);
-    await requireCamera(directory, cameraId);
+    const camera = await requireCamera(directory, cameraId);
     // A sleeping camera is woken for a snapshot, as for a stream.
-    const frame = await feeds.freshFrame(cameraId, D.snapshotWakeMs).catch(() => {
+    const frame = await feeds.freshFrame(cameraId, D.snapshotWakeMs, camera.sleeping).catch(() => {
       throw busUnavailable();
     });
     if (!frame) throw new HttpError(503, 'no_frame', `camera ${cameraId} has no recent frame`, { 'Retry-After': '1' });
@@ -340,8 +340,8 @@ async function listCameras(directory: CameraDirectory): Promise<CameraInfo[]> {
   }
 }
 
-async function requireCamera(directory: CameraDirectory, cameraId: string): Promise<void> {
-  const cameras = await listCameras(directory);
-  if (!cameras.some((camera) => camera.id === cameraId))
-    throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
+async function requireCamera(directory: CameraDirectory, cameraId: string): Promise<CameraInfo> {
+  const camera = (await listCameras(directory)).find((known) => known.id === cameraId);
+  if (!camera) throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
+  return camera;
 }

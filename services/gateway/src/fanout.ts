@@ -10,7 +10,7 @@ const STAND_IN_EVERY_MS = 1000;
 export interface SignalRules {
   /** Without frames for this long (after having had some), NO SIGNAL. */
   readonly noSignalAfterMs: number;
-  /** Before its first frame, the camera is starting for this long, then NO SIGNAL. */
+  /** A camera woken for its first viewer is starting for this long at most, then NO SIGNAL. */
   readonly startingForMs: number;
   readonly noSignalPictures: readonly Buffer[];
   readonly startingPictures: readonly Buffer[];
@@ -37,6 +37,8 @@ export class Fanout {
   private liveAt = performance.now();
   private standInSentAt = Number.NEGATIVE_INFINITY;
   private standInCount = 0;
+  /** The camera was asleep when its first viewer here came: STARTING until its first frame. */
+  private starting = false;
   /** Snapshots waiting for the camera's next frame (it was asleep). */
   private readonly liveWaiters = new Set<(frame: Frame | null) => void>();
   readonly counters: FanoutCounters = { received: 0, delivered: 0, skipped: 0, opened: 0 };
@@ -79,22 +81,30 @@ export class Fanout {
     this.counters.received++;
     this.newestLive = frame;
     this.liveAt = performance.now();
+    this.starting = false;
     this.offerAll({ bytes: encodePart(frame.jpeg, frame), frame });
     if (this.liveWaiters.size > 0) for (const resolve of [...this.liveWaiters]) resolve(frame);
   }
 
+  /** The camera was asleep and is being opened: its viewers see STARTING, from now, until its first frame. */
+  expectStart(): void {
+    this.starting = true;
+    this.liveAt = performance.now();
+    this.standInSentAt = Number.NEGATIVE_INFINITY;
+  }
+
   /**
-   * Until the camera's first frame, sends one of the "starting" pictures about once a second
-   * (a sleeping camera is opening; the first comes at once); while no frame has arrived for
-   * noSignalAfterMs, or the camera did not start, one of the NO SIGNAL pictures. They alternate,
-   * so the picture visibly lives and says what is going on, and keep the last sequence number:
-   * no frame was captured.
+   * While a camera woken from sleep has not sent its first frame (for startingForMs at most),
+   * sends one of the STARTING pictures about once a second; while no frame has arrived for
+   * noSignalAfterMs otherwise, one of the NO SIGNAL pictures. They alternate, so the picture
+   * visibly lives and says what is going on, and keep the last sequence number: no frame was
+   * captured.
    */
   checkSignal(now: number, rules: SignalRules): void {
     if (now - this.standInSentAt < STAND_IN_EVERY_MS) return;
     const quietFor = now - this.liveAt;
-    const starting = this.newestLive === null && quietFor < rules.startingForMs;
-    if (!starting && this.newestLive !== null && quietFor < rules.noSignalAfterMs) return;
+    const starting = this.starting && quietFor < rules.startingForMs;
+    if (!starting && quietFor < rules.noSignalAfterMs) return;
     this.standInSentAt = now;
     const pictures = starting ? rules.startingPictures : rules.noSignalPictures;
     const jpeg = pictures[this.standInCount++ % pictures.length]!;

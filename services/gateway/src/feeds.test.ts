@@ -39,9 +39,9 @@ class Client {
   private headerDone = false;
   private head = '';
 
-  constructor(port: number) {
+  constructor(port: number, path = '/') {
     this.socket = connect(port, '127.0.0.1');
-    this.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
     this.socket.on('data', (chunk: Buffer) => {
       let body = chunk;
       if (!this.headerDone) {
@@ -81,7 +81,8 @@ describe('Feeds, Fanout and Viewer', () => {
       response.useChunkedEncodingByDefault = false; // close-delimited, as the gateway sends streams
       response.writeHead(200, { 'content-type': streamContentType() });
       response.write(streamPreamble());
-      void feeds.watch(CAMERA).then((fanout) =>
+      // GET /asleep: as for a camera the directory lists as asleep.
+      void feeds.watch(CAMERA, request.url === '/asleep').then((fanout) =>
         setImmediate(() => {
           const socket = streams.takeOver(request, response);
           if (socket) fanout.add(socket, 0, () => feeds.release(CAMERA));
@@ -93,8 +94,8 @@ describe('Feeds, Fanout and Viewer', () => {
     await once(server, 'listening');
     port = (server.address() as AddressInfo).port;
   };
-  const client = () => {
-    const made = new Client(port);
+  const client = (path?: string) => {
+    const made = new Client(port, path);
     clients.push(made);
     return made;
   };
@@ -173,19 +174,18 @@ describe('Feeds, Fanout and Viewer', () => {
     assert.deepEqual(a.sequences, [41]);
   });
 
-  it('shows a camera without a recent frame as STARTING at once, NO SIGNAL if it does not start, then its frames', async () => {
-    await bus.publishFrame(CAMERA, encodeEnvelope({ sequence: 7, capturedAt: Date.now() - 5000, width: 16, height: 16, jpeg: JPEG }));
-    // A frame older than NO_SIGNAL_AFTER would be replaced by NO SIGNAL at once: it is not shown at all.
-    await start({ startingForMs: 600, noSignalAfterMs: 3000 });
+  it('shows a sleeping camera as STARTING at once, NO SIGNAL if it does not start, then its frames', async () => {
+    await bus.publishFrame(CAMERA, envelope(7)); // its last frame before it slept
+    await start({ startingForMs: 600, noSignalAfterMs: 300 });
     const connectedAt = performance.now();
-    const a = client();
+    const a = client('/asleep');
     const isOneOf = (pictures: readonly Buffer[]) => (jpeg: Buffer) => pictures.some((picture) => picture.equals(jpeg));
     await a.waitFor(() => a.standIns.length === 1, 'a stand-in picture');
     assert.ok(isOneOf(STARTING_JPEGS)(a.standIns[0]!), 'the STARTING picture, at once');
     await a.waitFor(() => a.standIns.some(isOneOf(NO_SIGNAL_JPEGS)), 'NO SIGNAL once startingForMs is over');
     assert.ok(performance.now() - connectedAt >= 550, 'not before startingForMs');
     assert.ok(a.standIns.slice(0, -1).every(isOneOf(STARTING_JPEGS)), 'STARTING until then');
-    assert.deepEqual(a.sequences, [], 'no frame: the latest one on the bus is old and does not pass for live');
+    assert.deepEqual(a.sequences, [], 'no frame: the one from before it slept does not pass for live');
     await bus.publishFrame(CAMERA, envelope(8));
     await a.waitFor(() => a.sequences.length === 1, 'the first frame');
   });
@@ -203,7 +203,7 @@ describe('Feeds, Fanout and Viewer', () => {
     await b.waitFor(() => viewers() === 0, 'no viewer left');
     assert.deepEqual([...(await bus.watchedCameras())], [], 'withdrawn with the last viewer, not after the linger');
     // A snapshot of a camera with no frame claims it until its first frame comes.
-    const snapshot = feeds.freshFrame('asleep', 5000);
+    const snapshot = feeds.freshFrame('asleep', 5000, true);
     await b.waitFor(() => feeds.all.has('asleep'), 'the snapshot subscribed');
     assert.deepEqual([...(await bus.watchedCameras())], ['asleep']);
     await bus.publishFrame('asleep', encodeEnvelope({ sequence: 3, capturedAt: Date.now(), width: 16, height: 16, jpeg: JPEG }));

@@ -87,34 +87,38 @@ export class Feeds {
    * its viewer with `fanout.add(response, interval, () => feeds.release(cameraId))`, or calls
    * release itself if the viewer left in the meantime: every watch that resolves is released once.
    */
-  async watch(cameraId: string): Promise<Fanout> {
+  async watch(cameraId: string, asleep = false): Promise<Fanout> {
     // Claimed before subscribing: a sleeping camera starts opening while this gateway subscribes.
     this.claims.add(cameraId);
     try {
-      return await this.fanoutOf(cameraId);
+      return await this.fanoutOf(cameraId, asleep);
     } catch (error) {
       this.claims.remove(cameraId);
       throw error;
     }
   }
 
-  private async fanoutOf(cameraId: string): Promise<Fanout> {
+  /** `asleep`: the camera directory says capture closed the camera for lack of viewers. */
+  private async fanoutOf(cameraId: string, asleep: boolean): Promise<Fanout> {
     const lingering = this.lingerTimers.get(cameraId);
     if (lingering) {
       clearTimeout(lingering);
       this.lingerTimers.delete(cameraId);
     }
     const existing = this.fanouts.get(cameraId);
-    if (existing) return existing;
+    if (existing) {
+      if (asleep && existing.viewerCount === 0) this.showStarting(existing);
+      return existing;
+    }
     let pending = this.subscribing.get(cameraId);
     if (!pending) {
-      pending = this.subscribe(cameraId).finally(() => this.subscribing.delete(cameraId));
+      pending = this.subscribe(cameraId, asleep).finally(() => this.subscribing.delete(cameraId));
       this.subscribing.set(cameraId, pending);
     }
     return pending;
   }
 
-  private async subscribe(cameraId: string): Promise<Fanout> {
+  private async subscribe(cameraId: string, asleep: boolean): Promise<Fanout> {
     const fanout = new Fanout(this.stuckViewerMs);
     // Frames that arrive together (the gateway fell behind, and Redis handed over a backlog)
     // are coalesced: only the newest is fanned out. Otherwise a busy gateway would send every
@@ -132,28 +136,35 @@ export class Feeds {
       else setImmediate(fanOutNext);
       next = frame;
     });
-    // A new viewer gets a picture at once: the latest frame, or, for a camera that sent none
-    // lately (asleep, or opening), the "starting" picture, not a blank wait and not an old
-    // frame passing for live.
-    const latest = await this.bus.latestFrame(cameraId).catch(() => null);
-    const frame = latest && this.decode(cameraId, latest);
-    if (frame && Date.now() - frame.capturedAt < this.signalRules.noSignalAfterMs) fanout.publish(frame);
-    else fanout.checkSignal(performance.now(), this.signalRules);
+    // A new viewer gets a picture at once: the latest frame, or, for a sleeping camera, the
+    // STARTING picture rather than its last frame from before it slept passing for live.
+    if (asleep) this.showStarting(fanout);
+    else {
+      const latest = await this.bus.latestFrame(cameraId).catch(() => null);
+      const frame = latest && this.decode(cameraId, latest);
+      if (frame) fanout.publish(frame);
+    }
     this.fanouts.set(cameraId, fanout);
     this.log.debug({ camera: cameraId }, 'subscribed');
     return fanout;
   }
 
+  private showStarting(fanout: Fanout): void {
+    fanout.expectStart();
+    fanout.checkSignal(performance.now(), this.signalRules);
+  }
+
   /**
-   * The camera's newest frame; for a camera with none lately (asleep), wakes it and waits up to
-   * waitMs for its first. Null if none came.
+   * The camera's newest frame. A sleeping camera (`asleep`), or one with no frame lately, is
+   * woken and its next frame awaited for up to waitMs, rather than answer with a picture from
+   * before it slept; if none comes, the newest there is, or null.
    */
-  async freshFrame(cameraId: string, waitMs: number): Promise<Frame | null> {
+  async freshFrame(cameraId: string, waitMs: number, asleep: boolean): Promise<Frame | null> {
     const latest = await this.latestFrame(cameraId);
-    if (latest) return latest;
+    if (latest && !asleep) return latest;
     const fanout = await this.watch(cameraId);
     try {
-      return fanout.latestLive ?? (await fanout.nextLiveFrame(waitMs));
+      return (await fanout.nextLiveFrame(waitMs)) ?? latest;
     } finally {
       this.release(cameraId);
     }

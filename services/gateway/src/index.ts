@@ -7,3 +7,4 @@ export { runGatewayProcess } from './process.js';
 export type { GatewayProcessOptions } from './process.js';
 export { HttpError, toHttpError } from './errors.js';
 export type { HttpErrorCode } from './errors.js';
+export { NO_SIGNAL_JPEGS, STARTING_JPEGS } from './no-signal-images.js';
