@@ -67,7 +67,10 @@ describe('capture only while watched', () => {
       },
       ['lab', 'kept'],
     );
-    gateways = await Promise.all([spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }), spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY })]);
+    gateways = await Promise.all([
+      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
+      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
+    ]);
     await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
   });
 
@@ -105,12 +108,19 @@ describe('capture only while watched', () => {
     // B's viewer goes on getting frames for three idle times after A's left: 3 s at 15 fps.
     const from = onB.frames.length;
     await onB.waitForFrames(from + 3 * IDLE_AFTER_S * FPS);
-    assert.deepEqual(onB.frames.slice(from).filter((frame) => !isLive(frame)), [], 'no stand-in picture: the camera never closed');
+    assert.deepEqual(
+      onB.frames.slice(from).filter((frame) => !isLive(frame)),
+      [],
+      'no stand-in picture: the camera never closed',
+    );
     assert.equal(await opens('lab'), opened, 'not reopened');
     const leftAt = performance.now();
     onB.close();
     const closedMs = await closedAfter('lab', leftAt, 10_000);
-    assert.ok(closedMs >= IDLE_AFTER_S * 1000 - 100, `closed ${closedMs.toFixed(0)} ms after the last viewer left, not before CAPTURE_IDLE_AFTER`);
+    assert.ok(
+      closedMs >= IDLE_AFTER_S * 1000 - 100,
+      `closed ${closedMs.toFixed(0)} ms after the last viewer left, not before CAPTURE_IDLE_AFTER`,
+    );
   });
 
   it('stops being held by a gateway killed with SIGKILL once its claim expires', async (t) => {
@@ -164,6 +174,10 @@ describe('capture only while watched, embedded (no Redis)', () => {
     t.diagnostic(`first live frame ${ms.toFixed(0)} ms after the request`);
     assert.ok(before.length >= 1, 'the STARTING picture came first');
     assert.ok(before.every(isStarting), 'only STARTING pictures before the first frame');
-    assert.equal(gateway.output.filter((line) => /"camera":"solo".*"msg":"camera opened"/.test(line)).length, 2, 'at start, and for the viewer');
+    assert.equal(
+      gateway.output.filter((line) => /"camera":"solo".*"msg":"camera opened"/.test(line)).length,
+      2,
+      'at start, and for the viewer',
+    );
   });
 });
