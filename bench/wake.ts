@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { OPEN_GATEWAY, StreamViewer } from '@camrelay/clients';
-import { freePort, repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
+import { repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import type { Running, Service } from '@camrelay/stack';
 import { frameSet } from './frames.js';
 
@@ -72,7 +72,8 @@ interface Round {
 async function measureRound(setup: Setup): Promise<Round> {
   const url = `${setup.gateway.baseUrl}/cameras/${CAMERA}`;
   await untilAsleep(setup);
-  let [askedAt, askedAtMs] = [performance.now(), Date.now()];
+  const askedAtMs = Date.now();
+  let askedAt = performance.now();
   const viewer = new StreamViewer(`${url}/stream.mjpg`, { keepJpegs: false });
   const first = await viewer.waitForFrame(() => true, 'a first part', 0, 15_000);
   const firstByteMs = first.receivedAt - askedAtMs;
