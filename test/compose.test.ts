@@ -18,6 +18,7 @@ import type { Browser } from 'playwright-core';
 import { DockerComposeEnvironment, Wait } from 'testcontainers';
 import type { StartedDockerComposeEnvironment } from 'testcontainers';
 import { StreamViewer, metricValue } from '@camrelay/clients';
+import { STARTING_JPEGS } from '@camrelay/gateway';
 import { freePort, repoRoot } from '@camrelay/stack';
 import { changedPixels, launchChromium, waitForPicture } from './harness/browser.js';
 import {
@@ -173,6 +174,8 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         // Every viewer here comes from one address; after a kill one gateway carries them all.
         MAX_VIEWERS_PER_ADDRESS: '1000',
         LB_MAX_CONNECTIONS_PER_ADDRESS: '2000',
+        // Short, so that the camera falls asleep between tests and the last test sees it wake.
+        CAPTURE_IDLE_AFTER: '3',
       };
       lb = `http://127.0.0.1:${composeEnv.PORT}`;
       setUp.push(
@@ -422,6 +425,37 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     assert.ok((await changedPixels(first, await tile.screenshot())) > 100, 'the picture moves');
     await browser.close();
     browser = undefined;
+  });
+
+  it('closes the camera with nobody watching, and opens it for the next viewer: STARTING until its first frame', async (t) => {
+    // Nobody has watched since the Chromium test closed its page.
+    await eventually(
+      async () => {
+        const cameras = (await (await fetch(`${lb}/api/cameras`, { headers: AUTH })).json()) as Array<{ id: string; sleeping: boolean }>;
+        assert.equal(cameras.find((camera) => camera.id === 'cam')?.sleeping, true, 'listed as sleeping');
+      },
+      20_000,
+      200,
+    );
+    const askedAt = Date.now();
+    const viewer = new StreamViewer(`${lb}/cameras/cam/stream.mjpg`, { headers: AUTH }); // its pictures kept
+    try {
+      const first = await viewer.waitForFrame(
+        (frame) => frame.headers['x-no-signal'] === undefined && frame.timestamp * 1000 >= askedAt,
+        'a frame captured after the request',
+        0,
+        15_000,
+      );
+      t.diagnostic(`first new frame ${first.receivedAt - askedAt} ms after the request, through the load balancer`);
+      const before = viewer.frames.slice(0, viewer.frames.indexOf(first));
+      assert.ok(before.length >= 1, 'a stand-in picture first');
+      assert.ok(
+        before.every((frame) => STARTING_JPEGS.some((jpeg) => jpeg.equals(frame.jpeg))),
+        'the STARTING picture until the first frame',
+      );
+    } finally {
+      viewer.close();
+    }
   });
 
   it('down leaves no container, network or volume of the project', async () => {
