@@ -110,6 +110,20 @@ for (const busUnderTest of buses) {
       await subscriber.unsubscribe('order-other');
     });
 
+    it("carries a camera's smaller size as a feed of its own: its frames and latest frame apart from the camera's", async () => {
+      const small = collect(subscriber, 'feed@320x240', 1);
+      const full = collect(subscriber, 'feed', 1);
+      await Promise.all([small.subscribed, full.subscribed]);
+      await publisher.publishFrame('feed@320x240', binary(7));
+      const [envelope] = await small.done;
+      assert.ok(envelope!.equals(binary(7)));
+      assert.equal(full.received.length, 0, "nothing on the camera's own feed");
+      assert.ok((await subscriber.latestFrame('feed@320x240'))?.equals(binary(7)));
+      assert.equal(await subscriber.latestFrame('feed'), null);
+      await subscriber.unsubscribe('feed@320x240');
+      await subscriber.unsubscribe('feed');
+    });
+
     it('keeps the latest envelope of each camera for late joiners, and has none for an unknown camera', async () => {
       await publisher.publishFrame('latest', binary(1));
       await publisher.publishFrame('latest', binary(2));
@@ -145,8 +159,8 @@ for (const busUnderTest of buses) {
 
     it('lists the cameras a capture announced, on any bus instance', async () => {
       const cameras = [
-        { id: 'a', width: 640, height: 480, fps: 30, lastFrameAt: 1_700_000_000_000, sleeping: false },
-        { id: 'b', width: 320, height: 240, fps: 0, lastFrameAt: null, sleeping: true },
+        { id: 'a', width: 640, height: 480, fps: 30, lastFrameAt: 1_700_000_000_000, sleeping: false, sizes: ['640x480', '320x240'] },
+        { id: 'b', width: 320, height: 240, fps: 0, lastFrameAt: null, sleeping: true, sizes: [] },
       ];
       await publisher.announceCameras(cameras);
       const listed = await subscriber.listCameras();

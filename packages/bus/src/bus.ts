@@ -11,6 +11,8 @@ export interface CameraInfo {
   readonly lastFrameAt: number | null;
   /** Closed because nobody watched it for CAPTURE_IDLE_AFTER; the first viewer opens it again. */
   readonly sleeping: boolean;
+  /** The sizes a viewer may ask for, `WxH`: its own first, then the smaller ones; none before its first frame. */
+  readonly sizes: readonly string[];
 }
 
 /** Receives one camera's envelopes exactly as they were published (Buffers, never strings). */
@@ -23,6 +25,9 @@ export type EnvelopeListener = (envelope: Buffer) => void;
  * Emits 'up' when it can carry frames and 'down' when it cannot (Redis unreachable). The
  * in-memory bus also emits 'watched' when a camera is claimed, so that capture in the same
  * process need not wait for its next look at the claims.
+ *
+ * Where a method takes a camera id, a feed id (`CAMERA@WxH`: the camera at one of its smaller
+ * sizes, see @camrelay/frame's names) works the same: its own frames, latest frame and claims.
  */
 export interface FrameBus extends EventEmitter {
   /** True while frames can flow. */

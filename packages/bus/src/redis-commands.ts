@@ -98,6 +98,7 @@ function parseDirectoryEntry(json: string): { camera: CameraInfo; position: numb
       fps: typeof value.fps === 'number' ? value.fps : 0,
       lastFrameAt: typeof value.lastFrameAt === 'number' ? value.lastFrameAt : null,
       sleeping: value.sleeping === true,
+      sizes: Array.isArray(value.sizes) ? value.sizes.filter((size): size is string => typeof size === 'string') : [],
     };
     return { camera, position: typeof value.position === 'number' ? value.position : Number.MAX_SAFE_INTEGER };
   } catch {

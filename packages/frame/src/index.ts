@@ -3,10 +3,13 @@ export type { EnvelopeErrorCode } from './envelope.js';
 export type { Frame } from './envelope.js';
 export {
   CAMERA_ID_PATTERN,
+  FRAME_SIZE_PATTERN,
   cameraDirectoryKey,
+  feedId,
   framesChannel,
   isCameraId,
   latestFrameKey,
+  parseFeedId,
   sharedSecretKey,
   watchedCamerasKey,
 } from './names.js';

@@ -4,6 +4,10 @@
  * The camera id sits in a hash tag ({id}) so that in a Redis Cluster a camera's channel and
  * its latest-frame key share a slot: moving to sharded pub/sub is then a change of bus, not
  * of names.
+ *
+ * A feed is what a viewer watches: a camera at its own size (feed id `CAMERA`) or at one of
+ * its smaller sizes (`CAMERA@WxH`), each with its own channel and latest frame, in the
+ * camera's slot.
  */
 
 const PREFIX = 'camrelay';
@@ -15,12 +19,28 @@ export function isCameraId(value: string): boolean {
   return CAMERA_ID_PATTERN.test(value);
 }
 
-export function framesChannel(cameraId: string): string {
-  return `${PREFIX}:{${cameraId}}:frames`;
+/** `WIDTHxHEIGHT`, as in `?size=` and CAMERAS' `sizes=`. */
+export const FRAME_SIZE_PATTERN = /^[1-9]\d{0,4}x[1-9]\d{0,4}$/;
+
+/** A camera's feed: at its own size when `size` is undefined. */
+export function feedId(cameraId: string, size?: string): string {
+  return size === undefined ? cameraId : `${cameraId}@${size}`;
 }
 
-export function latestFrameKey(cameraId: string): string {
-  return `${PREFIX}:{${cameraId}}:latest`;
+/** The camera and size of a feed id (camera ids hold no '@'). */
+export function parseFeedId(feed: string): { readonly cameraId: string; readonly size: string | undefined } {
+  const at = feed.indexOf('@');
+  return at === -1 ? { cameraId: feed, size: undefined } : { cameraId: feed.slice(0, at), size: feed.slice(at + 1) };
+}
+
+export function framesChannel(feed: string): string {
+  const { cameraId, size } = parseFeedId(feed);
+  return `${PREFIX}:{${cameraId}}:frames${size === undefined ? '' : `:${size}`}`;
+}
+
+export function latestFrameKey(feed: string): string {
+  const { cameraId, size } = parseFeedId(feed);
+  return `${PREFIX}:{${cameraId}}:latest${size === undefined ? '' : `:${size}`}`;
 }
 
 /** A hash: camera id → JSON CameraInfo, written by capture, read by gateways. */
@@ -29,9 +49,10 @@ export function cameraDirectoryKey(): string {
 }
 
 /**
- * A sorted set: one member per gateway watching a camera (`CAMERA HOLDER`), scored by when that
- * claim expires (Redis server time, ms). Capture keeps a camera open while a claim is live.
- * One key for every camera, so that capture learns what is watched in one command.
+ * A sorted set: one member per gateway watching a feed (`FEED HOLDER`), scored by when that
+ * claim expires (Redis server time, ms). Capture keeps a camera open while a claim on one of its
+ * feeds is live, and encodes a smaller size while it is claimed. One key for every camera, so
+ * that capture learns what is watched in one command.
  */
 export function watchedCamerasKey(): string {
   return `${PREFIX}:watched`;

@@ -1,12 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { CameraInfo, FrameBus } from '@camrelay/bus';
-import { encodeEnvelope } from '@camrelay/frame';
+import { encodeEnvelope, feedId } from '@camrelay/frame';
 import type { CameraSpec } from './cameras.js';
 import type { OpenCV } from './opencv.js';
 import { describe } from './opencv.js';
 import { openSource } from './sources/open.js';
-import type { FrameSource } from './sources/source.js';
+import type { FrameSource, SourceFrame } from './sources/source.js';
+import { smallerSizes } from './sizes.js';
+import type { NamedSize } from './sizes.js';
 import { CAPTURE_DEFAULTS } from './defaults.js';
 import { FrameRateMeter } from './frame-rate.js';
 
@@ -55,7 +57,16 @@ export class Camera {
   private width = 0;
   private height = 0;
   private lastFrameAt: number | null = null;
-  private publishing = false;
+  /** Feeds with a publish in flight: at most one each. */
+  private readonly publishing = new Set<string>();
+  /** The smaller sizes viewers may ask for, from the camera's own size (known at its first frame). */
+  private allowedSizes: readonly NamedSize[] = [];
+  /** The smaller sizes someone watches now, by name (`WxH`): each encoded once per frame. */
+  private watchedSizes: ReadonlySet<string> = new Set();
+  /** Frames encoded at each smaller size. */
+  readonly scaledFrames = new Map<string, number>();
+  /** Frames that could not be scaled (a source JPEG that does not decode); logged once. */
+  scaleFailures = 0;
   /** The JPEG last published, and when: an identical one is not published again for a while. */
   private lastPublished: { readonly jpeg: Buffer; readonly at: number } | null = null;
   /** Frames not published because they were byte for byte the last one published (a still scene). */
@@ -84,7 +95,13 @@ export class Camera {
       fps: this.meter.rate(),
       lastFrameAt: this.lastFrameAt,
       sleeping: !this.wanted,
+      sizes: this.width === 0 ? [] : [`${this.width}x${this.height}`, ...this.allowedSizes.map((size) => size.name)],
     };
+  }
+
+  /** The smaller sizes (`WxH`) someone watches now; others are not encoded. */
+  watchSizes(sizes: ReadonlySet<string>): void {
+    this.watchedSizes = sizes;
   }
 
   /** Kept open whether watched or not (option `always`). */
@@ -173,6 +190,11 @@ export class Camera {
           ? frame.jpeg
           : await cv.imencodeAsync('.jpg', frame.mat, this.encodeParams);
       if (jpeg && this.fitsBus(jpeg.length, width, height)) {
+        if (width !== this.width || height !== this.height) {
+          this.allowedSizes = smallerSizes(this.spec.sizes, width, height, (refused) =>
+            this.log.warn({ refused, width, height }, 'sizes larger than the camera are not offered (never upscaled)'),
+          );
+        }
         this.width = width;
         this.height = height;
         this.lastFrameAt = capturedAt;
@@ -182,7 +204,8 @@ export class Camera {
         if (this.isUnchanged(jpeg, capturedAt)) this.unchangedFrames++;
         else {
           this.lastPublished = { jpeg, at: capturedAt };
-          this.publish(encodeEnvelope({ sequence, capturedAt, width, height, jpeg }));
+          this.publish(this.id, encodeEnvelope({ sequence, capturedAt, width, height, jpeg }));
+          await this.publishSmaller(frame, jpeg, sequence, capturedAt);
         }
         if (first) {
           first = false;
@@ -237,20 +260,46 @@ export class Camera {
     await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
   }
 
-  /** At most one publish in flight: when the bus is slow or down, frames are dropped, not queued. */
-  private publish(envelope: Buffer): void {
-    if (this.publishing) {
+  /**
+   * The frame at each smaller size someone watches: scaled and encoded once, whatever the number
+   * of its viewers and gateways, from the picture (a source's own JPEG is decoded once for all).
+   */
+  private async publishSmaller(frame: SourceFrame, jpeg: Buffer, sequence: number, capturedAt: number): Promise<void> {
+    const wanted = this.allowedSizes.filter((size) => this.watchedSizes.has(size.name));
+    if (wanted.length === 0) return;
+    const { cv } = this.options;
+    try {
+      const picture = frame.kind === 'picture' ? frame.mat : await cv.imdecodeAsync(jpeg);
+      for (const size of wanted) {
+        const scaled = await picture.resizeAsync(size.height, size.width, 0, 0, cv.INTER_AREA);
+        const smaller = await cv.imencodeAsync('.jpg', scaled, this.encodeParams);
+        this.scaledFrames.set(size.name, (this.scaledFrames.get(size.name) ?? 0) + 1);
+        this.publish(
+          feedId(this.id, size.name),
+          encodeEnvelope({ sequence, capturedAt, width: size.width, height: size.height, jpeg: smaller }),
+        );
+      }
+    } catch (error) {
+      // The frame at its own size went out; a picture that cannot be scaled costs its smaller sizes only.
+      if (this.scaleFailures++ === 0)
+        this.log.warn({ err: describe(error) }, 'a frame could not be scaled (logged once; its smaller sizes skip it)');
+    }
+  }
+
+  /** At most one publish in flight per feed: when the bus is slow or down, frames are dropped, not queued. */
+  private publish(feed: string, envelope: Buffer): void {
+    if (this.publishing.has(feed)) {
       this.droppedFrames++;
       return;
     }
-    this.publishing = true;
+    this.publishing.add(feed);
     this.options.bus
-      .publishFrame(this.id, envelope)
+      .publishFrame(feed, envelope)
       .catch(() => {
         this.droppedFrames++;
       })
       .finally(() => {
-        this.publishing = false;
+        this.publishing.delete(feed);
       });
   }
 }

@@ -16,7 +16,7 @@ describe('CAMERAS', () => {
         { id: 'e', source: { kind: 'pattern', width: 1280, height: 720, fps: 25 } },
         { id: 'f', source: { kind: 'auto' } },
         { id: 'g', source: { kind: 'pattern', width: 640, height: 480, fps: 30 } },
-      ].map((camera) => ({ ...camera, publishUnchanged: false, alwaysOn: false })),
+      ].map((camera) => ({ ...camera, publishUnchanged: false, alwaysOn: false, sizes: null })),
     );
   });
 
@@ -26,14 +26,37 @@ describe('CAMERAS', () => {
         'a=device:0,every-frame;b=http://cam.local/video?res=1,2;c=http://cam.local/v?x=1,every-frame;d=device:1,always,every-frame;e=pattern,always',
       ),
       [
-        { id: 'a', source: { kind: 'device', index: 0 }, publishUnchanged: true, alwaysOn: false },
-        { id: 'b', source: { kind: 'url', url: 'http://cam.local/video?res=1,2' }, publishUnchanged: false, alwaysOn: false },
-        { id: 'c', source: { kind: 'url', url: 'http://cam.local/v?x=1' }, publishUnchanged: true, alwaysOn: false },
-        { id: 'd', source: { kind: 'device', index: 1 }, publishUnchanged: true, alwaysOn: true },
-        { id: 'e', source: { kind: 'pattern', width: 640, height: 480, fps: 30 }, publishUnchanged: false, alwaysOn: true },
+        { id: 'a', source: { kind: 'device', index: 0 }, publishUnchanged: true, alwaysOn: false, sizes: null },
+        { id: 'b', source: { kind: 'url', url: 'http://cam.local/video?res=1,2' }, publishUnchanged: false, alwaysOn: false, sizes: null },
+        { id: 'c', source: { kind: 'url', url: 'http://cam.local/v?x=1' }, publishUnchanged: true, alwaysOn: false, sizes: null },
+        { id: 'd', source: { kind: 'device', index: 1 }, publishUnchanged: true, alwaysOn: true, sizes: null },
+        { id: 'e', source: { kind: 'pattern', width: 640, height: 480, fps: 30 }, publishUnchanged: false, alwaysOn: true, sizes: null },
       ],
     );
-    assert.throws(() => parseCameras('a=pattern,sometimes'), /entry 1 .*unknown source.*options ,every-frame ,always/);
+    assert.throws(
+      () => parseCameras('a=pattern,sometimes'),
+      /entry 1 .*unknown source.*options ,every-frame ,always ,sizes=WxH\+WxH\|none/,
+    );
+    assert.deepEqual(
+      parseCameras('a=device:0,sizes=320x240+160x120,always;b=pattern,sizes=none').map(({ id, sizes, alwaysOn }) => ({
+        id,
+        sizes,
+        alwaysOn,
+      })),
+      [
+        {
+          id: 'a',
+          sizes: [
+            { width: 320, height: 240 },
+            { width: 160, height: 120 },
+          ],
+          alwaysOn: true,
+        },
+        { id: 'b', sizes: [], alwaysOn: false },
+      ],
+    );
+    assert.throws(() => parseCameras('a=pattern,sizes=8x8'), /entry 1 .*size 8x8 is too small/);
+    assert.throws(() => parseCameras('a=pattern,sizes=half'), /entry 1 .*unknown source/);
   });
 
   it('says which entry is wrong and why', () => {

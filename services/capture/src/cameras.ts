@@ -17,10 +17,16 @@ export interface CameraSpec {
   readonly publishUnchanged: boolean;
   /** Keep the camera open with nobody watching (option `always`); by default it closes after CAPTURE_IDLE_AFTER. */
   readonly alwaysOn: boolean;
+  /**
+   * The smaller sizes viewers may ask for (option `sizes=WxH+WxH`, or `sizes=none`); null for
+   * the default, half and quarter of the camera's own size. Never larger than the camera's.
+   */
+  readonly sizes: ReadonlyArray<{ readonly width: number; readonly height: number }> | null;
 }
 
 /** Options after the source, each `,NAME`. Only these are taken off its end: a URL may hold commas. */
-const OPTIONS = ['every-frame', 'always'] as const;
+const OPTIONS = ['every-frame', 'always', 'sizes=WxH+WxH|none'] as const;
+const OPTION_AT_END = /,(every-frame|always|sizes=(?:none|\d{1,5}x\d{1,5}(?:\+\d{1,5}x\d{1,5})*))$/;
 
 const SOURCE_FORMS = 'device:N, file:/path/video.mp4, rtsp://…, http(s)://…, pattern:WxH@FPS or auto';
 
@@ -42,19 +48,26 @@ export function parseCameras(value: string): CameraSpec[] {
     seen.add(id);
     let text = entry.slice(equals + 1).trim();
     const options = new Set<string>();
-    for (let option = optionAtEnd(text); option; option = optionAtEnd(text)) {
-      options.add(option);
+    let sizes: CameraSpec['sizes'] = null;
+    for (let option = OPTION_AT_END.exec(text)?.[1]; option; option = OPTION_AT_END.exec(text)?.[1]) {
+      if (option.startsWith('sizes=')) sizes = parseSizes(option.slice('sizes='.length), where);
+      else options.add(option);
       text = text.slice(0, -option.length - 1).trimEnd();
     }
     const source = parseSource(text);
     if (!source)
       throw new Error(`${where}: unknown source; expected ${SOURCE_FORMS}, then options ${OPTIONS.map((o) => `,${o}`).join(' ')}`);
-    return { id, source, publishUnchanged: options.has('every-frame'), alwaysOn: options.has('always') };
+    return { id, source, publishUnchanged: options.has('every-frame'), alwaysOn: options.has('always'), sizes };
   });
 }
 
-function optionAtEnd(text: string): string | undefined {
-  return OPTIONS.find((option) => text.endsWith(`,${option}`));
+function parseSizes(text: string, where: string): CameraSpec['sizes'] {
+  if (text === 'none') return [];
+  return text.split('+').map((size) => {
+    const [width, height] = size.split('x').map(Number) as [number, number];
+    if (width < 16 || height < 16) throw new Error(`${where}: size ${size} is too small; sizes are at least 16x16`);
+    return { width, height };
+  });
 }
 
 function parseSource(text: string): SourceSpec | null {

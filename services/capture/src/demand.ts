@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
+import { parseFeedId } from '@camrelay/frame';
 import type { Camera } from './camera.js';
 
 export interface DemandOptions {
@@ -10,13 +11,16 @@ export interface DemandOptions {
   readonly log: Logger;
 }
 
+const NONE: ReadonlySet<string> = new Set();
+
 export interface FollowedDemand {
   stop(): void;
 }
 
 /**
- * Opens a camera while any gateway claims it on the bus (a viewer there, of a stream or a
- * snapshot), and closes it once nobody has for idleAfterMs. Cameras with the `always` option
+ * Opens a camera while any gateway claims one of its feeds on the bus (a viewer there, of a
+ * stream or a snapshot, at any size), and closes it once nobody has for idleAfterMs; tells
+ * each camera which of its smaller sizes are watched, to encode those only. Cameras with the `always` option
  * are left open. Every camera counts as just watched at start: each opens once, so that its
  * size is known and a source that does not open is in the log at once, then sleeps unless
  * someone watches.
@@ -41,8 +45,8 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
     try {
       do {
         again = false;
-        const watched = await bus.watchedCameras().catch(() => null);
-        if (watched) apply(watched, performance.now());
+        const feeds = await bus.watchedCameras().catch(() => null);
+        if (feeds) apply(feeds, performance.now());
         else blind(performance.now());
       } while (again);
     } finally {
@@ -56,7 +60,15 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
     for (const camera of unwatchedSince.keys()) unwatchedSince.set(camera, now);
   };
 
-  const apply = (watched: ReadonlySet<string>, now: number) => {
+  const apply = (feeds: ReadonlySet<string>, now: number) => {
+    const watched = new Set<string>();
+    const sizes = new Map<string, Set<string>>();
+    for (const feed of feeds) {
+      const { cameraId, size } = parseFeedId(feed);
+      watched.add(cameraId);
+      if (size !== undefined) sizes.set(cameraId, (sizes.get(cameraId) ?? new Set()).add(size));
+    }
+    for (const camera of cameras) camera.watchSizes(sizes.get(camera.id) ?? NONE);
     for (const camera of followed) {
       if (watched.has(camera.id)) {
         unwatchedSince.delete(camera);
@@ -78,7 +90,6 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
     }
   };
 
-  if (followed.length === 0) return { stop: () => undefined };
   const timer = setInterval(() => void look(), options.lookEveryMs);
   timer.unref();
   const lookNow = () => void look();

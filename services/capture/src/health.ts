@@ -54,6 +54,12 @@ export function startHealthServer(port: number, host: string, cameras: readonly 
     labelNames,
     read: perCamera((camera) => camera.opens),
   });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_scaled_frames_total',
+    help: 'Frames scaled and encoded at a smaller size (?size=), once per frame while any viewer watches that size.',
+    labelNames: ['camera', 'size'],
+    read: () => cameras.flatMap((camera) => [...camera.scaledFrames].map(([size, count]) => [{ camera: camera.id, size }, count] as const)),
+  });
   busUpGauge(registry, bus);
 
   const server = createServer((req, res) => {

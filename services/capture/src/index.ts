@@ -5,6 +5,7 @@ export type { CaptureConfig } from './config.js';
 export { parseCameras } from './cameras.js';
 export type { CameraSpec, SourceSpec } from './cameras.js';
 export { loadOpenCV } from './opencv.js';
+export type { OpenCV } from './opencv.js';
 export { openPattern } from './sources/pattern.js';
 export { CAPTURE_DEFAULTS } from './defaults.js';
 export { SourceError } from './sources/source.js';

@@ -4,7 +4,7 @@ import { Router } from '@koa/router';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { CameraInfo, FrameBus } from '@camrelay/bus';
-import { isCameraId } from '@camrelay/frame';
+import { FRAME_SIZE_PATTERN, feedId, isCameraId } from '@camrelay/frame';
 import { streamContentType, streamPreamble } from '@camrelay/multipart';
 import type { AccessControl, Grant, SignedQuery } from './access.js';
 import { SIGNED_URL_TTL_RANGE, forbidden, isViewerId, mayView, unauthorized } from './access.js';
@@ -110,6 +110,7 @@ export function createApp(options: AppOptions): Koa {
           online: camera.lastFrameAt !== null && now - camera.lastFrameAt < ONLINE_WITHIN_MS,
           lastFrameAt: camera.lastFrameAt === null ? null : new Date(camera.lastFrameAt).toISOString(),
           sleeping: camera.sleeping,
+          sizes: camera.sizes,
           streamUrl,
           snapshotUrl,
         };
@@ -136,6 +137,7 @@ export function createApp(options: AppOptions): Koa {
     const grant = authorize(ctx, cameraId);
     if (!options.accepting()) throw shuttingDown();
     const camera = await requireCamera(directory, cameraId);
+    const feed = feedOf(ctx.query.size, camera);
     if (ctx.method === 'HEAD') {
       // A stream's headers only: a HEAD response must end, so it is not a viewer.
       ctx.status = 200;
@@ -146,14 +148,14 @@ export function createApp(options: AppOptions): Koa {
     const leave = limits.admit(ctx.ip);
     let fanout;
     try {
-      fanout = await feeds.watch(cameraId, camera.sleeping);
+      fanout = await feeds.watch(feed, camera.sleeping);
     } catch {
       leave();
       throw busUnavailable();
     }
     if (!options.accepting()) {
       leave();
-      feeds.release(cameraId); // shutdown began while we subscribed
+      feeds.release(feed); // shutdown began while we subscribed
       throw shuttingDown();
     }
     if (grant.viewer !== undefined) log.info({ camera: cameraId, viewer: grant.viewer }, 'signed stream opened');
@@ -175,7 +177,7 @@ export function createApp(options: AppOptions): Koa {
     // Once the head is flushed (next tick) and the request's parsing is over, the stream is its socket alone.
     const onLeave = () => {
       leave();
-      feeds.release(cameraId);
+      feeds.release(feed);
     };
     setImmediate(startViewer, options.streams, ctx.req, res, { fanout, minIntervalMs, expiresAt: grant.expiresAt, onLeave });
   };
@@ -201,8 +203,9 @@ export function createApp(options: AppOptions): Koa {
   const snapshot = async (ctx: Koa.Context, cameraId: string) => {
     authorize(ctx, cameraId);
     const camera = await requireCamera(directory, cameraId);
-    // A sleeping camera is woken for a snapshot, as for a stream.
-    const frame = await feeds.freshFrame(cameraId, D.snapshotWakeMs, camera.sleeping).catch(() => {
+    const feed = feedOf(ctx.query.size, camera);
+    // A sleeping camera is woken for a snapshot, as for a stream; a smaller size not encoded now, likewise.
+    const frame = await feeds.freshFrame(feed, D.snapshotWakeMs, camera.sleeping).catch(() => {
       throw busUnavailable();
     });
     if (!frame) throw new HttpError(503, 'no_frame', `camera ${cameraId} has no recent frame`, { 'Retry-After': '1' });
@@ -321,6 +324,21 @@ function cameraIdOf(raw: string | undefined): string {
     throw new HttpError(400, 'bad_camera_id', 'camera ids are 1-64 letters, digits, "_" or "-"');
   }
   return raw;
+}
+
+/**
+ * The feed a stream or snapshot asks for with ?size=WxH: the camera's own (no size, or its own
+ * size) or one of its smaller sizes, encoded once for every viewer who asks. Anything else is a
+ * 400 naming the sizes there are: the camera's own size first, never a larger one.
+ */
+function feedOf(raw: string | string[] | undefined, camera: CameraInfo): string {
+  const size = queryValue(raw);
+  if (size === undefined || size === camera.sizes[0]) return camera.id;
+  if (camera.sizes.length === 0)
+    throw new HttpError(503, 'no_frame', `camera ${camera.id} has sent no frame yet: its sizes are not known`, { 'Retry-After': '1' });
+  if (!FRAME_SIZE_PATTERN.test(size) || !camera.sizes.includes(size))
+    throw new HttpError(400, 'bad_size', `size must be one of ${camera.sizes.join(', ')} for camera ${camera.id}`);
+  return feedId(camera.id, size);
 }
 
 /** ?fps=N: the client's cap, as the smallest interval between its frames (0 = no cap). */

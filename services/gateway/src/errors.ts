@@ -12,6 +12,7 @@ export type HttpErrorCode =
   | 'bad_ttl'
   | 'bad_viewer'
   | 'bad_action'
+  | 'bad_size'
   // 401, 403: credentials
   | 'unauthorized'
   | 'forbidden'

@@ -3,6 +3,7 @@ import type { Registry } from '@camrelay/metrics';
 import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { FrameBus } from '@camrelay/bus';
+import { parseFeedId } from '@camrelay/frame';
 import type { Fanout, FanoutCounters } from './fanout.js';
 import type { Feeds } from './feeds.js';
 import { onConnectionClose } from './stream-sockets.js';
@@ -11,20 +12,25 @@ import type { ViewerLimits } from './viewer-limits.js';
 /** The gateway's /metrics: read from the fanouts' plain counters when scraped. */
 export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limits: ViewerLimits): Registry {
   const registry = createRegistry();
+  // A camera's smaller sizes are feeds of their own: labelled with their size as well.
   const perCamera = (read: (fanout: Fanout) => number) =>
     function* () {
-      for (const [camera, fanout] of feeds.all) yield [{ camera }, read(fanout)] as const;
+      for (const [feed, fanout] of feeds.all) {
+        const { cameraId: camera, size } = parseFeedId(feed);
+        const labels: Record<string, string> = size === undefined ? { camera } : { camera, size };
+        yield [labels, read(fanout)] as const;
+      }
     };
   scrapedGauge(registry, {
     name: 'camrelay_viewers',
     help: 'Open streams per camera on this gateway.',
-    labelNames: ['camera'],
+    labelNames: ['camera', 'size'],
     read: perCamera((fanout) => fanout.viewerCount),
   });
   scrapedGauge(registry, {
     name: 'camrelay_viewer_queued_bytes_max',
     help: 'Largest number of bytes waiting in user space for one viewer.',
-    labelNames: ['camera'],
+    labelNames: ['camera', 'size'],
     read: perCamera((fanout) => fanout.maxQueuedBytes()),
   });
 
