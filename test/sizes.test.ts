@@ -52,10 +52,10 @@ describe('sizes per viewer', () => {
       },
       ['lab', 'wide'],
     );
-    gateways = (await Promise.all([
+    gateways = await Promise.all([
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
-    ])) as [Service, Service];
+    ] as const);
     await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
   });
 
