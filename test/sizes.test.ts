@@ -6,6 +6,8 @@
  * above all) is a 400 naming those it does. Real redis-server, capture, gateways and OpenCV.
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import type { ReceivedFrame } from '@camrelay/clients';
@@ -14,6 +16,7 @@ import type { OpenCV } from '@camrelay/capture';
 import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+import { writeStillVideo } from './harness/still-video.js';
 
 const FPS = 15;
 
@@ -22,7 +25,9 @@ describe('sizes per viewer', () => {
   let redis: RedisServer;
   let capture: Running;
   let captureHealth: string;
-  let gateways: [Service, Service];
+  let gateways: readonly [Service, Service];
+  /** An MJPEG file: its JPEGs are passed through, so a smaller size decodes them first. */
+  let video: string;
 
   const scaled = async (camera: string, size: string) => {
     try {
@@ -41,6 +46,7 @@ describe('sizes per viewer', () => {
 
   before(async () => {
     cv = await loadOpenCV();
+    video = await writeStillVideo(320, 240, FPS);
     redis = await spawnRedis();
     const healthPort = await freePort();
     captureHealth = `http://127.0.0.1:${healthPort}`;
@@ -48,9 +54,9 @@ describe('sizes per viewer', () => {
       {
         REDIS_URL: redis.url,
         HEALTH_PORT: String(healthPort),
-        CAMERAS: `lab=pattern:640x480@${FPS},always;wide=pattern:320x180@${FPS},always,sizes=160x90+640x360`,
+        CAMERAS: `lab=pattern:640x480@${FPS},always;wide=pattern:320x180@${FPS},always,sizes=160x90+640x360;mjpeg=file:${video},always`,
       },
-      ['lab', 'wide'],
+      ['lab', 'wide', 'mjpeg'],
     );
     gateways = await Promise.all([
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
@@ -63,6 +69,7 @@ describe('sizes per viewer', () => {
     await Promise.all(gateways?.map((gateway) => gateway.stop()) ?? []);
     await capture?.stop();
     await redis?.stop();
+    if (video) rmSync(dirname(video), { recursive: true, force: true });
   });
 
   it('lists each camera’s sizes: its own, then half and quarter, or those configured that are not larger', async () => {
@@ -72,6 +79,7 @@ describe('sizes per viewer', () => {
       [
         { id: 'lab', sizes: ['640x480', '320x240', '160x120'] },
         { id: 'wide', sizes: ['320x180', '160x90'] },
+        { id: 'mjpeg', sizes: ['320x240', '160x120', '80x60'] },
       ],
     );
     assert.ok(
@@ -127,6 +135,9 @@ describe('sizes per viewer', () => {
     assert.equal(sizeOf(Buffer.from(await response.arrayBuffer())), '160x90');
     const own = await fetch(`${gateways[1].baseUrl}/cameras/wide/snapshot.jpg?size=320x180`);
     assert.equal(sizeOf(Buffer.from(await own.arrayBuffer())), '320x180');
+    // A source's own JPEG is decoded (at a quarter of its size, by libjpeg) and encoded again.
+    const passedThrough = await fetch(`${gateways[1].baseUrl}/cameras/mjpeg/snapshot.jpg?size=80x60`);
+    assert.equal(sizeOf(Buffer.from(await passedThrough.arrayBuffer())), '80x60');
     // The drop-in URLs take it too.
     const dropIn = await fetch(`${gateways[0].baseUrl}/snapshot?camera=lab&size=160x120`);
     assert.equal(sizeOf(Buffer.from(await dropIn.arrayBuffer())), '160x120');

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CameraInfo, FrameBus } from '@camrelay/bus';
 import { encodeEnvelope, feedId } from '@camrelay/frame';
 import type { CameraSpec } from './cameras.js';
-import type { OpenCV } from './opencv.js';
+import type { Mat, OpenCV } from './opencv.js';
 import { describe } from './opencv.js';
 import { openSource } from './sources/open.js';
 import type { FrameSource, SourceFrame } from './sources/source.js';
@@ -269,9 +269,12 @@ export class Camera {
     if (wanted.length === 0) return;
     const { cv } = this.options;
     try {
-      const picture = frame.kind === 'picture' ? frame.mat : await cv.imdecodeAsync(jpeg);
+      const picture = frame.kind === 'picture' ? frame.mat : await this.decodeFor(jpeg, wanted);
       for (const size of wanted) {
-        const scaled = await picture.resizeAsync(size.height, size.width, 0, 0, cv.INTER_AREA);
+        const scaled =
+          picture.cols === size.width && picture.rows === size.height
+            ? picture
+            : await picture.resizeAsync(size.height, size.width, 0, 0, cv.INTER_AREA);
         const smaller = await cv.imencodeAsync('.jpg', scaled, this.encodeParams);
         this.scaledFrames.set(size.name, (this.scaledFrames.get(size.name) ?? 0) + 1);
         this.publish(
@@ -284,6 +287,22 @@ export class Camera {
       if (this.scaleFailures++ === 0)
         this.log.warn({ err: describe(error) }, 'a frame could not be scaled (logged once; its smaller sizes skip it)');
     }
+  }
+
+  /**
+   * A source's JPEG, decoded at the smallest scale that still covers every wanted size: libjpeg
+   * scales by 1/2, 1/4 or 1/8 while it decodes, which costs a fraction of a full decode (and at
+   * exactly half or a quarter, no resize is left to do).
+   */
+  private decodeFor(jpeg: Buffer, wanted: readonly NamedSize[]): Promise<Mat> {
+    const { cv } = this.options;
+    const reductions = [
+      [8, cv.IMREAD_REDUCED_COLOR_8],
+      [4, cv.IMREAD_REDUCED_COLOR_4],
+      [2, cv.IMREAD_REDUCED_COLOR_2],
+    ] as const;
+    const fits = (by: number) => wanted.every((size) => size.width * by <= this.width && size.height * by <= this.height);
+    return cv.imdecodeAsync(jpeg, reductions.find(([by]) => fits(by))?.[1] ?? cv.IMREAD_COLOR);
   }
 
   /** At most one publish in flight per feed: when the bus is slow or down, frames are dropped, not queued. */
