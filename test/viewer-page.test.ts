@@ -180,3 +180,63 @@ describe('viewer page with access control, in Chromium', () => {
     await page.close();
   });
 });
+
+describe('viewer page as a wall of nine cameras, in Chromium', () => {
+  const ids = Array.from({ length: 9 }, (_, i) => `wall${i + 1}`);
+  let gateway: Service;
+  let browser: Browser;
+
+  before(async () => {
+    gateway = await spawnGateway({ REDIS_URL: '', CAMERAS: ids.map((id) => `${id}=pattern:640x480@10`).join(';') });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gateway?.stop();
+  });
+
+  const streamedUrls = (page: Page) =>
+    page.$$eval('figure[data-stream]', (figures) =>
+      figures.map((figure) => (figure as unknown as { dataset: { stream: string } }).dataset.stream),
+    );
+
+  it('moves every tile, each at the size its tile needs, and shows one camera at its own size in full screen', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(gateway.baseUrl);
+    // Tiles of ~240 px: 320x240 fills them (the cameras' half size), 640x480 would be wasted.
+    for (const id of ids) await waitForPicture(page, id, 320);
+    const streamed = await streamedUrls(page);
+    assert.equal(streamed.length, 4, 'four tiles stream (browsers open six connections per host)');
+    for (const url of streamed) assert.match(url, /[?&]size=320x240(&|$)/);
+
+    // Every tile moves: the five that do not stream refresh their snapshot, at their size, each second.
+    const tile = (id: string) => page.locator(`figure[data-id="${id}"] img`);
+    const first = await Promise.all(ids.map((id) => tile(id).screenshot()));
+    await eventually(
+      async () => {
+        const changed = await Promise.all(ids.map(async (id, i) => changedPixels(first[i]!, await tile(id).screenshot())));
+        assert.ok(
+          changed.every((pixels) => pixels > 100),
+          `pixels changed per tile: ${changed.join(', ')}`,
+        );
+      },
+      10_000,
+      250,
+    );
+
+    // Full screen on one tile: it alone streams, at the camera's own size; back to its tile size after.
+    await page.locator('figure[data-id="wall5"]').dblclick();
+    await waitForPicture(page, 'wall5', 640);
+    await eventually(async () =>
+      assert.deepEqual(
+        (await streamedUrls(page)).map((url) => /size=/.test(url)),
+        [false],
+      ),
+    );
+    await page.evaluate(() => (globalThis as unknown as { document: { exitFullscreen(): Promise<void> } }).document.exitFullscreen());
+    await waitForPicture(page, 'wall5', 320);
+    await eventually(async () => assert.equal((await streamedUrls(page)).length, 4));
+    await page.close();
+  });
+});

@@ -37,6 +37,14 @@ export class CameraClaims {
     if (count === 0) this.mark([cameraId]);
   }
 
+  /**
+   * A passing look at the camera (a snapshot): claimed for one claim's time, not renewed. A
+   * client polling snapshots keeps the camera open, and a smaller size encoded, between polls.
+   */
+  touch(cameraId: string): void {
+    if (!this.viewers.has(cameraId)) this.mark([cameraId]);
+  }
+
   /** A viewer of the camera left. */
   remove(cameraId: string): void {
     const count = this.viewers.get(cameraId);

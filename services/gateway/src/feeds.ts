@@ -155,13 +155,16 @@ export class Feeds {
   }
 
   /**
-   * The camera's newest frame. A sleeping camera (`asleep`), or one with no frame lately, is
-   * woken and its next frame awaited for up to waitMs, rather than answer with a picture from
-   * before it slept; if none comes, the newest there is, or null.
+   * The camera's newest frame, for a snapshot, which counts as a look at the camera (claimed
+   * for a while: see CameraClaims.touch). A sleeping camera (`asleep`), or one whose newest
+   * frame is older than noSignalAfterMs (a smaller size nobody watched lately), is woken and
+   * its next frame awaited for up to waitMs, rather than answer with an old picture; if none
+   * comes, the newest there is, or null.
    */
   async freshFrame(cameraId: string, waitMs: number, asleep: boolean): Promise<Frame | null> {
+    this.claims.touch(cameraId);
     const latest = await this.latestFrame(cameraId);
-    if (latest && !asleep) return latest;
+    if (latest && !asleep && Date.now() - latest.capturedAt < this.signalRules.noSignalAfterMs) return latest;
     const fanout = await this.watch(cameraId);
     try {
       return (await fanout.nextLiveFrame(waitMs)) ?? latest;

@@ -26,6 +26,8 @@ interface Camera {
   readonly online: boolean;
   /** Closed because nobody watched it; streaming it opens it. */
   readonly sleeping?: boolean;
+  /** What ?size= may ask for, `WxH`: its own size first, then smaller ones. */
+  readonly sizes?: readonly string[];
   readonly streamUrl: string;
   readonly snapshotUrl: string;
 }
@@ -46,6 +48,10 @@ interface Tile {
   /** The object URL the tile shows, released when the next part replaces it. */
   shown: string;
   online: boolean;
+  sleeping: boolean;
+  sizes: readonly string[];
+  /** The size being streamed (undefined: the camera's own). */
+  streamSize: string | undefined;
   streamUrl: string;
   snapshotUrl: string;
   /** When the URL being streamed expires (the gateway then ends the stream); Infinity unsigned. */
@@ -77,8 +83,14 @@ function pageElement<T extends HTMLElement>(id: string, type: new () => T): T {
   return found;
 }
 
+/**
+ * Browsers open 6 HTTP/1.1 connections per host: 4 streams leave room for the camera list and
+ * the other tiles' snapshots, which are small (the size of their tile) and refreshed each second.
+ */
 const MAX_LIVE = 4;
-const SNAPSHOT_EVERY_MS = 2000;
+const SNAPSHOT_EVERY_MS = 1000;
+/** With more cameras than this the page is a wall of smaller tiles. */
+const WALL_FROM = 4;
 const STALL_MS = 2500;
 /** A streamed URL this close to its expiry is replaced by a fresh one: three camera-list refreshes. */
 const RENEW_BEFORE_MS = 15_000;
@@ -111,6 +123,29 @@ function expiryOf(url: string): number {
   return exp === null ? Infinity : Number(exp) * 1000;
 }
 
+/** The width of a `WxH` size. */
+function widthOf(size: string): number {
+  return Number(size.slice(0, size.indexOf('x')));
+}
+
+/**
+ * The smallest of the camera's sizes that fills its tile's picture on this screen (its pixels,
+ * not CSS pixels), or its own when none does; undefined for the camera's own size.
+ */
+function sizeFor(tile: Tile): string | undefined {
+  const needed = tile.img.getBoundingClientRect().width * devicePixelRatio;
+  const smaller = tile.sizes.slice(1);
+  return smaller.filter((size) => widthOf(size) >= needed).sort((a, b) => widthOf(a) - widthOf(b))[0];
+}
+
+/** A camera URL asking for a size (none: the camera's own). */
+function sized(url: string, size: string | undefined): string {
+  if (size === undefined) return url;
+  const withSize = new URL(url, location.href);
+  withSize.searchParams.set('size', size);
+  return withSize.pathname + withSize.search;
+}
+
 /** A camera URL from the API, made unique so the browser opens a new connection. */
 function fresh(url: string): string {
   const unique = new URL(url, location.href);
@@ -132,6 +167,7 @@ function tileFor(camera: Camera): Tile {
   if (known) return known;
   const figure = document.createElement('figure');
   figure.dataset.id = camera.id;
+  figure.title = 'double-click: full screen';
   const img = document.createElement('img');
   img.alt = 'camera ' + camera.id;
   img.decoding = 'async';
@@ -157,12 +193,20 @@ function tileFor(camera: Camera): Tile {
     partAt: 0,
     shown: '',
     online: camera.online,
+    sleeping: camera.sleeping === true,
+    sizes: camera.sizes ?? [],
+    streamSize: undefined,
     streamUrl: camera.streamUrl,
     snapshotUrl: camera.snapshotUrl,
     streamExpiresAt: Infinity,
   };
   tiles.set(camera.id, tile);
   observer.observe(figure);
+  // Full screen shows one camera at its own size (the tile's picture is the whole screen).
+  figure.addEventListener('dblclick', () => {
+    if (document.fullscreenElement === figure) void document.exitFullscreen();
+    else void figure.requestFullscreen();
+  });
   return tile;
 }
 
@@ -170,8 +214,9 @@ function startStream(tile: Tile): void {
   tile.live = true;
   tile.partAt = performance.now();
   tile.streamExpiresAt = expiryOf(tile.streamUrl);
+  tile.streamSize = sizeFor(tile);
   // A fresh URL each time, so the browser opens a new connection rather than reusing an ended one.
-  const url = fresh(tile.streamUrl);
+  const url = fresh(sized(tile.streamUrl, tile.streamSize));
   tile.figure.dataset.stream = url;
   const reader = new PartStream(
     url,
@@ -203,7 +248,8 @@ function show(tile: Tile, src: string): void {
 function watchStreams(): void {
   const now = performance.now();
   for (const tile of tiles.values()) {
-    if (tile.live && now - tile.partAt >= STALL_MS) startStream(tile);
+    // A stalled stream is reopened; so is one whose tile now wants another size (a resized window, full screen).
+    if (tile.live && (now - tile.partAt >= STALL_MS || sizeFor(tile) !== tile.streamSize)) startStream(tile);
   }
 }
 
@@ -308,9 +354,10 @@ class PartStream {
 
 function refreshStreams(): void {
   const hidden = document.visibilityState === 'hidden';
+  const fullScreen = document.fullscreenElement;
   let live = 0;
   for (const tile of tiles.values()) {
-    const wanted = !hidden && tile.visible && live < MAX_LIVE;
+    const wanted = !hidden && (fullScreen ? tile.figure === fullScreen : tile.visible && live < MAX_LIVE);
     if (wanted) live++;
     if (wanted && !tile.live) startStream(tile);
     if (!wanted && tile.live) stopStream(tile);
@@ -320,7 +367,8 @@ function refreshStreams(): void {
 function refreshSnapshots(): void {
   if (document.visibilityState === 'hidden') return;
   for (const tile of tiles.values()) {
-    if (!tile.live && tile.visible && tile.online) show(tile, fresh(tile.snapshotUrl));
+    // A sleeping camera's snapshot wakes it: a tile on screen is being watched.
+    if (!tile.live && tile.visible && (tile.online || tile.sleeping)) show(tile, fresh(sized(tile.snapshotUrl, sizeFor(tile))));
   }
 }
 
@@ -337,9 +385,12 @@ async function loadCameras(): Promise<void> {
     const cameras: unknown = await response.json();
     if (!isCameraList(cameras)) throw new Error('unexpected camera list');
     status.textContent = `${cameras.length}${cameras.length === 1 ? ' camera' : ' cameras'}`;
+    grid.classList.toggle('wall', cameras.length > WALL_FROM);
     for (const camera of cameras) {
       const tile = tileFor(camera);
       tile.online = camera.online;
+      tile.sleeping = camera.sleeping === true;
+      tile.sizes = camera.sizes ?? [];
       tile.streamUrl = camera.streamUrl;
       tile.snapshotUrl = camera.snapshotUrl;
       // Swapped for a fresh URL while the old one still streams: the picture goes on, and the
@@ -361,6 +412,7 @@ async function loadCameras(): Promise<void> {
 }
 
 document.addEventListener('visibilitychange', refreshStreams);
+document.addEventListener('fullscreenchange', refreshStreams);
 window.addEventListener('pagehide', () => {
   for (const tile of tiles.values()) stopStream(tile);
 });
