@@ -33,7 +33,8 @@ export interface FeedsOptions {
  * The cameras this gateway is watching: one bus subscription per camera, whatever the number
  * of viewers. Subscribes on the first viewer and unsubscribes a little after the last one
  * leaves, so a page reload does not churn the subscription. Claims each watched camera on the
- * bus, so that capture keeps it open (see CameraClaims).
+ * bus, so that capture keeps it open (see CameraClaims). A camera at one of its smaller sizes
+ * is a feed of its own, `CAMERA@WxH`, taken wherever a camera id is.
  */
 export class Feeds {
   private readonly fanouts = new Map<string, Fanout>();
