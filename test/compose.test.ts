@@ -5,7 +5,7 @@
  * images, the load balancer's port, and its address: 127.0.0.1, so nothing is reachable from
  * the network), and an override names the built images. 150 viewers through HAProxy at
  * 640x480 @ 30; gateways scaled up, down and killed; Redis restarted; the viewer page in
- * Chromium; and `down` leaves nothing behind.
+ * Chromium; the camera asleep and woken; a smaller size; and `down` leaves nothing behind.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +18,7 @@ import type { Browser } from 'playwright-core';
 import { DockerComposeEnvironment, Wait } from 'testcontainers';
 import type { StartedDockerComposeEnvironment } from 'testcontainers';
 import { StreamViewer, metricValue } from '@camrelay/clients';
+import { loadOpenCV } from '@camrelay/capture';
 import { STARTING_JPEGS } from '@camrelay/gateway';
 import { freePort, repoRoot } from '@camrelay/stack';
 import { changedPixels, launchChromium, waitForPicture } from './harness/browser.js';
@@ -456,6 +457,21 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     } finally {
       viewer.close();
     }
+  });
+
+  it('serves a smaller size through the load balancer, scaled in the capture container', async () => {
+    const cv = await loadOpenCV();
+    const viewer = new StreamViewer(`${lb}/cameras/cam/stream.mjpg?size=320x240`, { headers: AUTH });
+    try {
+      const frame = await viewer.waitForFrame((part) => part.headers['x-no-signal'] === undefined, 'a frame', 0, 15_000);
+      const picture = cv.imdecode(frame.jpeg);
+      assert.deepEqual([picture.cols, picture.rows], [320, 240]);
+    } finally {
+      viewer.close();
+    }
+    const snapshot = await fetch(`${lb}/cameras/cam/snapshot.jpg?size=160x120`, { headers: AUTH });
+    assert.equal(snapshot.status, 200);
+    assert.equal(cv.imdecode(Buffer.from(await snapshot.arrayBuffer())).cols, 160);
   });
 
   it('down leaves no container, network or volume of the project', async () => {
