@@ -91,13 +91,15 @@ describe('access control', () => {
       expiresAt: string;
     };
     assert.ok(Math.abs(Date.parse(urls.expiresAt) - (Date.now() + 60_000)) < 5000);
-    const listed = (await (await get('/api/cameras', LAB_ONLY)).json()) as Array<{ streamUrl: string }>;
+    const listed = (await (await get('/api/cameras', LAB_ONLY)).json()) as Array<{ streamUrl: string; sizes: string[] }>;
     assert.match(listed[0]!.streamUrl, /^\/cameras\/lab\/stream\.mjpg\?exp=\d+&sig=/);
 
     // Made by gateway 0, used on gateway 1: nothing about it is kept by the gateway that signed it.
     const snapshot = await get(urls.snapshotUrl, undefined, 1);
     assert.equal(snapshot.status, 200);
     assert.equal(snapshot.headers.get('content-type'), 'image/jpeg');
+    // A size added to a signed URL (what the viewer page does) keeps it valid.
+    assert.equal((await get(`${urls.snapshotUrl}&size=${listed[0]!.sizes[1]}`, undefined, 1)).status, 200);
     const viewer = new StreamViewer(`${gateways[1]!.baseUrl}${urls.streamUrl}`);
     try {
       await viewer.waitForFrames(3);
