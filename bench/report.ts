@@ -1,4 +1,6 @@
 /** The benchmark's outputs: a Markdown table for the README and an SVG chart. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Run } from './run.js';
 
 export interface Report {
@@ -101,4 +103,18 @@ ${panel(450, 'server CPU µs per delivered frame (log scale)', (run) => run.serv
 ${legend.join('\n')}
 </svg>
 `;
+}
+
+/** A small benchmark's rows, written as bench/results/NAME.json and as the Markdown table NAME.md (returned). */
+export function writeRows(results: string, name: string, rows: ReadonlyArray<Record<string, string | number>>, extra: object = {}): string {
+  mkdirSync(results, { recursive: true });
+  writeFileSync(join(results, `${name}.json`), `${JSON.stringify({ date: new Date().toISOString(), ...extra, rows }, null, 2)}\n`);
+  const headers = Object.keys(rows[0] ?? {});
+  const table = [
+    `| ${headers.join(' | ')} |`,
+    `| ${headers.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${headers.map((header) => row[header]).join(' | ')} |`),
+  ].join('\n');
+  writeFileSync(join(results, `${name}.md`), `${table}\n`);
+  return table;
 }

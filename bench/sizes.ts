@@ -8,7 +8,6 @@
  *   npm run bench:sizes [-- --seconds 8]
  */
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -17,6 +16,7 @@ import { fetchMetrics, metricValue } from '@camrelay/clients';
 import { freePort, repoRoot, spawnCapture, spawnRedis } from '@camrelay/stack';
 import { frameSet } from './frames.js';
 import { cpuMs } from './proc.js';
+import { writeRows } from './report.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' } } });
 const windowMs = Number(values.seconds) * 1000;
@@ -76,12 +76,4 @@ try {
   await redis.stop();
 }
 
-writeFileSync(join(results, 'sizes.json'), `${JSON.stringify({ date: new Date().toISOString(), windowMs, rows }, null, 2)}\n`);
-const headers = Object.keys(rows[0]!);
-const table = [
-  `| ${headers.join(' | ')} |`,
-  `| ${headers.map(() => '---').join(' | ')} |`,
-  ...rows.map((row) => `| ${headers.map((header) => row[header]).join(' | ')} |`),
-].join('\n');
-writeFileSync(join(results, 'sizes.md'), `${table}\n`);
-console.log(table);
+console.log(writeRows(results, 'sizes', rows, { windowMs }));

@@ -8,7 +8,6 @@
  *
  *   npm run bench:wake [-- --rounds 15]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -16,6 +15,7 @@ import { OPEN_GATEWAY, StreamViewer } from '@camrelay/clients';
 import { repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import type { Running, Service } from '@camrelay/stack';
 import { frameSet } from './frames.js';
+import { writeRows } from './report.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' } } });
 const rounds = Number(values.rounds);
@@ -143,13 +143,4 @@ for (const source of sources) {
   }
 }
 
-mkdirSync(results, { recursive: true });
-writeFileSync(join(results, 'wake.json'), `${JSON.stringify({ date: new Date().toISOString(), rows }, null, 2)}\n`);
-const headers = Object.keys(rows[0]!);
-const table = [
-  `| ${headers.join(' | ')} |`,
-  `| ${headers.map(() => '---').join(' | ')} |`,
-  ...rows.map((row) => `| ${headers.map((header) => row[header]).join(' | ')} |`),
-].join('\n');
-writeFileSync(join(results, 'wake.md'), `${table}\n`);
-console.log(table);
+console.log(writeRows(results, 'wake', rows));
