@@ -21,8 +21,14 @@ export class CameraClaims {
   /** Names this gateway's claims; a new one per process. */
   readonly holder = randomUUID();
   private readonly viewers = new Map<string, number>();
+  /** When each camera was last claimed for a passing look (performance.now()). */
+  private readonly touched = new Map<string, number>();
   private readonly renewal: NodeJS.Timeout;
-  private readonly renewAll = () => this.mark([...this.viewers.keys()]);
+  private readonly renewAll = () => {
+    this.mark([...this.viewers.keys()]);
+    const stale = performance.now() - this.options.ttlMs;
+    for (const [cameraId, at] of this.touched) if (at < stale) this.touched.delete(cameraId);
+  };
 
   constructor(private readonly options: CameraClaimsOptions) {
     this.renewal = setInterval(this.renewAll, options.renewEveryMs);
@@ -42,7 +48,12 @@ export class CameraClaims {
    * client polling snapshots keeps the camera open, and a smaller size encoded, between polls.
    */
   touch(cameraId: string): void {
-    if (!this.viewers.has(cameraId)) this.mark([cameraId]);
+    if (this.viewers.has(cameraId)) return;
+    // Many pages polling the same camera's snapshots claim it once per renewal period, not once each.
+    const now = performance.now();
+    if (now - (this.touched.get(cameraId) ?? Number.NEGATIVE_INFINITY) < this.options.renewEveryMs) return;
+    this.touched.set(cameraId, now);
+    this.mark([cameraId]);
   }
 
   /** A viewer of the camera left. */
@@ -54,6 +65,7 @@ export class CameraClaims {
       return;
     }
     this.viewers.delete(cameraId);
+    this.touched.delete(cameraId); // its claim is withdrawn: the next look claims it again
     this.options.bus.unmarkWatched(this.holder, cameraId).catch((error: Error) => this.failed(error));
   }
 
@@ -63,6 +75,7 @@ export class CameraClaims {
     this.options.bus.off('up', this.renewAll);
     const cameras = [...this.viewers.keys()];
     this.viewers.clear();
+    this.touched.clear();
     await Promise.all(cameras.map((cameraId) => this.options.bus.unmarkWatched(this.holder, cameraId).catch(() => undefined)));
   }
 

@@ -67,6 +67,15 @@ class Client {
   }
 }
 
+/** Polls a condition with no client to watch (state in the bus). */
+async function clientlessWait(test: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await test())) {
+    if (Date.now() > deadline) throw new Error(`no ${what} within 5 s`);
+    await sleep(10);
+  }
+}
+
 describe('Feeds, Fanout and Viewer', () => {
   let bus: MemoryBus;
   let feeds: Feeds;
@@ -74,7 +83,9 @@ describe('Feeds, Fanout and Viewer', () => {
   let port: number;
   const clients: Client[] = [];
 
-  const start = async (options: { lingerMs?: number; stuckViewerMs?: number; startingForMs?: number; noSignalAfterMs?: number } = {}) => {
+  const start = async (
+    options: { lingerMs?: number; stuckViewerMs?: number; startingForMs?: number; noSignalAfterMs?: number; claimTtlMs?: number } = {},
+  ) => {
     feeds = new Feeds({ bus, log: pino({ level: 'silent' }), noSignalAfterMs: 60_000, ...options });
     const streams = new StreamSockets();
     server = createServer((request, response) => {
@@ -209,6 +220,19 @@ describe('Feeds, Fanout and Viewer', () => {
     await bus.publishFrame('asleep', encodeEnvelope({ sequence: 3, capturedAt: Date.now(), width: 16, height: 16, jpeg: JPEG }));
     assert.equal((await snapshot)?.sequence, 3);
     assert.deepEqual([...(await bus.watchedCameras())], [], 'withdrawn once the snapshot had its frame');
+  });
+
+  it("claims a camera for a claim's time on a snapshot, once per renewal period however many come", async () => {
+    await start({ claimTtlMs: 600 });
+    let claims = 0;
+    bus.on('watched', () => claims++);
+    await bus.publishFrame(CAMERA, envelope(1));
+    const claimedAt = performance.now();
+    for (let i = 0; i < 5; i++) assert.equal((await feeds.freshFrame(CAMERA, 1000, false))?.sequence, 1, 'the latest frame');
+    assert.equal(claims, 1, 'five snapshots, one claim');
+    assert.deepEqual([...(await bus.watchedCameras())], [CAMERA], 'claimed with nobody streaming it');
+    await clientlessWait(async () => (await bus.watchedCameras()).size === 0, 'the claim expired');
+    assert.ok(performance.now() - claimedAt >= 550, 'not before its time');
   });
 
   it('keeps the subscription for lingerMs after the last viewer, then ends it; a viewer meanwhile keeps it', async () => {
