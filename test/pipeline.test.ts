@@ -58,6 +58,7 @@ describe('capture → Redis → two gateways', () => {
         'id',
         'lastFrameAt',
         'online',
+        'sizes',
         'sleeping',
         'snapshotUrl',
         'streamUrl',
