@@ -422,8 +422,9 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     await waitForPicture(page, 'cam', 640, 20_000);
     const tile = page.locator('figure[data-id="cam"] img');
     const first = await tile.screenshot();
-    await sleep(1000); // the interval being compared
-    assert.ok((await changedPixels(first, await tile.screenshot())) > 100, 'the picture moves');
+    // With CAPTURE_IDLE_AFTER=3 the camera may have fallen asleep since the last test's viewers
+    // left: the page then shows STARTING (which changes once a second) until the camera is open.
+    await eventually(async () => assert.ok((await changedPixels(first, await tile.screenshot())) > 100, 'the picture moves'), 5000, 250);
     await browser.close();
     browser = undefined;
   });
