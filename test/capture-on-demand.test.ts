@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import type { ReceivedFrame } from '@camrelay/clients';
 import { GATEWAY_DEFAULTS, STARTING_JPEGS } from '@camrelay/gateway';
@@ -148,6 +149,22 @@ describe('capture only while watched', () => {
     assert.ok(Number(response.headers.get('x-timestamp')) * 1000 >= askedAt, 'a new frame, not the one from before it slept');
     const jpeg = Buffer.from(await response.arrayBuffer());
     assert.ok(!STARTING_JPEGS.some((picture) => picture.equals(jpeg)), 'a frame, not a stand-in picture');
+  });
+
+  it('shows STARTING, not the frame from before it slept, on a gateway whose camera list is up to a second old', async () => {
+    const [a, b] = gateways as [Service, Service];
+    const asleepLines = () => capture.output.filter((line) => /"camera":"lab".*"msg":"camera asleep/.test(line)).length;
+    const sleptBefore = asleepLines();
+    (await firstLiveFrame(`${a.baseUrl}/cameras/lab/stream.mjpg`)).viewer.close();
+    // B's cached camera list, renewed once a second by these requests, still says "awake" for
+    // up to a second after the camera fell asleep.
+    while (asleepLines() === sleptBefore) {
+      await (await fetch(`${b.baseUrl}/api/cameras`)).arrayBuffer();
+      await delay(20);
+    }
+    const { viewer, before } = await firstLiveFrame(`${b.baseUrl}/cameras/lab/stream.mjpg`);
+    viewer.close();
+    assert.ok(before.length >= 1 && before.every(isStarting), 'only STARTING pictures before the first frame');
   });
 
   it('leaves a camera with the always option open with nobody watching it', async () => {

@@ -130,14 +130,25 @@ export function createApp(options: AppOptions): Koa {
     ctx.body = { camera: cameraId, ...urlsOf(cameraId, ttl, viewer) };
   });
 
+  /**
+   * The camera and feed a stream or snapshot asks for. Whether a camera nobody here watches is
+   * asleep is read afresh, not from a list up to a second old: its first viewer gets STARTING,
+   * not its last frame from before it slept passing for live.
+   */
+  const cameraToWatch = async (cameraId: string, size: string | string[] | undefined) => {
+    let camera = await requireCamera(directory, cameraId);
+    const feed = feedOf(size, camera);
+    if (!feeds.isWatched(feed)) camera = await requireCamera(directory, cameraId, true);
+    return { camera, feed };
+  };
+
   const authorize = (ctx: Koa.Context, cameraId: string): Grant => access.forCamera(cameraId, bearerOf(ctx), signedQueryOf(ctx));
 
   const stream = async (ctx: Koa.Context, cameraId: string) => {
     const minIntervalMs = parseFpsCap(ctx.query.fps);
     const grant = authorize(ctx, cameraId);
     if (!options.accepting()) throw shuttingDown();
-    const camera = await requireCamera(directory, cameraId);
-    const feed = feedOf(ctx.query.size, camera);
+    const { camera, feed } = await cameraToWatch(cameraId, ctx.query.size);
     if (ctx.method === 'HEAD') {
       // A stream's headers only: a HEAD response must end, so it is not a viewer.
       ctx.status = 200;
@@ -202,8 +213,7 @@ export function createApp(options: AppOptions): Koa {
 
   const snapshot = async (ctx: Koa.Context, cameraId: string) => {
     authorize(ctx, cameraId);
-    const camera = await requireCamera(directory, cameraId);
-    const feed = feedOf(ctx.query.size, camera);
+    const { camera, feed } = await cameraToWatch(cameraId, ctx.query.size);
     // A sleeping camera is woken for a snapshot, as for a stream; a smaller size not encoded now, likewise.
     const frame = await feeds.freshFrame(feed, D.snapshotWakeMs, camera.sleeping).catch(() => {
       throw busUnavailable();
@@ -350,16 +360,16 @@ function parseFpsCap(raw: string | string[] | undefined): number {
   return 1000 / fps;
 }
 
-async function listCameras(directory: CameraDirectory): Promise<CameraInfo[]> {
+async function listCameras(directory: CameraDirectory, fresh = false): Promise<CameraInfo[]> {
   try {
-    return await directory.list();
+    return await directory.list(fresh);
   } catch {
     throw busUnavailable();
   }
 }
 
-async function requireCamera(directory: CameraDirectory, cameraId: string): Promise<CameraInfo> {
-  const camera = (await listCameras(directory)).find((known) => known.id === cameraId);
+async function requireCamera(directory: CameraDirectory, cameraId: string, fresh = false): Promise<CameraInfo> {
+  const camera = (await listCameras(directory, fresh)).find((known) => known.id === cameraId);
   if (!camera) throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
   return camera;
 }

@@ -199,6 +199,11 @@ export class Feeds {
     return envelope ? this.decode(cameraId, envelope) : null;
   }
 
+  /** Whether this gateway has a viewer of the feed now. */
+  isWatched(cameraId: string): boolean {
+    return (this.fanouts.get(cameraId)?.viewerCount ?? 0) > 0;
+  }
+
   get all(): ReadonlyMap<string, Fanout> {
     return this.fanouts;
   }
