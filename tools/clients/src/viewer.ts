@@ -31,8 +31,11 @@ export class StreamViewer {
     this.req = request(url, { headers: options.headers, localAddress: options.localAddress }, (res) => {
       this.response = res;
       if (res.statusCode !== 200) {
-        this.fail(new Error(`HTTP ${res.statusCode}`));
-        res.resume();
+        // The JSON error's code says who refused (a gateway, or the load balancer).
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (text: string) => (body = (body + text).slice(0, 300)));
+        res.on('end', () => this.fail(new Error(`HTTP ${res.statusCode}: ${body}`)));
         return;
       }
       const parser = new MultipartParser(boundaryOf(String(res.headers['content-type'])));
