@@ -78,6 +78,43 @@ describe('viewer page in Chromium', () => {
   });
 });
 
+describe('viewer page on a browser slower than the stream, in Chromium', () => {
+  let gateway: Service;
+  let browser: Browser;
+
+  before(async () => {
+    gateway = await spawnGateway({ REDIS_URL: '', CAMERAS: 'fast=pattern:640x480@30', JPEG_QUALITY: '95' });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gateway?.stop();
+  });
+
+  it('keeps the picture moving when parts come faster than the browser loads them: the ones between are dropped', async (t) => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(gateway.baseUrl);
+    await waitForPicture(page, 'fast', 640);
+    // A phone or a busy machine: the page's thread runs at a tenth of its speed.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 10 });
+    // Pictures the tile finished loading (shown), in 5 s. Each new src aborts a load under way:
+    // with one per part, none would finish.
+    const shown = await page.locator('figure[data-id="fast"] img').evaluate(
+      (img) =>
+        new Promise<number>((resolve) => {
+          let loads = 0;
+          img.addEventListener('load', () => loads++);
+          setTimeout(() => resolve(loads), 5000);
+        }),
+    );
+    t.diagnostic(`${shown} pictures shown in 5 s`);
+    assert.ok(shown >= 2, `the picture moves: ${shown} pictures shown in 5 s`);
+    await page.close();
+  });
+});
+
 describe('viewer page on a still camera, in Chromium', () => {
   let video: string;
   let gateway: Service;

@@ -47,6 +47,10 @@ interface Tile {
   partAt: number;
   /** The object URL the tile shows, released when the next part replaces it. */
   shown: string;
+  /** Whether the <img> is still loading the picture it was given last. */
+  loading: boolean;
+  /** The newest picture that came while another loaded: shown next; older ones are dropped. */
+  pending: string;
   online: boolean;
   sleeping: boolean;
   sizes: readonly string[];
@@ -192,6 +196,8 @@ function tileFor(camera: Camera): Tile {
     reader: null,
     partAt: 0,
     shown: '',
+    loading: false,
+    pending: '',
     online: camera.online,
     sleeping: camera.sleeping === true,
     sizes: camera.sizes ?? [],
@@ -202,6 +208,14 @@ function tileFor(camera: Camera): Tile {
   };
   tiles.set(camera.id, tile);
   observer.observe(figure);
+  const loaded = () => {
+    tile.loading = false;
+    const next = tile.pending;
+    tile.pending = '';
+    if (next) show(tile, next);
+  };
+  img.addEventListener('load', loaded);
+  img.addEventListener('error', loaded);
   // Full screen shows one camera at its own size (the tile's picture is the whole screen).
   figure.addEventListener('dblclick', () => {
     if (document.fullscreenElement === figure) void document.exitFullscreen();
@@ -237,12 +251,29 @@ function startStream(tile: Tile): void {
   tile.reader = reader;
 }
 
-/** Shows a picture in a tile, releasing the one it replaces. */
+/**
+ * Shows a picture in a tile, releasing the one it replaces. A new src aborts the load under way:
+ * where parts come faster than this browser decodes them (a slow phone, a busy machine), every
+ * load would be aborted and the picture would freeze. So while one loads, only the newest part
+ * waits, and the ones between are dropped, as the gateway drops frames for a slow socket.
+ */
 function show(tile: Tile, src: string): void {
+  // A part loads from memory; a snapshot from the network may take long, and is not waited for.
+  if (tile.loading && tile.shown.startsWith('blob:')) {
+    release(tile.pending);
+    tile.pending = src;
+    return;
+  }
   const previous = tile.shown;
-  tile.shown = src.startsWith('blob:') ? src : '';
+  tile.shown = src;
+  tile.loading = true;
   tile.img.src = src;
-  if (previous) URL.revokeObjectURL(previous);
+  release(previous);
+}
+
+/** Frees a part's picture once nothing shows it (a snapshot's URL holds nothing). */
+function release(src: string): void {
+  if (src.startsWith('blob:')) URL.revokeObjectURL(src);
 }
 
 function watchStreams(): void {
