@@ -105,7 +105,7 @@ describe('viewer page on a browser slower than the stream, in Chromium', () => {
       (img) =>
         new Promise<number>((resolve) => {
           let loads = 0;
-          img.addEventListener('load', () => loads++);
+          (img as unknown as EventTarget).addEventListener('load', () => loads++);
           setTimeout(() => resolve(loads), 5000);
         }),
     );
