@@ -353,7 +353,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     const cutAt = Date.now();
     const scaled = scale(2);
     // While compose stops and removes containers, streams through a surviving gateway can pause
-    // for seconds on these two cores (seen: 2.4-3.2 s, a whole gateway's viewers at once, while
+    // for seconds on these two cores (seen: 2.4-4.1 s, a whole gateway's viewers at once, while
     // that gateway went on writing every frame to their sockets, none skipped): the hold-up is
     // past the gateway (HAProxy, Docker's bridge), and the streams resume. One kept open to a
     // removed gateway never does; stalled streams are closed once compose is done.
