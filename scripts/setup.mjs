@@ -160,6 +160,21 @@ function ensureLintTools() {
   writeFileSync(stamp, want);
 }
 
+/**
+ * Node.js 22 and 24 (tools/node-versions): the gateway's stream hand-over uses Node internals,
+ * so its tests run on every Node line the project supports. About 380 MB, seconds, no scripts.
+ */
+function ensureNodeVersions() {
+  if (!forTests) return;
+  const dir = join(root, 'tools', 'node-versions');
+  const stamp = join(dir, 'node_modules', '.camrelay-installed');
+  const want = createHash('sha256').update(readFileSync(join(dir, 'package-lock.json'))).digest('hex');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  console.log('setup: npm ci in tools/node-versions (Node.js 22 and 24 for the hand-over tests)');
+  run('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir });
+  writeFileSync(stamp, want);
+}
+
 function build() {
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
 }
@@ -180,4 +195,5 @@ ensureDebianPackages();
 checkDockerEngine();
 await ensureNodeModules();
 ensureLintTools();
+ensureNodeVersions();
 build();

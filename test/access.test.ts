@@ -9,7 +9,7 @@ import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { StreamViewer } from '@camrelay/clients';
-import { spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
+import { spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
 import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
 
@@ -203,5 +203,60 @@ describe('signed URLs without URL_SIGNING_KEY', () => {
     } finally {
       await client.quit();
     }
+  });
+
+  it('rotate their key with `npm run rotate-signing-key`: old URLs get 403 on every gateway within seconds, new ones work everywhere', async () => {
+    await eventually(async () => assert.equal(await status(gateways[1]!, await snapshotUrlFrom(gateways[0]!)), 200), 15_000, 500);
+    const old = [await snapshotUrlFrom(gateways[0]!), await snapshotUrlFrom(gateways[1]!)];
+    const rotation = spawnProcess('npm', ['run', '-s', 'rotate-signing-key'], { REDIS_URL: redis.url });
+    assert.equal(await rotation.exited, 0, rotation.output.join('\n'));
+    const rotatedAt = Date.now();
+    await eventually(
+      async () => {
+        for (const gateway of gateways) for (const url of old) assert.equal(await status(gateway, url), 403, `${url} on ${gateway.baseUrl}`);
+      },
+      15_000,
+      200,
+    );
+    const followedWithinMs = Date.now() - rotatedAt;
+    assert.ok(followedWithinMs < 8000, `old URLs were refused ${followedWithinMs} ms after the rotation`);
+    // The old key is not offered back, however often the gateways resync.
+    await eventually(async () => assert.equal(await status(gateways[1]!, await snapshotUrlFrom(gateways[0]!)), 200), 5000, 200);
+    assert.equal(await status(gateways[0]!, await snapshotUrlFrom(gateways[1]!)), 200);
+    for (const url of old) assert.equal(await status(gateways[0]!, url), 403);
+  });
+});
+
+describe('the lifetime a token may ask for', () => {
+  let gateway: Service;
+  const LONG_LIVED = 'long-lived-token-0123456789';
+
+  before(async () => {
+    gateway = await spawnGateway({
+      REDIS_URL: '',
+      CAMERAS: 'lab=pattern:160x120@5',
+      AUTH: 'on',
+      API_TOKENS: `${LAB_ONLY}=lab; ${LONG_LIVED}=lab maxttl=604800`,
+      SIGNED_URL_TTL: '600',
+    });
+  });
+
+  after(async () => {
+    await gateway?.stop();
+  });
+
+  const ask = (ttl: number, token: string) =>
+    fetch(`${gateway.baseUrl}/api/cameras/lab/urls?ttl=${ttl}`, { headers: { Authorization: `Bearer ${token}` } });
+
+  it('is SIGNED_URL_TTL unless the token was granted more', async () => {
+    assert.equal((await ask(600, LAB_ONLY)).status, 200);
+    const refused = await ask(601, LAB_ONLY);
+    assert.equal(refused.status, 403);
+    assert.equal(((await refused.json()) as ErrorBody).error.code, 'ttl_not_allowed');
+    assert.equal((await ask(7 * 24 * 3600, LAB_ONLY)).status, 403);
+    const granted = await ask(7 * 24 * 3600, LONG_LIVED);
+    assert.equal(granted.status, 200);
+    const { expiresAt } = (await granted.json()) as { expiresAt: string };
+    assert.ok(Date.parse(expiresAt) > Date.now() + 6 * 24 * 3600 * 1000);
   });
 });

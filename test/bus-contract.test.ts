@@ -179,7 +179,7 @@ for (const busUnderTest of buses) {
       const ttlMs = 60_000;
       await publisher.markWatched('gateway-1', ['claims-a', 'claims-b'], ttlMs);
       await subscriber.markWatched('gateway-2', ['claims-a'], ttlMs);
-      const watched = () => publisher.watchedCameras().then((cameras) => [...cameras].filter((id) => id.startsWith('claims-')).sort());
+      const watched = () => publisher.watchedFeeds(['claims-a', 'claims-b']).then(({ feeds }) => [...feeds].sort());
       assert.deepEqual(await watched(), ['claims-a', 'claims-b']);
       await publisher.unmarkWatched('gateway-1', 'claims-a');
       assert.deepEqual(await watched(), ['claims-a', 'claims-b'], 'gateway-2 still watches claims-a');
@@ -194,10 +194,11 @@ for (const busUnderTest of buses) {
       const claimedAt = performance.now();
       await publisher.markWatched('gateway-dead', ['claims-expire'], ttlMs);
       await subscriber.markWatched('gateway-alive', ['claims-renewed'], 60_000);
-      assert.ok((await subscriber.watchedCameras()).has('claims-expire'));
-      await eventually(async () => assert.equal((await subscriber.watchedCameras()).has('claims-expire'), false), 5000, 20);
+      const watched = async () => (await subscriber.watchedFeeds(['claims-expire', 'claims-renewed'])).feeds;
+      assert.ok((await watched()).has('claims-expire'));
+      await eventually(async () => assert.equal((await watched()).has('claims-expire'), false), 5000, 20);
       assert.ok(performance.now() - claimedAt >= ttlMs - 50, 'not before its time');
-      assert.ok((await subscriber.watchedCameras()).has('claims-renewed'), "another holder's claim is untouched");
+      assert.ok((await watched()).has('claims-renewed'), "another holder's claim is untouched");
       await subscriber.unmarkWatched('gateway-alive', 'claims-renewed');
     });
 

@@ -68,9 +68,16 @@ describe('deployment files', () => {
     assert.match(config, /image: mirror\.example\/haproxy:2\.8/);
     assert.match(config, /127\.0\.0\.1:18080:8080/);
     assert.match(config, /nofile: 20000/);
+    // Pinned, and to the Node 24 the hand-over tests run on (test/node-versions.test.ts): the
+    // gateway takes streams from Node's HTTP server with its internals.
+    const tested = JSON.parse(readFileSync(join(repoRoot, 'tools', 'node-versions', 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    const node24 = /@(24\.\d+\.\d+)$/.exec(tested.devDependencies.node24 ?? '')?.[1];
+    assert.ok(node24, 'tools/node-versions pins a Node 24 release');
     for (const dockerfile of ['services/capture/Dockerfile', 'services/gateway/Dockerfile']) {
       const text = readFileSync(join(repoRoot, dockerfile), 'utf8');
-      assert.match(text, /^ARG NODE_IMAGE=node:24-bookworm-slim$/m, dockerfile);
+      assert.match(text, new RegExp(`^ARG NODE_IMAGE=node:${node24.replaceAll('.', '\\.')}-bookworm-slim$`, 'm'), dockerfile);
       assert.deepEqual(
         text.match(/^FROM .*/gm)?.map((line) => line.split(' ')[1]),
         ['${NODE_IMAGE}', '${NODE_IMAGE}'],

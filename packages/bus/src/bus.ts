@@ -15,6 +15,14 @@ export interface CameraInfo {
   readonly sizes: readonly string[];
 }
 
+/** What watchedFeeds found. */
+export interface WatchedFeeds {
+  /** Feed ids (`CAMERA` or `CAMERA@WxH`) with a live claim. */
+  readonly feeds: ReadonlySet<string>;
+  /** Cameras whose claims could not be read (their shard is down): unknown, not unwatched. */
+  readonly unreadable: ReadonlySet<string>;
+}
+
 /** Receives one camera's envelopes exactly as they were published (Buffers, never strings). */
 export type EnvelopeListener = (envelope: Buffer) => void;
 
@@ -39,9 +47,15 @@ export interface FrameBus extends EventEmitter {
   /** One listener per camera; subscribing twice to a camera is a programming error. */
   subscribe(cameraId: string, listener: EnvelopeListener): Promise<void>;
   unsubscribe(cameraId: string): Promise<void>;
-  /** Records the capture's cameras so that any gateway can list them. */
+  /**
+   * Records the capture's cameras so that any gateway can list them. An entry not announced
+   * again within DIRECTORY_ENTRY_TTL_MS (a camera removed from CAMERAS) leaves the directory.
+   */
   announceCameras(cameras: readonly CameraInfo[]): Promise<void>;
+  /** Every camera announced: those whose entry cannot be read now (a Redis Cluster shard down) are left out. */
   listCameras(): Promise<CameraInfo[]>;
+  /** One camera's entry, read from the camera's own slot alone; null if it has none. */
+  cameraInfo(cameraId: string): Promise<CameraInfo | null>;
   /**
    * Says that `holder` (one gateway) has viewers of these cameras, for the next `ttlMs`: capture
    * keeps a camera open while anyone's claim on it is live. A holder renews its claims well
@@ -50,16 +64,31 @@ export interface FrameBus extends EventEmitter {
   markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void>;
   /** Withdraws the holder's claim on a camera at once (its last viewer here left). */
   unmarkWatched(holder: string, cameraId: string): Promise<void>;
-  /** The cameras with at least one live claim, whoever holds it. */
-  watchedCameras(): Promise<Set<string>>;
+  /**
+   * The feeds of these cameras with at least one live claim, whoever holds it; each camera's
+   * claims read from its own slot, and the cameras whose claims cannot be read now named apart.
+   */
+  watchedFeeds(cameraIds: readonly string[]): Promise<WatchedFeeds>;
   /**
    * A secret shared by every process on this bus: the one stored under `name`, or `candidate`,
    * stored, when there is none (the first to ask sets it). Asked again with the secret in use,
    * it converges after Redis lost it (a restart without persistence).
    */
   sharedSecret(name: string, candidate: string): Promise<string>;
+  /**
+   * Stores a new secret under `name` (a rotation): processes that share it adopt it the next
+   * time they ask. Replaced, never deleted: a deleted secret is offered back by whoever holds it.
+   */
+  replaceSharedSecret(name: string, secret: string): Promise<void>;
   close(): Promise<void>;
 }
 
 /** How long a latest frame stays readable after it was published. */
 export const LATEST_FRAME_TTL_MS = 10_000;
+
+/**
+ * How long a camera stays in the directory after it was last announced (capture announces
+ * every second): a camera removed from CAMERAS is gone within a minute, while one whose
+ * capture restarts stays listed, with online false.
+ */
+export const DIRECTORY_ENTRY_TTL_MS = 60_000;

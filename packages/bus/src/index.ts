@@ -1,5 +1,5 @@
-export { LATEST_FRAME_TTL_MS } from './bus.js';
-export type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
+export { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
+export type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
 export { MemoryBus } from './memory-bus.js';
 export { RedisBus } from './redis-bus.js';
 export type { RedisBusOptions } from './redis-bus.js';

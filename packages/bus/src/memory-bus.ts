@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
+import { parseFeedId } from '@camrelay/frame';
+import type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
 import { LATEST_FRAME_TTL_MS } from './bus.js';
 
 /** The embedded default: capture and gateway in one process, frames handed over in memory. */
@@ -9,7 +10,7 @@ export class MemoryBus extends EventEmitter implements FrameBus {
   private readonly latest = new Map<string, { envelope: Buffer; at: number }>();
   private cameras: CameraInfo[] = [];
   private readonly secrets = new Map<string, string>();
-  /** camera id → holder → when its claim expires (performance.now()). */
+  /** feed id → holder → when its claim expires (performance.now()). */
   private readonly claims = new Map<string, Map<string, number>>();
 
   // The methods answer with promises, as FrameBus's Redis implementation must, but settle them at once.
@@ -45,6 +46,10 @@ export class MemoryBus extends EventEmitter implements FrameBus {
     return Promise.resolve(this.cameras);
   }
 
+  cameraInfo(cameraId: string): Promise<CameraInfo | null> {
+    return Promise.resolve(this.cameras.find((camera) => camera.id === cameraId) ?? null);
+  }
+
   markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
     const expiresAt = performance.now() + ttlMs;
     for (const cameraId of cameraIds) {
@@ -62,20 +67,26 @@ export class MemoryBus extends EventEmitter implements FrameBus {
     return Promise.resolve();
   }
 
-  watchedCameras(): Promise<Set<string>> {
+  watchedFeeds(cameraIds: readonly string[]): Promise<WatchedFeeds> {
     const now = performance.now();
-    const watched = new Set<string>();
-    for (const [cameraId, holders] of this.claims) {
+    const cameras = new Set(cameraIds);
+    const feeds = new Set<string>();
+    for (const [feed, holders] of this.claims) {
       for (const [holder, expiresAt] of holders) if (expiresAt <= now) holders.delete(holder);
-      if (holders.size > 0) watched.add(cameraId);
-      else this.claims.delete(cameraId);
+      if (holders.size === 0) this.claims.delete(feed);
+      else if (cameras.has(parseFeedId(feed).cameraId)) feeds.add(feed);
     }
-    return Promise.resolve(watched);
+    return Promise.resolve({ feeds, unreadable: new Set() });
   }
 
   sharedSecret(name: string, candidate: string): Promise<string> {
     if (!this.secrets.has(name)) this.secrets.set(name, candidate);
     return Promise.resolve(this.secrets.get(name)!);
+  }
+
+  replaceSharedSecret(name: string, secret: string): Promise<void> {
+    this.secrets.set(name, secret);
+    return Promise.resolve();
   }
 
   close(): Promise<void> {

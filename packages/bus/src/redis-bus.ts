@@ -2,8 +2,18 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { framesChannel, latestFrameKey } from '@camrelay/frame';
-import { announceCameras, listCameras, markWatched, publishFrame, sharedSecret, unmarkWatched, watchedCameras } from './redis-commands.js';
-import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
+import {
+  announceCameras,
+  cameraInfo,
+  listCameras,
+  markWatched,
+  publishFrame,
+  replaceSharedSecret,
+  sharedSecret,
+  unmarkWatched,
+  watchedFeeds,
+} from './redis-commands.js';
+import type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
 
 export interface RedisBusOptions {
   /** redis:// or rediss:// URL, with a password if the server wants one. */
@@ -125,6 +135,10 @@ export class RedisBus extends EventEmitter implements FrameBus {
     return listCameras(this.commands);
   }
 
+  cameraInfo(cameraId: string): Promise<CameraInfo | null> {
+    return cameraInfo(this.commands, cameraId);
+  }
+
   markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
     return markWatched(this.commands, holder, cameraIds, ttlMs);
   }
@@ -133,12 +147,16 @@ export class RedisBus extends EventEmitter implements FrameBus {
     return unmarkWatched(this.commands, holder, cameraId);
   }
 
-  watchedCameras(): Promise<Set<string>> {
-    return watchedCameras(this.commands);
+  watchedFeeds(cameraIds: readonly string[]): Promise<WatchedFeeds> {
+    return watchedFeeds(this.commands, cameraIds);
   }
 
   sharedSecret(name: string, candidate: string): Promise<string> {
     return sharedSecret(this.commands, name, candidate);
+  }
+
+  replaceSharedSecret(name: string, secret: string): Promise<void> {
+    return replaceSharedSecret(this.commands, name, secret);
   }
 
   close(): Promise<void> {

@@ -1,8 +1,18 @@
 import { EventEmitter } from 'node:events';
 import { Cluster } from 'ioredis';
 import { framesChannel, latestFrameKey } from '@camrelay/frame';
-import type { CameraInfo, EnvelopeListener, FrameBus } from './bus.js';
-import { announceCameras, listCameras, markWatched, publishFrame, sharedSecret, unmarkWatched, watchedCameras } from './redis-commands.js';
+import type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
+import {
+  announceCameras,
+  cameraInfo,
+  listCameras,
+  markWatched,
+  publishFrame,
+  replaceSharedSecret,
+  sharedSecret,
+  unmarkWatched,
+  watchedFeeds,
+} from './redis-commands.js';
 
 export interface RedisClusterBusOptions {
   /** Seed nodes; the client learns the rest of the cluster from them. */
@@ -138,6 +148,10 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
     return listCameras(this.cluster);
   }
 
+  cameraInfo(cameraId: string): Promise<CameraInfo | null> {
+    return cameraInfo(this.cluster, cameraId);
+  }
+
   markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
     return markWatched(this.cluster, holder, cameraIds, ttlMs);
   }
@@ -146,12 +160,16 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
     return unmarkWatched(this.cluster, holder, cameraId);
   }
 
-  watchedCameras(): Promise<Set<string>> {
-    return watchedCameras(this.cluster);
+  watchedFeeds(cameraIds: readonly string[]): Promise<WatchedFeeds> {
+    return watchedFeeds(this.cluster, cameraIds);
   }
 
   sharedSecret(name: string, candidate: string): Promise<string> {
     return sharedSecret(this.cluster, name, candidate);
+  }
+
+  replaceSharedSecret(name: string, secret: string): Promise<void> {
+    return replaceSharedSecret(this.cluster, name, secret);
   }
 
   close(): Promise<void> {

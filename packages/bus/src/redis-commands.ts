@@ -1,14 +1,14 @@
 /**
  * What both Redis buses send the same way, to one Redis or through a Redis Cluster: a frame
- * and its latest-frame copy, the camera directory (one hash, a field per camera, written by
- * capture and read by every gateway), the gateways' claims on the cameras they watch, and
- * shared secrets. Every command names one key, or keys
- * of one camera's hash tag: one slot, one node, in a cluster too.
+ * and its latest-frame copy, the camera directory (an entry per camera, written by capture and
+ * read by every gateway, and an index for listing), the gateways' claims on the cameras they
+ * watch, and shared secrets. Every command names one key, or keys of one camera's hash tag:
+ * one slot, one node, in a cluster too. What a camera's viewers need lives in its own slot.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { cameraDirectoryKey, framesChannel, latestFrameKey, sharedSecretKey, watchedCamerasKey } from '@camrelay/frame';
-import type { CameraInfo } from './bus.js';
-import { LATEST_FRAME_TTL_MS } from './bus.js';
+import { cameraClaimsKey, cameraDirectoryKey, cameraInfoKey, framesChannel, latestFrameKey, parseFeedId, sharedSecretKey } from '@camrelay/frame';
+import type { CameraInfo, WatchedFeeds } from './bus.js';
+import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
 
 /**
  * Publishes an envelope on the camera's channel and keeps it as its latest frame, in one
@@ -34,57 +34,96 @@ export async function sharedSecret(redis: Redis | Cluster, name: string, candida
   return (await redis.get(sharedSecretKey(name))) ?? candidate;
 }
 
+export async function replaceSharedSecret(redis: Redis | Cluster, name: string, secret: string): Promise<void> {
+  await redis.set(sharedSecretKey(name), secret);
+}
+
 /**
- * Claims expire by Redis's clock, read inside the script (TIME), never by a gateway's or
- * capture's: hosts whose clocks disagree by seconds would otherwise keep a camera open, or
- * close it, seconds early or late. The key itself expires with its newest claim.
+ * Claims and directory entries expire by Redis's clock, read inside the scripts (TIME), never
+ * by a gateway's or capture's: hosts whose clocks disagree by seconds would otherwise keep a
+ * camera open, or close it, seconds early or late. A key itself expires with its newest member.
  */
 const REDIS_NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** KEYS[1] the claims; ARGV[1] ttl in ms, ARGV[2..] members. */
-const MARK_WATCHED = `${REDIS_NOW_MS}
+/** KEYS[1] a sorted set scored by expiry; ARGV[1] ttl in ms, ARGV[2..] members, renewed. */
+const RENEW_MEMBERS = `${REDIS_NOW_MS}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local ttl = tonumber(ARGV[1])
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + ttl, ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 0`;
 
-/** KEYS[1] the claims: the members whose claim is live now. */
-const LIVE_CLAIMS = `${REDIS_NOW_MS}
+/** KEYS[1] a sorted set scored by expiry: its members live now. */
+const LIVE_MEMBERS = `${REDIS_NOW_MS}
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')`;
 
-/** A claim names its camera first: camera ids hold no spaces. */
-const claim = (holder: string, cameraId: string) => `${cameraId} ${holder}`;
+/** A claim names its feed first: feed ids hold no spaces. */
+const claim = (holder: string, feed: string) => `${feed} ${holder}`;
 
-export async function markWatched(redis: Redis | Cluster, holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
-  if (cameraIds.length === 0) return;
-  await redis.eval(MARK_WATCHED, 1, watchedCamerasKey(), Math.ceil(ttlMs), ...cameraIds.map((id) => claim(holder, id)));
+/** Settles every per-camera command (each camera's slot may be on another node), then fails with the first failure. */
+async function eachCamera<T>(cameraIds: Iterable<string>, run: (cameraId: string) => Promise<T>): Promise<Map<string, PromiseSettledResult<T>>> {
+  const ids = [...cameraIds];
+  const results = await Promise.allSettled(ids.map(run));
+  return new Map(ids.map((id, i) => [id, results[i]!]));
 }
 
-export async function unmarkWatched(redis: Redis | Cluster, holder: string, cameraId: string): Promise<void> {
-  await redis.zrem(watchedCamerasKey(), claim(holder, cameraId));
+function firstFailure(results: Iterable<PromiseSettledResult<unknown>>): void {
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
 }
 
-export async function watchedCameras(redis: Redis | Cluster): Promise<Set<string>> {
-  const members = (await redis.eval(LIVE_CLAIMS, 1, watchedCamerasKey())) as string[];
-  return new Set(members.map((member) => member.slice(0, member.indexOf(' '))));
+export async function markWatched(redis: Redis | Cluster, holder: string, feeds: readonly string[], ttlMs: number): Promise<void> {
+  const byCamera = new Map<string, string[]>();
+  for (const feed of feeds) {
+    const { cameraId } = parseFeedId(feed);
+    byCamera.set(cameraId, [...(byCamera.get(cameraId) ?? []), claim(holder, feed)]);
+  }
+  const results = await eachCamera(byCamera.keys(), (cameraId) =>
+    redis.eval(RENEW_MEMBERS, 1, cameraClaimsKey(cameraId), Math.ceil(ttlMs), ...byCamera.get(cameraId)!),
+  );
+  firstFailure(results.values());
 }
 
+export async function unmarkWatched(redis: Redis | Cluster, holder: string, feed: string): Promise<void> {
+  await redis.zrem(cameraClaimsKey(parseFeedId(feed).cameraId), claim(holder, feed));
+}
+
+export async function watchedFeeds(redis: Redis | Cluster, cameraIds: readonly string[]): Promise<WatchedFeeds> {
+  const results = await eachCamera(cameraIds, (cameraId) => redis.eval(LIVE_MEMBERS, 1, cameraClaimsKey(cameraId)) as Promise<string[]>);
+  const feeds = new Set<string>();
+  const unreadable = new Set<string>();
+  for (const [cameraId, result] of results) {
+    if (result.status === 'rejected') unreadable.add(cameraId);
+    else for (const member of result.value) feeds.add(member.slice(0, member.indexOf(' ')));
+  }
+  return { feeds, unreadable };
+}
+
+/** Each camera's entry in its own slot, then the listing index; a camera whose slot fails is still indexed. */
 export async function announceCameras(redis: Redis | Cluster, cameras: readonly CameraInfo[]): Promise<void> {
   if (cameras.length === 0) return;
-  // position keeps CAMERAS order (the first camera is /video_feed's) through the hash.
-  const entries = cameras.flatMap((camera, position) => [camera.id, JSON.stringify({ ...camera, position })]);
-  await redis.hset(cameraDirectoryKey(), ...entries);
+  // position keeps CAMERAS order (the first camera is /video_feed's) through the directory.
+  const entries = new Map(cameras.map((camera, position) => [camera.id, JSON.stringify({ ...camera, position })]));
+  const results = await eachCamera(entries.keys(), (cameraId) =>
+    redis.set(cameraInfoKey(cameraId), entries.get(cameraId)!, 'PX', DIRECTORY_ENTRY_TTL_MS),
+  );
+  await redis.eval(RENEW_MEMBERS, 1, cameraDirectoryKey(), DIRECTORY_ENTRY_TTL_MS, ...entries.keys());
+  firstFailure(results.values());
 }
 
 export async function listCameras(redis: Redis | Cluster): Promise<CameraInfo[]> {
-  const directory = await redis.hgetall(cameraDirectoryKey());
+  const ids = (await redis.eval(LIVE_MEMBERS, 1, cameraDirectoryKey())) as string[];
+  const results = await eachCamera(ids, (cameraId) => redis.get(cameraInfoKey(cameraId)));
   const cameras: Array<{ camera: CameraInfo; position: number }> = [];
-  for (const json of Object.values(directory)) {
-    const entry = parseDirectoryEntry(json);
+  for (const result of results.values()) {
+    const entry = result.status === 'fulfilled' && result.value !== null ? parseDirectoryEntry(result.value) : null;
     if (entry) cameras.push(entry);
   }
   return cameras.sort((a, b) => a.position - b.position || a.camera.id.localeCompare(b.camera.id)).map((entry) => entry.camera);
+}
+
+export async function cameraInfo(redis: Redis | Cluster, cameraId: string): Promise<CameraInfo | null> {
+  const json = await redis.get(cameraInfoKey(cameraId));
+  return json === null ? null : (parseDirectoryEntry(json)?.camera ?? null);
 }
 
 function parseDirectoryEntry(json: string): { camera: CameraInfo; position: number } | null {

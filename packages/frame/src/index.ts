@@ -4,12 +4,13 @@ export type { Frame } from './envelope.js';
 export {
   CAMERA_ID_PATTERN,
   FRAME_SIZE_PATTERN,
+  cameraClaimsKey,
   cameraDirectoryKey,
+  cameraInfoKey,
   feedId,
   framesChannel,
   isCameraId,
   latestFrameKey,
   parseFeedId,
   sharedSecretKey,
-  watchedCamerasKey,
 } from './names.js';

@@ -43,19 +43,28 @@ export function latestFrameKey(feed: string): string {
   return `${PREFIX}:{${cameraId}}:latest${size === undefined ? '' : `:${size}`}`;
 }
 
-/** A hash: camera id → JSON CameraInfo, written by capture, read by gateways. */
+/**
+ * The directory's index, for listing only: a sorted set of camera ids scored by when their
+ * entry expires (Redis server time, ms). Nothing a stream or snapshot needs is here: in a
+ * Redis Cluster the shard holding it may be down and only /api/cameras notices.
+ */
 export function cameraDirectoryKey(): string {
   return `${PREFIX}:cameras`;
 }
 
+/** A camera's directory entry (JSON CameraInfo, expiring), in the camera's own slot. */
+export function cameraInfoKey(cameraId: string): string {
+  return `${PREFIX}:{${cameraId}}:info`;
+}
+
 /**
- * A sorted set: one member per gateway watching a feed (`FEED HOLDER`), scored by when that
- * claim expires (Redis server time, ms). Capture keeps a camera open while a claim on one of its
- * feeds is live, and encodes a smaller size while it is claimed. One key for every camera, so
- * that capture learns what is watched in one command.
+ * A sorted set per camera, in its own slot: one member per gateway watching one of its feeds
+ * (`FEED HOLDER`), scored by when that claim expires (Redis server time, ms). Capture keeps a
+ * camera open while a claim on one of its feeds is live, and encodes a smaller size while it is
+ * claimed. Per camera, so that a Redis Cluster shard that is down stops only its own cameras.
  */
-export function watchedCamerasKey(): string {
-  return `${PREFIX}:watched`;
+export function cameraClaimsKey(cameraId: string): string {
+  return `${PREFIX}:{${cameraId}}:watched`;
 }
 
 /** A secret every gateway shares (the URL signing key), created by the first to ask. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { FrameBus } from '@camrelay/bus';
+import type { FrameBus, WatchedFeeds } from '@camrelay/bus';
 import { parseFeedId } from '@camrelay/frame';
 import type { Camera } from './camera.js';
 
@@ -30,6 +30,7 @@ export interface FollowedDemand {
  */
 export function followDemand(cameras: readonly Camera[], bus: FrameBus, options: DemandOptions): FollowedDemand {
   const followed = cameras.filter((camera) => !camera.alwaysOn);
+  const cameraIds = cameras.map((camera) => camera.id);
   /** Since when nobody has watched each camera, as first seen (so never early); absent while watched. */
   const unwatchedSince = new Map(followed.map((camera) => [camera, performance.now()]));
   let looking = false;
@@ -45,9 +46,9 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
     try {
       do {
         again = false;
-        const feeds = await bus.watchedCameras().catch(() => null);
-        if (feeds) apply(feeds, performance.now());
-        else blind(performance.now());
+        const watched = await bus.watchedFeeds(cameraIds).catch(() => null);
+        if (watched) apply(watched, performance.now());
+        else blind(cameras, performance.now());
       } while (again);
     } finally {
       looking = false;
@@ -56,11 +57,11 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
 
   // A Redis restarted without persistence has lost every claim until the gateways renew
   // theirs (within a third of a claim's time): the idle count starts again after an outage.
-  const blind = (now: number) => {
-    for (const camera of unwatchedSince.keys()) unwatchedSince.set(camera, now);
+  const blind = (unknown: readonly Camera[], now: number) => {
+    for (const camera of unknown) if (unwatchedSince.has(camera)) unwatchedSince.set(camera, now);
   };
 
-  const apply = (feeds: ReadonlySet<string>, now: number) => {
+  const apply = ({ feeds, unreadable }: WatchedFeeds, now: number) => {
     const watched = new Set<string>();
     const sizes = new Map<string, Set<string>>();
     for (const feed of feeds) {
@@ -68,8 +69,12 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
       watched.add(cameraId);
       if (size !== undefined) sizes.set(cameraId, (sizes.get(cameraId) ?? new Set()).add(size));
     }
-    for (const camera of cameras) camera.watchSizes(sizes.get(camera.id) ?? NONE);
+    // A camera whose claims live on a shard that is down is left as it is, as for a whole outage.
+    const unknown = cameras.filter((camera) => unreadable.has(camera.id));
+    blind(unknown, now);
+    for (const camera of cameras) if (!unreadable.has(camera.id)) camera.watchSizes(sizes.get(camera.id) ?? NONE);
     for (const camera of followed) {
+      if (unreadable.has(camera.id)) continue;
       if (watched.has(camera.id)) {
         unwatchedSince.delete(camera);
         if (camera.sleeping) {

@@ -5,6 +5,10 @@ import { HttpError } from './errors.js';
 /** What a request may see: every camera (null) or some. */
 export interface Grant {
   readonly cameras: ReadonlySet<string> | null;
+  /** The longest signed URL a bearer of this grant may ask for, in seconds (API_TOKENS maxttl, else SIGNED_URL_TTL). */
+  readonly maxTtlSeconds?: number;
+  /** May read /metrics, whose labels name every camera: a token for all of them, or one of scope=metrics. */
+  readonly metrics?: boolean;
   /** The viewer a signed URL was made for, if any: shown in logs, never trusted for access. */
   readonly viewer?: string;
   /** When a signed URL's access ends (ms since the epoch): its stream is ended then. */
@@ -33,7 +37,7 @@ export interface SignedQuery {
 /** Bounds of a signed URL's lifetime, in seconds: ten seconds to a week. */
 export const SIGNED_URL_TTL_RANGE = [10, 7 * 24 * 3600] as const;
 
-const EVERYTHING: Grant = { cameras: null };
+const EVERYTHING: Grant = { cameras: null, metrics: true };
 const VIEWER_ID = /^[A-Za-z0-9._@-]{1,64}$/;
 /** How far apart the clocks of the gateway that signed and the one that checks may be. */
 const CLOCK_SKEW_SECONDS = 60;
@@ -65,7 +69,10 @@ export class AccessControl {
   constructor(options: AccessOptions) {
     this.enabled = options.enabled;
     this.ttlSeconds = options.ttlSeconds;
-    for (const { token, cameras } of options.tokens) this.grants.set(sha256(token), { cameras });
+    // A token mints URLs as long-lived as SIGNED_URL_TTL unless granted more: a leaked viewing
+    // token must not turn into week-long URLs that outlive its revocation.
+    for (const { token, cameras, maxTtlSeconds, metricsOnly } of options.tokens)
+      this.grants.set(sha256(token), { cameras, maxTtlSeconds: maxTtlSeconds ?? options.ttlSeconds, metrics: metricsOnly ?? cameras === null });
     // Never derived from the tokens: whoever knows them (or one camera-limited token of a
     // single-token deployment) could sign URLs for every camera, and every URL handed out
     // would allow guessing the tokens offline.
@@ -78,9 +85,11 @@ export class AccessControl {
     return this.key.text;
   }
 
-  adoptSigningKey(text: string): void {
-    if (this.key?.text === text) return;
+  /** False if it is the key in use already. */
+  adoptSigningKey(text: string): boolean {
+    if (this.key?.text === text) return false;
     this.key = { text, hmac: createHmac('sha256', 'camrelay signed URL key').update(text).digest() };
+    return true;
   }
 
   /** The grant of an API request: its bearer token. Everything when access control is off. */
@@ -128,6 +137,13 @@ export class AccessControl {
       .update(`v1\n${cameraId}\n${exp}\n${viewer ?? ''}`)
       .digest();
   }
+}
+
+/** The lifetime a grant may sign a URL for: at most its cap (403 ttl_not_allowed beyond it). */
+export function allowedTtl(grant: Grant, ttlSeconds: number): number {
+  const cap = grant.maxTtlSeconds ?? SIGNED_URL_TTL_RANGE[1];
+  if (ttlSeconds > cap) throw new HttpError(403, 'ttl_not_allowed', `this token may ask for URLs valid for at most ${cap} s`);
+  return ttlSeconds;
 }
 
 export function mayView(grant: Grant, cameraId: string): boolean {

@@ -7,12 +7,13 @@ import type { CameraInfo, FrameBus } from '@camrelay/bus';
 import { FRAME_SIZE_PATTERN, feedId, isCameraId } from '@camrelay/frame';
 import { streamContentType, streamPreamble } from '@camrelay/multipart';
 import type { AccessControl, Grant, SignedQuery } from './access.js';
-import { SIGNED_URL_TTL_RANGE, forbidden, isViewerId, mayView, unauthorized } from './access.js';
+import { SIGNED_URL_TTL_RANGE, allowedTtl, forbidden, isViewerId, mayView, unauthorized } from './access.js';
 import { CameraDirectory } from './camera-directory.js';
 import { HttpError, busUnavailable, errorBody, shuttingDown, toHttpError } from './errors.js';
 import type { Fanout } from './fanout.js';
 import type { Feeds } from './feeds.js';
 import type { StreamSockets } from './stream-sockets.js';
+import type { RatePerAddress } from './rate-per-address.js';
 import type { ViewerLimits } from './viewer-limits.js';
 import { loadViewerPage } from './viewer-page.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
@@ -24,6 +25,8 @@ export interface AppOptions {
   readonly log: Logger;
   readonly access: AccessControl;
   readonly limits: ViewerLimits;
+  /** Snapshots and HEAD requests per client address and second. */
+  readonly snapshotRate: RatePerAddress;
   /** Take client addresses from X-Forwarded-For (its last entry: the one our proxy added). */
   readonly trustProxy: boolean;
   /** Origins that may show the viewer page in a frame (FRAME_ANCESTORS); none when empty. */
@@ -127,7 +130,7 @@ export function createApp(options: AppOptions): Koa {
     if (!mayView(grant, cameraId)) throw forbidden();
     await requireCamera(directory, cameraId);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { camera: cameraId, ...urlsOf(cameraId, ttl, viewer) };
+    ctx.body = { camera: cameraId, ...urlsOf(cameraId, allowedTtl(grant, ttl), viewer) };
   });
 
   /**
@@ -148,6 +151,7 @@ export function createApp(options: AppOptions): Koa {
     const minIntervalMs = parseFpsCap(ctx.query.fps);
     const grant = authorize(ctx, cameraId);
     if (!options.accepting()) throw shuttingDown();
+    if (ctx.method === 'HEAD') options.snapshotRate.take(ctx.ip);
     const { camera, feed } = await cameraToWatch(cameraId, ctx.query.size);
     if (ctx.method === 'HEAD') {
       // A stream's headers only: a HEAD response must end, so it is not a viewer.
@@ -213,6 +217,7 @@ export function createApp(options: AppOptions): Koa {
 
   const snapshot = async (ctx: Koa.Context, cameraId: string) => {
     authorize(ctx, cameraId);
+    options.snapshotRate.take(ctx.ip);
     const { camera, feed } = await cameraToWatch(cameraId, ctx.query.size);
     // A sleeping camera is woken for a snapshot, as for a stream; a smaller size not encoded now, likewise.
     const frame = await feeds.freshFrame(feed, D.snapshotWakeMs, camera.sleeping).catch(() => {
@@ -237,8 +242,7 @@ export function createApp(options: AppOptions): Koa {
   router.get('/state', async (ctx) => {
     const cameraId = await chosenCamera(ctx);
     authorize(ctx, cameraId);
-    const camera = (await listCameras(directory)).find((known) => known.id === cameraId);
-    if (!camera) throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
+    const camera = await requireCamera(directory, cameraId);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       ok: true,
@@ -272,8 +276,8 @@ export function createApp(options: AppOptions): Koa {
   });
 
   router.get('/metrics', async (ctx) => {
-    // Its labels name cameras: only a token for every camera may read it.
-    if (access.fromBearer(bearerOf(ctx)).cameras !== null) throw forbidden();
+    // Its labels name cameras: only a token for every camera, or one for metrics alone, may read it.
+    if (!access.fromBearer(bearerOf(ctx)).metrics) throw forbidden();
     ctx.type = metrics.contentType;
     ctx.body = await metrics.metrics();
   });
@@ -360,16 +364,18 @@ function parseFpsCap(raw: string | string[] | undefined): number {
   return 1000 / fps;
 }
 
-async function listCameras(directory: CameraDirectory, fresh = false): Promise<CameraInfo[]> {
+async function listCameras(directory: CameraDirectory): Promise<CameraInfo[]> {
   try {
-    return await directory.list(fresh);
+    return await directory.list();
   } catch {
     throw busUnavailable();
   }
 }
 
 async function requireCamera(directory: CameraDirectory, cameraId: string, fresh = false): Promise<CameraInfo> {
-  const camera = (await listCameras(directory, fresh)).find((known) => known.id === cameraId);
+  const camera = await directory.find(cameraId, fresh).catch(() => {
+    throw busUnavailable();
+  });
   if (!camera) throw new HttpError(404, 'unknown_camera', `no camera ${JSON.stringify(cameraId)}`);
   return camera;
 }

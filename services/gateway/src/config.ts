@@ -5,14 +5,44 @@ import { isCameraId } from '@camrelay/frame';
 import { SIGNED_URL_TTL_RANGE } from './access.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
-/** One entry of API_TOKENS: a secret, and the cameras it may view (null: all of them). */
+/**
+ * One entry of API_TOKENS: a secret, the cameras it may view (null: all of them), the longest
+ * signed URL it may ask for, and whether it may read /metrics.
+ */
 export interface TokenGrant {
   readonly token: string;
   readonly cameras: ReadonlySet<string> | null;
+  /** Seconds; undefined: SIGNED_URL_TTL. */
+  readonly maxTtlSeconds?: number;
+  /** A token for every camera reads /metrics too; `scope=metrics` reads /metrics and views nothing. */
+  readonly metricsOnly?: boolean;
 }
 
 const TOKEN = /^[A-Za-z0-9._~+/-]{16,256}$/;
-const TOKENS_FORM = 'TOKEN or TOKEN=camera1,camera2, separated by ";"; a token is 16 or more letters, digits or ._~+/-';
+const TOKENS_FORM =
+  'TOKEN or TOKEN=camera1,camera2, optionally followed by " maxttl=SECONDS"; or "TOKEN scope=metrics"; separated by ";"; a token is 16 or more letters, digits or ._~+/-';
+
+/** One entry, or what is wrong with it (never repeating the token: configuration errors end up in logs). */
+function parseTokenEntry(entry: string): TokenGrant | string {
+  const [grantText = '', ...options] = entry.split(/\s+/);
+  const [token = '', cameraList] = grantText.split('=', 2) as [string, string | undefined];
+  if (!TOKEN.test(token)) return `expected ${TOKENS_FORM}`;
+  const cameras = cameraList === undefined ? null : cameraList.split(',').map((id) => id.trim());
+  if (cameras && !cameras.every(isCameraId)) return 'camera ids are 1-64 letters, digits, "_" or "-"';
+  let maxTtlSeconds: number | undefined;
+  let metricsOnly = false;
+  for (const option of options) {
+    const [name, value = ''] = option.split('=', 2);
+    if (name === 'maxttl' && maxTtlSeconds === undefined && /^\d{1,9}$/.test(value)) {
+      maxTtlSeconds = Number(value);
+      const [min, max] = SIGNED_URL_TTL_RANGE;
+      if (maxTtlSeconds < min || maxTtlSeconds > max) return `maxttl must be from ${min} to ${max} seconds`;
+    } else if (name === 'scope' && value === 'metrics' && !metricsOnly) metricsOnly = true;
+    else return `expected ${TOKENS_FORM}`;
+  }
+  if (metricsOnly && (cameras !== null || maxTtlSeconds !== undefined)) return 'a scope=metrics token views no camera: give it no cameras and no maxttl';
+  return metricsOnly ? { token, cameras: new Set(), metricsOnly } : { token, cameras: cameras ? new Set(cameras) : null, maxTtlSeconds };
+}
 
 const apiTokens = optional(
   z.string().transform((value, ctx): TokenGrant[] => {
@@ -21,15 +51,11 @@ const apiTokens = optional(
       .split(';')
       .map((part) => part.trim())
       .filter(Boolean)) {
-      const [token = '', cameraList] = entry.split('=', 2) as [string, string | undefined];
-      const cameras = cameraList === undefined ? null : cameraList.split(',').map((id) => id.trim());
-      // The message never repeats a token: configuration errors end up in logs.
-      if (!TOKEN.test(token)) ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: expected ${TOKENS_FORM}` });
-      else if (cameras && !cameras.every(isCameraId))
-        ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: camera ids are 1-64 letters, digits, "_" or "-"` });
-      else if (grants.some((grant) => grant.token === token))
+      const grant = parseTokenEntry(entry);
+      if (typeof grant === 'string') ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: ${grant}` });
+      else if (grants.some((known) => known.token === grant.token))
         ctx.addIssue({ code: 'custom', message: `entry ${grants.length + 1}: the same token appears twice` });
-      grants.push({ token, cameras: cameras ? new Set(cameras) : null });
+      if (typeof grant !== 'string') grants.push(grant);
     }
     return grants;
   }),
@@ -51,12 +77,14 @@ export const gatewayVariables = {
   /** Access control: on by default on Redis, off by default in the embedded demo. */
   AUTH: onOff,
   API_TOKENS: apiTokens,
-  /** Key for signed stream and snapshot URLs; derived from API_TOKENS when unset. */
+  /** Key for signed stream and snapshot URLs; when unset, a random key the gateways share through Redis. */
   URL_SIGNING_KEY: optional(z.string().min(32, { error: 'expected at least 32 characters' })),
   /** Seconds a signed URL handed out by /api/cameras stays valid. */
   SIGNED_URL_TTL: integerIn(...SIGNED_URL_TTL_RANGE, D.signedUrlTtlSeconds),
   MAX_VIEWERS: integerIn(1, 1_000_000, D.maxViewers),
   MAX_VIEWERS_PER_ADDRESS: integerIn(1, 1_000_000, D.maxViewersPerAddress),
+  /** Snapshots (and HEAD requests for streams) per client address and second, with a burst as large. */
+  MAX_SNAPSHOTS_PER_ADDRESS: integerIn(1, 1_000_000, D.snapshotsPerAddressPerSecond),
   /** Behind a load balancer: take the client's address from X-Forwarded-For (its last entry). */
   TRUST_PROXY: yesNo,
   /** Origins that may show the viewer page in a frame (a dashboard), separated by spaces; none when unset. */

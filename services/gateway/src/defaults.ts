@@ -10,6 +10,8 @@ export const GATEWAY_DEFAULTS = {
   signedUrlTtlSeconds: 3600,
   maxViewers: 2000,
   maxViewersPerAddress: 100,
+  /** A wall of snapshot tiles refreshes each one once a second: 50 tiles from one browser fit. */
+  snapshotsPerAddressPerSecond: 50,
   noSignalAfterMs: 3000,
   /** A camera opened for its first viewer (it was asleep) shows "starting" this long at most, then NO SIGNAL. */
   startingForMs: 10_000,

@@ -17,6 +17,7 @@ export type HttpErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'expired'
+  | 'ttl_not_allowed'
   // 404, 405, 408, 431, 501: the request itself
   | 'not_found'
   | 'no_cameras'
@@ -25,6 +26,8 @@ export type HttpErrorCode =
   | 'request_timeout'
   | 'headers_too_large'
   | 'not_implemented'
+  // 429: too many requests from one address
+  | 'too_many_requests'
   // 503: retry, here or on another gateway
   | 'no_frame'
   | 'bus_unavailable'

@@ -5,6 +5,8 @@ import type { DeliveryCounters, SharedPart } from './viewer.js';
 import { Viewer } from './viewer.js';
 
 const STAND_IN_EVERY_MS = 1000;
+/** An ended stream's last bytes get this long to flush before its socket is cut. */
+export const ENDED_STREAM_GRACE_MS = 2000;
 
 /** When a camera's viewers get a stand-in picture instead of frames, and which. */
 export interface SignalRules {
@@ -140,16 +142,27 @@ export class Fanout {
     const viewer = new Viewer(socket, { minIntervalMs, stuckMs: this.stuckViewerMs }, () => this.newest, this.counters);
     viewer.slot = this.viewers.push(viewer) - 1;
     this.counters.opened++;
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      onLeave();
+    };
     socket.on('close', () => {
       viewer.detach();
       this.remove(viewer);
-      onLeave();
+      leave();
     });
     if (this.newest) viewer.offer(this.newest);
     return () => {
       if (!this.remove(viewer)) return;
       viewer.detach();
+      // The stream is over for good: its slot, address count, claim and subscription go now,
+      // not when a client that may never read or close lets the socket go.
+      leave();
       socket.end();
+      const cut = setTimeout(() => socket.destroy(), ENDED_STREAM_GRACE_MS);
+      socket.once('close', () => clearTimeout(cut));
     };
   }
 

@@ -203,23 +203,23 @@ describe('Feeds, Fanout and Viewer', () => {
 
   it("claims a camera on the bus from its first viewer to its last, and a snapshot's wait wakes it", async () => {
     await start();
-    assert.deepEqual([...(await bus.watchedCameras())], []);
+    assert.deepEqual([...(await bus.watchedFeeds([CAMERA, 'asleep'])).feeds], []);
     const [a, b] = [client(), client()];
     await a.waitFor(() => viewers() === 2, 'two viewers');
-    assert.deepEqual([...(await bus.watchedCameras())], [CAMERA]);
+    assert.deepEqual([...(await bus.watchedFeeds([CAMERA, 'asleep'])).feeds], [CAMERA]);
     a.socket.destroy();
     await b.waitFor(() => viewers() === 1, 'one viewer left');
-    assert.deepEqual([...(await bus.watchedCameras())], [CAMERA], 'still claimed while one viewer stays');
+    assert.deepEqual([...(await bus.watchedFeeds([CAMERA, 'asleep'])).feeds], [CAMERA], 'still claimed while one viewer stays');
     b.socket.destroy();
     await b.waitFor(() => viewers() === 0, 'no viewer left');
-    assert.deepEqual([...(await bus.watchedCameras())], [], 'withdrawn with the last viewer, not after the linger');
+    assert.deepEqual([...(await bus.watchedFeeds([CAMERA, 'asleep'])).feeds], [], 'withdrawn with the last viewer, not after the linger');
     // A snapshot of a camera with no frame claims it until its first frame comes.
     const snapshot = feeds.freshFrame('asleep', 5000, true);
     await b.waitFor(() => feeds.all.has('asleep'), 'the snapshot subscribed');
-    assert.deepEqual([...(await bus.watchedCameras())], ['asleep']);
+    assert.deepEqual([...(await bus.watchedFeeds([CAMERA, 'asleep'])).feeds], ['asleep']);
     await bus.publishFrame('asleep', encodeEnvelope({ sequence: 3, capturedAt: Date.now(), width: 16, height: 16, jpeg: JPEG }));
     assert.equal((await snapshot)?.sequence, 3);
-    assert.deepEqual([...(await bus.watchedCameras())], [], 'withdrawn once the snapshot had its frame');
+    assert.deepEqual([...(await bus.watchedFeeds([CAMERA, 'asleep'])).feeds], [], 'withdrawn once the snapshot had its frame');
   });
 
   it("claims a camera for a claim's time on a snapshot, once per renewal period however many come", async () => {
@@ -230,8 +230,8 @@ describe('Feeds, Fanout and Viewer', () => {
     const claimedAt = performance.now();
     for (let i = 0; i < 5; i++) assert.equal((await feeds.freshFrame(CAMERA, 1000, false))?.sequence, 1, 'the latest frame');
     assert.equal(claims, 1, 'five snapshots, one claim');
-    assert.deepEqual([...(await bus.watchedCameras())], [CAMERA], 'claimed with nobody streaming it');
-    await clientlessWait(async () => (await bus.watchedCameras()).size === 0, 'the claim expired');
+    assert.deepEqual([...(await bus.watchedFeeds([CAMERA, 'asleep'])).feeds], [CAMERA], 'claimed with nobody streaming it');
+    await clientlessWait(async () => (await bus.watchedFeeds([CAMERA])).feeds.size === 0, 'the claim expired');
     assert.ok(performance.now() - claimedAt >= 550, 'not before its time');
   });
 

@@ -39,6 +39,7 @@ export async function runGatewayProcess({ config, bus, log, embedded, stopAlso }
     },
     maxViewers: config.MAX_VIEWERS,
     maxViewersPerAddress: config.MAX_VIEWERS_PER_ADDRESS,
+    snapshotsPerAddressPerSecond: config.MAX_SNAPSHOTS_PER_ADDRESS,
     trustProxy: config.TRUST_PROXY,
     frameAncestors: config.FRAME_ANCESTORS,
     maxFrameBytes: config.MAX_FRAME_BYTES,

@@ -5,12 +5,14 @@
  * on one of theirs; URLs signed with a key that lost are refused, and the viewer page fetches
  * fresh ones.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import type { AccessControl } from './access.js';
 
 const SECRET_NAME = 'url-signing-key';
-const RESYNC_MS = 5000;
+/** How soon every gateway follows a rotation (and agrees again after Redis lost the key). */
+export const SIGNING_KEY_RESYNC_MS = 5000;
 
 export interface SharedKeyKeeper {
   stop(): void;
@@ -19,7 +21,7 @@ export interface SharedKeyKeeper {
 export async function shareSigningKey(bus: FrameBus, access: AccessControl, log: Logger): Promise<SharedKeyKeeper> {
   const sync = async () => {
     try {
-      access.adoptSigningKey(await bus.sharedSecret(SECRET_NAME, access.signingKey));
+      if (access.adoptSigningKey(await bus.sharedSecret(SECRET_NAME, access.signingKey))) log.info('URL signing key changed: URLs signed with the old one are refused');
     } catch (error) {
       // The bus is down: keep signing with the key in use, and agree again once it is back.
       log.debug({ err: (error as Error).message }, 'cannot share the URL signing key yet');
@@ -29,7 +31,7 @@ export async function shareSigningKey(bus: FrameBus, access: AccessControl, log:
   const onUp = () => void sync();
   bus.on('up', onUp);
   if (bus.isUp) await sync();
-  const timer = setInterval(() => void sync(), RESYNC_MS);
+  const timer = setInterval(() => void sync(), SIGNING_KEY_RESYNC_MS);
   timer.unref();
   return {
     stop: () => {
@@ -37,4 +39,12 @@ export async function shareSigningKey(bus: FrameBus, access: AccessControl, log:
       bus.off('up', onUp);
     },
   };
+}
+
+/**
+ * Replaces the shared key (`npm run rotate-signing-key`): within SIGNING_KEY_RESYNC_MS every
+ * gateway signs with the new one and refuses URLs signed with the old.
+ */
+export async function rotateSigningKey(bus: FrameBus): Promise<void> {
+  await bus.replaceSharedSecret(SECRET_NAME, randomBytes(32).toString('base64url'));
 }

@@ -17,6 +17,8 @@ export interface ProcessOptions {
   logFile?: string;
   /** How many recent lines `output` keeps. @default 2000 */
   keepLines?: number;
+  /** The Node.js binary of a Node service (another Node line than the one running). @default process.execPath */
+  node?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -197,7 +199,7 @@ export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
 export async function spawnGateway(env: NodeJS.ProcessEnv, options: ProcessOptions = {}): Promise<Service> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const running = spawnProcess(
-    process.execPath,
+    options.node ?? process.execPath,
     [...GATEWAY_NODE_FLAGS, 'services/gateway/dist/main.js'],
     { ...NODE_SERVICE_ENV, PORT: String(port), ...env },
     options,
