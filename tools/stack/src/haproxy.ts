@@ -17,33 +17,110 @@ export const DOCKER_GATEWAY_SLOTS = 32;
  */
 export const DEFAULT_MAX_VIEWERS = 7000;
 export const OPEN_FILES_PER_VIEWER = 2.5;
+/** Connections past the viewers' maxconn, for the health check and the runtime API. */
+export const SPARE_CONNECTIONS = 64;
 
 /** Connections one client address may hold: a gateway's own default cap (100 streams + 64). */
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 164;
 
+/**
+ * The runtime API's address in the docker rendering: inside the container only (nothing publishes
+ * it), over TCP so that `docker exec … bash` reaches it with /dev/tcp (the image has no socat).
+ */
+export const DOCKER_RUNTIME_API_PORT = 9999;
+/** The internal frontend's port in the docker rendering: /lbz for the container's health check. */
+export const DOCKER_INTERNAL_PORT = 8405;
+
+export interface LocalHaproxy {
+  kind: 'local';
+  listen: number;
+  gatewayPorts: readonly number[];
+  maxViewers?: number;
+  maxConnectionsPerAddress?: number;
+  /** New connections a second one address may open, averaged over 10 s. @default maxConnectionsPerAddress */
+  maxConnectionRatePerAddress?: number;
+  /** Every connection begins with a PROXY protocol header, whose address is the client's. */
+  acceptProxy?: boolean;
+  /** A unix socket for the runtime API (mode 600). @default none */
+  runtimeSocket?: string;
+  /** A port on 127.0.0.1 answering /lbz, never behind the PROXY protocol. @default none */
+  internalPort?: number;
+}
+
 export type HaproxyTarget =
   /** Local processes: gateways on fixed loopback ports. */
-  | { kind: 'local'; listen: number; gatewayPorts: readonly number[]; maxViewers?: number; maxConnectionsPerAddress?: number }
+  | LocalHaproxy
   /** docker compose: every address Docker's DNS gives for the gateway service, re-resolved each second. */
   | { kind: 'docker'; listen: number; service: string; servicePort: number; maxViewers?: number };
 
 export function renderHaproxyConf(target: HaproxyTarget): string {
   if (target.kind === 'local' && target.gatewayPorts.length === 0) throw new Error('the local stack needs at least one gateway');
   const maxViewers = target.maxViewers ?? DEFAULT_MAX_VIEWERS;
+  const local = target.kind === 'local' ? target : undefined;
+  const runtimeApi = local ? local.runtimeSocket && `${local.runtimeSocket} mode 600` : `ipv4@127.0.0.1:${DOCKER_RUNTIME_API_PORT}`;
+  const internalPort = local ? local.internalPort : DOCKER_INTERNAL_PORT;
+  const perAddress = local
+    ? String(local.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)
+    : `"\${LB_MAX_CONNECTIONS_PER_ADDRESS-${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS}}"`;
+  const rateRule = (limit: string) => `    tcp-request session reject if { sc0_conn_rate,div(10) gt ${limit} }`;
   const values: Record<string, string> = {
-    GLOBAL: `    maxconn ${maxViewers}`,
-    RESOLVERS: target.kind === 'local' ? '' : DOCKER_RESOLVERS,
+    GLOBAL: [
+      // Room past the viewers' frontend for the health check and the runtime API, which must
+      // answer even when the viewers have filled theirs.
+      `    maxconn ${maxViewers + SPARE_CONNECTIONS}`,
+      ...(runtimeApi
+        ? [
+            "    # The runtime API (`show stat`, `show table viewers`): each gateway's state and the counts",
+            '    # per client address, for this host or container only.',
+            `    stats socket ${runtimeApi} level operator`,
+          ]
+        : []),
+    ].join('\n'),
+    RESOLVERS: local ? '' : DOCKER_RESOLVERS,
     SERVERS:
       target.kind === 'local'
         ? target.gatewayPorts.map((port, i) => `    server gateway-${i + 1} 127.0.0.1:${port}`).join('\n')
         : `    server-template gateway- ${DOCKER_GATEWAY_SLOTS} ${target.service}:${target.servicePort} resolvers docker init-addr none`,
-    LISTEN: String(target.listen),
+    // compose: HAProxy reads the variables itself, with the same defaults. A bind option cannot
+    // come from a variable, so the choice is a conditional block (HAProxy ≥ 2.4), and anything
+    // but true or false stops HAProxy with a message naming the variable.
+    BIND: local
+      ? `    bind :${target.listen}${local.acceptProxy ? ' accept-proxy' : ''}`
+      : [
+          '    .if streq("${LB_ACCEPT_PROXY-false}",true)',
+          `    bind :${target.listen} accept-proxy`,
+          '    .elif streq("${LB_ACCEPT_PROXY-false}",false)',
+          `    bind :${target.listen}`,
+          '    .else',
+          '    .alert "LB_ACCEPT_PROXY must be true or false, got: $LB_ACCEPT_PROXY"',
+          '    .endif',
+        ].join('\n'),
     MAXCONN: String(maxViewers),
-    // compose: HAProxy reads the variable itself, with the same default.
-    PER_ADDRESS:
-      target.kind === 'local'
-        ? String(target.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)
-        : `"\${LB_MAX_CONNECTIONS_PER_ADDRESS-${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS}}"`,
+    PER_ADDRESS: perAddress,
+    // Unset, the rate follows the cap: every connection an address may hold, opened again each
+    // second (a NAT's viewers all reconnecting, and retrying) stays within it.
+    RATE_LIMIT: local
+      ? rateRule(String(local.maxConnectionRatePerAddress ?? local.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS))
+      : [
+          '    .if defined(LB_MAX_CONNECTION_RATE_PER_ADDRESS)',
+          rateRule('"$LB_MAX_CONNECTION_RATE_PER_ADDRESS"'),
+          '    .else',
+          rateRule(perAddress),
+          '    .endif',
+        ].join('\n'),
+    INTERNAL:
+      internalPort === undefined
+        ? ''
+        : [
+            '',
+            "# The load balancer's health for this host or container only (the container's health check):",
+            '# never published, never behind the PROXY protocol, under no limit per address.',
+            'frontend internal',
+            `    bind 127.0.0.1:${internalPort}`,
+            '    monitor-uri /lbz',
+            '    monitor fail if { nbsrv(gateways) lt 1 }',
+            '',
+          ].join('\n'),
   };
   return readFileSync(TEMPLATE, 'utf8').replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
     const value = values[name];

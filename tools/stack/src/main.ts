@@ -6,14 +6,20 @@
  * a failed start stops the rest and says which part failed and why.
  */
 import { randomBytes } from 'node:crypto';
-import { get } from 'node:http';
+import { connect } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hideCredentials } from '@camrelay/config';
 import { execFileSync } from 'node:child_process';
-import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_VIEWERS, OPEN_FILES_PER_VIEWER, renderHaproxyConf } from './haproxy.js';
+import {
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_MAX_VIEWERS,
+  OPEN_FILES_PER_VIEWER,
+  SPARE_CONNECTIONS,
+  renderHaproxyConf,
+} from './haproxy.js';
 import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
 import { spawnRedisCluster } from './redis-cluster.js';
 import type { Running } from './processes.js';
@@ -53,11 +59,23 @@ if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 64)
 const port = Number(process.env.PORT ?? 8080);
 if (!Number.isInteger(port) || port < 1 || port > 65535)
   fail(`PORT must be a whole number from 1 to 65535, got ${JSON.stringify(process.env.PORT)}`);
-const maxConnectionsPerAddress = Number(process.env.LB_MAX_CONNECTIONS_PER_ADDRESS || DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
-if (!Number.isInteger(maxConnectionsPerAddress) || maxConnectionsPerAddress < 1 || maxConnectionsPerAddress > 1_000_000)
-  fail(
-    `LB_MAX_CONNECTIONS_PER_ADDRESS must be a whole number from 1 to 1000000, got ${JSON.stringify(process.env.LB_MAX_CONNECTIONS_PER_ADDRESS)}`,
-  );
+/** A whole-number variable of the load balancer's, or undefined when unset. */
+function lbNumber(name: string, min: number, max: number): number | undefined {
+  const text = process.env[name];
+  if (!text) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max)
+    fail(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return value;
+}
+const maxConnectionsPerAddress = lbNumber('LB_MAX_CONNECTIONS_PER_ADDRESS', 1, 1_000_000) ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+const maxConnectionRatePerAddress = lbNumber('LB_MAX_CONNECTION_RATE_PER_ADDRESS', 1, 1_000_000);
+const maxViewers = lbNumber('LB_MAXCONN', 1, DEFAULT_MAX_VIEWERS) ?? viewersTheFileLimitHolds();
+const acceptProxy = ((text) => {
+  if (text === undefined || text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  return fail(`LB_ACCEPT_PROXY must be true or false, got ${JSON.stringify(text)}`);
+})(process.env.LB_ACCEPT_PROXY);
 
 // Gateways behind a load balancer require tokens: without API_TOKENS (and AUTH=off) the stack
 // makes one for this run and prints it, so that one command still gives a working link.
@@ -147,14 +165,26 @@ const gateways = await step('gateways', () =>
   ),
 );
 const haproxyConf = join(dir, 'haproxy.cfg');
+const runtimeSocket = join(dir, 'haproxy.sock');
+const internalPort = await freePort();
 const haproxy = await step('haproxy', async () => {
   const gatewayPorts = gateways.map((g) => g.gateway.port);
   writeFileSync(
     haproxyConf,
-    renderHaproxyConf({ kind: 'local', listen: port, gatewayPorts, maxViewers: viewersTheFileLimitHolds(), maxConnectionsPerAddress }),
+    renderHaproxyConf({
+      kind: 'local',
+      listen: port,
+      gatewayPorts,
+      maxViewers,
+      maxConnectionsPerAddress,
+      maxConnectionRatePerAddress,
+      acceptProxy,
+      runtimeSocket,
+      internalPort,
+    }),
   );
   const child = track('haproxy', spawnProcess('haproxy', ['-db', '-f', haproxyConf], {}, logOf('haproxy')));
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`, child);
+  await waitForRotation(runtimeSocket, gatewayPorts.length, child);
   return child;
 });
 
@@ -164,36 +194,54 @@ for (const line of bus.lines) console.log(line);
 console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${hideCredentials(process.env.CAMERAS ?? 'default=auto')}`);
 console.log(`             metrics http://127.0.0.1:${captureHealthPort}/metrics`);
 for (const { name, gateway } of gateways) console.log(`  ${name.padEnd(10)} pid ${gateway.process.pid}  ${gateway.baseUrl}`);
-console.log(`  haproxy    pid ${haproxy.process.pid}  ${haproxyConf}`);
+console.log(`  haproxy    pid ${haproxy.process.pid}  ${haproxyConf}${acceptProxy ? '  (PROXY protocol required)' : ''}`);
+console.log(`             runtime API ${runtimeSocket}  health http://127.0.0.1:${internalPort}/lbz`);
 console.log(`  logs       ${logs}`);
 if (madeToken) console.log(`  token      ${madeToken}  (made for this run; open http://localhost:${port}/#token=${madeToken})`);
 console.log('Ctrl-C stops everything.');
 
-/** HAProxy prints nothing when it is ready: ask it, until it answers or exits. */
-async function waitForHttp(url: string, child: Running, timeoutMs = 15_000): Promise<void> {
+/**
+ * HAProxy prints nothing when it is ready: ask its runtime API until every gateway has passed a
+ * health check (`show stat`: status UP, last check L7OK), or until it exits.
+ */
+async function waitForRotation(socket: string, gatewayCount: number, child: Running, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
   void child.exited.then(() => (exited = true));
+  let seen = 'no answer';
   for (;;) {
     if (exited) throw new Error(`exited: ${[...new Set(child.output.slice(-5))].join(' | ') || 'no output'}`);
-    // A connection of its own, closed after the answer: one kept alive would count against
-    // this machine's connections per address at the load balancer.
-    const status = await new Promise<number>((resolve) =>
-      get(url, { agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      }).on('error', () => resolve(0)),
-    );
-    if (status === 200) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    const stat = await runtimeCommand(socket, 'show stat').catch(() => '');
+    const [header, ...rows] = stat.split('\n').filter(Boolean);
+    if (header) {
+      const columns = header.replace(/^# /, '').split(',');
+      const [pxname, svname, status, checkStatus] = ['pxname', 'svname', 'status', 'check_status'].map((name) => columns.indexOf(name));
+      const servers = rows.map((row) => row.split(',')).filter((cells) => cells[pxname!] === 'gateways' && cells[svname!] !== 'BACKEND');
+      const ready = servers.filter((cells) => cells[status!] === 'UP' && cells[checkStatus!] === 'L7OK').length;
+      seen = `${ready} of ${gatewayCount} gateways in rotation`;
+      if (ready === gatewayCount) return;
+    }
+    if (Date.now() > deadline) throw new Error(`${seen} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** One command on HAProxy's runtime API: it answers, then closes the connection. */
+function runtimeCommand(path: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const socket = connect(path, () => socket.end(`${command}\n`));
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
 }
 
 /** HAProxy refuses to start with a maxconn its open-file limit (raised to the hard limit) cannot hold. */
 function viewersTheFileLimitHolds(): number {
   const hard = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim());
   return Number.isFinite(hard)
-    ? Math.max(64, Math.min(DEFAULT_MAX_VIEWERS, Math.floor((hard - 200) / OPEN_FILES_PER_VIEWER)))
+    ? Math.max(64, Math.min(DEFAULT_MAX_VIEWERS, Math.floor((hard - 200) / OPEN_FILES_PER_VIEWER) - SPARE_CONNECTIONS))
     : DEFAULT_MAX_VIEWERS;
 }
