@@ -175,6 +175,26 @@ for (const busUnderTest of buses) {
       );
     });
 
+    it('drops a camera from the directory once it is not announced again in time (removed from CAMERAS)', async () => {
+      const camera = (id: string) => ({ id, width: 320, height: 240, fps: 10, lastFrameAt: null, sleeping: false, sizes: [] });
+      const ttlMs = 500;
+      await publisher.announceCameras([camera('kept'), camera('removed')], ttlMs);
+      assert.ok((await subscriber.listCameras()).some((listed) => listed.id === 'removed'));
+      assert.equal((await subscriber.cameraInfo('removed'))?.id, 'removed');
+      const announcedAt = performance.now();
+      // Capture goes on announcing what is still in CAMERAS.
+      const renewal = setInterval(() => void publisher.announceCameras([camera('kept')], ttlMs), 100);
+      try {
+        await eventually(async () => assert.equal(await subscriber.cameraInfo('removed'), null), 5000, 20);
+        assert.ok(performance.now() - announcedAt >= ttlMs - 50, 'not before its time');
+        const listed = (await subscriber.listCameras()).map(({ id }) => id);
+        assert.ok(listed.includes('kept') && !listed.includes('removed'), listed.join(','));
+        assert.equal((await subscriber.cameraInfo('kept'))?.id, 'kept');
+      } finally {
+        clearInterval(renewal);
+      }
+    });
+
     it("keeps a camera watched while any holder's claim is live, until each withdraws it", async () => {
       const ttlMs = 60_000;
       await publisher.markWatched('gateway-1', ['claims-a', 'claims-b'], ttlMs);

@@ -49,9 +49,9 @@ export interface FrameBus extends EventEmitter {
   unsubscribe(cameraId: string): Promise<void>;
   /**
    * Records the capture's cameras so that any gateway can list them. An entry not announced
-   * again within DIRECTORY_ENTRY_TTL_MS (a camera removed from CAMERAS) leaves the directory.
+   * again within ttlMs (DIRECTORY_ENTRY_TTL_MS; a camera removed from CAMERAS) leaves the directory.
    */
-  announceCameras(cameras: readonly CameraInfo[]): Promise<void>;
+  announceCameras(cameras: readonly CameraInfo[], ttlMs?: number): Promise<void>;
   /** Every camera announced: those whose entry cannot be read now (a Redis Cluster shard down) are left out. */
   listCameras(): Promise<CameraInfo[]>;
   /** One camera's entry, read from the camera's own slot alone; null if it has none. */

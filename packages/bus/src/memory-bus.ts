@@ -1,14 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { parseFeedId } from '@camrelay/frame';
 import type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
-import { LATEST_FRAME_TTL_MS } from './bus.js';
+import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
 
 /** The embedded default: capture and gateway in one process, frames handed over in memory. */
 export class MemoryBus extends EventEmitter implements FrameBus {
   readonly isUp = true;
   private readonly envelopeListeners = new Map<string, EnvelopeListener>();
   private readonly latest = new Map<string, { envelope: Buffer; at: number }>();
-  private cameras: CameraInfo[] = [];
+  /** The directory, in announcement order, each entry with when it expires (performance.now()). */
+  private readonly cameras = new Map<string, { camera: CameraInfo; expiresAt: number }>();
   private readonly secrets = new Map<string, string>();
   /** feed id → holder → when its claim expires (performance.now()). */
   private readonly claims = new Map<string, Map<string, number>>();
@@ -37,17 +38,26 @@ export class MemoryBus extends EventEmitter implements FrameBus {
     return Promise.resolve();
   }
 
-  announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
-    this.cameras = [...cameras];
+  announceCameras(cameras: readonly CameraInfo[], ttlMs = DIRECTORY_ENTRY_TTL_MS): Promise<void> {
+    const expiresAt = performance.now() + ttlMs;
+    // Announced again, a camera keeps its place (CAMERAS order); a new one comes last.
+    for (const camera of cameras) this.cameras.set(camera.id, { camera, expiresAt });
     return Promise.resolve();
   }
 
   listCameras(): Promise<CameraInfo[]> {
-    return Promise.resolve(this.cameras);
+    const now = performance.now();
+    const live: CameraInfo[] = [];
+    for (const [id, entry] of this.cameras) {
+      if (entry.expiresAt <= now) this.cameras.delete(id);
+      else live.push(entry.camera);
+    }
+    return Promise.resolve(live);
   }
 
   cameraInfo(cameraId: string): Promise<CameraInfo | null> {
-    return Promise.resolve(this.cameras.find((camera) => camera.id === cameraId) ?? null);
+    const entry = this.cameras.get(cameraId);
+    return Promise.resolve(entry && entry.expiresAt > performance.now() ? entry.camera : null);
   }
 
   markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {

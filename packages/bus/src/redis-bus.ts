@@ -127,8 +127,8 @@ export class RedisBus extends EventEmitter implements FrameBus {
     });
   }
 
-  announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
-    return announceCameras(this.commands, cameras);
+  announceCameras(cameras: readonly CameraInfo[], ttlMs?: number): Promise<void> {
+    return announceCameras(this.commands, cameras, ttlMs);
   }
 
   listCameras(): Promise<CameraInfo[]> {

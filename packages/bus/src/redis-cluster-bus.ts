@@ -140,8 +140,8 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
     }
   }
 
-  announceCameras(cameras: readonly CameraInfo[]): Promise<void> {
-    return announceCameras(this.cluster, cameras);
+  announceCameras(cameras: readonly CameraInfo[], ttlMs?: number): Promise<void> {
+    return announceCameras(this.cluster, cameras, ttlMs);
   }
 
   listCameras(): Promise<CameraInfo[]> {

@@ -99,14 +99,14 @@ export async function watchedFeeds(redis: Redis | Cluster, cameraIds: readonly s
 }
 
 /** Each camera's entry in its own slot, then the listing index; a camera whose slot fails is still indexed. */
-export async function announceCameras(redis: Redis | Cluster, cameras: readonly CameraInfo[]): Promise<void> {
+export async function announceCameras(redis: Redis | Cluster, cameras: readonly CameraInfo[], ttlMs = DIRECTORY_ENTRY_TTL_MS): Promise<void> {
   if (cameras.length === 0) return;
   // position keeps CAMERAS order (the first camera is /video_feed's) through the directory.
   const entries = new Map(cameras.map((camera, position) => [camera.id, JSON.stringify({ ...camera, position })]));
   const results = await eachCamera(entries.keys(), (cameraId) =>
-    redis.set(cameraInfoKey(cameraId), entries.get(cameraId)!, 'PX', DIRECTORY_ENTRY_TTL_MS),
+    redis.set(cameraInfoKey(cameraId), entries.get(cameraId)!, 'PX', ttlMs),
   );
-  await redis.eval(RENEW_MEMBERS, 1, cameraDirectoryKey(), DIRECTORY_ENTRY_TTL_MS, ...entries.keys());
+  await redis.eval(RENEW_MEMBERS, 1, cameraDirectoryKey(), ttlMs, ...entries.keys());
   firstFailure(results.values());
 }
 
