@@ -5,14 +5,18 @@
  * whether or not its client ever reads or closes.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { fetchMetrics, metricValue } from '@camrelay/clients';
 import { spawnGateway } from '@camrelay/stack';
 import type { Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+
+const execFileAsync = promisify(execFile);
 
 const TOKEN = 'hardening-token-0123456789';
 const SIGNING_KEY = 'a-signing-key-for-the-hardening-test-0123';
@@ -107,6 +111,26 @@ describe('stream hardening', () => {
     await assertBackToBaseline(gateway, baseline);
   });
 
+  it('probes a stream socket with TCP keepalive, so a vanished viewer is found while its stream is quiet', async () => {
+    const { streamUrl } = await signedPath();
+    const client = await rawClient(gateway.port);
+    try {
+      client.socket.write(`GET ${streamUrl}&fps=0.1 HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await client.waitFor((text) => countParts(text) >= 1, 'the first part');
+      // The kernel's view of the gateway's end of this connection (its local port is ours).
+      const gatewayEnd = await eventually(async () => {
+        const line = (await ssLines(client.socket.localPort!)).find((entry) => entry.includes(`:${gateway.port} `));
+        assert.ok(line, 'the connection in ss');
+        assert.match(line, /timer:\(keepalive,/);
+        return line;
+      });
+      assert.match(gatewayEnd, /timer:\(keepalive,(\d+(\.\d+)?s|\d+min)/);
+    } finally {
+      client.socket.destroy();
+    }
+    await assertBackToBaseline(gateway, baseline);
+  });
+
   it('gives back a stream whose signed URL expired at once, and cuts its socket, though its clients never read or close', async () => {
     const { streamUrl, expiresAt } = await signedPath(10);
     const readers = 8;
@@ -142,6 +166,12 @@ describe('stream hardening', () => {
     }
   });
 });
+
+/** `ss` lines of the established TCP connections whose peer port is `port` (the gateway's side of a client's connection). */
+async function ssLines(port: number): Promise<string[]> {
+  const { stdout } = await execFileAsync('ss', ['-tnoH', 'state', 'established', `( dport = :${port} )`]);
+  return stdout.split('\n').filter(Boolean);
+}
 
 interface Gauges {
   openStreams: number;
