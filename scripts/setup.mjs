@@ -168,7 +168,9 @@ function ensureNodeVersions() {
   if (!forTests) return;
   const dir = join(root, 'tools', 'node-versions');
   const stamp = join(dir, 'node_modules', '.camrelay-installed');
-  const want = createHash('sha256').update(readFileSync(join(dir, 'package-lock.json'))).digest('hex');
+  const want = createHash('sha256')
+    .update(readFileSync(join(dir, 'package-lock.json')))
+    .digest('hex');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
   console.log('setup: npm ci in tools/node-versions (Node.js 22 and 24 for the hand-over tests)');
   run('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir });

@@ -213,7 +213,8 @@ describe('signed URLs without URL_SIGNING_KEY', () => {
     const rotatedAt = Date.now();
     await eventually(
       async () => {
-        for (const gateway of gateways) for (const url of old) assert.equal(await status(gateway, url), 403, `${url} on ${gateway.baseUrl}`);
+        for (const gateway of gateways)
+          for (const url of old) assert.equal(await status(gateway, url), 403, `${url} on ${gateway.baseUrl}`);
       },
       15_000,
       200,

@@ -33,15 +33,13 @@ describe('the stream hand-over on every supported Node line', () => {
   const gateways = new Map<string, Service>();
 
   before(async () => {
-    for (const { node } of nodeLines) assert.ok(existsSync(node), `${node} is missing: run npm test (its setup installs tools/node-versions)`);
+    for (const { node } of nodeLines)
+      assert.ok(existsSync(node), `${node} is missing: run npm test (its setup installs tools/node-versions)`);
     redis = await spawnRedis();
     capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@15' }, ['lab']);
     for (const { line, node } of nodeLines) {
       assert.match(execFileSync(node, ['--version'], { encoding: 'utf8' }), new RegExp(`^v${line}\\.`));
-      gateways.set(
-        line,
-        await spawnGateway({ REDIS_URL: redis.url, AUTH: 'off', HEADERS_TIMEOUT: String(HEADERS_TIMEOUT_S) }, { node }),
-      );
+      gateways.set(line, await spawnGateway({ REDIS_URL: redis.url, AUTH: 'off', HEADERS_TIMEOUT: String(HEADERS_TIMEOUT_S) }, { node }));
     }
   });
 

@@ -27,7 +27,9 @@ describe('on a Redis Cluster, a shard that is down', () => {
 
   const keyslot = async (key: string) => Number((await cluster.cli(cluster.nodes[0]!.port, 'cluster', 'keyslot', key)).trim());
   const masterOf = async (slot: number): Promise<RedisClusterNode> => {
-    const ranges = JSON.parse(await cluster.cli(cluster.nodes[0]!.port, '--json', 'cluster', 'slots')) as Array<[number, number, [string, number]]>;
+    const ranges = JSON.parse(await cluster.cli(cluster.nodes[0]!.port, '--json', 'cluster', 'slots')) as Array<
+      [number, number, [string, number]]
+    >;
     const port = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
     return cluster.nodes.find((node) => node.port === port)!;
   };
@@ -47,7 +49,10 @@ describe('on a Redis Cluster, a shard that is down', () => {
     }
     [awake, asleep] = others as [string, string];
     const env = { REDIS_CLUSTER_NODES: cluster.seeds };
-    capture = await spawnCapture({ ...env, CAMERAS: others.map((id) => `${id}=pattern:160x120@10`).join(';'), CAPTURE_IDLE_AFTER: '1' }, others);
+    capture = await spawnCapture(
+      { ...env, CAMERAS: others.map((id) => `${id}=pattern:160x120@10`).join(';'), CAPTURE_IDLE_AFTER: '1' },
+      others,
+    );
     gateway = await spawnGateway({ ...env, ...OPEN_GATEWAY });
     await eventually(async () => assert.equal((await fetch(`${gateway.baseUrl}/readyz`)).status, 200), 20_000);
     viewers.push(new StreamViewer(`${gateway.baseUrl}/cameras/${awake}/stream.mjpg`, { keepJpegs: false }));
@@ -67,14 +72,23 @@ describe('on a Redis Cluster, a shard that is down', () => {
     down.process.kill('SIGKILL');
     await down.exited;
     // Past the cluster's node timeout: the other nodes know the shard is gone.
-    await eventually(async () => assert.match(await cluster.cli(cluster.nodes.find((node) => node !== down)!.port, 'cluster', 'nodes'), /fail/), 10_000, 100);
+    await eventually(
+      async () => assert.match(await cluster.cli(cluster.nodes.find((node) => node !== down)!.port, 'cluster', 'nodes'), /fail/),
+      10_000,
+      100,
+    );
 
     const newcomer = new StreamViewer(`${gateway.baseUrl}/cameras/${awake}/stream.mjpg`, { keepJpegs: false });
     const waking = new StreamViewer(`${gateway.baseUrl}/cameras/${asleep}/stream.mjpg`, { keepJpegs: false });
     viewers.push(newcomer, waking);
     await newcomer.waitForFrame((frame) => !frame.headers['x-no-signal'], 'a live frame for a new viewer', 0, 10_000);
     // Its claim is in its own slot, where capture reads it: the camera opens for the viewer.
-    await waking.waitForFrame((frame) => !frame.headers['x-no-signal'] && frame.sequence > 0, 'a live frame from the woken camera', 0, 15_000);
+    await waking.waitForFrame(
+      (frame) => !frame.headers['x-no-signal'] && frame.sequence > 0,
+      'a live frame from the woken camera',
+      0,
+      15_000,
+    );
     const snapshot = await fetch(`${gateway.baseUrl}/cameras/${awake}/snapshot.jpg`);
     assert.equal(snapshot.status, 200);
     assert.equal(snapshot.headers.get('content-type'), 'image/jpeg');

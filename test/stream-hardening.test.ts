@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { fetchMetrics, metricValue } from '@camrelay/clients';
+import { metricValue } from '@camrelay/clients';
 import { spawnGateway } from '@camrelay/stack';
 import type { Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
@@ -45,7 +45,7 @@ describe('stream hardening', () => {
     const query = ttlSeconds === undefined ? '' : `?ttl=${ttlSeconds}`;
     const response = await fetch(`${gateway.baseUrl}/api/cameras/lab/urls${query}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
     assert.equal(response.status, 200);
-    return ((await response.json()) as { streamUrl: string; snapshotUrl: string; expiresAt: string });
+    return (await response.json()) as { streamUrl: string; snapshotUrl: string; expiresAt: string };
   };
 
   it('serves the first of two streams pipelined in one write, runs nothing behind it, and stays up', async () => {
@@ -104,7 +104,10 @@ describe('stream hardening', () => {
       await client.waitFor((text) => countParts(text) >= 2, 'the stream after the three answers');
       const statuses = [...client.text().matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => match[1]);
       assert.deepEqual(statuses, ['200', '200', '200', '200']);
-      assert.match(client.text(), /^HTTP\/1\.1 200 [^]*"status":"ok"[^]*HTTP\/1\.1 200 [^]*image\/jpeg[^]*multipart\/x-mixed-replace[^]*multipart\/x-mixed-replace/);
+      assert.match(
+        client.text(),
+        /^HTTP\/1\.1 200 [^]*"status":"ok"[^]*HTTP\/1\.1 200 [^]*image\/jpeg[^]*multipart\/x-mixed-replace[^]*multipart\/x-mixed-replace/,
+      );
     } finally {
       client.socket.destroy();
     }

@@ -6,7 +6,15 @@
  * one slot, one node, in a cluster too. What a camera's viewers need lives in its own slot.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { cameraClaimsKey, cameraDirectoryKey, cameraInfoKey, framesChannel, latestFrameKey, parseFeedId, sharedSecretKey } from '@camrelay/frame';
+import {
+  cameraClaimsKey,
+  cameraDirectoryKey,
+  cameraInfoKey,
+  framesChannel,
+  latestFrameKey,
+  parseFeedId,
+  sharedSecretKey,
+} from '@camrelay/frame';
 import type { CameraInfo, WatchedFeeds } from './bus.js';
 import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
 
@@ -61,7 +69,10 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')`;
 const claim = (holder: string, feed: string) => `${feed} ${holder}`;
 
 /** Settles every per-camera command (each camera's slot may be on another node), then fails with the first failure. */
-async function eachCamera<T>(cameraIds: Iterable<string>, run: (cameraId: string) => Promise<T>): Promise<Map<string, PromiseSettledResult<T>>> {
+async function eachCamera<T>(
+  cameraIds: Iterable<string>,
+  run: (cameraId: string) => Promise<T>,
+): Promise<Map<string, PromiseSettledResult<T>>> {
   const ids = [...cameraIds];
   const results = await Promise.allSettled(ids.map(run));
   return new Map(ids.map((id, i) => [id, results[i]!]));
@@ -99,13 +110,15 @@ export async function watchedFeeds(redis: Redis | Cluster, cameraIds: readonly s
 }
 
 /** Each camera's entry in its own slot, then the listing index; a camera whose slot fails is still indexed. */
-export async function announceCameras(redis: Redis | Cluster, cameras: readonly CameraInfo[], ttlMs = DIRECTORY_ENTRY_TTL_MS): Promise<void> {
+export async function announceCameras(
+  redis: Redis | Cluster,
+  cameras: readonly CameraInfo[],
+  ttlMs = DIRECTORY_ENTRY_TTL_MS,
+): Promise<void> {
   if (cameras.length === 0) return;
   // position keeps CAMERAS order (the first camera is /video_feed's) through the directory.
   const entries = new Map(cameras.map((camera, position) => [camera.id, JSON.stringify({ ...camera, position })]));
-  const results = await eachCamera(entries.keys(), (cameraId) =>
-    redis.set(cameraInfoKey(cameraId), entries.get(cameraId)!, 'PX', ttlMs),
-  );
+  const results = await eachCamera(entries.keys(), (cameraId) => redis.set(cameraInfoKey(cameraId), entries.get(cameraId)!, 'PX', ttlMs));
   await redis.eval(RENEW_MEMBERS, 1, cameraDirectoryKey(), ttlMs, ...entries.keys());
   firstFailure(results.values());
 }

@@ -72,7 +72,11 @@ export class AccessControl {
     // A token mints URLs as long-lived as SIGNED_URL_TTL unless granted more: a leaked viewing
     // token must not turn into week-long URLs that outlive its revocation.
     for (const { token, cameras, maxTtlSeconds, metricsOnly } of options.tokens)
-      this.grants.set(sha256(token), { cameras, maxTtlSeconds: maxTtlSeconds ?? options.ttlSeconds, metrics: metricsOnly ?? cameras === null });
+      this.grants.set(sha256(token), {
+        cameras,
+        maxTtlSeconds: maxTtlSeconds ?? options.ttlSeconds,
+        metrics: metricsOnly ?? cameras === null,
+      });
     // Never derived from the tokens: whoever knows them (or one camera-limited token of a
     // single-token deployment) could sign URLs for every camera, and every URL handed out
     // would allow guessing the tokens offline.

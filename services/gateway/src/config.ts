@@ -40,7 +40,8 @@ function parseTokenEntry(entry: string): TokenGrant | string {
     } else if (name === 'scope' && value === 'metrics' && !metricsOnly) metricsOnly = true;
     else return `expected ${TOKENS_FORM}`;
   }
-  if (metricsOnly && (cameras !== null || maxTtlSeconds !== undefined)) return 'a scope=metrics token views no camera: give it no cameras and no maxttl';
+  if (metricsOnly && (cameras !== null || maxTtlSeconds !== undefined))
+    return 'a scope=metrics token views no camera: give it no cameras and no maxttl';
   return metricsOnly ? { token, cameras: new Set(), metricsOnly } : { token, cameras: cameras ? new Set(cameras) : null, maxTtlSeconds };
 }
 

@@ -21,7 +21,8 @@ export interface SharedKeyKeeper {
 export async function shareSigningKey(bus: FrameBus, access: AccessControl, log: Logger): Promise<SharedKeyKeeper> {
   const sync = async () => {
     try {
-      if (access.adoptSigningKey(await bus.sharedSecret(SECRET_NAME, access.signingKey))) log.info('URL signing key changed: URLs signed with the old one are refused');
+      if (access.adoptSigningKey(await bus.sharedSecret(SECRET_NAME, access.signingKey)))
+        log.info('URL signing key changed: URLs signed with the old one are refused');
     } catch (error) {
       // The bus is down: keep signing with the key in use, and agree again once it is back.
       log.debug({ err: (error as Error).message }, 'cannot share the URL signing key yet');
