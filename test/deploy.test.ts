@@ -1,6 +1,8 @@
 /**
  * The deployment files, without a Docker engine: the compose file parses with docker-compose
- * and refuses to start without API_TOKENS, every base image is a variable, the committed
+ * and refuses to start without API_TOKENS and the Redis passwords, gives Redis the users of
+ * deploy/redis and each service its own, runs redis, capture and the gateways read-only without
+ * capabilities, every base image is a variable, the committed
  * HAProxy rendering matches its template, and Debian's HAProxy accepts both renderings. The
  * compose test (compose.test.ts) runs them for real.
  */
@@ -10,15 +12,44 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { GATEWAY_NODE_FLAGS, REDIS_PUBSUB_BUFFER_LIMIT, dockerHaproxyConf, renderHaproxyConf, repoRoot } from '@camrelay/stack';
+import { REDIS_USERS_ACL, passwordVariable } from './harness/acl-redis.js';
+
+/** The Redis passwords compose requires (README, Security); a test that is about them overrides them. */
+const REDIS_PASSWORDS = {
+  REDIS_CAPTURE_PASSWORD: 'capture-password-for-the-test',
+  REDIS_GATEWAY_PASSWORD: 'gateway-password-for-the-test',
+};
 
 function composeConfig(env: NodeJS.ProcessEnv) {
   const run = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], {
     encoding: 'utf8',
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...REDIS_PASSWORDS, ...env },
   });
   assert.ifError(run.error); // docker-compose itself must have run: a missing binary is no refusal
   return run;
+}
+
+interface ComposeService {
+  user?: string;
+  entrypoint?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  read_only?: boolean;
+  tmpfs?: string[];
+  cap_drop?: string[];
+  cap_add?: string[];
+  security_opt?: string[];
+  privileged?: boolean;
+  healthcheck?: { test: string[] };
+}
+
+/** The services as docker-compose renders them, with the variables compose requires. */
+function composeServices(): Record<string, ComposeService> {
+  const run = composeConfig({ API_TOKENS: 'a-token-for-the-test-only' });
+  assert.equal(run.status, 0, run.stderr);
+  return (parse(run.stdout) as { services: Record<string, ComposeService> }).services;
 }
 
 /** `haproxy -c` on a configuration: what HAProxy itself says of it. */
@@ -100,6 +131,58 @@ describe('deployment files', () => {
     const run = composeConfig({ API_TOKENS: '' });
     assert.equal(run.status, 1);
     assert.match(run.stderr, /set API_TOKENS/);
+  });
+
+  it('docker-compose.yml will not start without the Redis passwords, and says which to set', () => {
+    for (const variable of Object.keys(REDIS_PASSWORDS)) {
+      const run = composeConfig({ API_TOKENS: 'a-token-for-the-test-only', [variable]: '' });
+      assert.equal(run.status, 1, variable);
+      assert.match(run.stderr, /set REDIS_CAPTURE_PASSWORD and REDIS_GATEWAY_PASSWORD/, variable);
+    }
+  });
+
+  it("docker-compose.yml starts Redis with deploy/redis's users, and capture and the gateways log in as theirs", () => {
+    const services = composeServices();
+    const redis = services.redis!;
+    // The same start script and users test/redis-acl.test.ts runs.
+    assert.deepEqual(redis.entrypoint, ['sh', '/etc/camrelay/redis/start.sh']);
+    assert.ok(redis.volumes?.includes(`${join(repoRoot, 'deploy', 'redis')}:/etc/camrelay/redis:ro`), JSON.stringify(redis.volumes));
+    const users = [...readFileSync(REDIS_USERS_ACL, 'utf8').matchAll(/^user (\w+) on /gm)].map((match) => match[1]!);
+    assert.deepEqual(users.sort(), ['capture', 'exporter', 'gateway']);
+    for (const user of users)
+      assert.ok(redis.environment && passwordVariable(user) in redis.environment, `redis gets ${passwordVariable(user)}`);
+    assert.equal(redis.environment?.REDIS_EXPORTER_PASSWORD, '', "unset: start.sh turns the exporter's user off");
+    const { REDIS_CAPTURE_PASSWORD: capture, REDIS_GATEWAY_PASSWORD: gateway } = REDIS_PASSWORDS;
+    assert.equal(services.capture!.environment?.REDIS_URL, `redis://capture:${capture}@redis:6379`);
+    assert.equal(services.gateway!.environment?.REDIS_URL, `redis://gateway:${gateway}@redis:6379`);
+    assert.equal(redis.environment?.REDIS_CAPTURE_PASSWORD, capture);
+    assert.equal(redis.environment?.REDIS_GATEWAY_PASSWORD, gateway);
+    // The health check logs in (the default user can do nothing) as a user the file has.
+    const check = redis.healthcheck?.test.join(' ') ?? '';
+    assert.match(check, /REDISCLI_AUTH="\$\$REDIS_CAPTURE_PASSWORD" redis-cli --user capture ping \| grep -q PONG/);
+  });
+
+  it('runs redis, capture and the gateways read-only, without capabilities or privilege escalation, and not as root', () => {
+    const services = composeServices();
+    for (const name of ['redis', 'capture', 'gateway']) {
+      const service = services[name]!;
+      assert.equal(service.read_only, true, `${name}: read_only`);
+      assert.deepEqual(service.cap_drop, ['ALL'], `${name}: cap_drop`);
+      assert.equal(service.cap_add, undefined, `${name}: cap_add`);
+      assert.ok(service.security_opt?.includes('no-new-privileges:true'), `${name}: security_opt no-new-privileges`);
+      assert.ok(!service.privileged, `${name}: privileged`);
+    }
+    // Redis from the start, so that the official image's entrypoint has no root steps to take.
+    assert.equal(services.redis!.user, 'redis');
+    for (const [name, dockerfile] of [
+      ['capture', 'services/capture/Dockerfile'],
+      ['gateway', 'services/gateway/Dockerfile'],
+    ] as const) {
+      assert.equal(services[name]!.user, undefined, `${name}: runs as its image's USER`);
+      assert.equal([...readFileSync(join(repoRoot, dockerfile), 'utf8').matchAll(/^USER (\S+)$/gm)].at(-1)?.[1], 'node', dockerfile);
+    }
+    // Where something is written: start.sh's file of users, OpenCV's media back ends.
+    for (const name of ['redis', 'capture']) assert.ok(services[name]!.tmpfs?.includes('/tmp'), `${name}: a tmpfs at /tmp`);
   });
 
   it('deploy/haproxy/haproxy.docker.cfg is the template rendered for docker compose, and HAProxy accepts it', () => {

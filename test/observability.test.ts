@@ -2,7 +2,7 @@
  * Seeing the whole deployment: the shipped Prometheus configuration, alert rules and Grafana
  * dashboard (deploy/prometheus, deploy/grafana) against the real parts. redis-server, capture
  * with two test-pattern cameras, two gateways with access control on, Debian's redis exporter
- * and Debian's Prometheus, scraping every second with the `npm run stack` configuration
+ * (each on its own Redis user, as compose and Kubernetes run them) and Debian's Prometheus, scraping every second with the `npm run stack` configuration
  * rendered from its template with the real ports. Every target must be up, every panel query of
  * the dashboard must return data, every alert rule must load, evaluate and read metrics that
  * exist, and stopping Redis must turn the bus-down and Redis-down alerts on (pending: their
@@ -16,8 +16,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { StreamViewer } from '@camrelay/clients';
-import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
-import type { RedisServer, Running, Service } from '@camrelay/stack';
+import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess } from '@camrelay/stack';
+import type { Running, Service } from '@camrelay/stack';
+import { spawnAclRedis } from './harness/acl-redis.js';
+import type { AclRedis } from './harness/acl-redis.js';
 import { eventually } from './harness/eventually.js';
 
 const DEPLOY = join(repoRoot, 'deploy', 'prometheus');
@@ -125,7 +127,7 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 
 describe('Prometheus and Grafana against the real parts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'camrelay-observability-'));
-  let redis: RedisServer | undefined;
+  let redis: AclRedis | undefined;
   let capture: Running | undefined;
   let gateways: Service[] = [];
   let exporter: Running | undefined;
@@ -147,17 +149,26 @@ describe('Prometheus and Grafana against the real parts', () => {
     // Missing tools are a failure that says what to install, not a skip.
     for (const tool of Object.values(TOOLS)) run(tool, ['--version']);
 
-    redis = await spawnRedis();
+    // Redis with the users compose and Kubernetes give it: each process logs in as its own,
+    // the exporter as one that reads no key (test/redis-acl.test.ts checks the limits).
+    redis = await spawnAclRedis();
     const captureHealth = await freePort();
     capture = await spawnCapture(
-      { REDIS_URL: redis.url, CAMERAS: CAMERAS.map((id) => `${id}=pattern:160x120@10`).join(';'), HEALTH_PORT: String(captureHealth) },
+      {
+        REDIS_URL: redis.url('capture'),
+        CAMERAS: CAMERAS.map((id) => `${id}=pattern:160x120@10`).join(';'),
+        HEALTH_PORT: String(captureHealth),
+      },
       CAMERAS,
     );
-    const gatewayEnv = { REDIS_URL: redis.url, API_TOKENS: TOKEN, NO_SIGNAL_AFTER: '1' };
+    const gatewayEnv = { REDIS_URL: redis.url('gateway'), API_TOKENS: TOKEN, NO_SIGNAL_AFTER: '1' };
     gateways = await Promise.all([spawnGateway(gatewayEnv), spawnGateway(gatewayEnv)]);
 
     const exporterPort = await freePort();
-    exporter = spawnProcess(TOOLS.exporter, ['-redis.addr=', `-web.listen-address=127.0.0.1:${exporterPort}`]);
+    exporter = spawnProcess(TOOLS.exporter, ['-redis.addr=', `-web.listen-address=127.0.0.1:${exporterPort}`], {
+      REDIS_USER: 'exporter',
+      REDIS_PASSWORD: redis.passwords.exporter,
+    });
     await exporter.waitFor(/Providing metrics at/);
 
     const tokenFile = join(dir, 'metrics-token');
@@ -167,7 +178,8 @@ describe('Prometheus and Grafana against the real parts', () => {
       renderStackConfig({
         GATEWAY_TARGETS: gateways.map((gateway) => `'127.0.0.1:${gateway.port}'`).join(', '),
         CAPTURE_TARGET: `127.0.0.1:${captureHealth}`,
-        REDIS_TARGETS: `'${redis.url}'`,
+        // No credentials in a target: the exporter has its own, and Prometheus shows targets.
+        REDIS_TARGETS: `'redis://127.0.0.1:${redis.port}'`,
         REDIS_EXPORTER: `127.0.0.1:${exporterPort}`,
         METRICS_TOKEN_FILE: tokenFile,
         ALERTS_FILE: ALERTS,
@@ -240,6 +252,9 @@ describe('Prometheus and Grafana against the real parts', () => {
     // The settings compose refuses to start without, and its defaults for the rest.
     const result = run('docker-compose', ['-f', 'docker-compose.yml', '-f', MONITORING_OVERRIDE, 'config'], {
       API_TOKENS: 'a-token-for-the-test-only',
+      REDIS_CAPTURE_PASSWORD: 'capture-password-for-the-test',
+      REDIS_GATEWAY_PASSWORD: 'gateway-password-for-the-test',
+      REDIS_EXPORTER_PASSWORD: 'exporter-password-for-the-test',
       PORT: '',
     });
     assert.equal(result.status, 0, result.stderr);
@@ -270,6 +285,10 @@ describe('Prometheus and Grafana against the real parts', () => {
     const exporterAddress = (redisJob.relabel_configs as Array<Record<string, string>>).find((r) => r.target_label === '__address__')!;
     assert.equal(exporterAddress.replacement, 'redis-exporter:9121');
     assert.ok(expose('redis-exporter').includes('9121'));
+    // The exporter logs in as the user Redis gives its password to (deploy/redis/users.acl).
+    assert.equal(env('redis-exporter').REDIS_USER, 'exporter');
+    assert.equal(env('redis-exporter').REDIS_PASSWORD, 'exporter-password-for-the-test');
+    assert.equal(env('redis').REDIS_EXPORTER_PASSWORD, 'exporter-password-for-the-test');
 
     const volumes = (services.prometheus?.volumes ?? []) as Array<string | { source: string; target: string }>;
     const mounts = volumes.map((volume) => (typeof volume === 'string' ? volume : `${volume.source}:${volume.target}`));
