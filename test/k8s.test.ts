@@ -4,7 +4,8 @@
  * must agree do: probes and Prometheus annotations with the ports the services listen on (read
  * through the services' own configuration readers), the grace period with the gateway's shutdown,
  * selectors with pod labels, the Ingress with the Service, Secrets with the commands the README
- * gives, the security context with the images' user. No cluster is needed; CI has kubectl.
+ * gives, the security context with the images' user, the single Redis with deploy/redis's users
+ * and every client with its own. No cluster is needed; CI has kubectl.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -22,7 +23,8 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import { parse, parseAllDocuments } from 'yaml';
 import { readCaptureConfig } from '@camrelay/capture';
 import { readGatewayConfig } from '@camrelay/gateway';
-import { repoRoot } from '@camrelay/stack';
+import { REDIS_PUBSUB_BUFFER_LIMIT, repoRoot } from '@camrelay/stack';
+import { REDIS_USERS_ACL, passwordVariable } from './harness/acl-redis.js';
 
 const k8sDir = join(repoRoot, 'deploy', 'k8s');
 const kustomizations = [
@@ -124,6 +126,9 @@ const SECRET_SAMPLES: Record<string, string> = {
   URL_SIGNING_KEY: 'k8s-test-signing-key-not-a-secret-0123456789',
   REDIS_CLUSTER_NODES:
     'redis://:k8s-test-password@redis-cluster-0.redis-cluster-headless.redis.svc.cluster.local:6379,redis-cluster-1.redis-cluster-headless.redis.svc.cluster.local:6379',
+  // In the form the documented command builds them (checked below).
+  CAPTURE_REDIS_URL: 'redis://capture:k8stestpassword0123456789@redis:6379',
+  GATEWAY_REDIS_URL: 'redis://gateway:k8stestpassword0123456789@redis:6379',
 };
 
 function sourceMatches(file: string, pattern: RegExp): string[] {
@@ -186,6 +191,19 @@ function documentedSecrets(): Map<string, Set<string>> {
   for (const match of readme.matchAll(/kubectl (?:-n \S+ )?create secret (generic|tls) ([a-z0-9-]+)((?:[^\n]*\\\n)*[^\n]*)/g)) {
     const keys = [...match[3]!.matchAll(/--from-(?:literal|file)=([A-Za-z0-9_.-]+)=/g)].map((key) => key[1]!);
     secrets.set(match[2]!, new Set([...(secrets.get(match[2]!) ?? []), ...keys]));
+  }
+  return secrets;
+}
+
+/** What the README's `kubectl create secret generic` commands put in each Secret: name → key → the value as written. */
+function documentedLiterals(): Map<string, Map<string, string>> {
+  const readme = readFileSync(join(k8sDir, 'README.md'), 'utf8');
+  const secrets = new Map<string, Map<string, string>>();
+  for (const match of readme.matchAll(/kubectl (?:-n \S+ )?create secret generic ([a-z0-9-]+)((?:[^\n]*\\\n)*[^\n]*)/g)) {
+    const literals = secrets.get(match[1]!) ?? new Map<string, string>();
+    for (const literal of match[2]!.matchAll(/--from-literal=([A-Za-z0-9_.-]+)=("[^"]*"|\S+)/g))
+      literals.set(literal[1]!, literal[2]!.replace(/^"(.*)"$/, '$1'));
+    secrets.set(match[1]!, literals);
   }
   return secrets;
 }
@@ -471,6 +489,60 @@ describe('deploy/k8s', () => {
               );
             }
           }
+        }
+      });
+
+      it("runs the single Redis on deploy/redis's users, with a password for each, and every client logs in as its own", () => {
+        const objects = render(dir);
+        const redis = byKind<IDeployment & K8sObject>(objects, 'Deployment').find((deployment) => deployment.metadata.name === 'redis');
+        const configMaps = byKind<K8sObject & { data?: Record<string, string> }>(objects, 'ConfigMap');
+        if (!redis) {
+          // The redis-cluster component: the cluster's users are the cluster's (README).
+          assert.deepEqual(configMaps, [], 'no ConfigMap of users without the single Redis');
+          return;
+        }
+        const pod = podSpecOf(redis);
+        const server = pod.containers.find((container) => container.name === 'redis');
+        assert.ok(server, 'a container named redis');
+        // As compose starts it: deploy/redis/start.sh, beside users.acl, from the ConfigMap of
+        // that directory, holding its files as they are.
+        assert.deepEqual(server.command, ['sh', '/etc/camrelay/redis/start.sh']);
+        assert.ok(server.args?.includes(REDIS_PUBSUB_BUFFER_LIMIT), 'the pub/sub output buffer limit');
+        const volumeAt = (path: string) =>
+          pod.volumes?.find((volume) => volume.name === server.volumeMounts?.find((mount) => mount.mountPath === path)?.name);
+        const configMap = configMaps.find((object) => object.metadata.name === volumeAt('/etc/camrelay/redis')?.configMap?.name);
+        assert.ok(configMap, 'a ConfigMap at /etc/camrelay/redis');
+        for (const file of ['users.acl', 'start.sh'])
+          assert.equal(configMap.data?.[file], readFileSync(join(repoRoot, 'deploy', 'redis', file), 'utf8'), `${file} is deploy/redis's`);
+        assert.ok(volumeAt('/tmp')?.emptyDir, "an emptyDir at /tmp: start.sh's file of users (the root filesystem is read-only)");
+
+        const secretRef = (container: IContainer, name: string) =>
+          container.env?.find((variable) => variable.name === name)?.valueFrom?.secretKeyRef;
+        const users = [...readFileSync(REDIS_USERS_ACL, 'utf8').matchAll(/^user (\w+) on /gm)].map((match) => match[1]!);
+        assert.deepEqual(users.sort(), ['capture', 'exporter', 'gateway']);
+        const passwords = new Map(users.map((user) => [user, secretRef(server, passwordVariable(user))]));
+        for (const [user, reference] of passwords) assert.ok(reference, `${user}: ${passwordVariable(user)} from a Secret`);
+
+        const exporter = pod.containers.find((container) => container.name === 'redis-exporter');
+        assert.ok(exporter, 'the exporter beside Redis');
+        assert.equal(exporter.env?.find((variable) => variable.name === 'REDIS_USER')?.value, 'exporter');
+        assert.deepEqual(secretRef(exporter, 'REDIS_PASSWORD'), passwords.get('exporter'), "the exporter's password is its user's");
+
+        // Capture and the gateways: REDIS_URL from a Secret key the documented command builds
+        // from the same password their user gets, to the Service redis.
+        const service = byKind<IService & K8sObject>(objects, 'Service').find((entry) => entry.metadata.name === 'redis');
+        assert.ok(service, 'the Service redis');
+        const literals = documentedLiterals();
+        const written = (reference: { name?: string; key: string } | undefined) =>
+          literals.get(reference?.name ?? '')?.get(reference?.key ?? '');
+        for (const { deployment, service: user } of camrelayDeployments(objects)) {
+          const password = written(passwords.get(user));
+          assert.ok(password, `${user}: the documented command sets ${passwordVariable(user)}`);
+          assert.equal(
+            written(secretRef(onlyContainer(deployment), 'REDIS_URL')),
+            `redis://${user}:${password}@${service.metadata.name}:${service.spec?.ports?.[0]?.port}`,
+            `${user}: REDIS_URL logs in as ${user}`,
+          );
         }
       });
 
