@@ -54,6 +54,9 @@ export class RedisBus extends EventEmitter implements FrameBus {
       // partition, a stopped host) must fail, not hang for minutes.
       commandTimeout: LIVENESS_TIMEOUT_MS,
       connectTimeout: LIVENESS_TIMEOUT_MS,
+      // CLIENT SETINFO: Redis 7.0's ACL files cannot grant it (deploy/redis/users.acl), and 7.2+
+      // would log every connection's attempt as refused.
+      disableClientInfo: true,
     };
     this.commands = new Redis(options.url, { ...base, connectionName: 'camrelay' });
     this.subscriber = new Redis(options.url, { ...base, connectionName: 'camrelay-sub', autoResubscribe: false });

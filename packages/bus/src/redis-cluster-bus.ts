@@ -73,6 +73,8 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
         clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
         redisOptions: {
           connectionName: 'camrelay',
+          // As in the single-Redis bus: no CLIENT SETINFO, which the ACL users are not granted.
+          disableClientInfo: true,
           connectTimeout: COMMAND_TIMEOUT_MS,
           commandTimeout: COMMAND_TIMEOUT_MS,
           ...(options.username === undefined ? {} : { username: options.username }),
