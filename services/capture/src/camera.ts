@@ -78,6 +78,8 @@ export class Camera {
   oversizeFrames = 0;
   /** Times the source was opened: once at start, then once per wake (and per reopen after a failure). */
   opens = 0;
+  /** Attempts to open the source that failed; each is tried again after the backoff. */
+  openFailures = 0;
 
   constructor(spec: CameraSpec, options: CameraOptions) {
     this.id = spec.id;
@@ -159,6 +161,7 @@ export class Camera {
         await this.stream(source, () => (failures = 0));
       } catch (error) {
         retryInMs = Math.min(maxRetryMs, minRetryMs * 2 ** failures++);
+        if (!source) this.openFailures++;
         this.log.warn({ err: describe(error), retryInMs }, source ? 'camera lost' : 'camera did not open');
       } finally {
         source?.close();

@@ -55,6 +55,12 @@ export function startHealthServer(port: number, host: string, cameras: readonly 
     read: perCamera((camera) => camera.opens),
   });
   scrapedCounter(registry, {
+    name: 'camrelay_capture_open_failures_total',
+    help: 'Attempts to open the camera that failed; each is tried again after a backoff.',
+    labelNames,
+    read: perCamera((camera) => camera.openFailures),
+  });
+  scrapedCounter(registry, {
     name: 'camrelay_capture_scaled_frames_total',
     help: 'Frames scaled and encoded at a smaller size (?size=), once per frame while any viewer watches that size.',
     labelNames: ['camera', 'size'],

@@ -10,3 +10,4 @@ export { openPattern } from './sources/pattern.js';
 export { CAPTURE_DEFAULTS } from './defaults.js';
 export { SourceError } from './sources/source.js';
 export type { SourceErrorCode } from './sources/source.js';
+export { runWithRedactedOutput } from './redacted-output.js';

@@ -11,8 +11,14 @@ import { SourceError, usableFps } from './source.js';
  * Reads use readAsync: the synchronous read blocks the event loop, and a stalled network
  * source blocked it for ~30 s in our measurements.
  */
-export function openVideoCapture(cv: OpenCV, target: string | number, description: string, mjpeg: MjpegOptions): FrameSource {
-  const capture = construct(cv, target, description);
+export function openVideoCapture(
+  cv: OpenCV,
+  target: string | number,
+  description: string,
+  mjpeg: MjpegOptions,
+  apiPreference?: number,
+): FrameSource {
+  const capture = construct(cv, target, description, apiPreference);
   const fps = usableFps(capture.get(cv.CAP_PROP_FPS), 30);
   const frames = framesOf(cv, capture, typeof target === 'number', description, mjpeg);
   return {
@@ -34,9 +40,10 @@ export function openVideoCapture(cv: OpenCV, target: string | number, descriptio
   };
 }
 
-export function construct(cv: OpenCV, target: string | number, description: string): VideoCapture {
+/** `apiPreference` (a `cv.CAP_*` back end): that back end only; without it, each in turn. */
+export function construct(cv: OpenCV, target: string | number, description: string, apiPreference?: number): VideoCapture {
   try {
-    return new cv.VideoCapture(target);
+    return apiPreference === undefined ? new cv.VideoCapture(target) : new cv.VideoCapture(target, apiPreference);
   } catch (error) {
     // The binding throws a bare string ("VideoCapture::New - failed to open capture").
     throw new SourceError('cannot_open', `${description}: cannot open: ${describe(error)}`, { cause: error });
