@@ -56,6 +56,14 @@ export class CameraClaims {
     this.mark([cameraId]);
   }
 
+  /**
+   * Cameras claimed for viewers here, renewed while they stay. A snapshot's one-off claim
+   * (touch) is not counted: it lapses by itself.
+   */
+  get held(): number {
+    return this.viewers.size;
+  }
+
   /** A viewer of the camera left. */
   remove(cameraId: string): void {
     const count = this.viewers.get(cameraId);

@@ -208,6 +208,11 @@ export class Feeds {
     return this.fanouts;
   }
 
+  /** Feeds this gateway claims for its viewers (see CameraClaims.held). */
+  get claimedCameras(): number {
+    return this.claims.held;
+  }
+
   /** Ends every open stream (shutdown); the subscriptions stay until close(). */
   endAllStreams(): void {
     for (const fanout of this.fanouts.values()) fanout.endAll();

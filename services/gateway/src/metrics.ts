@@ -7,10 +7,11 @@ import { parseFeedId } from '@camrelay/frame';
 import type { Fanout, FanoutCounters } from './fanout.js';
 import type { Feeds } from './feeds.js';
 import { onConnectionClose } from './stream-sockets.js';
+import type { StreamSockets } from './stream-sockets.js';
 import type { ViewerLimits } from './viewer-limits.js';
 
 /** The gateway's /metrics: read from the fanouts' plain counters when scraped. */
-export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limits: ViewerLimits): Registry {
+export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limits: ViewerLimits, streams: StreamSockets): Registry {
   const registry = createRegistry();
   // A camera's smaller sizes are feeds of their own: labelled with their size as well.
   const perCamera = (read: (fanout: Fanout) => number) =>
@@ -75,6 +76,11 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     help: 'Places taken under MAX_VIEWERS (streams open or opening).',
     read: () => limits.viewers,
   });
+  scrapedGauge(registry, {
+    name: 'camrelay_viewer_addresses',
+    help: 'Client addresses with a stream open or opening (each one counted under MAX_VIEWERS_PER_ADDRESS).',
+    read: () => limits.addresses,
+  });
   scrapedCounter(registry, {
     name: 'camrelay_viewers_refused_total',
     help: 'Streams refused because the gateway or the client address was at its viewer limit, and connections refused because their address had too many open.',
@@ -86,9 +92,19 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     read: () => [...feeds.all.values()].filter((fanout) => !fanout.hasSignal).length,
   });
   scrapedGauge(registry, {
+    name: 'camrelay_camera_claims',
+    help: 'Cameras (and sizes) this gateway claims on the bus for its viewers; capture keeps them open.',
+    read: () => feeds.claimedCameras,
+  });
+  scrapedGauge(registry, {
     name: 'camrelay_subscriptions',
     help: 'Cameras this gateway is subscribed to on the bus.',
     read: () => feeds.all.size,
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_streams_attached_total',
+    help: 'Streams left attached to the HTTP server because this Node cannot hand them over (more heap per viewer).',
+    read: () => streams.attached,
   });
   busUpGauge(registry, bus);
   // Both exist to show leaks: after viewers leave, connections and listeners return to where they were.

@@ -51,6 +51,11 @@ export class ViewerLimits {
     return this.total;
   }
 
+  /** Client addresses with a stream open or opening: back to 0 once every viewer has left. */
+  get addresses(): number {
+    return this.perAddress.size;
+  }
+
   /** At the limit for everyone: a load balancer should send new viewers elsewhere (/readyz). */
   get full(): boolean {
     return this.total >= this.maxViewers;
