@@ -1,13 +1,28 @@
 /** A process's CPU time and peak memory, read from /proc (Linux). */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 const TICK_MS = 10; // CLK_TCK is 100 on Linux
 
-/** User plus system CPU time in milliseconds. */
+/**
+ * User plus system CPU time in milliseconds, of the process and every process below it:
+ * capture and the all-in-one do their work in a worker below a parent that redacts their
+ * output (services/capture/src/redacted-output.ts).
+ */
 export function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS + childrenOf(pid).reduce((total, child) => total + cpuMs(child), 0);
+}
+
+/** The live children of a process, from each of its threads' children lists (Linux ≥ 3.5). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return []; // gone meanwhile
+  }
 }
 
 /** Peak resident set size in bytes (VmHWM). */
