@@ -101,25 +101,29 @@ describe('camera credentials in native output', () => {
     assertRedacted(capture.output.join('\n'));
   });
 
-  it(`the all-in-one (npm start) retries each camera ${RETRIES} times and prints no password`, async () => {
-    const allInOne = spawnProcess(process.execPath, ['--max-semi-space-size=1', 'services/all-in-one/dist/main.js'], {
-      LOG_LEVEL: 'info',
-      PORT: String(await freePort()),
-      CAMERAS: cameras,
+  for (const [what, entry] of [
+    ['the all-in-one (npm start)', 'services/all-in-one/dist/main.js'],
+    ['a gateway without REDIS_URL (npm run gateway, capture in its process)', 'services/gateway/dist/main.js'],
+  ] as const)
+    it(`${what} retries each camera ${RETRIES} times and prints no password`, async () => {
+      const allInOne = spawnProcess(process.execPath, ['--max-semi-space-size=1', entry], {
+        LOG_LEVEL: 'info',
+        PORT: String(await freePort()),
+        CAMERAS: cameras,
+      });
+      try {
+        await allInOne.waitFor(/camrelay listening/, 60_000);
+        // No retry counter outside capture's own /metrics: its warnings are the output under test.
+        const failures = (id: string) =>
+          allInOne.output.filter((line) => line.includes(`"camera":"${id}"`) && line.includes('camera did not open'));
+        await eventually(() => {
+          for (const id of ids) assert.ok(failures(id).length >= RETRIES, id);
+        }, 30_000);
+      } finally {
+        assert.equal(await allInOne.stop(), 0);
+      }
+      assertRedacted(allInOne.output.join('\n'));
     });
-    try {
-      await allInOne.waitFor(/camrelay listening/, 60_000);
-      // No retry counter outside capture's own /metrics: its warnings are the output under test.
-      const failures = (id: string) =>
-        allInOne.output.filter((line) => line.includes(`"camera":"${id}"`) && line.includes('camera did not open'));
-      await eventually(() => {
-        for (const id of ids) assert.ok(failures(id).length >= RETRIES, id);
-      }, 30_000);
-    } finally {
-      assert.equal(await allInOne.stop(), 0);
-    }
-    assertRedacted(allInOne.output.join('\n'));
-  });
 
   it('the filtering parent and its worker live and die together', async () => {
     const start = async () => {

@@ -15,12 +15,15 @@ import { runGatewayProcess } from './process.js';
 const config = readConfigOrExit('camrelay', () => readGatewayConfig(process.env));
 
 if (config.redis === undefined) {
-  const { captureOptionsOf, readInProcessCaptureConfig, startCapture } = await import('@camrelay/capture');
-  const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureConfig(process.env));
-  const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
-  const bus = new MemoryBus();
-  const capture = await startCapture({ ...captureOptionsOf(captureConfig), bus, log });
-  await runGatewayProcess({ config, bus, log, embedded: true, stopAlso: () => capture.stop() });
+  const { captureOptionsOf, readInProcessCaptureConfig, runWithRedactedOutput, startCapture } = await import('@camrelay/capture');
+  // It opens cameras: its output passes through capture's filter (credentials in native output).
+  await runWithRedactedOutput(async () => {
+    const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureConfig(process.env));
+    const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
+    const bus = new MemoryBus();
+    const capture = await startCapture({ ...captureOptionsOf(captureConfig), bus, log });
+    await runGatewayProcess({ config, bus, log, embedded: true, stopAlso: () => capture.stop() });
+  });
 } else {
   const log = pino({ name: 'gateway', level: config.LOG_LEVEL });
   const bus = redisBusFor(config.redis, (error) => log.warn({ err: error.message }, 'redis connection problem'));
