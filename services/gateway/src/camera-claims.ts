@@ -9,7 +9,22 @@ export interface CameraClaimsOptions {
   readonly ttlMs: number;
   /** How often live claims are renewed; well within ttlMs, so one lost renewal loses nothing. */
   readonly renewEveryMs: number;
+  /**
+   * Redis refused this gateway's user the claim script (it lacks +eval, or a command the script
+   * runs): no camera would ever be claimed, so a sleeping camera never opens. By default the
+   * message is logged (fatal) and the process exits with code 1.
+   */
+  readonly onRefused?: (message: string) => void;
 }
+
+/**
+ * A feed no camera has (camera ids cannot hold a "."): the first time Redis answers, a claim on
+ * it, lasting 1 ms, shows whether this gateway's user may run the claim script at all.
+ */
+const PROBE_FEED = 'camrelay.claims-probe';
+
+/** How Redis refuses a command (NOPERM), or a command inside a script (Redis 7.0's wording). */
+const REFUSED = /^NOPERM |^ERR The user executing the script can't /;
 
 /**
  * This gateway's claims on the cameras its viewers watch (streams and snapshots), on the bus,
@@ -24,7 +39,15 @@ export class CameraClaims {
   /** When each camera was last claimed for a passing look (performance.now()). */
   private readonly touched = new Map<string, number>();
   private readonly renewal: NodeJS.Timeout;
+  /** Claim updates (claims, renewals, withdrawals) that failed, for /metrics. */
+  failures = 0;
+  /** The claim script ran once on this Redis (see PROBE_FEED). */
+  private allowed = false;
+  private probing = false;
+  /** Claims have failed since they last succeeded: only the first failure while the bus is up is a warning. */
+  private failing = false;
   private readonly renewAll = () => {
+    if (!this.allowed) this.probe();
     this.mark([...this.viewers.keys()]);
     const stale = performance.now() - this.options.ttlMs;
     for (const [cameraId, at] of this.touched) if (at < stale) this.touched.delete(cameraId);
@@ -33,6 +56,7 @@ export class CameraClaims {
   constructor(private readonly options: CameraClaimsOptions) {
     this.renewal = setInterval(this.renewAll, options.renewEveryMs);
     this.renewal.unref();
+    // The in-memory bus never goes up or down, and refuses nothing: it is never probed.
     options.bus.on('up', this.renewAll);
   }
 
@@ -89,11 +113,58 @@ export class CameraClaims {
 
   private mark(cameraIds: string[]): void {
     if (cameraIds.length === 0) return;
-    this.options.bus.markWatched(this.holder, cameraIds, this.options.ttlMs).catch((error: Error) => this.failed(error));
+    this.options.bus.markWatched(this.holder, cameraIds, this.options.ttlMs).then(
+      () => (this.failing = false),
+      (error: Error) => this.failed(error),
+    );
   }
 
-  /** Renewals repeat and the bus reports its own outages: a failed one is worth a debug line only. */
+  /**
+   * Runs the claim script once, when Redis first answers: a user without the permission must
+   * stop the gateway at start, not leave it serving while no camera it is asked for ever opens.
+   * Anything but a refusal (Redis gone again) is retried at the next renewal.
+   */
+  private probe(): void {
+    if (this.probing || !this.options.bus.isUp) return;
+    this.probing = true;
+    this.options.bus
+      .markWatched(this.holder, [PROBE_FEED], 1)
+      .then(
+        () => (this.allowed = true),
+        (error: Error) => {
+          this.failures++;
+          if (REFUSED.test(error.message)) this.refused(error.message);
+        },
+      )
+      .finally(() => (this.probing = false));
+  }
+
+  private refused(redisMessage: string): void {
+    const command = /run the '(\w+)' command/.exec(redisMessage)?.[1]?.toUpperCase();
+    const missing = command
+      ? `the ${command} command (grant it +eval)`
+      : 'a command the claim script runs (TIME, ZREMRANGEBYSCORE, ZADD, PEXPIRE on camrelay:{*}:watched)';
+    const message =
+      `the Redis user may not run the camera claim script: it lacks ${missing}. Redis said: ${redisMessage}. ` +
+      'Without claims capture never opens a sleeping camera for this gateway; deploy/redis/users.acl has the rules a gateway needs';
+    if (this.options.onRefused) this.options.onRefused(message);
+    else {
+      this.options.log.fatal(message);
+      process.exit(1);
+    }
+  }
+
+  /**
+   * Renewals repeat, and the bus reports its own outages: while it is down a failure is a debug
+   * line. A failure while it is up (Redis refuses, a wrong key type) is a warning, once until
+   * claims succeed again; every one is counted (camrelay_claim_failures_total).
+   */
   private failed(error: Error): void {
-    this.options.log.debug({ err: error.message }, 'camera claims not updated');
+    this.failures++;
+    const { log, bus } = this.options;
+    if (bus.isUp && !this.failing) {
+      this.failing = true;
+      log.warn({ err: error.message }, 'camera claims not updated: capture may close or never open the cameras viewers here watch');
+    } else log.debug({ err: error.message }, 'camera claims not updated');
   }
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import { LATEST_FRAME_TTL_MS } from '@camrelay/bus';
 import type { Frame } from '@camrelay/frame';
-import { ENVELOPE_HEADER_BYTES, decodeEnvelope } from '@camrelay/frame';
+import { ENVELOPE_HEADER_BYTES, decodeEnvelope, parseFeedId } from '@camrelay/frame';
 import { CameraClaims } from './camera-claims.js';
 import { Fanout } from './fanout.js';
 import type { FanoutCounters, SignalRules } from './fanout.js';
@@ -48,6 +48,14 @@ export class Feeds {
   private readonly maxEnvelopeBytes: number;
   /** Cameras whose oversize frames were logged: once each, however many there are. */
   private readonly oversizeLogged = new Set<string>();
+  /** Cameras whose frames from the future were logged: once each. */
+  private readonly aheadLogged = new Set<string>();
+  /**
+   * Per feed watched here: how far its newest frame's capture time is ahead of this gateway's
+   * clock on arrival, in ms. Transit makes it a few ms below 0; above MAX_CLOCK_AHEAD_MS every
+   * frame is dropped, so a capture host whose clock runs ahead shows here, not as a black picture.
+   */
+  private readonly clockAheadMs = new Map<string, number>();
   private readonly signalWatch: NodeJS.Timeout;
   private readonly signalRules: SignalRules;
   private readonly claims: CameraClaims;
@@ -131,7 +139,7 @@ export class Feeds {
       fanout.publish(frame);
     };
     await this.bus.subscribe(cameraId, (envelope) => {
-      const frame = this.decode(cameraId, envelope);
+      const frame = this.decode(cameraId, envelope, true);
       if (!frame) return;
       if (next) this.coalescedFrames++;
       else setImmediate(fanOutNext);
@@ -183,6 +191,7 @@ export class Feeds {
       this.lingerTimers.delete(cameraId);
       if (fanout.viewerCount > 0) return;
       this.fanouts.delete(cameraId);
+      this.clockAheadMs.delete(cameraId);
       for (const field of ['received', 'delivered', 'skipped', 'opened'] as const) this.retired[field] += fanout.counters[field];
       this.bus.unsubscribe(cameraId).catch((error: Error) => this.log.warn({ camera: cameraId, err: error.message }, 'unsubscribe failed'));
       this.log.debug({ camera: cameraId }, 'unsubscribed');
@@ -213,6 +222,16 @@ export class Feeds {
     return this.claims.held;
   }
 
+  /** Claim updates that failed (see CameraClaims.failures). */
+  get claimFailures(): number {
+    return this.claims.failures;
+  }
+
+  /** How far ahead of this gateway's clock a watched feed's newest frame was captured, in ms; undefined before its first frame. */
+  clockAheadOf(feed: string): number | undefined {
+    return this.clockAheadMs.get(feed);
+  }
+
   /** Ends every open stream (shutdown); the subscriptions stay until close(). */
   endAllStreams(): void {
     for (const fanout of this.fanouts.values()) fanout.endAll();
@@ -231,12 +250,26 @@ export class Feeds {
     this.fanouts.clear();
   }
 
+  /** A camera's frames from the future, logged once per camera: every one of its frames is likely dropped. */
+  private aheadOfClock(feed: string, aheadMs: number): void {
+    const { cameraId } = parseFeedId(feed);
+    if (this.aheadLogged.has(cameraId)) return;
+    this.aheadLogged.add(cameraId);
+    const seconds = Math.round(aheadMs / 100) / 10;
+    this.log.warn(
+      { camera: cameraId, aheadSeconds: seconds },
+      `dropping frames captured ${seconds} s ahead of this gateway's clock (at most ${MAX_CLOCK_AHEAD_MS / 1000} s allowed): ` +
+        "the capture host's clock runs ahead, or frames are forged; check time sync (NTP) on both hosts " +
+        '(logged once per camera; camrelay_camera_clock_skew_seconds, camrelay_bus_messages_dropped_total)',
+    );
+  }
+
   /**
    * A frame from the bus, or null for one to drop and count: malformed, or captured further in
    * the future than clocks drift. A frame from the future would outrank every real frame after
    * it (Fanout keeps the newer of two) and pass as a fresh snapshot until its time came.
    */
-  private decode(cameraId: string, envelope: Buffer): Frame | null {
+  private decode(cameraId: string, envelope: Buffer, live = false): Frame | null {
     if (envelope.length > this.maxEnvelopeBytes) {
       this.droppedMessages++;
       if (!this.oversizeLogged.has(cameraId)) {
@@ -256,9 +289,12 @@ export class Feeds {
       this.log.debug({ err: (error as Error).message }, 'dropped a malformed bus message');
       return null;
     }
-    if (frame.capturedAt > Date.now() + MAX_CLOCK_AHEAD_MS) {
+    const aheadMs = frame.capturedAt - Date.now();
+    // Only a frame as it arrives measures the clocks: a stored latest frame is older by its age.
+    if (live) this.clockAheadMs.set(cameraId, aheadMs);
+    if (aheadMs > MAX_CLOCK_AHEAD_MS) {
       this.droppedMessages++;
-      this.log.debug({ capturedAt: frame.capturedAt }, 'dropped a bus message captured in the future');
+      this.aheadOfClock(cameraId, aheadMs);
       return null;
     }
     return frame;

@@ -14,13 +14,16 @@ import type { ViewerLimits } from './viewer-limits.js';
 export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limits: ViewerLimits, streams: StreamSockets): Registry {
   const registry = createRegistry();
   // A camera's smaller sizes are feeds of their own: labelled with their size as well.
+  function* feedLabels() {
+    for (const feed of feeds.all.keys()) {
+      const { cameraId: camera, size } = parseFeedId(feed);
+      const labels: Record<string, string> = size === undefined ? { camera } : { camera, size };
+      yield [labels, feed] as const;
+    }
+  }
   const perCamera = (read: (fanout: Fanout) => number) =>
     function* () {
-      for (const [feed, fanout] of feeds.all) {
-        const { cameraId: camera, size } = parseFeedId(feed);
-        const labels: Record<string, string> = size === undefined ? { camera } : { camera, size };
-        yield [labels, read(fanout)] as const;
-      }
+      for (const [labels, feed] of feedLabels()) yield [labels, read(feeds.all.get(feed)!)] as const;
     };
   scrapedGauge(registry, {
     name: 'camrelay_viewers',
@@ -95,6 +98,22 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     name: 'camrelay_camera_claims',
     help: 'Cameras (and sizes) this gateway claims on the bus for its viewers; capture keeps them open.',
     read: () => feeds.claimedCameras,
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_claim_failures_total',
+    help: 'Claims on cameras that Redis did not record (claims, renewals, withdrawals): capture may close, or never open, cameras watched here.',
+    read: () => feeds.claimFailures,
+  });
+  scrapedGauge(registry, {
+    name: 'camrelay_camera_clock_skew_seconds',
+    help: "How far the newest frame's capture time was ahead of this gateway's clock on arrival (a few ms below 0 is transit; above 2 s frames are dropped).",
+    labelNames: ['camera', 'size'],
+    read: function* () {
+      for (const [labels, feed] of feedLabels()) {
+        const aheadMs = feeds.clockAheadOf(feed);
+        if (aheadMs !== undefined) yield [labels, aheadMs / 1000] as const;
+      }
+    },
   });
   scrapedGauge(registry, {
     name: 'camrelay_subscriptions',
