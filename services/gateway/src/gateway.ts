@@ -180,7 +180,11 @@ function capConnectionsPerAddress(server: Server, limits: ViewerLimits): void {
 
 /** Malformed requests, oversized headers and timed-out ones get a JSON answer, as every other error. */
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
+  // A response already under way on this connection (a stream, its head sent, whose client
+  // then sent bytes that are no request) would get the error inside its body: cut it instead,
+  // as Node's own handler does.
+  const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || current?.headersSent) {
     socket.destroy();
     return;
   }
