@@ -216,6 +216,9 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
       composeEnv = {
         ...localBaseImages(),
         API_TOKENS: TOKEN,
+        // Redis's users (deploy/redis/users.acl): required by docker-compose.yml, like API_TOKENS.
+        REDIS_CAPTURE_PASSWORD: randomBytes(24).toString('hex'),
+        REDIS_GATEWAY_PASSWORD: randomBytes(24).toString('hex'),
         PORT: String(await freePort()),
         LB_ADDRESS: '127.0.0.1',
         // These machines cannot raise the open-file limit past 20000 (users' default: 65536).
@@ -479,7 +482,12 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     const restart = docker('restart', '--time', '1', redis!.id);
     // Back means answering: the moment its clients can reconnect.
     await restart;
-    await eventually(async () => assert.match(await execIn(redis!.id, 'redis-cli', 'ping'), /PONG/), 10_000, 50);
+    await eventually(
+      async () =>
+        assert.match(await execIn(redis!.id, 'sh', '-c', 'REDISCLI_AUTH="$REDIS_CAPTURE_PASSWORD" redis-cli --user capture ping'), /PONG/),
+      10_000,
+      50,
+    );
     const backAt = Date.now();
     const marks = viewers.map((viewer) => viewer.frames.length);
     const live = await Promise.all(

@@ -162,9 +162,9 @@ describe('deployment files', () => {
     assert.match(check, /REDISCLI_AUTH="\$\$REDIS_CAPTURE_PASSWORD" redis-cli --user capture ping \| grep -q PONG/);
   });
 
-  it('runs redis, capture and the gateways read-only, without capabilities or privilege escalation, and not as root', () => {
+  it('runs redis, capture, the gateways and the load balancer read-only, without capabilities or privilege escalation, and not as root', () => {
     const services = composeServices();
-    for (const name of ['redis', 'capture', 'gateway']) {
+    for (const name of ['redis', 'capture', 'gateway', 'lb']) {
       const service = services[name]!;
       assert.equal(service.read_only, true, `${name}: read_only`);
       assert.deepEqual(service.cap_drop, ['ALL'], `${name}: cap_drop`);
