@@ -231,13 +231,14 @@ describe('signed URLs without URL_SIGNING_KEY', () => {
 describe('the lifetime a token may ask for', () => {
   let gateway: Service;
   const LONG_LIVED = 'long-lived-token-0123456789';
+  const METRICS_ONLY = 'prometheus-token-0123456789';
 
   before(async () => {
     gateway = await spawnGateway({
       REDIS_URL: '',
       CAMERAS: 'lab=pattern:160x120@5',
       AUTH: 'on',
-      API_TOKENS: `${LAB_ONLY}=lab; ${LONG_LIVED}=lab maxttl=604800`,
+      API_TOKENS: `${LAB_ONLY}=lab; ${LONG_LIVED}=lab maxttl=604800; ${METRICS_ONLY} scope=metrics`,
       SIGNED_URL_TTL: '600',
     });
   });
@@ -259,5 +260,15 @@ describe('the lifetime a token may ask for', () => {
     assert.equal(granted.status, 200);
     const { expiresAt } = (await granted.json()) as { expiresAt: string };
     assert.ok(Date.parse(expiresAt) > Date.now() + 6 * 24 * 3600 * 1000);
+  });
+
+  it('lets a scope=metrics token read /metrics and view nothing', async () => {
+    const as = (path: string, token: string) => fetch(`${gateway.baseUrl}${path}`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal((await as('/metrics', METRICS_ONLY)).status, 200);
+    assert.equal((await as('/metrics', LAB_ONLY)).status, 403, 'a viewing token for some cameras does not');
+    for (const path of ['/cameras/lab/snapshot.jpg', '/cameras/lab/stream.mjpg', '/api/cameras/lab/urls']) {
+      assert.equal((await as(path, METRICS_ONLY)).status, 403, path);
+    }
+    assert.deepEqual(await (await as('/api/cameras', METRICS_ONLY)).json(), []);
   });
 });
