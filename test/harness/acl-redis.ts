@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { REDIS_PUBSUB_BUFFER_LIMIT, freePort, repoRoot, spawnProcess } from '@camrelay/stack';
+import { freePort, loopbackRedisArgs, repoRoot, spawnProcess } from '@camrelay/stack';
 import type { Running } from '@camrelay/stack';
 
 export const REDIS_START = join(repoRoot, 'deploy', 'redis', 'start.sh');
@@ -40,26 +40,7 @@ export async function spawnAclRedis(): Promise<AclRedis> {
   const tmp = mkdtempSync(join(tmpdir(), 'camrelay-acl-redis-'));
   const server = spawnProcess(
     'sh',
-    [
-      REDIS_START,
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--client-output-buffer-limit',
-      REDIS_PUBSUB_BUFFER_LIMIT,
-      '--user',
-      'observer',
-      'on',
-      `>${passwords.observer}`,
-      '+@all',
-      '~*',
-      '&*',
-    ],
+    [REDIS_START, ...loopbackRedisArgs(port), '--user', 'observer', 'on', `>${passwords.observer}`, '+@all', '~*', '&*'],
     { TMPDIR: tmp, ...Object.fromEntries(REDIS_USERS.map((user) => [passwordVariable(user), passwords[user]])) },
   );
   void server.exited.then(() => rmSync(tmp, { recursive: true, force: true }));

@@ -6,7 +6,7 @@ import { Viewer } from './viewer.js';
 
 const STAND_IN_EVERY_MS = 1000;
 /** An ended stream's last bytes get this long to flush before its socket is cut. */
-export const ENDED_STREAM_GRACE_MS = 2000;
+const ENDED_STREAM_GRACE_MS = 2000;
 
 /** When a camera's viewers get a stand-in picture instead of frames, and which. */
 export interface SignalRules {

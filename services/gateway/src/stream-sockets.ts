@@ -13,7 +13,7 @@ type FreeParser = (parser: unknown, request: IncomingMessage, socket: Socket) =>
  * exports the function, streams stay with the HTTP server (more memory, same behaviour), and
  * the gateway says so once and counts them.
  */
-export const freeParser: FreeParser | undefined = (() => {
+const freeParser: FreeParser | undefined = (() => {
   try {
     const common = createRequire(import.meta.url)('_http_common') as { freeParser?: unknown };
     return typeof common.freeParser === 'function' ? (common.freeParser as FreeParser) : undefined;
@@ -27,7 +27,7 @@ export const freeParser: FreeParser | undefined = (() => {
  * (power lost, a phone gone out of range) is found even while its stream is quiet (a low
  * ?fps=, a camera without signal), instead of holding a slot until the kernel gives up.
  */
-export const STREAM_KEEPALIVE_MS = 15_000;
+const STREAM_KEEPALIVE_MS = 15_000;
 
 /** Listeners every net.Socket is born with (net's own end-of-stream handling): never removed. */
 const kept = new WeakSet<Listener>(
@@ -60,11 +60,9 @@ export class StreamSockets {
   /** Streams left attached to the HTTP server because this Node has no parser release. */
   attached = 0;
 
-  constructor(private readonly release: FreeParser | undefined = freeParser) {}
-
   /** False where streams stay with the HTTP server (see freeParser). */
   get handsOver(): boolean {
-    return this.release !== undefined;
+    return freeParser !== undefined;
   }
 
   /**
@@ -83,12 +81,12 @@ export class StreamSockets {
       socket.destroy();
       return null;
     }
-    if (this.release) {
+    if (freeParser) {
       for (const event of socket.eventNames()) {
         for (const listener of socket.listeners(event) as Listener[]) if (!kept.has(listener)) socket.removeListener(event, listener);
       }
       response.detachSocket(socket);
-      this.release((socket as Socket & { parser?: unknown }).parser, request, socket);
+      freeParser((socket as Socket & { parser?: unknown }).parser, request, socket);
       socket.setTimeout(0);
       // Whatever the client sends from now on is dropped; its FIN means it has left.
       socket.on('end', endOnFin);

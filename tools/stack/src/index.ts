@@ -3,6 +3,7 @@ export type { HaproxyTarget } from './haproxy.js';
 export {
   GATEWAY_NODE_FLAGS,
   REDIS_PUBSUB_BUFFER_LIMIT,
+  loopbackRedisArgs,
   freePort,
   repoRoot,
   spawnCapture,

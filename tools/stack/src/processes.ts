@@ -140,16 +140,11 @@ export interface RedisServerOptions extends ProcessOptions {
  */
 export const REDIS_PUBSUB_BUFFER_LIMIT = 'pubsub 256mb 128mb 60';
 
-/**
- * A real redis-server on a free loopback port, without persistence. With `tls`, `port` is
- * the TLS port and there is no plain one.
- */
-export async function spawnRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = options.port ?? (await freePort());
-  const { password, tls } = options;
-  const args = [
+/** redis-server's arguments for a test or stack server on loopback: no persistence, the pub/sub buffer users get. */
+export function loopbackRedisArgs(port: number): string[] {
+  return [
     '--port',
-    tls ? '0' : String(port),
+    String(port),
     '--bind',
     '127.0.0.1',
     '--save',
@@ -159,6 +154,16 @@ export async function spawnRedis(options: RedisServerOptions = {}): Promise<Redi
     '--client-output-buffer-limit',
     REDIS_PUBSUB_BUFFER_LIMIT,
   ];
+}
+
+/**
+ * A real redis-server on a free loopback port, without persistence. With `tls`, `port` is
+ * the TLS port and there is no plain one.
+ */
+export async function spawnRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
+  const { password, tls } = options;
+  const args = loopbackRedisArgs(tls ? 0 : port);
   if (tls)
     args.push(
       '--tls-port',
