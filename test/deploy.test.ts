@@ -2,7 +2,8 @@
  * The deployment files, without a Docker engine: the compose file parses with docker-compose
  * and refuses to start without API_TOKENS and the Redis passwords, gives Redis the users of
  * deploy/redis and each service its own, runs redis, capture and the gateways read-only without
- * capabilities, every base image is a variable, the committed
+ * capabilities, runs capture as a fleet that any --scale fits and that has time to hand its
+ * cameras over when stopped, every base image is a variable, the committed
  * HAProxy rendering matches its template, and Debian's HAProxy accepts both renderings. The
  * compose test (compose.test.ts) runs them for real.
  */
@@ -15,6 +16,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { GATEWAY_NODE_FLAGS, REDIS_PUBSUB_BUFFER_LIMIT, dockerHaproxyConf, renderHaproxyConf, repoRoot } from '@camrelay/stack';
 import { REDIS_USERS_ACL, passwordVariable } from './harness/acl-redis.js';
+import { CAPTURE_STOP_GRACE_SECONDS } from './harness/capture-fleet.js';
 
 /** The Redis passwords compose requires (README, Security); a test that is about them overrides them. */
 const REDIS_PASSWORDS = {
@@ -43,6 +45,19 @@ interface ComposeService {
   security_opt?: string[];
   privileged?: boolean;
   healthcheck?: { test: string[] };
+  container_name?: string;
+  ports?: unknown[];
+  command?: unknown;
+  deploy?: { replicas?: number };
+  stop_grace_period?: string;
+}
+
+/** A compose duration (`15s`, `1m30s`, `1500ms`) in seconds. */
+function durationSeconds(text: string): number {
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001, us: 0.000001 };
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(h|ms|us|m|s)/g)];
+  assert.equal(parts.map((part) => part[0]).join(''), text, `${text}: a duration of h, m, s, ms or us`);
+  return parts.reduce((sum, [, value, unit]) => sum + Number(value) * units[unit!]!, 0);
 }
 
 /** The services as docker-compose renders them, with the variables compose requires. */
@@ -64,13 +79,15 @@ function haproxyCheck(conf: string) {
 }
 
 describe('deployment files', () => {
-  it('docker-compose.yml: redis, capture, 3 gateways without host ports, HAProxy on 8080', () => {
+  it('docker-compose.yml: redis, 2 captures and 3 gateways without host ports, HAProxy on 8080', () => {
     const { stdout: config, status } = composeConfig({ PORT: '', API_TOKENS: 'a-token-for-the-test-only' });
     assert.equal(status, 0);
     for (const service of ['redis:', 'capture:', 'gateway:', 'lb:']) assert.match(config, new RegExp(`^  ${service}`, 'm'));
     const gateway = /^ {2}gateway:\n((?: {4}.*\n)+)/m.exec(config)?.[1] ?? '';
     assert.match(gateway, /replicas: 3/);
     assert.doesNotMatch(gateway, /ports:/, 'gateways publish no host port, so any number can run');
+    const capture = /^ {2}capture:\n((?: {4}.*\n)+)/m.exec(config)?.[1] ?? '';
+    assert.match(capture, /replicas: 2/, 'a fleet of two captures by default, as `--scale capture=2` in the README');
     const lb = /^ {2}lb:\n((?: {4}.*\n)+)/m.exec(config)?.[1] ?? '';
     assert.match(lb, /0\.0\.0\.0:8080:8080/);
     assert.match(lb, /image: haproxy:/);
@@ -125,6 +142,29 @@ describe('deployment files', () => {
     const image = readFileSync(join(repoRoot, 'services/gateway/Dockerfile'), 'utf8');
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(image)?.[1] ?? 'null') as unknown;
     assert.deepEqual(cmd, ['node', ...GATEWAY_NODE_FLAGS, 'services/gateway/dist/main.js']);
+  });
+
+  it('docker-compose.yml runs capture as a fleet: any --scale fits, and a stopping instance has time to hand its cameras over', () => {
+    const capture = composeServices().capture!;
+    // Each replica gets a name and a port of its own only if compose chooses them.
+    assert.equal(capture.container_name, undefined, 'no container_name: two replicas cannot share one');
+    assert.equal(capture.ports, undefined, 'no published port: two replicas cannot share a host port');
+    assert.ok((capture.deploy?.replicas ?? 1) >= 2, `replicas ${capture.deploy?.replicas}: one may stop without its cameras going dark`);
+    const grace = durationSeconds(capture.stop_grace_period ?? '10s');
+    assert.ok(
+      grace >= CAPTURE_STOP_GRACE_SECONDS,
+      `stop_grace_period ${capture.stop_grace_period ?? '(default 10s)'}: SIGKILL would cut the hand-over short (≥ ${CAPTURE_STOP_GRACE_SECONDS}s)`,
+    );
+    // docker stop's SIGTERM goes to the container's first process: it must be node itself (the
+    // official image's entrypoint execs its command), not a shell that would not pass it on.
+    assert.equal(capture.entrypoint, undefined, 'compose keeps the image entrypoint');
+    assert.equal(capture.command, undefined, "compose keeps the image's CMD");
+    const dockerfile = readFileSync(join(repoRoot, 'services/capture/Dockerfile'), 'utf8');
+    assert.doesNotMatch(dockerfile, /^ENTRYPOINT /m, 'the image sets no entrypoint of its own');
+    const cmd = [...dockerfile.matchAll(/^CMD (.*)$/gm)].at(-1)?.[1] ?? '';
+    assert.match(cmd, /^\[/, `CMD ${cmd}: exec form (a JSON array), so that no shell stands between docker and node`);
+    assert.deepEqual(JSON.parse(cmd), ['node', 'services/capture/dist/main.js']);
+    assert.doesNotMatch(dockerfile, /^STOPSIGNAL (?!SIGTERM)/m, 'stopped with SIGTERM, which capture answers with the hand-over');
   });
 
   it('docker-compose.yml will not start gateways without API_TOKENS, and says so', () => {
