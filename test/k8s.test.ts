@@ -2,8 +2,9 @@
  * The Kubernetes manifests (deploy/k8s), offline: `kubectl kustomize` renders the base and every
  * overlay; every object of a kind kubernetes-models knows passes its schema; and the values that
  * must agree do: probes and Prometheus annotations with the ports the services listen on (read
- * through the services' own configuration readers), the grace period with the gateway's shutdown,
- * selectors with pod labels, the Ingress with the Service, Secrets with the commands the README
+ * through the services' own configuration readers), the grace periods with the gateway's shutdown
+ * and capture's hand-over, capture as a fleet (replicas, rollout, disruption budget), selectors
+ * with pod labels, the Ingress with the Service, Secrets with the commands the README
  * gives, the security context with the images' user, the single Redis with deploy/redis's users
  * and every client with its own. No cluster is needed; CI has kubectl.
  */
@@ -25,6 +26,7 @@ import { readCaptureConfig } from '@camrelay/capture';
 import { readGatewayConfig } from '@camrelay/gateway';
 import { REDIS_PUBSUB_BUFFER_LIMIT, repoRoot } from '@camrelay/stack';
 import { REDIS_USERS_ACL, passwordVariable } from './harness/acl-redis.js';
+import { CAPTURE_STOP_GRACE_SECONDS } from './harness/capture-fleet.js';
 
 const k8sDir = join(repoRoot, 'deploy', 'k8s');
 const kustomizations = [
@@ -290,12 +292,9 @@ describe('deploy/k8s', () => {
         assert.deepEqual(ids, [...new Set(ids)]);
       });
 
-      it('capture runs once (Recreate), a gateway Deployment exists, and names its images as compose builds them', () => {
+      it('a capture and a gateway Deployment exist, and name their images as compose builds them', () => {
         const deployments = camrelayDeployments(render(dir));
-        const capture = deployments.filter((entry) => entry.service === 'capture');
-        assert.equal(capture.length, 1);
-        assert.equal(capture[0]!.deployment.spec?.replicas, 1);
-        assert.equal(capture[0]!.deployment.spec?.strategy?.type, 'Recreate');
+        assert.equal(deployments.filter((entry) => entry.service === 'capture').length, 1);
         assert.equal(deployments.filter((entry) => entry.service === 'gateway').length, 1);
         for (const { deployment, service } of deployments) {
           assert.match(onlyContainer(deployment).image ?? '', new RegExp(`(^|/)camrelay-${service}(:|@|$)`));
@@ -366,6 +365,56 @@ describe('deploy/k8s', () => {
         }
       });
 
+      it('runs capture as a fleet: two or more pods, rolled over one at a time, a disruption budget that keeps one', () => {
+        const objects = render(dir);
+        const { deployment } = camrelayDeployments(objects).find((entry) => entry.service === 'capture')!;
+        const replicas = deployment.spec?.replicas ?? 1;
+        assert.ok(replicas >= 2, `replicas ${replicas}: one pod may go (a drain, a rollout, a crash) while another holds its cameras`);
+        // Recreate would stop every pod at once: every camera dark until the new ones start.
+        const strategy = deployment.spec?.strategy;
+        assert.equal(strategy?.type ?? 'RollingUpdate', 'RollingUpdate', 'not Recreate');
+        assert.ok(
+          [0, '0%'].includes(strategy?.rollingUpdate?.maxUnavailable ?? '25%'),
+          `maxUnavailable ${strategy?.rollingUpdate?.maxUnavailable}: a new pod joins the fleet before an old one hands its cameras over`,
+        );
+        assert.ok(
+          ![0, '0%'].includes(strategy?.rollingUpdate?.maxSurge ?? '25%'),
+          'maxSurge above 0, or a rollout with maxUnavailable 0 cannot start',
+        );
+        const budgets = byKind<IPodDisruptionBudget & K8sObject>(objects, 'PodDisruptionBudget').filter((budget) =>
+          selects(budget.spec?.selector?.matchLabels, deployment.spec?.template.metadata?.labels),
+        );
+        assert.equal(budgets.length, 1, 'one PodDisruptionBudget covers the capture pods');
+        const { minAvailable, maxUnavailable } = budgets[0]!.spec ?? {};
+        assert.ok(
+          (minAvailable === undefined) !== (maxUnavailable === undefined),
+          'the budget sets minAvailable or maxUnavailable (one of them)',
+        );
+        assert.ok(
+          typeof (minAvailable ?? maxUnavailable) === 'number',
+          `the budget in pods, not a percentage (${minAvailable ?? maxUnavailable}): read it here if that changes`,
+        );
+        const keeps = minAvailable !== undefined ? Number(minAvailable) : replicas - Number(maxUnavailable);
+        assert.ok(keeps >= 1, `the budget keeps ${keeps} pods: a drain could take every camera's holder at once`);
+        assert.ok(keeps <= replicas - 1, `the budget keeps ${keeps} of ${replicas} pods: no drain could evict any`);
+      });
+
+      it('gives a stopping capture pod time to hand its cameras over before SIGKILL, and SIGTERM reaches node', () => {
+        for (const { deployment } of camrelayDeployments(render(dir)).filter((entry) => entry.service === 'capture')) {
+          const grace = podSpecOf(deployment).terminationGracePeriodSeconds ?? 30;
+          assert.ok(
+            grace >= CAPTURE_STOP_GRACE_SECONDS,
+            `terminationGracePeriodSeconds ${grace} < ${CAPTURE_STOP_GRACE_SECONDS}: SIGKILL would cut the hand-over short`,
+          );
+          const container = onlyContainer(deployment);
+          // The image's CMD (exec form, node itself; test/deploy.test.ts checks it) receives the
+          // kubelet's SIGTERM. A command here could put a shell in between.
+          assert.equal(container.command, undefined, "capture runs the image's own entrypoint and CMD");
+          assert.equal(container.args, undefined, "capture runs the image's own CMD");
+          assert.ok(!container.lifecycle?.preStop, 'no preStop: the hand-over starts at SIGTERM and needs the whole grace period');
+        }
+      });
+
       it('runs every pod as a non-root user the image has, read-only, without privileges, under RuntimeDefault seccomp', () => {
         const objects = render(dir);
         const uids = new Map(
@@ -415,7 +464,7 @@ describe('deploy/k8s', () => {
         }
       });
 
-      it('Services, the PodDisruptionBudget and the Ingress select pods and ports that exist', () => {
+      it('Services, the PodDisruptionBudgets and the Ingress select pods and ports that exist', () => {
         const objects = render(dir);
         const deployments = byKind<IDeployment & K8sObject>(objects, 'Deployment');
         const services = byKind<IService & K8sObject>(objects, 'Service');
@@ -437,11 +486,12 @@ describe('deploy/k8s', () => {
           );
         }
         const budgets = byKind<IPodDisruptionBudget & K8sObject>(objects, 'PodDisruptionBudget');
-        const gateway = camrelayDeployments(objects).find((entry) => entry.service === 'gateway')!.deployment;
-        assert.ok(
-          budgets.some((budget) => selects(budget.spec?.selector?.matchLabels, gateway.spec?.template.metadata?.labels)),
-          'a PodDisruptionBudget covers the gateways',
-        );
+        for (const { deployment, service } of camrelayDeployments(objects)) {
+          assert.ok(
+            budgets.some((budget) => selects(budget.spec?.selector?.matchLabels, deployment.spec?.template.metadata?.labels)),
+            `a PodDisruptionBudget covers the ${service} pods`,
+          );
+        }
         for (const budget of budgets) {
           assert.ok(
             deployments.some((deployment) => selects(budget.spec?.selector?.matchLabels, deployment.spec?.template.metadata?.labels)),
