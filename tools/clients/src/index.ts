@@ -1,7 +1,8 @@
 /**
  * Clients of a running camrelay, shared by the tests and the benchmarks: a stream viewer, the
- * viewer churn, /metrics scraping, the post-GC memory probe, `npm run stack` as a fixture, and
- * MJPEG files of known frames to feed capture.
+ * viewer churn, /metrics scraping, the post-GC memory probe, `npm run stack` as a fixture,
+ * MJPEG files of known frames to feed capture, and local network cameras (healthy, hung,
+ * resetting, trickling) to point it at.
  */
 export { writeMjpegAvi } from './avi.js';
 export type { AviOptions } from './avi.js';
@@ -11,6 +12,8 @@ export { gcProbeEnv, probeMemory, retained } from './memory-probe.js';
 export type { MemoryProbe } from './memory-probe.js';
 export { fetchMetrics, metricValue, scrapeGateway } from './metrics.js';
 export type { GatewayMetrics } from './metrics.js';
+export { MJPEG_SOURCES_DEFAULTS, SOURCE_KINDS, spawnMjpegSources, startMjpegSources } from './mjpeg-sources.js';
+export type { MjpegSources, MjpegSourcesOptions, SourceKind } from './mjpeg-sources.js';
 export { OPEN_GATEWAY } from './open-gateway.js';
 export { startStack } from './stack.js';
 export type { RunningStack, StackGateway } from './stack.js';
