@@ -1,9 +1,10 @@
 /**
- * `npm run stack -- --gateways N [--redis-cluster M]`: the distributed topology from local
- * processes, for machines without a Docker engine: redis-server (or a Redis Cluster of M
- * masters and M replicas), capture, N gateways on their own ports and HAProxy (Debian's)
- * rendered from the same template as docker compose's. Ctrl-C stops every process it started;
- * a failed start stops the rest and says which part failed and why.
+ * `npm run stack -- --gateways N [--captures C] [--redis-cluster M]`: the distributed topology
+ * from local processes, for machines without a Docker engine: redis-server (or a Redis Cluster
+ * of M masters and M replicas), a fleet of C capture processes sharing the same CAMERAS (each
+ * with its own health port), N gateways on their own ports and HAProxy (Debian's) rendered from
+ * the same template as docker compose's. Ctrl-C stops every process it started; a failed start
+ * stops the rest and says which part failed and why.
  */
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
@@ -24,7 +25,9 @@ import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '
 import { spawnRedisCluster } from './redis-cluster.js';
 import type { Running } from './processes.js';
 
-const USAGE = 'npm run stack -- --gateways N [--redis-cluster MASTERS]';
+const USAGE = 'npm run stack -- --gateways N [--captures N] [--redis-cluster MASTERS]';
+
+const plural = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
 
 function fail(message: string): never {
   console.error(`stack: ${message}`);
@@ -36,6 +39,7 @@ const { values } = (() => {
     return parseArgs({
       options: {
         gateways: { type: 'string', default: '3' },
+        captures: { type: 'string', default: '1' },
         'redis-cluster': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -45,7 +49,9 @@ const { values } = (() => {
   }
 })();
 if (values.help) {
-  console.log(`usage: ${USAGE}   (PORT: load balancer port, default 8080; CAMERAS as for capture)`);
+  console.log(
+    `usage: ${USAGE}   (PORT: load balancer port, default 8080; CAMERAS as for capture, shared by the captures; HEALTH_PORT: the first capture's health port, the next ones count up from it, default free ports)`,
+  );
   process.exit(0);
 }
 const clusterMasters = values['redis-cluster'] === undefined ? undefined : Number(values['redis-cluster']);
@@ -56,6 +62,19 @@ if (clusterMasters !== undefined && (!Number.isInteger(clusterMasters) || cluste
 const gatewayCount = Number(values.gateways);
 if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 64)
   fail(`--gateways must be a whole number from 1 to 64, got ${JSON.stringify(values.gateways)}`);
+// A fleet: the captures share the cameras, each camera held by one of them at a time.
+const captureCount = Number(values.captures);
+if (!Number.isInteger(captureCount) || captureCount < 1 || captureCount > 16)
+  fail(`--captures must be a whole number from 1 to 16, got ${JSON.stringify(values.captures)}`);
+/** HEALTH_PORT, if set: the first capture's; the others count up from it. */
+const firstHealthPort = process.env.HEALTH_PORT ? Number(process.env.HEALTH_PORT) : undefined;
+if (
+  firstHealthPort !== undefined &&
+  (!Number.isInteger(firstHealthPort) || firstHealthPort < 1 || firstHealthPort + captureCount - 1 > 65535)
+)
+  fail(
+    `HEALTH_PORT must be a whole number from 1 to ${65536 - captureCount} (${plural(captureCount, 'capture')} count up from it), got ${JSON.stringify(process.env.HEALTH_PORT)}`,
+  );
 const port = Number(process.env.PORT ?? 8080);
 if (!Number.isInteger(port) || port < 1 || port > 65535)
   fail(`PORT must be a whole number from 1 to 65535, got ${JSON.stringify(process.env.PORT)}`);
@@ -87,23 +106,35 @@ const gatewayEnv = { TRUST_PROXY: 'true', HOST: '127.0.0.1', ...(madeToken ? { A
 const dir = mkdtempSync(join(tmpdir(), 'camrelay-stack-'));
 const logs = join(dir, 'logs');
 mkdirSync(logs);
-const started: Array<{ name: string; process: Running }> = [];
+/** What was started, in order; processes of one `together` group are stopped at once. */
+const started: Array<{ name: string; process: Running; together?: string }> = [];
 /** What stopping the processes leaves behind: the cluster's node files. */
 const afterStop: Array<() => Promise<void>> = [];
 let stopping = false;
 let ready = false;
 
-/** Stops every process, in reverse order (the load balancer first, Redis last); keeps the logs after a failure. */
+/**
+ * Stops every process, in reverse order (the load balancer first, Redis last), the captures
+ * together: one by one, each would hand its cameras over to the next to stop (up to ~10 s
+ * each). Keeps the logs after a failure.
+ */
 async function stopAll(keepLogs = false): Promise<void> {
   stopping = true;
-  for (const { process: child } of [...started].reverse()) await child.stop();
+  const order = [...started].reverse();
+  for (let i = 0; i < order.length;) {
+    const { together } = order[i]!;
+    let end = i + 1;
+    while (together !== undefined && order[end]?.together === together) end++;
+    await Promise.all(order.slice(i, end).map((entry) => entry.process.stop()));
+    i = end;
+  }
   for (const cleanup of afterStop) await cleanup();
   if (keepLogs) console.error(`stack: logs kept in ${logs}`);
   else rmSync(dir, { recursive: true, force: true });
 }
 
-function track<T extends Running>(name: string, child: T, logName = name): T {
-  started.push({ name, process: child });
+function track<T extends Running>(name: string, child: T, logName = name, together?: string): T {
+  started.push({ name, process: child, together });
   void child.exited.then((code) => {
     if (ready && !stopping)
       console.error(`stack: ${name} (pid ${child.process.pid}) exited with code ${code}; its log: ${join(logs, `${logName}.log`)}`);
@@ -151,9 +182,18 @@ const bus = await step('redis', async () => {
     lines: [`  redis      Redis Cluster: ${clusterMasters} masters + ${clusterMasters} replicas  REDIS_CLUSTER_NODES=${cluster.seeds}`],
   };
 });
-const captureHealthPort = process.env.HEALTH_PORT || String(await freePort());
-const capture = await step('capture', () => spawnCapture({ ...bus.env, HEALTH_PORT: captureHealthPort }, [], logOf('capture')));
-track('capture', capture);
+// Same CAMERAS (from this environment), same bus: they form a fleet with no further setting.
+const captures = await step('captures', () =>
+  Promise.all(
+    Array.from({ length: captureCount }, async (_, i) => {
+      const name = `capture-${i + 1}`;
+      const healthPort = firstHealthPort === undefined ? await freePort() : firstHealthPort + i;
+      const capture = await spawnCapture({ ...bus.env, HEALTH_PORT: String(healthPort) }, [], logOf(name));
+      track(name, capture, name, 'captures');
+      return { name, capture, healthPort };
+    }),
+  ),
+);
 const gateways = await step('gateways', () =>
   Promise.all(
     Array.from({ length: gatewayCount }, async (_, i) => {
@@ -189,10 +229,15 @@ const haproxy = await step('haproxy', async () => {
 });
 
 ready = true;
-console.log(`camrelay stack: http://localhost:${port}  (${gatewayCount} gateway${gatewayCount === 1 ? '' : 's'} behind HAProxy)`);
+console.log(
+  `camrelay stack: http://localhost:${port}  (${plural(gatewayCount, 'gateway')} behind HAProxy, ${plural(captureCount, 'capture')})`,
+);
 for (const line of bus.lines) console.log(line);
-console.log(`  capture    pid ${capture.process.pid}  CAMERAS=${hideCredentials(process.env.CAMERAS ?? 'default=auto')}`);
-console.log(`             metrics http://127.0.0.1:${captureHealthPort}/metrics`);
+for (const { name, capture, healthPort } of captures)
+  console.log(`  ${name.padEnd(10)} pid ${capture.process.pid}  metrics http://127.0.0.1:${healthPort}/metrics`);
+console.log(
+  `             CAMERAS=${hideCredentials(process.env.CAMERAS ?? 'default=auto')}${captureCount > 1 ? `  (shared: each camera held by one capture at a time)` : ''}`,
+);
 for (const { name, gateway } of gateways) console.log(`  ${name.padEnd(10)} pid ${gateway.process.pid}  ${gateway.baseUrl}`);
 console.log(`  haproxy    pid ${haproxy.process.pid}  ${haproxyConf}${acceptProxy ? '  (PROXY protocol required)' : ''}`);
 console.log(`             runtime API ${runtimeSocket}  health http://127.0.0.1:${internalPort}/lbz`);
