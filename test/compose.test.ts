@@ -3,9 +3,11 @@
  * testcontainers, with the images built from the project's Dockerfiles on base images built
  * here (`npm run docker:images`: Docker Hub is not reachable). Only variables change (base
  * images, the load balancer's port, and its address: 127.0.0.1, so nothing is reachable from
- * the network), and an override names the built images. 150 viewers through HAProxy at
- * 640x480 @ 30; gateways scaled up, down and killed; Redis restarted; the viewer page in
- * Chromium; the camera asleep and woken; a smaller size; and `down` leaves nothing behind.
+ * the network), and an override names the built images. Started as the README says, `up
+ * --scale gateway=3 --scale capture=2`: 150 viewers through HAProxy at 640x480 @ 30; gateways
+ * scaled up, down and killed; Redis restarted; the viewer page in Chromium; the camera asleep
+ * and woken; a smaller size; a capture instance killed, its cameras taken over by the other;
+ * and `down` leaves nothing behind.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -55,8 +57,15 @@ const KEPT_VIEWERS = 60;
 const QUIET_VIEWERS = 30;
 /** How long the viewer page waits for a new picture before it reopens a stream. */
 const STALL_MS = 2500;
+/** Capture instances: a fleet sharing the cameras, as `--scale capture=2` in the README. */
+const CAPTURES = 2;
+/**
+ * The cameras: the one the tests watch, and two small ones so that the fleet has cameras to
+ * share (asleep, and so free, until the viewer page or the capture kill test watches them).
+ */
+const CAMERAS = ['cam', 'cam2', 'cam3'];
 
-describe('docker compose: redis, capture, gateways and HAProxy in containers', () => {
+describe('docker compose: redis, a capture fleet, gateways and HAProxy in containers', () => {
   let engine: DockerEngine | undefined;
   let environment: StartedDockerComposeEnvironment | undefined;
   let composeEnv: Record<string, string> = {};
@@ -80,6 +89,8 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         '--no-recreate',
         '--scale',
         `gateway=${gateways}`,
+        '--scale',
+        `capture=${CAPTURES}`,
       ],
       {
         cwd: repoRoot,
@@ -106,6 +117,27 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
       }),
     );
   };
+  /**
+   * The cameras each capture container holds, from its own /metrics (capture publishes no port:
+   * asked inside the container, on the HEALTH_PORT its image sets): the gauge
+   * camrelay_capture_camera_held{camera="ID"} is 1 for each camera the instance holds.
+   */
+  const camerasPerCapture = async () => {
+    const captures = await serviceContainers(PROJECT, 'capture');
+    const script = `fetch('http://127.0.0.1:'+process.env.HEALTH_PORT+'/metrics').then((r)=>r.text()).then((t)=>process.stdout.write(t))`;
+    return Promise.all(
+      captures.map(async (capture) => {
+        const metrics = await execIn(capture.id, 'node', '-e', script);
+        const held = [...metrics.matchAll(/^camrelay_capture_camera_held\{([^}]*)\} (\S+)$/gm)]
+          .filter((match) => Number(match[2]) === 1)
+          .map((match) => /(?:^|,)camera="([^"]*)"/.exec(match[1]!)?.[1] ?? '')
+          .sort();
+        return { ...capture, held };
+      }),
+    );
+  };
+  const holdings = (captures: Array<{ number: number; held: string[] }>) =>
+    captures.map((capture) => `capture #${capture.number}: ${capture.held.join(', ') || 'none'}`).join('; ');
   /**
    * Gateways in HAProxy's rotation: servers of backend `gateways` UP in its runtime API's `show
    * stat`, asked from inside its container (the API listens on 127.0.0.1 there, published
@@ -223,7 +255,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         LB_ADDRESS: '127.0.0.1',
         // These machines cannot raise the open-file limit past 20000 (users' default: 65536).
         LB_NOFILE: '20000',
-        CAMERAS: `cam=pattern:640x480@${FPS}`,
+        CAMERAS: [`cam=pattern:640x480@${FPS}`, ...CAMERAS.slice(1).map((id) => `${id}=pattern:320x240@15`)].join(';'),
         // 32 KB frames. At the default quality (80: 57 KB) 150 streams through HAProxy and
         // Docker's bridge, and this process reading them, are the two cores' limit here: the
         // slowest viewer got 20-33 fps over eight runs, this process alone 46-94 % of a core.
@@ -248,7 +280,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         .withStartupTimeout(120_000)
         .withClientOptions({
           ...(compose.standalone ? { executable: { standalone: true, executablePath: 'docker-compose' } } : {}),
-          commandOptions: ['--scale', 'gateway=3'],
+          commandOptions: ['--scale', 'gateway=3', '--scale', `capture=${CAPTURES}`],
         })
         .up();
       setUp.push(`images built and every container healthy ${((performance.now() - started) / 1000).toFixed(0)} s after the start`);
@@ -289,7 +321,7 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
         .map((line) => Number(line.trim().split(/\s+/)[1]));
       assert.ok(uids.length > 0 && uids.every((uid) => uid !== 0), `${service} runs no process as root (uids ${uids.join(', ')})`);
     }
-    assert.deepEqual(services.sort(), ['capture', 'gateway', 'gateway', 'gateway', 'lb', 'redis']);
+    assert.deepEqual(services.sort(), [...Array<string>(CAPTURES).fill('capture'), 'gateway', 'gateway', 'gateway', 'lb', 'redis']);
   });
 
   it(`spreads ${VIEWERS} viewers over three gateways, each at ≥ 90 % of ${FPS} fps`, async (t) => {
@@ -584,6 +616,92 @@ describe('docker compose: redis, capture, gateways and HAProxy in containers', (
     const snapshot = await fetch(`${lb}/cameras/cam/snapshot.jpg?size=160x120`, { headers: AUTH });
     assert.equal(snapshot.status, 200);
     assert.equal(cv.imdecode(Buffer.from(await snapshot.arrayBuffer())).cols, 160);
+  });
+
+  it('a killed capture’s cameras come back through HAProxy within 3 s', async (t) => {
+    for (const viewer of viewers) viewer.close();
+    viewers = [];
+    assert.equal((await serviceContainers(PROJECT, 'capture')).length, CAPTURES, `${CAPTURES} capture containers run`);
+    // One viewer per camera, through the load balancer: a watched camera is open (the others
+    // sleep after CAPTURE_IDLE_AFTER), and its stream must go on across the failover.
+    const watching = CAMERAS.map((id) => new StreamViewer(`${lb}/cameras/${id}/stream.mjpg`, { keepJpegs: false, headers: AUTH }));
+    try {
+      await Promise.all(
+        watching.map((viewer) => viewer.waitForFrame((frame) => frame.headers['x-no-signal'] === undefined, 'a live frame', 0, 20_000)),
+      );
+      // Which instance holds which camera: each camera held by exactly one.
+      const before = await eventually(
+        async () => {
+          const captures = await camerasPerCapture();
+          assert.deepEqual(
+            captures.flatMap((capture) => capture.held).sort(),
+            [...CAMERAS].sort(),
+            `every camera held by one capture (${holdings(captures)})`,
+          );
+          return captures;
+        },
+        20_000,
+        250,
+      );
+      const [victim] = [...before].sort((a, b) => b.held.length - a.held.length);
+      const marks = watching.map((viewer) => viewer.frames.length);
+      const killedAt = Date.now();
+      await docker('kill', victim!.id);
+      // When it was dead: a frame captured after that came from another instance.
+      await docker('wait', victim!.id);
+      const diedAt = Date.parse((await docker('inspect', '--format', '{{.State.FinishedAt}}', victim!.id)).trim());
+      assert.ok(diedAt >= killedAt - 1000, `the container's end (${new Date(diedAt).toISOString()}) is the kill's`);
+      const back = await Promise.all(
+        watching.map(
+          async (viewer, i) =>
+            (
+              await viewer.waitForFrame(
+                (frame) => frame.headers['x-no-signal'] === undefined && frame.timestamp * 1000 > diedAt,
+                'a live frame captured after the kill',
+                marks[i],
+                15_000,
+              )
+            ).receivedAt - killedAt,
+        ),
+      );
+      await sleep(1000); // the streams after the failover
+      const after = await camerasPerCapture().catch((error: Error) => `unreadable: ${error.message}`);
+      // Gaps on the cameras the killed instance did not hold: they should not notice.
+      const untouched = watching.filter((_, i) => !victim!.held.includes(CAMERAS[i]!));
+      const largestGap = Math.max(
+        0,
+        ...untouched.flatMap((viewer) => {
+          const live = viewer.liveFrames.filter((frame) => frame.receivedAt >= killedAt);
+          return live.slice(1).map((frame, i) => frame.sequence - live[i]!.sequence - 1);
+        }),
+      );
+      t.diagnostic(
+        `killed capture #${victim!.number} holding ${victim!.held.join(', ')} (${holdings(before)}); live again after ${CAMERAS.map((id, i) => `${id} ${back[i]} ms`).join(', ')}; then ${typeof after === 'string' ? after : holdings(after)}; largest X-Sequence gap on the other cameras: ${largestGap}`,
+      );
+      assert.deepEqual(
+        CAMERAS.filter((_, i) => watching[i]!.isClosed),
+        [],
+        'no stream ended: the gateways keep them open across the failover',
+      );
+      for (const [i, ms] of back.entries()) assert.ok(ms < 3000, `${CAMERAS[i]}: live within 3 s of the kill (${ms} ms)`);
+      // Strictly increasing for a viewer, across the failover too (README, HTTP API); a NO
+      // SIGNAL picture in between repeats the last number (no frame was captured).
+      for (const [i, viewer] of watching.entries()) {
+        const sequences = viewer.frames.map((frame) => frame.sequence);
+        const live = viewer.liveFrames.map((frame) => frame.sequence);
+        const wrong = live.findIndex((sequence, j) => j > 0 && sequence <= live[j - 1]!);
+        assert.equal(wrong, -1, `${CAMERAS[i]}: X-Sequence ${live[wrong - 1]} then ${live[wrong]}`);
+        assert.ok(
+          sequences.every((sequence, j) => j === 0 || sequence >= sequences[j - 1]!),
+          `${CAMERAS[i]}: X-Sequence never goes back, NO SIGNAL pictures included`,
+        );
+      }
+    } catch (error) {
+      t.diagnostic(await serviceLogs().catch((failure: Error) => `no logs: ${failure.message}`));
+      throw error;
+    } finally {
+      for (const viewer of watching) viewer.close();
+    }
   });
 
   it('down leaves no container, network or volume of the project', async () => {
