@@ -25,6 +25,30 @@ function childrenOf(pid: number): number[] {
   }
 }
 
+/** The process and every live process below it. */
+export function processTree(pid: number): number[] {
+  return [pid, ...childrenOf(pid).flatMap(processTree)];
+}
+
+/**
+ * Resident memory of a process and every process below it, now. `rss` sums each one's VmRSS, so
+ * pages they share (Node, OpenCV's libraries: one copy for a fleet of camera processes) count
+ * once per process; `pss` splits each shared page between its users (smaps_rollup, Linux ≥ 4.14):
+ * what the tree as a whole holds.
+ */
+export function treeMemoryBytes(pid: number): { rss: number; pss: number } {
+  let [rss, pss] = [0, 0];
+  for (const member of processTree(pid)) {
+    try {
+      rss += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${member}/status`, 'latin1'))?.[1] ?? 0) * 1024;
+      pss += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${member}/smaps_rollup`, 'latin1'))?.[1] ?? 0) * 1024;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { rss, pss };
+}
+
 /** Peak resident set size in bytes (VmHWM). */
 export function peakRssBytes(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
