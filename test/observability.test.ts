@@ -177,7 +177,7 @@ describe('Prometheus and Grafana against the real parts', () => {
     const config = parse(
       renderStackConfig({
         GATEWAY_TARGETS: gateways.map((gateway) => `'127.0.0.1:${gateway.port}'`).join(', '),
-        CAPTURE_TARGET: `127.0.0.1:${captureHealth}`,
+        CAPTURE_TARGETS: `'127.0.0.1:${captureHealth}'`,
         // No credentials in a target: the exporter has its own, and Prometheus shows targets.
         REDIS_TARGETS: `'redis://127.0.0.1:${redis.port}'`,
         REDIS_EXPORTER: `127.0.0.1:${exporterPort}`,
@@ -271,13 +271,17 @@ describe('Prometheus and Grafana against the real parts', () => {
     assert.equal(String(dns.port), env('gateway').PORT);
     assert.ok(expose('gateway').includes(String(dns.port)));
 
-    const captureTarget = (job('camrelay-capture').static_configs as Array<{ targets: string[] }>)[0]!.targets[0]!;
+    // Every capture instance of the fleet (any --scale), not one of them at random.
+    const captureDns = (job('camrelay-capture').dns_sd_configs as Array<{ names: string[]; type: string; port: number }>)[0]!;
+    assert.deepEqual(captureDns.names, ['capture']);
+    assert.equal(captureDns.type, 'A');
+    assert.ok(services.capture, 'a capture service');
     assert.equal(
-      captureTarget,
-      `capture:${/^ENV HEALTH_PORT=(\d+)$/m.exec(readFileSync(join(repoRoot, 'services/capture/Dockerfile'), 'utf8'))?.[1]}`,
+      String(captureDns.port),
+      /^ENV HEALTH_PORT=(\d+)$/m.exec(readFileSync(join(repoRoot, 'services/capture/Dockerfile'), 'utf8'))?.[1],
     );
     assert.equal(env('capture').HEALTH_HOST, '0.0.0.0', 'capture serves /metrics beyond its own loopback');
-    assert.ok(expose('capture').includes(captureTarget.split(':')[1]!));
+    assert.ok(expose('capture').includes(String(captureDns.port)));
 
     const redisJob = job('redis');
     assert.deepEqual((redisJob.static_configs as Array<{ targets: string[] }>)[0]!.targets, ['redis://redis:6379']);
