@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Deployment } from './model.js';
-import { CONFIGURED, REDIS_SHARD_EGRESS_CEILING } from './inputs.js';
+import { CAMERAS_PER_CAPTURE, CONFIGURED, REDIS_SHARD_EGRESS_CEILING } from './inputs.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -21,8 +21,8 @@ export const DEFAULT_UTILIZATION_PERCENT = 70;
 
 export const HELP = `Usage: npm run capacity -- --cameras C --viewers V --fps F --size WxH [options]
 
-How many gateways and Redis shards a camrelay deployment needs, from measured costs
-(the README's "Capacity model" says which, and how they were measured).
+How many capture instances, gateways and Redis shards a camrelay deployment needs, from
+measured costs (the README's "Capacity model" says which, and how they were measured).
 
 Required:
   --cameras C            cameras published (each one pub/sub channel)
@@ -42,6 +42,9 @@ Options:
   --redis-shard-mbps M   MB/s one Redis shard's core can send (default ${REDIS_SHARD_EGRESS_CEILING.value}, measured)
   --redis-nic-gbps G     network bandwidth per Redis shard, Gbit/s (default: --nic-gbps)
   --utilization P        percent of every ceiling to plan for (default ${DEFAULT_UTILIZATION_PERCENT})
+  --cameras-per-capture N
+                         cameras one capture instance carries (default ${CAMERAS_PER_CAPTURE.value}, measured with
+                         640x480 at 30 fps passed through: npm run bench:capture)
   --json                 print the plan as JSON
   --help                 print this help
 `;
@@ -60,6 +63,7 @@ const OPTIONS = {
   'redis-shard-mbps': { type: 'string' },
   'redis-nic-gbps': { type: 'string' },
   utilization: { type: 'string' },
+  'cameras-per-capture': { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -140,6 +144,11 @@ export function parseCommand(argv: readonly string[]): Command {
       redisShardMBps: optional('redis-shard-mbps', (raw) => positive('redis-shard-mbps', raw, 1_000_000), REDIS_SHARD_EGRESS_CEILING.value),
       redisNicGbps: optional('redis-nic-gbps', (raw) => positive('redis-nic-gbps', raw, 10_000), nicGbps),
       utilization: optional('utilization', (raw) => positive('utilization', raw, 100), DEFAULT_UTILIZATION_PERCENT) / 100,
+      camerasPerCapture: optional(
+        'cameras-per-capture',
+        (raw) => integer('cameras-per-capture', raw, 1, 1_000_000),
+        CAMERAS_PER_CAPTURE.value,
+      ),
     },
   };
 }

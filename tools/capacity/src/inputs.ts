@@ -102,6 +102,24 @@ export const REDIS_SHARD_EGRESS_CEILING: Measured = {
   date: '2026-12-01',
 };
 
+/**
+ * Cameras one capture instance carries: the most that `npm run bench:capture` has run and
+ * capture held at full rate, passthrough (bench/results/capture.json, 2026-12-06, on the
+ * capture being rebuilt as a fleet of camera processes): 8 local MJPEG cameras of 640x480 at
+ * 30 fps, slowest 28.8 fps on the bus, capture at 2.52 ms of CPU per frame (0.59 of the
+ * machine's 2 cores; 4.93 ms for one camera alone), FFmpeg reading the same streams 0.17 ms.
+ * More were not run (issue 24: the number is updated once the final capture is measured at 32
+ * and 64). Re-encoding (MJPEG_PASSTHROUGH=off, or a camera that is not MJPEG) held 1 camera,
+ * not 8 (13.4 fps each; 9.75 ms per frame).
+ */
+export const CAMERAS_PER_CAPTURE: Measured = {
+  value: 8,
+  unit: 'cameras (640x480 at 30 fps, MJPEG passed through) per capture instance',
+  what: 'cameras one capture instance held at their full frame rate, read from local MJPEG network cameras',
+  command: 'npm run bench:capture -- --cameras 1,8',
+  date: '2026-12-06',
+};
+
 /** Defaults of the project's configuration the model uses (not measured). */
 export const CONFIGURED = {
   /** services/gateway/src/defaults.ts, GATEWAY_DEFAULTS.maxViewers (MAX_VIEWERS). */

@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { CAMERAS_PER_CAPTURE } from './inputs.js';
 
 const main = fileURLToPath(new URL('./main.js', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 30_000 });
 const REQUIRED = ['--cameras', '20', '--viewers', '5000', '--fps', '30', '--size', '640x480'];
+/** Capture instances for REQUIRED's 20 cameras at the measured figure. */
+const CAPTURES = Math.ceil(20 / CAMERAS_PER_CAPTURE.value);
 
 describe('npm run capacity', () => {
   it('prints the plan for the README example', () => {
@@ -14,10 +17,29 @@ describe('npm run capacity', () => {
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /^Gateways: 11, bound by network \(NIC\)$/m);
     assert.match(result.stdout, /worst case {3}220 subscriptions/);
-    const json = JSON.parse(run(...REQUIRED, '--json').stdout) as { gateways: number; binding: string; inputs: object };
+    assert.match(result.stdout, new RegExp(`^Capture: ${CAPTURES} instances?, up to ${CAMERAS_PER_CAPTURE.value} cameras? on each$`, 'm'));
+    assert.match(result.stdout, /as npm run bench:capture measured \(640x480 at 30 fps/);
+    assert.doesNotMatch(result.stdout, /note: measured with 640x480/);
+    const json = JSON.parse(run(...REQUIRED, '--json').stdout) as {
+      gateways: number;
+      binding: string;
+      captureInstances: number;
+      inputs: object;
+    };
     assert.equal(json.gateways, 11);
     assert.equal(json.binding, 'nic');
+    assert.equal(json.captureInstances, CAPTURES);
     assert.ok('REDIS_SHARD_EGRESS_CEILING' in json.inputs);
+    assert.ok('CAMERAS_PER_CAPTURE' in json.inputs);
+  });
+
+  it('plans capture instances from --cameras-per-capture, and says when the measured figure is for other cameras', () => {
+    const given = run(...REQUIRED, '--cameras-per-capture', '6');
+    assert.equal(given.status, 0, given.stderr);
+    assert.match(given.stdout, /^Capture: 4 instances, up to 6 cameras on each$/m);
+    assert.match(given.stdout, /cameras per instance from --cameras-per-capture/);
+    const other = run('--cameras', '20', '--viewers', '5000', '--fps', '15', '--size', '1280x720');
+    assert.match(other.stdout, /note: measured with 640x480 cameras at 30 fps; for 1280x720 at 15 fps, measure with npm run bench:capture/);
   });
 
   it('prints its help', () => {
@@ -37,6 +59,8 @@ describe('npm run capacity', () => {
     [['--utilization', '150'], '--utilization'],
     [['--jpeg-bytes', '40k'], '--jpeg-bytes'],
     [['--gateway-cores', ''], '--gateway-cores'],
+    [['--cameras-per-capture', '0'], '--cameras-per-capture'],
+    [['--cameras-per-capture', '1.5'], '--cameras-per-capture'],
     [['--bogus', '1'], '--bogus'],
     [['--fps'], '--fps'],
   ] as const) {

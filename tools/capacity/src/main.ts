@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * `npm run capacity -- --cameras C --viewers V --fps F --size WxH`: how many gateways and Redis
- * shards a deployment needs. Exit code 2 and one line naming the flag on a bad command line; 1
- * when no gateway can carry even one viewer.
+ * `npm run capacity -- --cameras C --viewers V --fps F --size WxH`: how many capture instances,
+ * gateways and Redis shards a deployment needs. Exit code 2 and one line naming the flag on a bad
+ * command line; 1 when no gateway can carry even one viewer.
  */
 import { UsageError, HELP, parseCommand } from './args.js';
 import { plan } from './model.js';

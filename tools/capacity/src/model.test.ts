@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CONFIGURED, JPEG_BYTES_AT_DEFAULT_QUALITY, REDIS_SHARD_EGRESS_CEILING, WIRE } from './inputs.js';
+import { CAMERAS_PER_CAPTURE, CONFIGURED, JPEG_BYTES_AT_DEFAULT_QUALITY, REDIS_SHARD_EGRESS_CEILING, WIRE } from './inputs.js';
 import {
+  captureInstancesNeeded,
   estimateJpegBytes,
   expectedGatewaysPerCamera,
   gatewayUsPerFrame,
@@ -32,6 +33,7 @@ const base: Deployment = {
   redisShardMBps: REDIS_SHARD_EGRESS_CEILING.value,
   redisNicGbps: 10,
   utilization: 0.7,
+  camerasPerCapture: CAMERAS_PER_CAPTURE.value,
 };
 
 describe('bytes on the wire', () => {
@@ -63,6 +65,25 @@ describe('bytes on the wire', () => {
     const source = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
     assert.match(source('services/gateway/src/defaults.ts'), new RegExp(`\\bmaxViewers: ${CONFIGURED.maxViewersPerGateway},`));
     assert.match(source('services/capture/src/defaults.ts'), new RegExp(`\\bjpegQuality: ${CONFIGURED.jpegQuality},`));
+  });
+});
+
+describe('capture', () => {
+  it('rounds capture instances up: a camera is read by one instance', () => {
+    assert.equal(captureInstancesNeeded(1, 8), 1);
+    assert.equal(captureInstancesNeeded(8, 8), 1);
+    assert.equal(captureInstancesNeeded(9, 8), 2);
+    assert.equal(captureInstancesNeeded(20, 8), 3);
+    assert.equal(plan({ ...base, camerasPerCapture: 8 }).captureInstances, 3);
+    assert.equal(plan({ ...base, camerasPerCapture: 20 }).captureInstances, 1);
+    assert.equal(plan(base).captureInstances, Math.ceil(20 / CAMERAS_PER_CAPTURE.value));
+  });
+
+  it('takes its default from the capture benchmark, named with its command', () => {
+    assert.ok(Number.isInteger(CAMERAS_PER_CAPTURE.value) && CAMERAS_PER_CAPTURE.value >= 1);
+    assert.match(CAMERAS_PER_CAPTURE.command, /^npm run bench:capture\b/);
+    const scripts = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    assert.match(scripts['bench:capture'] ?? '', /bench\/dist\/capture\.js/);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * The capacity model: pure functions from a deployment (cameras, viewers, frame rate and size,
- * the hardware) to what it needs (gateways, Redis egress, Redis shards). Every measured number
- * comes from inputs.ts; nothing here reads a clock, a file or the environment.
+ * the hardware) to what it needs (capture instances, gateways, Redis egress, Redis shards). Every
+ * measured number comes from inputs.ts; nothing here reads a clock, a file or the environment.
  *
  * Units: bytes, seconds, MB = 10^6 bytes, Gbit = 10^9 bits.
  */
@@ -34,6 +34,8 @@ export interface Deployment {
   readonly redisNicGbps: number;
   /** The share of each ceiling (CPU, NIC, Redis) to plan for, 0 < u ≤ 1. */
   readonly utilization: number;
+  /** Cameras one capture instance carries (measured: CAMERAS_PER_CAPTURE). */
+  readonly camerasPerCapture: number;
 }
 
 export const MB = 1e6;
@@ -82,6 +84,15 @@ export function gatewayUsPerFrame(jpegBytes: number): number {
   const [x1, y1] = [partBytes(GATEWAY_CPU_JPEG_BYTES.hd), GATEWAY_US_PER_FRAME_HD.value];
   const perByte = (y1 - y0) / (x1 - x0);
   return y0 + perByte * (partBytes(jpegBytes) - x0);
+}
+
+/**
+ * Capture instances for C cameras: ⌈C / cameras per instance⌉. A camera is read by one capture
+ * at a time, so instances add up; the figure per instance is measured, not derived (capture's
+ * cost per frame falls as cameras share its fixed costs, and the machine's other work counts).
+ */
+export function captureInstancesNeeded(cameras: number, camerasPerCapture: number): number {
+  return Math.ceil(cameras / camerasPerCapture);
 }
 
 export type Limit = 'cpu' | 'nic' | 'max-viewers';
@@ -158,6 +169,8 @@ export interface Plan {
   readonly deployment: Deployment;
   readonly jpegBytes: number;
   readonly jpegBytesEstimated: boolean;
+  /** Capture instances for the cameras. */
+  readonly captureInstances: number;
   readonly partBytes: number;
   readonly viewerMBps: number;
   /** All viewers together: what the gateways send, and what the load balancer passes on. */
@@ -201,6 +214,7 @@ export function plan(d: Deployment): Plan {
     deployment: d,
     jpegBytes,
     jpegBytesEstimated: d.jpegBytes === undefined,
+    captureInstances: captureInstancesNeeded(d.cameras, d.camerasPerCapture),
     partBytes: partBytes(jpegBytes),
     viewerMBps: (d.fps * partBytes(jpegBytes)) / MB,
     totalViewerMBps: (d.viewers * d.fps * partBytes(jpegBytes)) / MB,

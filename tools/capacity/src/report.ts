@@ -1,5 +1,6 @@
 /** The plan as people read it (text) and as programs read it (JSON). */
 import {
+  CAMERAS_PER_CAPTURE,
   CONFIGURED,
   GATEWAY_US_PER_FRAME_HD,
   GATEWAY_US_PER_FRAME_VGA,
@@ -36,6 +37,23 @@ function shardLine(label: string, redis: RedisCase): string {
   return `  ${label.padEnd(12)} ${n(shard.shards)} shard${shard.shards === 1 ? '' : 's'}: busiest ${mbps(shard.busiestShardMBps)} (${n(shard.camerasOnBusiestShard)} camera${shard.camerasOnBusiestShard === 1 ? '' : 's'}), mean ${mbps(shard.meanShardMBps)}`;
 }
 
+function captureLines(plan: Plan): string[] {
+  const d = plan.deployment;
+  const measured = d.camerasPerCapture === CAMERAS_PER_CAPTURE.value;
+  const asMeasured = d.width === 640 && d.height === 480 && d.fps === 30;
+  return [
+    `Capture: ${n(plan.captureInstances)} instance${plan.captureInstances === 1 ? '' : 's'}, up to ${n(d.camerasPerCapture)} camera${d.camerasPerCapture === 1 ? '' : 's'} on each`,
+    measured
+      ? `  ${n(d.camerasPerCapture)} per instance as npm run bench:capture measured (640x480 at 30 fps, passed through, ${CAMERAS_PER_CAPTURE.date}); --cameras-per-capture to set it`
+      : '  cameras per instance from --cameras-per-capture',
+    ...(measured && !asMeasured
+      ? [
+          `  note: measured with 640x480 cameras at 30 fps; for ${d.width}x${d.height} at ${short(d.fps)} fps, measure with npm run bench:capture`,
+        ]
+      : []),
+  ];
+}
+
 export function renderText(plan: Plan): string {
   const d = plan.deployment;
   const percent = `${n(d.utilization * 100)} %`;
@@ -48,6 +66,8 @@ export function renderText(plan: Plan): string {
     'Frames',
     `  JPEG         ${n(plan.jpegBytes)} bytes ${plan.jpegBytesEstimated ? `(estimated for ${d.width}x${d.height} at JPEG_QUALITY ${CONFIGURED.jpegQuality} from measured sizes; --jpeg-bytes to set it)` : '(--jpeg-bytes)'}`,
     `  per viewer   ${mbps(plan.viewerMBps)} = ${n(plan.viewerMBps * 8, 1)} Mbit/s (parts of ${n(plan.partBytes)} bytes × ${short(d.fps)} fps)`,
+    '',
+    ...captureLines(plan),
     '',
     `Gateways: ${n(plan.gateways)}, bound by ${LIMIT_NAMES[plan.binding]}`,
     `  viewers one gateway carries at ${percent} of each limit:`,
@@ -77,6 +97,7 @@ export function renderText(plan: Plan): string {
 
 export function renderJson(plan: Plan): string {
   const inputs = {
+    CAMERAS_PER_CAPTURE,
     JPEG_BYTES_AT_DEFAULT_QUALITY,
     GATEWAY_US_PER_FRAME_VGA,
     GATEWAY_US_PER_FRAME_HD,
