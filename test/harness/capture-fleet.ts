@@ -10,3 +10,26 @@
  * Kubernetes' of 30 s are checked against it.
  */
 export const CAPTURE_STOP_GRACE_SECONDS = 15;
+
+/**
+ * The cameras a capture instance holds, from its /metrics text: the gauge
+ * `camrelay_capture_camera_held{camera="ID"}` is 1 for each (whatever other labels it carries).
+ */
+export function heldCameras(metrics: string): string[] {
+  return [...metrics.matchAll(/^camrelay_capture_camera_held\{([^}]*)\} (\S+)$/gm)]
+    .filter((match) => Number(match[2]) === 1)
+    .map((match) => /(?:^|,)camera="([^"]*)"/.exec(match[1]!)?.[1] ?? '')
+    .sort();
+}
+
+/** Where a viewer's X-Sequence went wrong: a live frame not above the one before, or any frame below it (a NO SIGNAL picture repeats the last number); undefined if nowhere. */
+export function sequenceFault(frames: ReadonlyArray<{ sequence: number; headers: Readonly<Record<string, string>> }>): string | undefined {
+  let lastLive: number | undefined;
+  for (const [i, frame] of frames.entries()) {
+    const live = frame.headers['x-no-signal'] === undefined;
+    if (lastLive !== undefined && (live ? frame.sequence <= lastLive : frame.sequence < lastLive))
+      return `frame ${i}${live ? '' : ' (NO SIGNAL)'}: X-Sequence ${frame.sequence} after ${lastLive}`;
+    if (live) lastLive = frame.sequence;
+  }
+  return undefined;
+}

@@ -137,7 +137,9 @@ function track<T extends Running>(name: string, child: T, logName = name, togeth
   started.push({ name, process: child, together });
   void child.exited.then((code) => {
     if (ready && !stopping)
-      console.error(`stack: ${name} (pid ${child.process.pid}) exited with code ${code}; its log: ${join(logs, `${logName}.log`)}`);
+      console.error(
+        `stack: ${name} (pid ${child.process.pid}) exited with ${code === null ? `signal ${child.process.signalCode}` : `code ${code}`}; its log: ${join(logs, `${logName}.log`)}`,
+      );
   });
   return child;
 }
