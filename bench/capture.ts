@@ -3,7 +3,8 @@
  * cameras (MJPEG over HTTP, 640x480 at 30 fps: tools/clients' MJPEG sources, in a child process
  * so they do not share an event loop with anything measured) and publishes them to a
  * redis-server. For each N and mode: capture's CPU per source frame published (its process and
- * every process below it), the slowest camera's frame rate as seen on the bus, capture's memory.
+ * every process below it), the slowest camera's frame rate as seen on the bus, capture's memory,
+ * and how busy the whole machine was (anything else running on it shows there).
  * The floor, measured in the same run just before, on the same N streams: FFmpeg reading each
  * one and throwing it away (`ffmpeg -f mpjpeg -i URL -c copy -f null -`, a process per camera),
  * the least that reading a network camera costs.
@@ -30,7 +31,7 @@ import { feedId, framesChannel } from '@camrelay/frame';
 import { repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
 import type { Running } from '@camrelay/stack';
 import { frameSet } from './frames.js';
-import { cpuMs, processTree, treeMemoryBytes } from './proc.js';
+import { cpuMs, machineBusyMs, processTree, treeMemoryBytes } from './proc.js';
 import { writeRows } from './report.js';
 
 const MODES = {
@@ -79,6 +80,8 @@ interface Measured {
   readonly smallerSlowestFps: number | null;
   readonly rssMB: number;
   readonly pssMB: number;
+  /** Cores the whole machine kept busy over the window: capture, the cameras, Redis, this process and anything else running. */
+  readonly machineBusyCores: number;
 }
 
 async function until(test: () => boolean, what: string, timeoutMs: number): Promise<void> {
@@ -180,7 +183,13 @@ async function measureCapture(redisUrl: string, bus: BusCounter, urls: readonly 
       const memory = treeMemoryBytes(pid);
       [rss, pss, processes] = [Math.max(rss, memory.rss), Math.max(pss, memory.pss), Math.max(processes, processTree(pid).length)];
     };
-    const take = () => ({ at: performance.now(), cpu: cpuMs(pid), frames: bus.of(channels), smaller: bus.of(smallerChannels) });
+    const take = () => ({
+      at: performance.now(),
+      cpu: cpuMs(pid),
+      machine: machineBusyMs(),
+      frames: bus.of(channels),
+      smaller: bus.of(smallerChannels),
+    });
     const start = take();
     const sampler = setInterval(sample, 1000);
     await sleep(windowMs);
@@ -201,6 +210,7 @@ async function measureCapture(redisUrl: string, bus: BusCounter, urls: readonly 
       smallerSlowestFps: smaller ? Math.min(...smallerFrames) / seconds : null,
       rssMB: rss / 2 ** 20,
       pssMB: pss / 2 ** 20,
+      machineBusyCores: (end.machine - start.machine) / 1000 / seconds,
     };
   } finally {
     for (const viewer of viewers) viewer.close();
@@ -258,6 +268,7 @@ try {
         [`slowest ${MODES['320x240'].smaller} fps`]: result.smallerSlowestFps === null ? '' : result.smallerSlowestFps.toFixed(1),
         'ffmpeg slowest fps': floor.slowestFps.toFixed(1),
         'capture RSS / PSS MB': `${result.rssMB.toFixed(0)} / ${result.pssMB.toFixed(0)}`,
+        'machine busy, cores': `${result.machineBusyCores.toFixed(2)} of ${cores}`,
       };
       console.log(JSON.stringify(row));
       rows.push(row);

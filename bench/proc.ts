@@ -25,6 +25,13 @@ function childrenOf(pid: number): number[] {
   }
 }
 
+/** CPU time the whole machine spent busy, all cores, in milliseconds (/proc/stat: all but idle and iowait). */
+export function machineBusyMs(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = ticks.map(Number);
+  return (user + nice + system + irq + softirq + steal) * TICK_MS;
+}
+
 /** The process and every live process below it. */
 export function processTree(pid: number): number[] {
   return [pid, ...childrenOf(pid).flatMap(processTree)];
