@@ -105,12 +105,13 @@ export const REDIS_SHARD_EGRESS_CEILING: Measured = {
 /**
  * Cameras one capture instance carries: the most that `npm run bench:capture` has run and
  * capture held at full rate, passthrough (bench/results/capture.json, 2026-12-06, on the
- * capture being rebuilt as a fleet of camera processes): 8 local MJPEG cameras of 640x480 at
- * 30 fps, slowest 28.8 fps on the bus, capture at 2.52 ms of CPU per frame (0.59 of the
- * machine's 2 cores; 4.93 ms for one camera alone), FFmpeg reading the same streams 0.17 ms.
- * More were not run (issue 24: the number is updated once the final capture is measured at 32
- * and 64). Re-encoding (MJPEG_PASSTHROUGH=off, or a camera that is not MJPEG) held 1 camera,
- * not 8 (13.4 fps each; 9.75 ms per frame).
+ * capture being rebuilt as a fleet of camera processes, not yet committed): 8 local MJPEG
+ * cameras of 640x480 at 30 fps, slowest 29.6 fps on the bus, capture at 2.05 ms of CPU per
+ * frame (0.49 of the machine's 2 cores; 4.22 ms for one camera alone), FFmpeg reading the same
+ * streams 0.14 ms. More were not run (issue 24: the number is updated once the final capture
+ * is measured at 32 and 64). With a 320x240 feed watched too, 8 cameras fell to 26.4 fps
+ * (5.22 ms per frame); re-encoding every frame (MJPEG_PASSTHROUGH=off, or a camera that does
+ * not send JPEG) to 18.8 fps (7.85 ms): such cameras need more instances than this says.
  */
 export const CAMERAS_PER_CAPTURE: Measured = {
   value: 8,
