@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { LeaseStore } from './leases.js';
 
 /** What capture announces about a camera and gateways list in /api/cameras. */
 export interface CameraInfo {
@@ -34,10 +35,12 @@ export type EnvelopeListener = (envelope: Buffer) => void;
  * in-memory bus also emits 'watched' when a camera is claimed, so that capture in the same
  * process need not wait for its next look at the claims.
  *
+ * It also holds the capture fleet's leases on the cameras (LeaseStore, see leases.ts).
+ *
  * Where a method takes a camera id, a feed id (`CAMERA@WxH`: the camera at one of its smaller
  * sizes, see @camrelay/frame's names) works the same: its own frames, latest frame and claims.
  */
-export interface FrameBus extends EventEmitter {
+export interface FrameBus extends EventEmitter, LeaseStore {
   /** True while frames can flow. */
   readonly isUp: boolean;
   /** Publishes one envelope and keeps it as the camera's latest frame. Never queues while down. */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { parseFeedId } from '@camrelay/frame';
 import type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
 import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
+import type { CameraLease, LeaseReading, LeaseTerms } from './leases.js';
 
 /** The embedded default: capture and gateway in one process, frames handed over in memory. */
 export class MemoryBus extends EventEmitter implements FrameBus {
@@ -13,6 +14,13 @@ export class MemoryBus extends EventEmitter implements FrameBus {
   private readonly secrets = new Map<string, string>();
   /** feed id → holder → when its claim expires (performance.now()). */
   private readonly claims = new Map<string, Map<string, number>>();
+  /** camera id → its lease and when it expires (performance.now()). */
+  private readonly leases = new Map<string, { lease: CameraLease; expiresAt: number }>();
+  /** camera id → the highest epoch given. */
+  private readonly epochs = new Map<string, number>();
+  private readonly handovers = new Map<string, { holder: string; expiresAt: number }>();
+  /** fleet → member → when its place expires (performance.now()). */
+  private readonly fleets = new Map<string, Map<string, number>>();
 
   // The methods answer with promises, as FrameBus's Redis implementation must, but settle them at once.
   publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
@@ -97,6 +105,73 @@ export class MemoryBus extends EventEmitter implements FrameBus {
   replaceSharedSecret(name: string, secret: string): Promise<void> {
     this.secrets.set(name, secret);
     return Promise.resolve();
+  }
+
+  // The same rules as the Redis scripts (redis-leases.ts), for a fleet inside one process.
+  readLeases(cameraIds: readonly string[]): Promise<LeaseReading> {
+    return Promise.resolve({ leases: new Map(cameraIds.map((id) => [id, this.leaseOf(id)])), unreadable: new Set() });
+  }
+
+  takeLease(cameraId: string, terms: LeaseTerms, from: number | null, floor: number): Promise<number | null> {
+    const current = this.leaseOf(cameraId);
+    if (current && current.epoch !== from) return Promise.resolve(null);
+    const epoch = Math.max(this.epochs.get(cameraId) ?? 0, floor, from ?? 0) + 1;
+    this.epochs.set(cameraId, epoch);
+    this.setLease(cameraId, epoch, terms);
+    this.handovers.delete(cameraId);
+    return Promise.resolve(epoch);
+  }
+
+  renewLease(cameraId: string, epoch: number, terms: LeaseTerms): Promise<boolean> {
+    const current = this.leaseOf(cameraId);
+    const counter = this.epochs.get(cameraId) ?? 0;
+    if (current ? current.epoch > epoch || (current.epoch === epoch && current.holder !== terms.holder) : counter > epoch)
+      return Promise.resolve(false);
+    this.epochs.set(cameraId, Math.max(counter, epoch));
+    this.setLease(cameraId, epoch, terms);
+    return Promise.resolve(true);
+  }
+
+  releaseLease(cameraId: string, holder: string, epoch: number): Promise<void> {
+    const current = this.leaseOf(cameraId);
+    if (current?.holder === holder && current.epoch === epoch) this.leases.delete(cameraId);
+    return Promise.resolve();
+  }
+
+  reserveHandover(cameraId: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = performance.now();
+    const current = this.handovers.get(cameraId);
+    if (current && current.expiresAt > now) return Promise.resolve(false);
+    this.handovers.set(cameraId, { holder, expiresAt: now + ttlMs });
+    return Promise.resolve(true);
+  }
+
+  joinFleet(fleet: string, member: string, ttlMs: number): Promise<string[]> {
+    const members = this.fleets.get(fleet) ?? new Map<string, number>();
+    this.fleets.set(fleet, members.set(member, performance.now() + ttlMs));
+    return this.fleetMembers(fleet);
+  }
+
+  fleetMembers(fleet: string): Promise<string[]> {
+    const now = performance.now();
+    const members = this.fleets.get(fleet) ?? new Map<string, number>();
+    for (const [member, expiresAt] of members) if (expiresAt <= now) members.delete(member);
+    return Promise.resolve([...members.keys()].sort());
+  }
+
+  leaveFleet(fleet: string, member: string): Promise<void> {
+    this.fleets.get(fleet)?.delete(member);
+    return Promise.resolve();
+  }
+
+  private leaseOf(cameraId: string): CameraLease | null {
+    const entry = this.leases.get(cameraId);
+    return entry && entry.expiresAt > performance.now() ? entry.lease : null;
+  }
+
+  private setLease(cameraId: string, epoch: number, terms: LeaseTerms): void {
+    const lease = { holder: terms.holder, epoch, leaving: terms.leaving, awake: terms.awake };
+    this.leases.set(cameraId, { lease, expiresAt: performance.now() + terms.ttlMs });
   }
 
   close(): Promise<void> {

@@ -13,6 +13,8 @@ import {
   unmarkWatched,
   watchedFeeds,
 } from './redis-commands.js';
+import type { LeaseReading, LeaseTerms } from './leases.js';
+import { fleetMembers, joinFleet, leaveFleet, readLeases, releaseLease, renewLease, reserveHandover, takeLease } from './redis-leases.js';
 import type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
 
 export interface RedisBusOptions {
@@ -152,6 +154,38 @@ export class RedisBus extends EventEmitter implements FrameBus {
 
   watchedFeeds(cameraIds: readonly string[]): Promise<WatchedFeeds> {
     return watchedFeeds(this.commands, cameraIds);
+  }
+
+  readLeases(cameraIds: readonly string[]): Promise<LeaseReading> {
+    return readLeases(this.commands, cameraIds);
+  }
+
+  takeLease(cameraId: string, terms: LeaseTerms, from: number | null, floor: number): Promise<number | null> {
+    return takeLease(this.commands, cameraId, terms, from, floor);
+  }
+
+  renewLease(cameraId: string, epoch: number, terms: LeaseTerms): Promise<boolean> {
+    return renewLease(this.commands, cameraId, epoch, terms);
+  }
+
+  releaseLease(cameraId: string, holder: string, epoch: number): Promise<void> {
+    return releaseLease(this.commands, cameraId, holder, epoch);
+  }
+
+  reserveHandover(cameraId: string, holder: string, ttlMs: number): Promise<boolean> {
+    return reserveHandover(this.commands, cameraId, holder, ttlMs);
+  }
+
+  joinFleet(fleet: string, member: string, ttlMs: number): Promise<string[]> {
+    return joinFleet(this.commands, fleet, member, ttlMs);
+  }
+
+  fleetMembers(fleet: string): Promise<string[]> {
+    return fleetMembers(this.commands, fleet);
+  }
+
+  leaveFleet(fleet: string, member: string): Promise<void> {
+    return leaveFleet(this.commands, fleet, member);
   }
 
   sharedSecret(name: string, candidate: string): Promise<string> {

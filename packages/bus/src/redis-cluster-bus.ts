@@ -13,6 +13,8 @@ import {
   unmarkWatched,
   watchedFeeds,
 } from './redis-commands.js';
+import type { LeaseReading, LeaseTerms } from './leases.js';
+import { fleetMembers, joinFleet, leaveFleet, readLeases, releaseLease, renewLease, reserveHandover, takeLease } from './redis-leases.js';
 
 export interface RedisClusterBusOptions {
   /** Seed nodes; the client learns the rest of the cluster from them. */
@@ -164,6 +166,38 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
 
   watchedFeeds(cameraIds: readonly string[]): Promise<WatchedFeeds> {
     return watchedFeeds(this.cluster, cameraIds);
+  }
+
+  readLeases(cameraIds: readonly string[]): Promise<LeaseReading> {
+    return readLeases(this.cluster, cameraIds);
+  }
+
+  takeLease(cameraId: string, terms: LeaseTerms, from: number | null, floor: number): Promise<number | null> {
+    return takeLease(this.cluster, cameraId, terms, from, floor);
+  }
+
+  renewLease(cameraId: string, epoch: number, terms: LeaseTerms): Promise<boolean> {
+    return renewLease(this.cluster, cameraId, epoch, terms);
+  }
+
+  releaseLease(cameraId: string, holder: string, epoch: number): Promise<void> {
+    return releaseLease(this.cluster, cameraId, holder, epoch);
+  }
+
+  reserveHandover(cameraId: string, holder: string, ttlMs: number): Promise<boolean> {
+    return reserveHandover(this.cluster, cameraId, holder, ttlMs);
+  }
+
+  joinFleet(fleet: string, member: string, ttlMs: number): Promise<string[]> {
+    return joinFleet(this.cluster, fleet, member, ttlMs);
+  }
+
+  fleetMembers(fleet: string): Promise<string[]> {
+    return fleetMembers(this.cluster, fleet);
+  }
+
+  leaveFleet(fleet: string, member: string): Promise<void> {
+    return leaveFleet(this.cluster, fleet, member);
   }
 
   sharedSecret(name: string, candidate: string): Promise<string> {

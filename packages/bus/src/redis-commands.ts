@@ -54,7 +54,7 @@ export async function replaceSharedSecret(redis: Redis | Cluster, name: string, 
 const REDIS_NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /** KEYS[1] a sorted set scored by expiry; ARGV[1] ttl in ms, ARGV[2..] members, renewed. */
-const RENEW_MEMBERS = `${REDIS_NOW_MS}
+export const RENEW_MEMBERS = `${REDIS_NOW_MS}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local ttl = tonumber(ARGV[1])
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + ttl, ARGV[i]) end
@@ -62,14 +62,14 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 return 0`;
 
 /** KEYS[1] a sorted set scored by expiry: its members live now. */
-const LIVE_MEMBERS = `${REDIS_NOW_MS}
+export const LIVE_MEMBERS = `${REDIS_NOW_MS}
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')`;
 
 /** A claim names its feed first: feed ids hold no spaces. */
 const claim = (holder: string, feed: string) => `${feed} ${holder}`;
 
 /** Settles every per-camera command (each camera's slot may be on another node), then fails with the first failure. */
-async function eachCamera<T>(
+export async function eachCamera<T>(
   cameraIds: Iterable<string>,
   run: (cameraId: string) => Promise<T>,
 ): Promise<Map<string, PromiseSettledResult<T>>> {

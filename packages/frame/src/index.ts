@@ -5,6 +5,10 @@ export {
   CAMERA_ID_PATTERN,
   FRAME_SIZE_PATTERN,
   cameraClaimsKey,
+  cameraEpochKey,
+  cameraHandoverKey,
+  cameraLeaseKey,
+  captureFleetKey,
   cameraDirectoryKey,
   cameraInfoKey,
   feedId,
@@ -14,3 +18,4 @@ export {
   parseFeedId,
   sharedSecretKey,
 } from './names.js';
+export { FRAMES_PER_EPOCH, MAX_EPOCH, epochOf, sequenceOf } from './epoch.js';

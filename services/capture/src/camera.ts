@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { CameraInfo, FrameBus } from '@camrelay/bus';
+import type { CameraInfo } from '@camrelay/bus';
 import { encodeEnvelope, feedId } from '@camrelay/frame';
 import type { CameraSpec } from './cameras.js';
 import type { Mat, OpenCV } from './opencv.js';
@@ -12,9 +12,14 @@ import type { NamedSize } from './sizes.js';
 import { CAPTURE_DEFAULTS } from './defaults.js';
 import { FrameRateMeter } from './frame-rate.js';
 
+/** Where a camera's envelopes go: the bus, or the pipe to the capture process (camera-worker.ts). */
+export interface FrameSink {
+  publishFrame(feed: string, envelope: Buffer): Promise<void>;
+}
+
 export interface CameraOptions {
   readonly cv: OpenCV;
-  readonly bus: FrameBus;
+  readonly sink: FrameSink;
   readonly jpegQuality: number;
   /** Publish an MJPEG source's own JPEGs as delivered. */
   readonly mjpegPassthrough: boolean;
@@ -315,7 +320,7 @@ export class Camera {
       return;
     }
     this.publishing.add(feed);
-    this.options.bus
+    this.options.sink
       .publishFrame(feed, envelope)
       .catch(() => {
         this.droppedFrames++;

@@ -14,7 +14,7 @@ bus.on('up', () => log.info('redis connected'));
 bus.on('down', () => log.warn('redis unreachable; frames are dropped until it is back'));
 
 const capture = await startCapture({ ...captureOptionsOf(config), bus, log });
-const health = await startHealthServer(config.HEALTH_PORT, config.HEALTH_HOST, capture.cameras, bus).catch((error: Error) => {
+const health = await startHealthServer(config.HEALTH_PORT, config.HEALTH_HOST, capture, bus).catch((error: Error) => {
   log.fatal({ err: error.message }, `cannot serve /healthz on HEALTH_PORT=${config.HEALTH_PORT}`);
   process.exit(1);
 });

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import type { CameraSpec } from './cameras.js';
-import { Camera } from './camera.js';
 import { CAPTURE_DEFAULTS } from './defaults.js';
 import { followDemand } from './demand.js';
-import { loadOpenCV } from './opencv.js';
+import { Fleet } from './fleet.js';
+import { HeldCamera } from './held-camera.js';
+import { WorkerPool } from './worker-pool.js';
 
 export interface CaptureOptions {
   readonly cameras: readonly CameraSpec[];
@@ -24,65 +25,94 @@ export interface CaptureOptions {
 }
 
 export interface RunningCapture {
-  readonly cameras: readonly Camera[];
-  stop(): Promise<void>;
+  /** The cameras this instance holds now (the fleet shares CAMERAS among its instances). */
+  cameras(): readonly HeldCamera[];
+  readonly fleet: Fleet;
+  /** Hands the cameras over to the rest of the fleet (within handoverMs at most), then stops. */
+  stop(handoverMs?: number): Promise<void>;
 }
 
 /**
- * Starts every camera, opens and closes them as gateways claim them, and keeps the camera
+ * Joins the fleet of capture instances with these cameras, runs the cameras it holds (each in
+ * a process of its own), opens and closes them as gateways claim them, and keeps the camera
  * directory on the bus current.
  */
 export async function startCapture(options: CaptureOptions): Promise<RunningCapture> {
-  const cv = await loadOpenCV();
   const { bus, log } = options;
+  const D = CAPTURE_DEFAULTS;
   const announce = () =>
-    bus.announceCameras(cameras.map((camera) => camera.info())).catch((error: Error) => {
+    bus.announceCameras(fleet.cameras().map((camera) => camera.info())).catch((error: Error) => {
       log.debug({ err: error.message }, 'camera directory not updated');
     });
-  // A camera's size is known at its first frame: announce it then rather than at the next tick.
-  const onFirstFrame = async (camera: Camera, jpegBytes: number) => {
-    await announce();
-    const { width, height } = camera.info();
-    log.info({ camera: camera.id, width, height, jpegBytes }, 'camera streaming');
-  };
-  const cameras = options.cameras.map(
-    (spec) =>
-      new Camera(spec, {
-        cv,
-        bus,
-        jpegQuality: options.jpegQuality,
-        mjpegPassthrough: options.mjpegPassthrough ?? CAPTURE_DEFAULTS.mjpegPassthrough,
-        ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
-        ...(options.maxSourceSize === undefined ? {} : { maxSourceSize: options.maxSourceSize }),
-        log,
-        onFirstFrame: (camera, bytes) => void onFirstFrame(camera, bytes),
-        onSleep: (camera) => {
-          log.info({ camera: camera.id }, 'camera asleep until a viewer asks for it');
-          void announce();
+  const workers = new WorkerPool(D.spareWorkers);
+  const fleet: Fleet = new Fleet({
+    bus,
+    cameras: options.cameras,
+    log,
+    leaseTtlMs: D.leaseTtlMs,
+    renewEveryMs: D.leaseRenewEveryMs,
+    handoverTimeoutMs: D.handoverTimeoutMs,
+    maxHandovers: D.maxHandovers,
+    hold: (spec, awake, known) =>
+      new HeldCamera(
+        spec,
+        {
+          bus,
+          log,
+          workers,
+          worker: {
+            jpegQuality: options.jpegQuality,
+            mjpegPassthrough: options.mjpegPassthrough ?? D.mjpegPassthrough,
+            ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
+            ...(options.maxSourceSize === undefined ? {} : { maxSourceSize: options.maxSourceSize }),
+            logLevel: log.level,
+            statusEveryMs: D.workerStatusEveryMs,
+          },
+          hungAfterMs: D.workerHungAfterMs,
+          minRestartMs: D.minRetryMs,
+          maxRestartMs: D.maxRetryMs,
+          // A camera's size is known at its first frame: announce it then rather than at the next tick.
+          onFirstFrame: (camera, jpegBytes) => {
+            void announce();
+            const { width, height } = camera.info();
+            log.info({ camera: camera.id, width, height, jpegBytes }, 'camera streaming');
+          },
+          onSleep: (camera) => {
+            log.info({ camera: camera.id }, 'camera asleep until a viewer asks for it');
+            void announce();
+          },
         },
-      }),
-  );
-  for (const camera of cameras) camera.start();
-  const demand = followDemand(cameras, bus, {
-    idleAfterMs: options.idleAfterMs ?? CAPTURE_DEFAULTS.idleAfterMs,
-    lookEveryMs: CAPTURE_DEFAULTS.demandLookEveryMs,
+        known,
+        awake,
+      ),
+  });
+  await fleet.look();
+  const demand = followDemand(() => fleet.cameras(), bus, {
+    idleAfterMs: options.idleAfterMs ?? D.idleAfterMs,
+    lookEveryMs: D.demandLookEveryMs,
     log,
   });
   await announce();
-  const timer = setInterval(() => void announce(), options.announceIntervalMs ?? CAPTURE_DEFAULTS.announceIntervalMs);
+  const timer = setInterval(() => void announce(), options.announceIntervalMs ?? D.announceIntervalMs);
   timer.unref();
   // A Redis that was down, empty after a restart, or a cluster that was not made yet: tell it
   // now, so that gateways know the cameras as soon as they can read them.
   const announceWhenUp = () => void announce();
   bus.on('up', announceWhenUp);
+  log.info(
+    { fleet: fleet.fleet, member: fleet.member, members: fleet.members.length, held: fleet.cameras().length },
+    'capture joined its fleet',
+  );
 
   return {
-    cameras,
-    async stop() {
-      clearInterval(timer);
+    cameras: () => fleet.cameras(),
+    fleet,
+    async stop(handoverMs = D.handoverOnStopMs) {
       demand.stop();
+      await fleet.leave(handoverMs);
+      workers.close();
+      clearInterval(timer);
       bus.off('up', announceWhenUp);
-      await Promise.all(cameras.map((camera) => camera.stop()));
     },
   };
 }

@@ -28,4 +28,23 @@ export const CAPTURE_DEFAULTS = {
   /** First reopen delay of a failed source; doubles per failure up to maxRetryMs. */
   minRetryMs: 500,
   maxRetryMs: 15_000,
+  /**
+   * A camera's lease lasts this long unless its holder renews it: a holder that dies or hangs
+   * costs its cameras this, plus a look of another instance and the open (README, Failover).
+   */
+  leaseTtlMs: 1500,
+  /** How often each instance renews its leases and looks at the others'. */
+  leaseRenewEveryMs: 300,
+  /** A camera being taken over that gives no frame in this time stays with its holder. */
+  handoverTimeoutMs: 10_000,
+  /** Hand-overs one instance runs at once (each opens a camera). */
+  maxHandovers: 4,
+  /** How long a stopping instance waits for the others to take its cameras over (docker's grace is 10 s). */
+  handoverOnStopMs: 8000,
+  /** Camera workers kept started (OpenCV loaded), so that a camera taken over opens at once. */
+  spareWorkers: 2,
+  /** How often a camera's worker reports; it is its heartbeat too. */
+  workerStatusEveryMs: 500,
+  /** A worker silent this long is hung: an open or a read stuck in native code. Killed and started again. */
+  workerHungAfterMs: 10_000,
 } as const;

@@ -1,7 +1,13 @@
 import type { Logger } from 'pino';
 import type { FrameBus, WatchedFeeds } from '@camrelay/bus';
 import { parseFeedId } from '@camrelay/frame';
-import type { Camera } from './camera.js';
+import type { HeldCamera } from './held-camera.js';
+
+/** What demand needs of a camera. */
+export type DemandCamera = Pick<HeldCamera, 'id' | 'alwaysOn' | 'sleeping' | 'isOpening' | 'wake' | 'sleep' | 'watchSizes'>;
+
+/** A camera that has not delivered its first frame this long after waking is idle from then on. */
+const OPENING_GRACE_MS = 15_000;
 
 export interface DemandOptions {
   /** A camera nobody has watched for this long is closed. */
@@ -21,18 +27,17 @@ export interface FollowedDemand {
  * Opens a camera while any gateway claims one of its feeds on the bus (a viewer there, of a
  * stream or a snapshot, at any size), and closes it once nobody has for idleAfterMs; tells
  * each camera which of its smaller sizes are watched, to encode those only. Cameras with the `always` option
- * are left open. Every camera counts as just watched at start: each opens once, so that its
- * size is known and a source that does not open is in the log at once, then sleeps unless
- * someone watches.
+ * are left open. Every camera counts as just watched when this instance starts holding it:
+ * each opens once, so that its size is known and a source that does not open is in the log at
+ * once, then sleeps unless someone watches. The cameras are those this instance holds now
+ * (they change as the fleet shares them out).
  *
  * While the claims cannot be read (the bus is down) nothing is opened or closed: the cameras
  * open then stay open, so that frames flow again the moment the bus is back.
  */
-export function followDemand(cameras: readonly Camera[], bus: FrameBus, options: DemandOptions): FollowedDemand {
-  const followed = cameras.filter((camera) => !camera.alwaysOn);
-  const cameraIds = cameras.map((camera) => camera.id);
+export function followDemand(held: () => readonly DemandCamera[], bus: FrameBus, options: DemandOptions): FollowedDemand {
   /** Since when nobody has watched each camera, as first seen (so never early); absent while watched. */
-  const unwatchedSince = new Map(followed.map((camera) => [camera, performance.now()]));
+  const unwatchedSince = new WeakMap<DemandCamera, number>();
   let looking = false;
   let again = false;
 
@@ -46,8 +51,9 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
     try {
       do {
         again = false;
-        const watched = await bus.watchedFeeds(cameraIds).catch(() => null);
-        if (watched) apply(watched, performance.now());
+        const cameras = held();
+        const watched = await bus.watchedFeeds(cameras.map((camera) => camera.id)).catch(() => null);
+        if (watched) apply(cameras, watched, performance.now());
         else blind(cameras, performance.now());
       } while (again);
     } finally {
@@ -57,11 +63,11 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
 
   // A Redis restarted without persistence has lost every claim until the gateways renew
   // theirs (within a third of a claim's time): the idle count starts again after an outage.
-  const blind = (unknown: readonly Camera[], now: number) => {
+  const blind = (unknown: readonly DemandCamera[], now: number) => {
     for (const camera of unknown) if (unwatchedSince.has(camera)) unwatchedSince.set(camera, now);
   };
 
-  const apply = ({ feeds, unreadable }: WatchedFeeds, now: number) => {
+  const apply = (cameras: readonly DemandCamera[], { feeds, unreadable }: WatchedFeeds, now: number) => {
     const watched = new Set<string>();
     const sizes = new Map<string, Set<string>>();
     for (const feed of feeds) {
@@ -73,9 +79,10 @@ export function followDemand(cameras: readonly Camera[], bus: FrameBus, options:
     const unknown = cameras.filter((camera) => unreadable.has(camera.id));
     blind(unknown, now);
     for (const camera of cameras) if (!unreadable.has(camera.id)) camera.watchSizes(sizes.get(camera.id) ?? NONE);
-    for (const camera of followed) {
+    for (const camera of cameras) {
+      if (camera.alwaysOn) continue;
       if (unreadable.has(camera.id)) continue;
-      if (watched.has(camera.id)) {
+      if (watched.has(camera.id) || camera.isOpening(OPENING_GRACE_MS)) {
         unwatchedSince.delete(camera);
         if (camera.sleeping) {
           options.log.info({ camera: camera.id }, 'camera waking: a viewer asked for it');

@@ -6,11 +6,16 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { busUpGauge, createRegistry, scrapedCounter, scrapedGauge } from '@camrelay/metrics';
 import type { FrameBus } from '@camrelay/bus';
-import type { Camera } from './camera.js';
+import type { RunningCapture } from './capture.js';
+import type { HeldCamera } from './held-camera.js';
 
-export function startHealthServer(port: number, host: string, cameras: readonly Camera[], bus: FrameBus): Promise<Server> {
+export function startHealthServer(port: number, host: string, capture: RunningCapture, bus: FrameBus): Promise<Server> {
   const registry = createRegistry();
-  const perCamera = (read: (camera: Camera) => number) => () => cameras.map((camera) => [{ camera: camera.id }, read(camera)] as const);
+  const { fleet } = capture;
+  const cameras = () => capture.cameras();
+  // Counters of cameras held now: a camera handed over takes its totals along (Prometheus's rate() sees a reset).
+  const perCamera = (read: (camera: HeldCamera) => number) => () =>
+    cameras().map((camera) => [{ camera: camera.id }, read(camera)] as const);
   const labelNames = ['camera'];
   scrapedGauge(registry, {
     name: 'camrelay_capture_fps',
@@ -22,25 +27,25 @@ export function startHealthServer(port: number, host: string, cameras: readonly 
     name: 'camrelay_capture_frames_total',
     help: 'Frames captured and encoded since start.',
     labelNames,
-    read: perCamera((camera) => camera.framesCaptured),
+    read: perCamera((camera) => camera.counters().framesCaptured),
   });
   scrapedCounter(registry, {
     name: 'camrelay_capture_frames_dropped_total',
     help: 'Frames not published because the bus was slow or down.',
     labelNames,
-    read: perCamera((camera) => camera.droppedFrames),
+    read: perCamera((camera) => camera.counters().droppedFrames),
   });
   scrapedCounter(registry, {
     name: 'camrelay_capture_frames_unchanged_total',
     help: 'Frames not published because they were byte for byte the last one (a still scene; it is published again once a second).',
     labelNames,
-    read: perCamera((camera) => camera.unchangedFrames),
+    read: perCamera((camera) => camera.counters().unchangedFrames),
   });
   scrapedCounter(registry, {
     name: 'camrelay_capture_frames_oversize_total',
     help: 'Frames dropped for their size: more pixels than MAX_SOURCE_SIZE, or more bytes than MAX_FRAME_BYTES.',
     labelNames,
-    read: perCamera((camera) => camera.oversizeFrames),
+    read: perCamera((camera) => camera.counters().oversizeFrames),
   });
   scrapedGauge(registry, {
     name: 'camrelay_capture_camera_open',
@@ -52,26 +57,73 @@ export function startHealthServer(port: number, host: string, cameras: readonly 
     name: 'camrelay_capture_opens_total',
     help: 'Times the camera was opened: at start, on each wake, and on each reopen after a failure.',
     labelNames,
-    read: perCamera((camera) => camera.opens),
+    read: perCamera((camera) => camera.counters().opens),
   });
   scrapedCounter(registry, {
     name: 'camrelay_capture_open_failures_total',
     help: 'Attempts to open the camera that failed; each is tried again after a backoff.',
     labelNames,
-    read: perCamera((camera) => camera.openFailures),
+    read: perCamera((camera) => camera.counters().openFailures),
   });
   scrapedCounter(registry, {
     name: 'camrelay_capture_scaled_frames_total',
     help: 'Frames scaled and encoded at a smaller size (?size=), once per frame while any viewer watches that size.',
     labelNames: ['camera', 'size'],
-    read: () => cameras.flatMap((camera) => [...camera.scaledFrames].map(([size, count]) => [{ camera: camera.id, size }, count] as const)),
+    read: () =>
+      cameras().flatMap((camera) =>
+        Object.entries(camera.counters().scaledFrames).map(([size, count]) => [{ camera: camera.id, size }, count] as const),
+      ),
+  });
+  scrapedGauge(registry, {
+    name: 'camrelay_capture_camera_held',
+    help: '1 for each camera this instance holds the lease of (the fleet shares CAMERAS among its instances).',
+    labelNames,
+    read: perCamera((camera) => (camera.leaseEpoch === null ? 0 : 1)),
+  });
+  scrapedGauge(registry, {
+    name: 'camrelay_capture_camera_epoch',
+    help: "The fencing epoch of this instance's lease on the camera: the high bits of its frames' X-Sequence.",
+    labelNames,
+    read: perCamera((camera) => camera.leaseEpoch ?? 0),
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_worker_ends_total',
+    help: "Camera worker processes that ended unasked, by why: exited (a crash, OpenCV's included) or hung (silent; killed). Each is started again.",
+    labelNames: ['camera', 'reason'],
+    read: () =>
+      cameras().flatMap((camera) =>
+        Object.entries(camera.workerEnds()).map(([reason, count]) => [{ camera: camera.id, reason }, count] as const),
+      ),
+  });
+  scrapedGauge(registry, {
+    name: 'camrelay_capture_fleet_members',
+    help: 'Live capture instances in this fleet (same CAMERAS, same Redis), this one included, at the last look.',
+    read: () => fleet.members.length,
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_leases_taken_total',
+    help: 'Camera leases this instance took: free ones (never held, or their holder died) and hand-overs.',
+    labelNames: ['how'],
+    read: () => Object.entries(fleet.taken).map(([how, count]) => [{ how }, count] as const),
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_leases_lost_total',
+    help: 'Camera leases this instance lost to another instance (a hand-over, or a renewal too late).',
+    read: () => fleet.leasesLost,
   });
   busUpGauge(registry, bus);
 
   const server = createServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-      res.end(JSON.stringify({ status: 'ok', bus: bus.isUp ? 'up' : 'down', cameras: cameras.map((camera) => camera.info()) }));
+      res.end(
+        JSON.stringify({
+          status: 'ok',
+          bus: bus.isUp ? 'up' : 'down',
+          fleet: { member: fleet.member, members: fleet.members.length },
+          cameras: cameras().map((camera) => camera.info()),
+        }),
+      );
     } else if (req.url === '/metrics') {
       registry.metrics().then(
         (text) => {

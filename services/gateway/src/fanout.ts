@@ -7,6 +7,14 @@ import { Viewer } from './viewer.js';
 const STAND_IN_EVERY_MS = 1000;
 /** An ended stream's last bytes get this long to flush before its socket is cut. */
 const ENDED_STREAM_GRACE_MS = 2000;
+/**
+ * Frames numbered below the newest are a stale capture instance's and are dropped (fencing),
+ * unless the newest numbering has been silent this long: then Redis lost every epoch and the
+ * capture fleet started over (README, Leases and epochs). A stale holder stops itself within a
+ * lease renewal (0.3 s) of running again; a live one is never silent this long (a still scene
+ * is published again every second).
+ */
+const FENCE_FOR_MS = 5000;
 
 /** When a camera's viewers get a stand-in picture instead of frames, and which. */
 export interface SignalRules {
@@ -25,6 +33,8 @@ export interface SignalRules {
 /** A camera's counters on this gateway: frames received from the bus, and its viewers' deliveries. */
 export interface FanoutCounters extends DeliveryCounters {
   received: number;
+  /** Frames dropped for a sequence at or below the newest: a stale capture instance's, or a late latest-frame copy. */
+  fenced: number;
   /** Viewers added. */
   opened: number;
 }
@@ -43,7 +53,9 @@ export class Fanout {
   private starting = false;
   /** Snapshots waiting for the camera's next frame (it was asleep). */
   private readonly liveWaiters = new Set<(frame: Frame | null) => void>();
-  readonly counters: FanoutCounters = { received: 0, delivered: 0, skipped: 0, opened: 0 };
+  readonly counters: FanoutCounters = { received: 0, fenced: 0, delivered: 0, skipped: 0, opened: 0 };
+  /** Added to the frames' sequences after the numbering started over, so that viewers' X-Sequence still rises. */
+  private sequenceOffset = 0;
 
   constructor(
     /** A viewer whose socket has not drained for this long is cut. */
@@ -73,13 +85,22 @@ export class Fanout {
   }
 
   /**
-   * Sends a frame to every viewer. A frame is stale (the latest-frame fetch racing the live
-   * channel) only if it is older in both sequence and time: a restarted capture counts from
-   * 0 again, and a capture host's clock may step back.
+   * Sends a frame to every viewer, unless it is numbered at or below the newest: the sequence
+   * carries its holder's fencing epoch in its high bits (@camrelay/frame's epoch), so such a
+   * frame is a stale capture instance's (paused, partitioned, or holding the camera before a
+   * hand-over), or the latest-frame copy racing the live channel. The higher epoch wins.
    */
-  publish(frame: Frame): void {
+  publish(incoming: Frame): void {
     const newest = this.newestLive;
-    if (newest && frame.sequence <= newest.sequence && frame.capturedAt <= newest.capturedAt) return;
+    let frame = this.sequenceOffset === 0 ? incoming : { ...incoming, sequence: incoming.sequence + this.sequenceOffset };
+    if (newest && frame.sequence <= newest.sequence) {
+      if (performance.now() - this.liveAt < FENCE_FOR_MS) {
+        this.counters.fenced++;
+        return;
+      }
+      this.sequenceOffset += newest.sequence + 1 - frame.sequence;
+      frame = { ...incoming, sequence: newest.sequence + 1 };
+    }
     this.counters.received++;
     this.newestLive = frame;
     this.liveAt = performance.now();

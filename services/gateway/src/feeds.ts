@@ -64,7 +64,7 @@ export class Feeds {
   /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
   coalescedFrames = 0;
   /** Totals of fanouts that have since been removed, so counters never go down. */
-  readonly retired: FanoutCounters = { received: 0, delivered: 0, skipped: 0, opened: 0 };
+  readonly retired: FanoutCounters = { received: 0, fenced: 0, delivered: 0, skipped: 0, opened: 0 };
 
   constructor(options: FeedsOptions) {
     this.bus = options.bus;
@@ -192,7 +192,7 @@ export class Feeds {
       if (fanout.viewerCount > 0) return;
       this.fanouts.delete(cameraId);
       this.clockAheadMs.delete(cameraId);
-      for (const field of ['received', 'delivered', 'skipped', 'opened'] as const) this.retired[field] += fanout.counters[field];
+      for (const field of ['received', 'fenced', 'delivered', 'skipped', 'opened'] as const) this.retired[field] += fanout.counters[field];
       this.bus.unsubscribe(cameraId).catch((error: Error) => this.log.warn({ camera: cameraId, err: error.message }, 'unsubscribe failed'));
       this.log.debug({ camera: cameraId }, 'unsubscribed');
     }, this.lingerMs);

@@ -44,6 +44,11 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     return value;
   };
   scrapedCounter(registry, { name: 'camrelay_frames_received_total', help: 'Frames received from the bus.', read: () => sum('received') });
+  scrapedCounter(registry, {
+    name: 'camrelay_frames_fenced_total',
+    help: "Frames dropped for a sequence at or below the newest: a stale capture instance's (a lower fencing epoch), or a late copy.",
+    read: () => sum('fenced'),
+  });
   scrapedCounter(registry, { name: 'camrelay_frames_delivered_total', help: 'Frames written to viewers.', read: () => sum('delivered') });
   scrapedCounter(registry, {
     name: 'camrelay_frames_skipped_total',

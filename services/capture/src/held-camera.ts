@@ -1,0 +1,177 @@
+/**
+ * A camera this capture instance holds the lease of: its worker process while it is awake
+ * (none while it sleeps for lack of viewers), and the publishing of its envelopes under the
+ * lease's fencing epoch. Before the lease is taken (a hand-over under way) the worker already
+ * runs, in standby: its frames are read and dropped, so the camera is open by the time it is
+ * ours and its viewers see no gap.
+ */
+import type { Logger } from 'pino';
+import type { CameraInfo, FrameBus } from '@camrelay/bus';
+import type { CameraSpec } from './cameras.js';
+import { IsolatedCamera } from './isolated-camera.js';
+import type { WorkerEnd } from './isolated-camera.js';
+import { NO_COUNTERS, addCounters } from './worker-protocol.js';
+import type { WorkerCounters, WorkerSettings } from './worker-protocol.js';
+import type { WorkerPool } from './worker-pool.js';
+
+export interface HeldCameraOptions {
+  readonly bus: FrameBus;
+  readonly log: Logger;
+  readonly worker: Omit<WorkerSettings, 'spec' | 'sizes'>;
+  readonly workers: WorkerPool;
+  readonly hungAfterMs: number;
+  readonly minRestartMs: number;
+  readonly maxRestartMs: number;
+  /** The camera's source delivered a frame, its first since its worker (re)started. */
+  readonly onFirstFrame: (camera: HeldCamera, jpegBytes: number) => void;
+  readonly onSleep: (camera: HeldCamera) => void;
+}
+
+export class HeldCamera {
+  readonly id: string;
+  /** The lease's epoch; null in standby (not ours yet). */
+  private epoch: number | null = null;
+  private isolated: IsolatedCamera | null = null;
+  private sizes: readonly string[] = [];
+  /** Feeds with a publish in flight: at most one each, so a slow bus drops frames rather than queue them. */
+  private readonly publishing = new Set<string>();
+  /** What the camera's last worker reported, kept while it sleeps. */
+  private lastInfo: CameraInfo;
+  /** Totals of the workers this camera had before its current one (it sleeps and wakes). */
+  private retired: WorkerCounters = NO_COUNTERS;
+  private readonly retiredEnds: Record<WorkerEnd, number> = { exited: 0, hung: 0 };
+  /** Frame numbers rise across the camera's workers (each counts from 0): within an epoch, sequences never repeat. */
+  private readonly frameNumbers = { next: 0 };
+  /** When the current worker was started, and whether its camera has delivered a frame since. */
+  private wokeAt = performance.now();
+  private streaming = false;
+  /** Envelopes not published: the bus was slow, or the camera was in standby. */
+  droppedFrames = 0;
+  private firstFrameSeen!: () => void;
+  /** Settles at the worker's first frame: a hand-over takes the lease only then. */
+  readonly firstFrame = new Promise<void>((resolve) => (this.firstFrameSeen = resolve));
+
+  constructor(
+    private readonly spec: CameraSpec,
+    private readonly options: HeldCameraOptions,
+    /** What the directory said of the camera, until its own worker reports. */
+    known: CameraInfo | null,
+    awake: boolean,
+  ) {
+    this.id = spec.id;
+    this.lastInfo = { id: spec.id, width: 0, height: 0, fps: 0, lastFrameAt: null, sizes: [], ...known, sleeping: !awake };
+    if (awake) this.isolated = this.startWorker();
+  }
+
+  get alwaysOn(): boolean {
+    return this.spec.alwaysOn;
+  }
+
+  get sleeping(): boolean {
+    return this.isolated === null;
+  }
+
+  /**
+   * Awake, no frame yet, for less than `graceMs`: a worker is starting (loading OpenCV takes
+   * seconds on a busy host) or its source is opening. Its idle time starts at its first frame.
+   */
+  isOpening(graceMs: number): boolean {
+    return this.isolated !== null && !this.streaming && performance.now() - this.wokeAt < graceMs;
+  }
+
+  get leaseEpoch(): number | null {
+    return this.epoch;
+  }
+
+  /** From now on the camera's frames go to the bus, under this epoch. */
+  publishUnder(epoch: number): void {
+    this.epoch = epoch;
+  }
+
+  info(): CameraInfo {
+    const reported = this.isolated?.latestInfo;
+    if (reported) this.lastInfo = reported;
+    return this.isolated ? this.lastInfo : { ...this.lastInfo, fps: 0, sleeping: true };
+  }
+
+  counters(): WorkerCounters {
+    const total = addCounters(this.retired, this.isolated?.counters ?? NO_COUNTERS);
+    return { ...total, droppedFrames: total.droppedFrames + this.droppedFrames };
+  }
+
+  /** Workers that ended without being asked to (a crash, a hang), by why. */
+  workerEnds(): Record<WorkerEnd, number> {
+    const current = this.isolated?.ends ?? { exited: 0, hung: 0 };
+    return { exited: this.retiredEnds.exited + current.exited, hung: this.retiredEnds.hung + current.hung };
+  }
+
+  /** The smaller sizes (`WxH`) someone watches now; others are not encoded. */
+  watchSizes(sizes: ReadonlySet<string>): void {
+    this.sizes = [...sizes].sort();
+    this.isolated?.watchSizes(this.sizes);
+  }
+
+  wake(): void {
+    this.isolated ??= this.startWorker();
+  }
+
+  sleep(): void {
+    void this.stopWorker().then(() => this.options.onSleep(this));
+  }
+
+  async stop(): Promise<void> {
+    this.epoch = null;
+    await this.stopWorker();
+  }
+
+  private async stopWorker(): Promise<void> {
+    const isolated = this.isolated;
+    if (!isolated) return;
+    this.isolated = null;
+    this.lastInfo = isolated.latestInfo ?? this.lastInfo;
+    await isolated.stop();
+    this.retired = addCounters(this.retired, isolated.counters);
+    this.retiredEnds.exited += isolated.ends.exited;
+    this.retiredEnds.hung += isolated.ends.hung;
+  }
+
+  private startWorker(): IsolatedCamera {
+    this.wokeAt = performance.now();
+    this.streaming = false;
+    const { worker, workers, log, hungAfterMs, minRestartMs, maxRestartMs } = this.options;
+    const isolated = new IsolatedCamera({
+      settings: { ...worker, spec: this.spec },
+      workers,
+      frameNumbers: this.frameNumbers,
+      log,
+      hungAfterMs,
+      minRestartMs,
+      maxRestartMs,
+      onEnvelope: (feed, envelope, frame) => this.publish(feed, envelope, frame),
+      onFirstFrame: (info, jpegBytes) => {
+        this.lastInfo = info;
+        this.streaming = true;
+        this.firstFrameSeen();
+        this.options.onFirstFrame(this, jpegBytes);
+      },
+    });
+    isolated.watchSizes(this.sizes);
+    return isolated;
+  }
+
+  private publish(feed: string, envelope: Buffer, frame: number): void {
+    const epoch = this.epoch;
+    if (epoch === null || this.publishing.has(feed)) {
+      this.droppedFrames++;
+      return;
+    }
+    // The sequence: the epoch in its high 32 bits, the frame's number below (@camrelay/frame's epoch).
+    envelope.writeUInt32BE(epoch, 4);
+    envelope.writeUInt32BE(frame >>> 0, 8);
+    this.publishing.add(feed);
+    this.options.bus
+      .publishFrame(feed, envelope)
+      .catch(() => this.droppedFrames++)
+      .finally(() => this.publishing.delete(feed));
+  }
+}

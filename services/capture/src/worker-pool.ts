@@ -1,0 +1,56 @@
+/**
+ * Camera workers started ahead of need. A worker spends most of its start-up (~0.6 s here, more
+ * on a busy host) loading OpenCV; a spare has done that already, so a camera taken over from
+ * a dead instance opens within the failover budget (README, Failover) rather than after it.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const WORKER = fileURLToPath(new URL('./camera-worker.js', import.meta.url));
+
+/** A young generation of 1 MB semi-spaces, as the gateway: a worker's garbage is one frame's, and dies young. */
+const WORKER_NODE_FLAGS = ['--max-semi-space-size=1'];
+
+export class WorkerPool {
+  private readonly spares: ChildProcess[] = [];
+  private closed = false;
+
+  constructor(private readonly size: number) {
+    this.refill();
+  }
+
+  /** A worker that has loaded (or is loading) OpenCV and waits for its camera. */
+  take(): ChildProcess {
+    const worker = this.spares.shift() ?? this.spawn();
+    // The next spare starts once this one's camera had its chance at the CPU.
+    setImmediate(() => this.refill());
+    return worker;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const worker of this.spares.splice(0)) worker.kill('SIGKILL');
+  }
+
+  private refill(): void {
+    while (!this.closed && this.spares.length < this.size) {
+      const worker = this.spawn();
+      this.spares.push(worker);
+      // A spare that died (killed from outside) is forgotten, and replaced.
+      worker.once('exit', () => {
+        const at = this.spares.indexOf(worker);
+        if (at === -1) return;
+        this.spares.splice(at, 1);
+        setTimeout(() => this.refill(), 1000).unref();
+      });
+    }
+  }
+
+  private spawn(): ChildProcess {
+    return spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER], {
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+  }
+}
