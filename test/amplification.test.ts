@@ -42,7 +42,7 @@ describe('work per request that holds no slot', () => {
   it('shares the fresh reads of a camera nobody watches: 300 HEAD requests cost Redis a few reads a second', async () => {
     const client = new Redis(redis.url);
     try {
-      // Capture reads nothing with GET; the gateway reads a camera's entry with it.
+      // The gateway reads a camera's entry with GET; capture only when it takes a camera (at start here).
       const gets = async () => Number(/cmdstat_get:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
       const before = await gets();
       const startedAt = performance.now();

@@ -6,5 +6,4 @@ export type { RedisBusOptions } from './redis-bus.js';
 export { RedisClusterBus } from './redis-cluster-bus.js';
 export type { RedisClusterBusOptions } from './redis-cluster-bus.js';
 export { redisBusFor } from './redis-bus-for.js';
-export { leaseValue, parseLease } from './leases.js';
 export type { CameraLease, LeaseReading, LeaseStore, LeaseTerms } from './leases.js';

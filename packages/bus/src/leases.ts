@@ -56,16 +56,3 @@ export interface LeaseStore {
   fleetMembers(fleet: string): Promise<string[]>;
   leaveFleet(fleet: string, member: string): Promise<void>;
 }
-
-/** A lease's value: `EPOCH HOLDER FLAGS`, FLAGS `-` or letters `a` (awake) and `l` (leaving). Holders hold no spaces. */
-export function leaseValue(epoch: number, terms: LeaseTerms): string {
-  const flags = `${terms.awake ? 'a' : ''}${terms.leaving ? 'l' : ''}` || '-';
-  return `${epoch} ${terms.holder} ${flags}`;
-}
-
-export function parseLease(value: string | null): CameraLease | null {
-  if (value === null) return null;
-  const [epoch, holder, flags = ''] = value.split(' ');
-  if (!holder || !/^\d+$/.test(epoch ?? '')) return null;
-  return { holder, epoch: Number(epoch), leaving: flags.includes('l'), awake: flags.includes('a') };
-}

@@ -51,7 +51,7 @@ export async function replaceSharedSecret(redis: Redis | Cluster, name: string, 
  * by a gateway's or capture's: hosts whose clocks disagree by seconds would otherwise keep a
  * camera open, or close it, seconds early or late. A key itself expires with its newest member.
  */
-const REDIS_NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+export const REDIS_NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /** KEYS[1] a sorted set scored by expiry; ARGV[1] ttl in ms, ARGV[2..] members, renewed. */
 export const RENEW_MEMBERS = `${REDIS_NOW_MS}

@@ -5,8 +5,6 @@ export {
   CAMERA_ID_PATTERN,
   FRAME_SIZE_PATTERN,
   cameraClaimsKey,
-  cameraEpochKey,
-  cameraHandoverKey,
   cameraLeaseKey,
   captureFleetKey,
   cameraDirectoryKey,

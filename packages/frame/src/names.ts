@@ -73,22 +73,12 @@ export function sharedSecretKey(name: string): string {
 }
 
 /**
- * A camera's lease (`EPOCH HOLDER FLAGS`, expiring): which capture instance holds the camera
- * now, under which fencing epoch. In the camera's own slot, with its epoch counter and its
- * hand-over reservation, so one script reads and writes all three.
+ * A camera's lease, in its own slot: which capture instance holds the camera, until when, under
+ * which fencing epoch (a hash; see @camrelay/bus's redis-leases). Kept for good: its epoch is
+ * the floor of the next one.
  */
 export function cameraLeaseKey(cameraId: string): string {
   return `${PREFIX}:{${cameraId}}:lease`;
-}
-
-/** The highest fencing epoch ever given for a camera; never expires. */
-export function cameraEpochKey(cameraId: string): string {
-  return `${PREFIX}:{${cameraId}}:epoch`;
-}
-
-/** Which instance is opening a camera to take it over from its holder (expiring): one at a time. */
-export function cameraHandoverKey(cameraId: string): string {
-  return `${PREFIX}:{${cameraId}}:handover`;
 }
 
 /** The live members of a capture fleet (a sorted set scored by expiry, Redis server time, ms). */

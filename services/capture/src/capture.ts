@@ -44,7 +44,7 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
     bus.announceCameras(fleet.cameras().map((camera) => camera.info())).catch((error: Error) => {
       log.debug({ err: error.message }, 'camera directory not updated');
     });
-  const workers = new WorkerPool(D.spareWorkers);
+  const workers = new WorkerPool(Math.min(D.spareWorkers, options.cameras.length));
   const fleet: Fleet = new Fleet({
     bus,
     cameras: options.cameras,

@@ -41,8 +41,12 @@ export const CAPTURE_DEFAULTS = {
   maxHandovers: 4,
   /** How long a stopping instance waits for the others to take its cameras over (docker's grace is 10 s). */
   handoverOnStopMs: 8000,
-  /** Camera workers kept started (OpenCV loaded), so that a camera taken over opens at once. */
-  spareWorkers: 2,
+  /**
+   * Camera workers kept started (OpenCV loaded; ~50 MB each), so that cameras taken over from a
+   * dead instance open at once: this many at once, the others after a worker's start (~0.6 s
+   * on an idle host, seconds on a busy one). Never more than CAMERAS has.
+   */
+  spareWorkers: 4,
   /** How often a camera's worker reports; it is its heartbeat too. */
   workerStatusEveryMs: 500,
   /** A worker silent this long is hung: an open or a read stuck in native code. Killed and started again. */

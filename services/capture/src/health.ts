@@ -120,8 +120,9 @@ export function startHealthServer(port: number, host: string, capture: RunningCa
         JSON.stringify({
           status: 'ok',
           bus: bus.isUp ? 'up' : 'down',
+          pid: process.pid,
           fleet: { member: fleet.member, members: fleet.members.length },
-          cameras: cameras().map((camera) => camera.info()),
+          cameras: cameras().map((camera) => ({ ...camera.info(), epoch: camera.leaseEpoch, workerPid: camera.workerPid })),
         }),
       );
     } else if (req.url === '/metrics') {

@@ -79,6 +79,11 @@ export class HeldCamera {
     return this.isolated !== null && !this.streaming && performance.now() - this.wokeAt < graceMs;
   }
 
+  /** The process running the camera now; null while it sleeps (or between a crash and its restart). */
+  get workerPid(): number | null {
+    return this.isolated?.pid ?? null;
+  }
+
   get leaseEpoch(): number | null {
     return this.epoch;
   }

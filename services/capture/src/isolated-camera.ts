@@ -59,6 +59,10 @@ export class IsolatedCamera {
     this.startWorker();
   }
 
+  get pid(): number | null {
+    return this.worker?.pid ?? null;
+  }
+
   /** Counters summed over every worker this camera has had. */
   get counters(): WorkerCounters {
     return addCounters(this.retired, this.current);
