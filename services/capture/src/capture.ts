@@ -69,6 +69,7 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
             statusEveryMs: D.workerStatusEveryMs,
           },
           hungAfterMs: D.workerHungAfterMs,
+          startingForMs: D.workerStartingForMs,
           minRestartMs: D.minRetryMs,
           maxRestartMs: D.maxRetryMs,
           // A camera's size is known at its first frame: announce it then rather than at the next tick.

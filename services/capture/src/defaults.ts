@@ -51,4 +51,6 @@ export const CAPTURE_DEFAULTS = {
   workerStatusEveryMs: 500,
   /** A worker silent this long is hung: an open or a read stuck in native code. Killed and started again. */
   workerHungAfterMs: 10_000,
+  /** A new worker loads OpenCV before its first report: dozens starting at once on two cores take seconds. */
+  workerStartingForMs: 60_000,
 } as const;

@@ -20,6 +20,7 @@ export interface HeldCameraOptions {
   readonly worker: Omit<WorkerSettings, 'spec' | 'sizes'>;
   readonly workers: WorkerPool;
   readonly hungAfterMs: number;
+  readonly startingForMs: number;
   readonly minRestartMs: number;
   readonly maxRestartMs: number;
   /** The camera's source delivered a frame, its first since its worker (re)started. */
@@ -143,13 +144,14 @@ export class HeldCamera {
   private startWorker(): IsolatedCamera {
     this.wokeAt = performance.now();
     this.streaming = false;
-    const { worker, workers, log, hungAfterMs, minRestartMs, maxRestartMs } = this.options;
+    const { worker, workers, log, hungAfterMs, startingForMs, minRestartMs, maxRestartMs } = this.options;
     const isolated = new IsolatedCamera({
       settings: { ...worker, spec: this.spec },
       workers,
       frameNumbers: this.frameNumbers,
       log,
       hungAfterMs,
+      startingForMs,
       minRestartMs,
       maxRestartMs,
       onEnvelope: (feed, envelope, frame) => this.publish(feed, envelope, frame),

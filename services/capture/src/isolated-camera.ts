@@ -32,6 +32,11 @@ export interface IsolatedCameraOptions {
   readonly onFirstFrame: (info: CameraInfo, jpegBytes: number) => void;
   /** A worker silent this long is taken for hung, killed and started again. */
   readonly hungAfterMs: number;
+  /**
+   * A new worker's first report may take this long: it loads OpenCV first, and a capture that
+   * starts many cameras at once on a small host starts many workers at once.
+   */
+  readonly startingForMs: number;
   readonly minRestartMs: number;
   readonly maxRestartMs: number;
 }
@@ -43,6 +48,8 @@ export class IsolatedCamera {
   private stopped = false;
   private sizes: readonly string[] = [];
   private lastHeardAt = 0;
+  /** The current worker has reported since it started: from then on, silence means a hang. */
+  private reported = false;
   private restarts = 0;
   private restartTimer: NodeJS.Timeout | null = null;
   private readonly watchdog: NodeJS.Timeout;
@@ -93,6 +100,7 @@ export class IsolatedCamera {
     const worker = this.options.workers.take();
     this.worker = worker;
     this.lastHeardAt = performance.now();
+    this.reported = false;
     this.current = NO_COUNTERS;
     const numbers = this.options.frameNumbers;
     const base = numbers.next;
@@ -119,6 +127,7 @@ export class IsolatedCamera {
 
   private hear(message: FromWorker): void {
     this.lastHeardAt = performance.now();
+    this.reported = true;
     this.latestInfo = message.info;
     this.current = message.counters;
     if (message.type === 'status') {
@@ -134,13 +143,15 @@ export class IsolatedCamera {
 
   private checkAlive(): void {
     const worker = this.worker;
-    if (this.stopped || !worker || performance.now() - this.lastHeardAt < this.options.hungAfterMs) return;
+    const allowedMs = this.reported ? this.options.hungAfterMs : this.options.startingForMs;
+    const silentMs = performance.now() - this.lastHeardAt;
+    if (this.stopped || !worker || silentMs < allowedMs) return;
     this.ends.hung++;
     this.worker = null;
     this.retire();
     worker.removeAllListeners('exit');
     worker.kill('SIGKILL');
-    this.scheduleRestart({ silentMs: this.options.hungAfterMs }, 'camera worker hung (no report); killed, starting it again');
+    this.scheduleRestart({ silentMs: Math.round(silentMs) }, 'camera worker hung (no report); killed, starting it again');
   }
 
   private scheduleRestart(details: Record<string, unknown>, message: string): void {

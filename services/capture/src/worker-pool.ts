@@ -5,12 +5,15 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const WORKER = fileURLToPath(new URL('./camera-worker.js', import.meta.url));
 
 /** A young generation of 1 MB semi-spaces, as the gateway: a worker's garbage is one frame's, and dies young. */
 const WORKER_NODE_FLAGS = ['--max-semi-space-size=1'];
+/** Lower than capture's own priority (0): raising one's niceness needs no privilege. */
+const WORKER_NICENESS = 5;
 
 export class WorkerPool {
   private readonly spares: ChildProcess[] = [];
@@ -48,9 +51,19 @@ export class WorkerPool {
   }
 
   private spawn(): ChildProcess {
-    return spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER], {
+    const worker = spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER], {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'ipc'],
       serialization: 'json',
     });
+    // Cameras yield the CPU to capture itself: on a saturated host (dozens of workers loading
+    // OpenCV at once, or re-encoding) its lease renewals, publishing and /metrics still run on time.
+    if (worker.pid !== undefined) {
+      try {
+        setPriority(worker.pid, WORKER_NICENESS);
+      } catch {
+        // Not allowed here: the workers share the CPU evenly with capture, as any process does.
+      }
+    }
+    return worker;
   }
 }
