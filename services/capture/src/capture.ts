@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import type { CameraSpec } from './cameras.js';
@@ -87,6 +89,8 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
         awake,
       ),
   });
+  // Started with Redis, capture holds and lists its cameras before it says it has started; without, it starts all the same and takes them once Redis is there.
+  if (!bus.isUp) await Promise.race([once(bus, 'up'), sleep(D.firstLookWaitMs)]);
   await fleet.look();
   const demand = followDemand(() => fleet.cameras(), bus, {
     idleAfterMs: options.idleAfterMs ?? D.idleAfterMs,
@@ -98,7 +102,7 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
   timer.unref();
   // A Redis that was down, empty after a restart, or a cluster that was not made yet: tell it
   // now, so that gateways know the cameras as soon as they can read them.
-  const announceWhenUp = () => void announce();
+  const announceWhenUp = () => void fleet.look().then(announce);
   bus.on('up', announceWhenUp);
   log.info(
     { fleet: fleet.fleet, member: fleet.member, members: fleet.members.length, held: fleet.cameras().length },

@@ -33,6 +33,8 @@ export const CAPTURE_DEFAULTS = {
    * costs its cameras this, plus a look of another instance and the open (README, Failover).
    */
   leaseTtlMs: 1500,
+  /** How long capture waits for Redis at start before it goes on without (and takes its cameras once Redis is there). */
+  firstLookWaitMs: 5000,
   /** How often each instance renews its leases and looks at the others'. */
   leaseRenewEveryMs: 300,
   /** A camera being taken over that gives no frame in this time stays with its holder. */
