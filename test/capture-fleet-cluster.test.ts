@@ -1,0 +1,100 @@
+/**
+ * A capture fleet on Redis Cluster, whose replication is asynchronous: the master holding a
+ * camera's lease is killed in the middle of a hand-over, so its replica may take over without
+ * the hand-over's last writes, and two instances may both believe they hold the camera. The
+ * epochs make the gateways the judge: the higher epoch wins, each viewer's X-Sequence still
+ * rises, and the fleet settles with every camera held by one instance.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OPEN_GATEWAY, StreamViewer, fetchMetrics } from '@camrelay/clients';
+import { cameraLeaseKey, epochOf } from '@camrelay/frame';
+import { freePort, spawnCapture, spawnGateway, spawnRedisCluster } from '@camrelay/stack';
+import type { RedisCluster, RedisClusterNode, Running, Service } from '@camrelay/stack';
+import { heldCameras, sequenceFault } from './harness/capture-fleet.js';
+import { eventually } from './harness/eventually.js';
+
+const CAMERAS = ['k1', 'k2', 'k3', 'k4'];
+const FPS = 15;
+
+describe('a capture fleet on Redis Cluster: the lease master killed during a hand-over', () => {
+  let cluster: RedisCluster;
+  let gateway: Service;
+  const captures: Array<{ running: Running; health: string }> = [];
+  const viewers = new Map<string, StreamViewer>();
+
+  const masterOf = async (key: string): Promise<RedisClusterNode> => {
+    const slot = Number((await cluster.cli(cluster.nodes[0]!.port, 'cluster', 'keyslot', key)).trim());
+    const ranges = JSON.parse(await cluster.cli(cluster.nodes[0]!.port, '--json', 'cluster', 'slots')) as Array<[number, number, [string, number]]>;
+    const port = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
+    return cluster.nodes.find((node) => node.port === port)!;
+  };
+
+  before(async () => {
+    cluster = await spawnRedisCluster({ masters: 3, replicasPerMaster: 1 });
+    const env = { REDIS_CLUSTER_NODES: cluster.seeds };
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      const running = await spawnCapture({
+        ...env,
+        HEALTH_PORT: String(port),
+        CAMERAS: CAMERAS.map((id) => `${id}=pattern:160x120@${FPS}`).join(';'),
+        CAPTURE_IDLE_AFTER: '600',
+      });
+      captures.push({ running, health: `http://127.0.0.1:${port}` });
+    }
+    gateway = await spawnGateway({ ...env, ...OPEN_GATEWAY });
+    await eventually(async () => assert.equal((await fetch(`${gateway.baseUrl}/readyz`)).status, 200), 20_000);
+    for (const id of CAMERAS) viewers.set(id, new StreamViewer(`${gateway.baseUrl}/cameras/${id}/stream.mjpg`, { keepJpegs: false }));
+    await Promise.all(
+      [...viewers.values()].map((viewer) => viewer.waitForFrame((frame) => !frame.headers['x-no-signal'], 'a live frame', 0, 30_000)),
+    );
+  });
+
+  after(async () => {
+    for (const viewer of viewers.values()) viewer.close();
+    await Promise.all(captures.map((capture) => capture.running.stop()));
+    await gateway?.stop();
+    await cluster?.stop();
+  });
+
+  it('settles with one holder per camera, the higher epoch winning at every viewer', async (t) => {
+    const held = await eventually(async () => {
+      const lists = await Promise.all(captures.map(async (capture) => heldCameras(await fetchMetrics(capture.health))));
+      assert.deepEqual(lists.flat().sort(), CAMERAS, 'each camera held once');
+      assert.deepEqual(lists.map((list) => list.length), [2, 2], 'shared evenly');
+      return lists;
+    }, 30_000, 200);
+    const [leaving, staying] = captures as [(typeof captures)[0], (typeof captures)[0]];
+    const moving = held[0]![0]!;
+    const lease = cameraLeaseKey(moving);
+    const master = await masterOf(lease);
+    const epochBefore = epochOf(viewers.get(moving)!.liveFrames.at(-1)!.sequence);
+
+    // SIGTERM starts the hand-over; the lease's master dies once the successor has reserved it.
+    const stopping = leaving.running.stop('SIGTERM');
+    await eventually(
+      async () => {
+        const next = (await cluster.cli(master.port, 'hget', lease, 'next')).trim();
+        assert.notEqual(next, '', 'a successor reserved the camera');
+      },
+      10_000,
+      10,
+    );
+    master.process.kill('SIGKILL');
+    t.diagnostic(`killed the master of ${lease} (port ${master.port}) during its hand-over`);
+    await stopping;
+
+    await eventually(async () => assert.deepEqual(heldCameras(await fetchMetrics(staying.health)), CAMERAS, 'the survivor holds every camera'), 60_000, 250);
+    const from = new Map(CAMERAS.map((id) => [id, viewers.get(id)!.frames.length]));
+    for (const id of CAMERAS) {
+      await viewers.get(id)!.waitForFrame((frame) => !frame.headers['x-no-signal'], `${id}: live`, from.get(id)!, 30_000);
+    }
+    await sleep(1000);
+    for (const [id, viewer] of viewers) assert.equal(sequenceFault(viewer.frames), undefined, `${id}: X-Sequence rises`);
+    const epochAfter = epochOf(viewers.get(moving)!.liveFrames.at(-1)!.sequence);
+    t.diagnostic(`${moving}: epoch ${epochBefore} before, ${epochAfter} after`);
+    assert.ok(epochAfter > epochBefore, 'the camera that moved is under a newer epoch');
+  });
+});
