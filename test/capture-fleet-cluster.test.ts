@@ -26,7 +26,9 @@ describe('a capture fleet on Redis Cluster: the lease master killed during a han
 
   const masterOf = async (key: string): Promise<RedisClusterNode> => {
     const slot = Number((await cluster.cli(cluster.nodes[0]!.port, 'cluster', 'keyslot', key)).trim());
-    const ranges = JSON.parse(await cluster.cli(cluster.nodes[0]!.port, '--json', 'cluster', 'slots')) as Array<[number, number, [string, number]]>;
+    const ranges = JSON.parse(await cluster.cli(cluster.nodes[0]!.port, '--json', 'cluster', 'slots')) as Array<
+      [number, number, [string, number]]
+    >;
     const port = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
     return cluster.nodes.find((node) => node.port === port)!;
   };
@@ -60,12 +62,20 @@ describe('a capture fleet on Redis Cluster: the lease master killed during a han
   });
 
   it('settles with one holder per camera, the higher epoch winning at every viewer', async (t) => {
-    const held = await eventually(async () => {
-      const lists = await Promise.all(captures.map(async (capture) => heldCameras(await fetchMetrics(capture.health))));
-      assert.deepEqual(lists.flat().sort(), CAMERAS, 'each camera held once');
-      assert.deepEqual(lists.map((list) => list.length), [2, 2], 'shared evenly');
-      return lists;
-    }, 30_000, 200);
+    const held = await eventually(
+      async () => {
+        const lists = await Promise.all(captures.map(async (capture) => heldCameras(await fetchMetrics(capture.health))));
+        assert.deepEqual(lists.flat().sort(), CAMERAS, 'each camera held once');
+        assert.deepEqual(
+          lists.map((list) => list.length),
+          [2, 2],
+          'shared evenly',
+        );
+        return lists;
+      },
+      30_000,
+      200,
+    );
     const [leaving, staying] = captures as [(typeof captures)[0], (typeof captures)[0]];
     const moving = held[0]![0]!;
     const lease = cameraLeaseKey(moving);
@@ -86,7 +96,11 @@ describe('a capture fleet on Redis Cluster: the lease master killed during a han
     t.diagnostic(`killed the master of ${lease} (port ${master.port}) during its hand-over`);
     await stopping;
 
-    await eventually(async () => assert.deepEqual(heldCameras(await fetchMetrics(staying.health)), CAMERAS, 'the survivor holds every camera'), 60_000, 250);
+    await eventually(
+      async () => assert.deepEqual(heldCameras(await fetchMetrics(staying.health)), CAMERAS, 'the survivor holds every camera'),
+      60_000,
+      250,
+    );
     const from = new Map(CAMERAS.map((id) => [id, viewers.get(id)!.frames.length]));
     for (const id of CAMERAS) {
       await viewers.get(id)!.waitForFrame((frame) => !frame.headers['x-no-signal'], `${id}: live`, from.get(id)!, 30_000);

@@ -69,24 +69,36 @@ describe('capture as a fleet: leases, hand-overs, fencing and failover', () => {
     instances.push(instance);
     return instance;
   };
-  const alive = () => instances.filter((instance) => instance.running.process.exitCode === null && instance.running.process.signalCode === null);
+  const alive = () =>
+    instances.filter((instance) => instance.running.process.exitCode === null && instance.running.process.signalCode === null);
   const heldBy = async (instance: Instance) => heldCameras(await fetchMetrics(instance.health));
   /** Waits until the live instances hold every camera once, spread evenly, and returns who holds what. */
   const evenlyShared = (among: readonly Instance[], timeoutMs = 30_000) =>
-    eventually(async () => {
-      const held = await Promise.all(among.map(heldBy));
-      const all = held.flat().sort();
-      assert.deepEqual(all, [...CAMERAS].sort(), `each camera held once: ${JSON.stringify(held)}`);
-      const counts = held.map((cameras) => cameras.length);
-      assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `spread evenly: ${JSON.stringify(held)}`);
-      return new Map(among.map((instance, i) => [instance, held[i]!]));
-    }, timeoutMs, 200);
+    eventually(
+      async () => {
+        const held = await Promise.all(among.map(heldBy));
+        const all = held.flat().sort();
+        assert.deepEqual(all, [...CAMERAS].sort(), `each camera held once: ${JSON.stringify(held)}`);
+        const counts = held.map((cameras) => cameras.length);
+        assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `spread evenly: ${JSON.stringify(held)}`);
+        return new Map(among.map((instance, i) => [instance, held[i]!]));
+      },
+      timeoutMs,
+      200,
+    );
   const seen = () => new Map(CAMERAS.map((id) => [id, viewers.get(id)!.frames.length]));
   const checkSequences = () => {
     for (const [id, viewer] of viewers) assert.equal(sequenceFault(viewer.frames), undefined, `${id}: X-Sequence must rise`);
   };
   const newEpochFrame = (id: string, above: number, from: number, timeoutMs: number) =>
-    viewers.get(id)!.waitForFrame((frame) => live(frame) && epochOf(frame.sequence) > above, `${id}: a frame of an epoch above ${above}`, from, timeoutMs);
+    viewers
+      .get(id)!
+      .waitForFrame(
+        (frame) => live(frame) && epochOf(frame.sequence) > above,
+        `${id}: a frame of an epoch above ${above}`,
+        from,
+        timeoutMs,
+      );
   const epochNow = (id: string) => epochOf(viewers.get(id)!.liveFrames.at(-1)!.sequence);
 
   before(async () => {
@@ -178,7 +190,10 @@ describe('capture as a fleet: leases, hand-overs, fencing and failover', () => {
     await evenlyShared(alive());
     for (const id of CAMERAS) await viewers.get(id)!.waitForFrames(resumedFrom.get(id)! + FPS);
     for (const id of moving) {
-      const stale = viewers.get(id)!.frames.slice(resumedFrom.get(id)).filter((frame) => epochOf(frame.sequence) <= epochs.get(id)!);
+      const stale = viewers
+        .get(id)!
+        .frames.slice(resumedFrom.get(id))
+        .filter((frame) => epochOf(frame.sequence) <= epochs.get(id)!);
       assert.deepEqual(stale, [], `${id}: no frame of the paused instance's epoch ${epochs.get(id)} after it resumed`);
     }
     checkSequences();
@@ -226,15 +241,50 @@ describe('capture as a fleet: leases, hand-overs, fencing and failover', () => {
     const from = seen();
     process.kill(victim.workerPid!, 'SIGSEGV');
     await eventually(async () => {
-      const ends = metricValue(await fetchMetrics(instance!.health), 'camrelay_capture_worker_ends_total', `camera="${victim.id}",reason="exited"`);
+      const ends = metricValue(
+        await fetchMetrics(instance!.health),
+        'camrelay_capture_worker_ends_total',
+        `camera="${victim.id}",reason="exited"`,
+      );
       assert.equal(ends, 1);
     });
-    const back = await viewers.get(victim.id)!.waitForFrame(live, `${victim.id}: live again`, viewers.get(victim.id)!.frames.length, 15_000);
+    const back = await viewers
+      .get(victim.id)!
+      .waitForFrame(live, `${victim.id}: live again`, viewers.get(victim.id)!.frames.length, 15_000);
     t.diagnostic(`${victim.id}: live again at ${back.sequence}`);
     for (const id of others) await viewers.get(id)!.waitForFrames(viewers.get(id)!.frames.length + FPS);
     for (const id of others) {
       const gap = longestGap(viewers.get(id)!.frames, from.get(id));
       assert.ok(gap < 1000, `${id} paused ${gap.toFixed(0)} ms while another camera's worker crashed`);
+    }
+    checkSequences();
+  });
+
+  it("a camera's worker that hangs (stopped) is killed and replaced after 10 s of silence; the others never pause", async (t) => {
+    const [instance] = alive();
+    const health = (await (await fetch(`${instance!.health}/healthz`)).json()) as Health;
+    const victim = health.cameras.find((camera) => camera.workerPid !== null)!;
+    const others = CAMERAS.filter((id) => id !== victim.id);
+    const from = seen();
+    const stoppedAt = performance.now();
+    process.kill(victim.workerPid!, 'SIGSTOP');
+    await eventually(
+      async () => {
+        const hung = metricValue(
+          await fetchMetrics(instance!.health),
+          'camrelay_capture_worker_ends_total',
+          `camera="${victim.id}",reason="hung"`,
+        );
+        assert.equal(hung, 1);
+      },
+      20_000,
+      200,
+    );
+    t.diagnostic(`${victim.id}: its silent worker replaced after ${(performance.now() - stoppedAt).toFixed(0)} ms`);
+    await viewers.get(victim.id)!.waitForFrame(live, `${victim.id}: live again`, viewers.get(victim.id)!.frames.length, 15_000);
+    for (const id of others) {
+      const gap = longestGap(viewers.get(id)!.frames, from.get(id));
+      assert.ok(gap < 1000, `${id} paused ${gap.toFixed(0)} ms while another camera's worker hung`);
     }
     checkSequences();
   });
@@ -253,7 +303,70 @@ describe('capture as a fleet: leases, hand-overs, fencing and failover', () => {
       t.diagnostic(`${id}: live again ${after.toFixed(0)} ms after the kill`);
       assert.ok(after < 3000, `${id}: live again after ${after.toFixed(0)} ms`);
     }
-    for (const viewer of viewers.values()) assert.equal(await Promise.race([viewer.ended.then(() => 'ended'), Promise.resolve('open')]), 'open');
+    for (const viewer of viewers.values())
+      assert.equal(await Promise.race([viewer.ended.then(() => 'ended'), Promise.resolve('open')]), 'open');
     checkSequences();
+  });
+});
+
+describe('capture on demand in a fleet', () => {
+  let redis: RedisServer;
+  let gateway: Service;
+  const healths: string[] = [];
+  const captures: Running[] = [];
+  const IDS = ['d1', 'd2'];
+
+  const openOn = async (id: string) => {
+    const values = await Promise.all(
+      healths.map(async (health) => {
+        const text = await fetchMetrics(health);
+        return heldCameras(text).includes(id) ? metricValue(text, 'camrelay_capture_camera_open', `camera="${id}"`) : null;
+      }),
+    );
+    const held = values.filter((value) => value !== null);
+    assert.equal(held.length, 1, `${id} held by one instance`);
+    return held[0] === 1;
+  };
+
+  before(async () => {
+    redis = await spawnRedis();
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      healths.push(`http://127.0.0.1:${port}`);
+      captures.push(
+        await spawnCapture({
+          REDIS_URL: redis.url,
+          HEALTH_PORT: String(port),
+          CAMERAS: IDS.map((id) => `${id}=pattern:160x120@10`).join(';'),
+          CAPTURE_IDLE_AFTER: '1',
+        }),
+      );
+    }
+    gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
+  });
+
+  after(async () => {
+    await Promise.all(captures.map((capture) => capture.stop()));
+    await gateway?.stop();
+    await redis?.stop();
+  });
+
+  it("a sleeping camera is opened by its lease's holder for its first viewer, and sleeps again after", async () => {
+    await eventually(
+      async () => {
+        for (const id of IDS) assert.equal(await openOn(id), false, `${id} asleep`);
+      },
+      30_000,
+      200,
+    );
+    const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/d1/stream.mjpg`, { keepJpegs: false });
+    try {
+      await viewer.waitForFrame(live, 'a live frame of d1', 0, 20_000);
+      assert.equal(await openOn('d1'), true, 'd1 open for its viewer');
+      assert.equal(await openOn('d2'), false, 'd2 still asleep');
+    } finally {
+      viewer.close();
+    }
+    await eventually(async () => assert.equal(await openOn('d1'), false, 'd1 asleep again'), 20_000, 200);
   });
 });

@@ -89,7 +89,14 @@ describe('one capture, 8 healthy network cameras among 16 hung and 4 resetting o
     const probing$ = probe();
     try {
       // Every healthy camera streaming, and every hung source held open by a camera trying to open it.
-      await eventually(() => assert.ok([...counts.values()].every((count) => count > 0), 'every healthy camera publishes'), 60_000);
+      await eventually(
+        () =>
+          assert.ok(
+            [...counts.values()].every((count) => count > 0),
+            'every healthy camera publishes',
+          ),
+        60_000,
+      );
       await eventually(() => assert.ok(sources.accepted('hung') >= HUNG, 'every hung source connected'), 30_000);
       // Past the start, when every camera's worker loads OpenCV at once: the rate is measured once they all run.
       await eventually(async () => {
