@@ -32,6 +32,7 @@ process.on('message', (message: ToWorker) => {
 });
 const started = once(process, 'message') as Promise<[ToWorker]>;
 const cv = await loadOpenCV();
+send({ type: 'ready' });
 const [start] = await started;
 if (start.type !== 'start') throw new Error('camera worker: expected the start message first');
 const { settings } = start;

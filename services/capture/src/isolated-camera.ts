@@ -126,6 +126,7 @@ export class IsolatedCamera {
   }
 
   private hear(message: FromWorker): void {
+    if (message.type === 'ready') return;
     this.lastHeardAt = performance.now();
     this.reported = true;
     this.latestInfo = message.info;

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { FromWorker } from './worker-protocol.js';
 
 const WORKER = fileURLToPath(new URL('./camera-worker.js', import.meta.url));
 
@@ -17,6 +18,8 @@ const WORKER_NICENESS = 5;
 
 export class WorkerPool {
   private readonly spares: ChildProcess[] = [];
+  /** Spares that said they have OpenCV loaded: taken first. */
+  private readonly ready = new WeakSet<ChildProcess>();
   private closed = false;
 
   constructor(private readonly size: number) {
@@ -25,7 +28,8 @@ export class WorkerPool {
 
   /** A worker that has loaded (or is loading) OpenCV and waits for its camera. */
   take(): ChildProcess {
-    const worker = this.spares.shift() ?? this.spawn();
+    const at = this.spares.findIndex((spare) => this.ready.has(spare));
+    const worker = (at === -1 ? this.spares.shift() : this.spares.splice(at, 1)[0]) ?? this.spawn();
     // The next spare starts once this one's camera had its chance at the CPU.
     setImmediate(() => this.refill());
     return worker;
@@ -40,6 +44,9 @@ export class WorkerPool {
     while (!this.closed && this.spares.length < this.size) {
       const worker = this.spawn();
       this.spares.push(worker);
+      worker.once('message', (message: FromWorker) => {
+        if (message.type === 'ready') this.ready.add(worker);
+      });
       // A spare that died (killed from outside) is forgotten, and replaced.
       worker.once('exit', () => {
         const at = this.spares.indexOf(worker);

@@ -65,6 +65,7 @@ export type ToWorker =
   { readonly type: 'start'; readonly settings: WorkerSettings } | { readonly type: 'sizes'; readonly sizes: readonly string[] };
 
 export type FromWorker =
+  | { readonly type: 'ready' }
   | { readonly type: 'status'; readonly info: CameraInfo; readonly counters: WorkerCounters }
   | { readonly type: 'first-frame'; readonly jpegBytes: number; readonly info: CameraInfo; readonly counters: WorkerCounters };
 
