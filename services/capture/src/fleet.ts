@@ -182,11 +182,15 @@ export class Fleet {
     const { bus, log, handoverTimeoutMs } = this.options;
     if (!(await bus.reserveHandover(id, this.member, handoverTimeoutMs))) return;
     const known = await bus.cameraInfo(id).catch(() => null);
-    const camera = this.options.hold(this.specs.get(id)!, lease.awake, known);
+    const spec = this.specs.get(id)!;
+    // A device opens once at a time: its new holder takes the lease first and opens it once the
+    // old one has let go (at its next renewal; a busy device is retried with backoff). An asleep
+    // camera has nothing to open first.
+    const standby = lease.awake && spec.source.kind !== 'device' && spec.source.kind !== 'auto';
+    const camera = this.options.hold(spec, lease.awake, known);
     this.handovers.set(id, { camera, from: lease.epoch });
-    log.info({ camera: id, from: lease.holder, epoch: lease.epoch }, 'camera hand-over: opening it before taking it');
-    // An asleep camera has nothing to open first.
-    const ready = lease.awake ? Promise.race([camera.firstFrame.then(() => true), sleep(handoverTimeoutMs, false)]) : true;
+    log.info({ camera: id, from: lease.holder, epoch: lease.epoch, standby }, 'camera hand-over');
+    const ready = standby ? Promise.race([camera.firstFrame.then(() => true), sleep(handoverTimeoutMs, false)]) : true;
     void Promise.resolve(ready).then(async (opened) => {
       const epoch =
         opened && !this.leaving
