@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics } from '@camrelay/clients';
 import { cameraLeaseKey, epochOf } from '@camrelay/frame';
 import { freePort, spawnCapture, spawnGateway, spawnRedisCluster } from '@camrelay/stack';
@@ -103,9 +102,11 @@ describe('a capture fleet on Redis Cluster: the lease master killed during a han
     );
     const from = new Map(CAMERAS.map((id) => [id, viewers.get(id)!.frames.length]));
     for (const id of CAMERAS) {
-      await viewers.get(id)!.waitForFrame((frame) => !frame.headers['x-no-signal'], `${id}: live`, from.get(id)!, 30_000);
+      const viewer = viewers.get(id)!;
+      const live = await viewer.waitForFrame((frame) => !frame.headers['x-no-signal'], `${id}: live`, from.get(id), 30_000);
+      // A second of frames after it, for the sequence check.
+      await viewer.waitForFrames(viewer.frames.indexOf(live) + 1 + FPS);
     }
-    await sleep(1000);
     for (const [id, viewer] of viewers) assert.equal(sequenceFault(viewer.frames), undefined, `${id}: X-Sequence rises`);
     const epochAfter = epochOf(viewers.get(moving)!.liveFrames.at(-1)!.sequence);
     t.diagnostic(`${moving}: epoch ${epochBefore} before, ${epochAfter} after`);

@@ -81,7 +81,16 @@ export async function takeLease(
   from: number | null,
   floor: number,
 ): Promise<number | null> {
-  const epoch = await redis.eval(TAKE, 1, cameraLeaseKey(cameraId), terms.holder, Math.ceil(terms.ttlMs), from ?? '', floor, flag(terms.awake));
+  const epoch = await redis.eval(
+    TAKE,
+    1,
+    cameraLeaseKey(cameraId),
+    terms.holder,
+    Math.ceil(terms.ttlMs),
+    from ?? '',
+    floor,
+    flag(terms.awake),
+  );
   return typeof epoch === 'number' ? epoch : null;
 }
 

@@ -84,9 +84,20 @@ export class Fleet {
 
   /** Looks at once (start-up), rather than at the next tick. */
   look(): Promise<void> {
-    this.looking ??= this.lookOnce()
+    if (this.looking) return this.looking;
+    // A look that does not end (a command that never answers) must not stop the renewals for
+    // good: after a few lease times the next look goes ahead.
+    const ended = new AbortController();
+    const stuck = sleep(this.options.leaseTtlMs * 4, 'stuck' as const, { signal: ended.signal }).catch(() => 'ended' as const);
+    this.looking = Promise.race([this.lookOnce(), stuck])
+      .then((outcome) => {
+        if (outcome === 'stuck') this.options.log.warn('fleet: a look at the leases did not end; looking again');
+      })
       .catch((error: Error) => this.options.log.debug({ err: error.message }, 'fleet: leases not read'))
-      .finally(() => (this.looking = null));
+      .finally(() => {
+        ended.abort();
+        this.looking = null;
+      });
     return this.looking;
   }
 
@@ -139,7 +150,8 @@ export class Fleet {
     this.held.delete(camera.id);
     this.leasesLost++;
     this.options.log.info({ camera: camera.id, epoch }, 'camera now held by another capture instance; closing it here');
-    await camera.stop();
+    // Not awaited: a worker slow to exit must not hold up the renewals of the other cameras.
+    void camera.stop();
   }
 
   private async balance({ leases, unreadable }: LeaseReading): Promise<void> {

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { FRAME_PIPE_FD } from './worker-protocol.js';
 import type { FromWorker } from './worker-protocol.js';
 
 const WORKER = fileURLToPath(new URL('./camera-worker.js', import.meta.url));
@@ -62,6 +63,11 @@ export class WorkerPool {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'ipc'],
       serialization: 'json',
     });
+    // A worker that cannot be started (no memory, no process slot) or whose pipe breaks must
+    // not end capture: an 'error' event without a listener throws. It exits, and its camera's
+    // IsolatedCamera starts another with backoff.
+    worker.on('error', () => undefined);
+    worker.stdio[FRAME_PIPE_FD]?.on('error', () => undefined);
     // Cameras yield the CPU to capture itself: on a saturated host (dozens of workers loading
     // OpenCV at once, or re-encoding) its lease renewals, publishing and /metrics still run on time.
     if (worker.pid !== undefined) {
