@@ -6,14 +6,14 @@
  *
  * Why processes and not worker threads: a crash inside OpenCV or FFmpeg (a segfault on a
  * corrupt stream) ends the whole process, threads and all; and OpenCV's blocking calls need an
- * event loop of their own either way. A worker costs ~35 MB and ~0.3 s to start (README, Isolation).
+ * event loop of their own either way. A worker costs 50-80 MB (PSS) and ~0.6 s of CPU to start,
+ * most of it loading OpenCV (README, Cameras: capture as a fleet).
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CameraInfo } from '@camrelay/bus';
-import { FRAME_PIPE_FD, FramePipeReader } from './worker-protocol.js';
-import { NO_COUNTERS, addCounters } from './worker-protocol.js';
+import { FRAME_PIPE_FD, FramePipeReader, NO_COUNTERS, addCounters } from './worker-protocol.js';
 import type { FromWorker, ToWorker, WorkerCounters, WorkerSettings } from './worker-protocol.js';
 import type { WorkerPool } from './worker-pool.js';
 
