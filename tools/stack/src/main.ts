@@ -164,10 +164,25 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const logOf = (name: string) => ({ logFile: join(logs, `${name}.log`), keepLines: 200 });
 
+/**
+ * Ports this stack hands out, and the load balancer's: a port found free is free only until
+ * someone binds it, so one is never handed out twice, nor the one HAProxy is still to bind
+ * (a capture's health server took the load balancer's `PORT` once).
+ */
+const handedOut = new Set<number>([port]);
+async function unusedPort(): Promise<number> {
+  for (;;) {
+    const free = await freePort();
+    if (handedOut.has(free)) continue;
+    handedOut.add(free);
+    return free;
+  }
+}
+
 /** Where capture and the gateways find the bus, and what the summary says about it. */
 const bus = await step('redis', async () => {
   if (clusterMasters === undefined) {
-    const redis = track('redis', await spawnRedis(logOf('redis')));
+    const redis = track('redis', await spawnRedis({ ...logOf('redis'), port: await unusedPort() }));
     return { env: { REDIS_URL: redis.url }, lines: [`  redis      pid ${redis.process.pid}  ${redis.url}`] };
   }
   // Every node logs to one file: which node said what is in each line's pid.
@@ -189,7 +204,7 @@ const captures = await step('captures', () =>
   Promise.all(
     Array.from({ length: captureCount }, async (_, i) => {
       const name = `capture-${i + 1}`;
-      const healthPort = firstHealthPort === undefined ? await freePort() : firstHealthPort + i;
+      const healthPort = firstHealthPort === undefined ? await unusedPort() : firstHealthPort + i;
       const capture = await spawnCapture({ ...bus.env, HEALTH_PORT: String(healthPort) }, [], logOf(name));
       track(name, capture, name, 'captures');
       return { name, capture, healthPort };
@@ -200,7 +215,7 @@ const gateways = await step('gateways', () =>
   Promise.all(
     Array.from({ length: gatewayCount }, async (_, i) => {
       const name = `gateway-${i + 1}`;
-      const gateway = await spawnGateway({ ...bus.env, PORT: String(await freePort()), ...gatewayEnv }, logOf(name));
+      const gateway = await spawnGateway({ ...bus.env, PORT: String(await unusedPort()), ...gatewayEnv }, logOf(name));
       track(name, gateway);
       return { name, gateway };
     }),
@@ -208,7 +223,7 @@ const gateways = await step('gateways', () =>
 );
 const haproxyConf = join(dir, 'haproxy.cfg');
 const runtimeSocket = join(dir, 'haproxy.sock');
-const internalPort = await freePort();
+const internalPort = await unusedPort();
 const haproxy = await step('haproxy', async () => {
   const gatewayPorts = gateways.map((g) => g.gateway.port);
   writeFileSync(
