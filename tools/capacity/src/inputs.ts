@@ -104,20 +104,20 @@ export const REDIS_SHARD_EGRESS_CEILING: Measured = {
 
 /**
  * Cameras one capture instance carries: the most that `npm run bench:capture` has run and
- * capture held at full rate, passthrough (bench/results/capture.json, 2026-12-06, on the
- * capture being rebuilt as a fleet of camera processes, not yet committed): 8 local MJPEG
- * cameras of 640x480 at 30 fps, slowest 29.6 fps on the bus, capture at 2.05 ms of CPU per
- * frame (0.49 of the machine's 2 cores; 4.22 ms for one camera alone), FFmpeg reading the same
- * streams 0.14 ms. More were not run (issue 24: the number is updated once the final capture
- * is measured at 32 and 64). With a 320x240 feed watched too, 8 cameras fell to 26.4 fps
- * (5.22 ms per frame); re-encoding every frame (MJPEG_PASSTHROUGH=off, or a camera that does
- * not send JPEG) to 18.8 fps (7.85 ms): such cameras need more instances than this says.
+ * capture held at full rate, passthrough, on a 2-core host (bench/results/capture.json,
+ * 2026-12-06, capture as a fleet of camera processes): 16 local MJPEG cameras of 640x480 at 30
+ * fps, slowest 29.7 fps on the bus, capture at 1.78 ms of CPU per frame (0.85 of the machine's
+ * 2 cores; 2.20 ms at 8 cameras, 4.36 ms for one alone), FFmpeg reading the same streams 0.14
+ * ms. 32 were not run: at 1.78 ms a frame they would need 1.7 of these 2 cores for capture
+ * alone. With a 320x240 feed watched too, 8 cameras held 29.7 fps (5.08 ms per frame) and 16
+ * fell to 16.7; re-encoding every frame (MJPEG_PASSTHROUGH=off, or a camera that does not send
+ * JPEG) held 8 cameras at 23.7 fps (7.92 ms): such cameras need more instances than this says.
  */
 export const CAMERAS_PER_CAPTURE: Measured = {
-  value: 8,
+  value: 16,
   unit: 'cameras (640x480 at 30 fps, MJPEG passed through) per capture instance',
   what: 'cameras one capture instance held at their full frame rate, read from local MJPEG network cameras',
-  command: 'npm run bench:capture -- --cameras 1,8',
+  command: 'npm run bench:capture -- --cameras 1,8,16',
   date: '2026-12-06',
 };
 
