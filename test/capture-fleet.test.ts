@@ -101,6 +101,14 @@ describe('capture as a fleet: leases, hand-overs, fencing and failover', () => {
       );
   const epochNow = (id: string) => epochOf(viewers.get(id)!.liveFrames.at(-1)!.sequence);
 
+  /** A live instance, one of its cameras with a worker running, and the other cameras. */
+  const aCameraAndItsWorker = async () => {
+    const [instance] = alive();
+    const health = (await (await fetch(`${instance!.health}/healthz`)).json()) as Health;
+    const victim = health.cameras.find((camera) => camera.workerPid !== null)!;
+    return { instance, victim, others: CAMERAS.filter((id) => id !== victim.id) };
+  };
+
   before(async () => {
     redis = await spawnRedis();
     gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
@@ -234,10 +242,7 @@ describe('capture as a fleet: leases, hand-overs, fencing and failover', () => {
   });
 
   it("a camera's worker that crashes costs that camera alone: restarted, the others never pause", async (t) => {
-    const [instance] = alive();
-    const health = (await (await fetch(`${instance!.health}/healthz`)).json()) as Health;
-    const victim = health.cameras.find((camera) => camera.workerPid !== null)!;
-    const others = CAMERAS.filter((id) => id !== victim.id);
+    const { instance, victim, others } = await aCameraAndItsWorker();
     const from = seen();
     process.kill(victim.workerPid!, 'SIGSEGV');
     await eventually(async () => {
@@ -261,10 +266,7 @@ describe('capture as a fleet: leases, hand-overs, fencing and failover', () => {
   });
 
   it("a camera's worker that hangs (stopped) is killed and replaced after 10 s of silence; the others never pause", async (t) => {
-    const [instance] = alive();
-    const health = (await (await fetch(`${instance!.health}/healthz`)).json()) as Health;
-    const victim = health.cameras.find((camera) => camera.workerPid !== null)!;
-    const others = CAMERAS.filter((id) => id !== victim.id);
+    const { instance, victim, others } = await aCameraAndItsWorker();
     const from = seen();
     const stoppedAt = performance.now();
     process.kill(victim.workerPid!, 'SIGSTOP');

@@ -26,7 +26,7 @@ import { loadOpenCV } from '@camrelay/capture';
 import { STARTING_JPEGS } from '@camrelay/gateway';
 import { freePort, repoRoot } from '@camrelay/stack';
 import { changedPixels, launchChromium, waitForPicture } from './harness/browser.js';
-import { heldCameras, sequenceFault } from './harness/capture-fleet.js';
+import { everyCameraHeldOnce, heldCameras, sequenceFault } from './harness/capture-fleet.js';
 import {
   composeCommand,
   containerLog,
@@ -626,19 +626,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
         watching.map((viewer) => viewer.waitForFrame((frame) => frame.headers['x-no-signal'] === undefined, 'a live frame', 0, 20_000)),
       );
       // Which instance holds which camera: each camera held by exactly one.
-      const before = await eventually(
-        async () => {
-          const captures = await camerasPerCapture();
-          assert.deepEqual(
-            captures.flatMap((capture) => capture.held).sort(),
-            [...CAMERAS].sort(),
-            `every camera held by one capture (${holdings(captures)})`,
-          );
-          return captures;
-        },
-        20_000,
-        250,
-      );
+      const before = await everyCameraHeldOnce(camerasPerCapture, CAMERAS, holdings);
       const [victim] = [...before].sort((a, b) => b.held.length - a.held.length);
       const marks = watching.map((viewer) => viewer.frames.length);
       const killedAt = Date.now();
@@ -660,7 +648,8 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
             ).receivedAt - killedAt,
         ),
       );
-      await sleep(1000); // the streams after the failover
+      // A second of each stream after the failover, for the sequence check.
+      await Promise.all(watching.map((viewer) => viewer.waitForFrames(viewer.frames.length + 15)));
       const after = await camerasPerCapture().catch((error: Error) => `unreadable: ${error.message}`);
       // Gaps on the cameras the killed instance did not hold: they should not notice.
       const untouched = watching.filter((_, i) => !victim!.held.includes(CAMERAS[i]!));

@@ -1,3 +1,8 @@
+import assert from 'node:assert/strict';
+import type { ReceivedFrame, StreamViewer } from '@camrelay/clients';
+import { epochOf } from '@camrelay/frame';
+import { eventually } from './eventually.js';
+
 /**
  * What every deployment form must give a capture fleet (docker-compose.yml, deploy/k8s,
  * `npm run stack`): time to hand its cameras over on SIGTERM before it is killed.
@@ -32,4 +37,41 @@ export function sequenceFault(frames: ReadonlyArray<{ sequence: number; headers:
     if (live) lastLive = frame.sequence;
   }
   return undefined;
+}
+
+/**
+ * Waits until every camera is held by exactly one capture instance, as each instance's /metrics
+ * says, and returns the instances with what they hold.
+ */
+export async function everyCameraHeldOnce<T extends { held: string[] }>(
+  read: () => Promise<T[]>,
+  cameras: readonly string[],
+  describe: (captures: T[]) => string,
+): Promise<T[]> {
+  return eventually(
+    async () => {
+      const captures = await read();
+      assert.deepEqual(
+        captures.flatMap((capture) => capture.held).sort(),
+        [...cameras].sort(),
+        `every camera held by one capture (${describe(captures)})`,
+      );
+      return captures;
+    },
+    20_000,
+    250,
+  );
+}
+
+/**
+ * A viewer's next live frame from index `from` on, of an epoch above `above` (a camera that
+ * moved to another instance: its new holder's frames), or any live frame when `above` is -1.
+ */
+export function liveFrameOf(viewer: StreamViewer, from: number, above: number): Promise<ReceivedFrame> {
+  return viewer.waitForFrame(
+    (frame) => frame.headers['x-no-signal'] === undefined && epochOf(frame.sequence) > above,
+    above === -1 ? 'a live frame' : `a live frame of an epoch above ${above}`,
+    from,
+    15_000,
+  );
 }
