@@ -99,8 +99,14 @@ describe('sizes per viewer', () => {
     const full = new StreamViewer(`${gateways[1].baseUrl}/cameras/lab/stream.mjpg`);
     try {
       await Promise.all([...viewers, full].map((viewer) => viewer.waitForFrame(isLive, 'a frame')));
-      // Both from one scrape: capture's counters come from each camera's worker, twice a second.
-      const [scaledBefore, capturedBefore] = await scaledAndCaptured('lab', '320x240');
+      // Both from one scrape: capture's counters come from each camera's worker, twice a second, so a
+      // scrape may show the worker as it was before scaling began. The count starts from one that
+      // shows a scaled frame: from then on every captured frame is scaled.
+      const [scaledBefore, capturedBefore] = await eventually(async () => {
+        const counts = await scaledAndCaptured('lab', '320x240');
+        assert.ok(counts[0] > 0, 'the worker has reported a scaled frame');
+        return counts;
+      });
       await Promise.all(viewers.map((viewer) => viewer.waitForFrames(viewer.frames.length + 2 * FPS)));
       const [scaledAfter, capturedAfter] = await scaledAndCaptured('lab', '320x240');
       t.diagnostic(
