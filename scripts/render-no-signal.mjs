@@ -154,8 +154,6 @@ ${embed(pictures.noSignal)}
 export const STARTING_JPEGS: readonly Buffer[] = [
 ${embed(pictures.starting)}
 ];
-
-export const NO_SIGNAL_SIZE = { width: ${WIDTH}, height: ${HEIGHT} } as const;
 `;
 
 writeFileSync(target, source);
