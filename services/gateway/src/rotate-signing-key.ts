@@ -1,8 +1,9 @@
 /**
  * `npm run rotate-signing-key`: gives the gateways on REDIS_URL (or REDIS_CLUSTER_NODES) a new
- * shared URL signing key. Within a few seconds every gateway signs with it and refuses URLs
- * signed with the old one; the viewer page fetches fresh URLs by itself. Gateways started with
- * URL_SIGNING_KEY do not share a key: rotate that one by changing it and restarting them.
+ * shared URL signing key. Within SIGNING_KEY_RESYNC_MS (5 s) every gateway signs with it and
+ * refuses URLs signed with the old one; the viewer page fetches fresh URLs by itself. Gateways
+ * started with URL_SIGNING_KEY never read the key in Redis: rotate theirs by changing it and
+ * restarting them.
  */
 import { once } from 'node:events';
 import { z } from 'zod';

@@ -1,9 +1,10 @@
 /**
  * Gateways without URL_SIGNING_KEY sign URLs with a random key they share through the bus: the
  * first to start stores one, the others adopt it. Offered again on every reconnection and every
- * few seconds, so that after Redis lost it (a restart, no persistence) the gateways agree again
- * on one of theirs; URLs signed with a key that lost are refused, and the viewer page fetches
- * fresh ones.
+ * SIGNING_KEY_RESYNC_MS, so that after Redis lost it (a restart, no persistence) the running
+ * gateways store the key they share again and its URLs stay valid; where they held different
+ * keys (one started while Redis was away) they agree on one of theirs, URLs signed with a key
+ * that lost are refused, and the viewer page fetches fresh ones.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
