@@ -1,4 +1,4 @@
-/** The benchmark's outputs: a Markdown table for the README and an SVG chart. */
+/** The benchmark's outputs: a Markdown table for docs/benchmarks.md and an SVG chart. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Run } from './run.js';

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: camrelay against the floor (raw sockets, bench/floor.ts) and the classic
  * design (Flask + OpenCV, bench/classic/server.py), on the same frames, in the same run.
- * Writes bench/results/results.json, results.md (the README's table) and chart.svg.
+ * Writes bench/results/results.json, results.md (the table of docs/benchmarks.md) and chart.svg.
  * `camrelay-cluster` is the camrelay pipeline on a Redis Cluster; with --out a partial run
  * writes its own files and leaves the full run's alone.
  *

@@ -30,7 +30,7 @@ export const CAPTURE_DEFAULTS = {
   maxRetryMs: 15_000,
   /**
    * A camera's lease lasts this long unless its holder renews it: a holder that dies or hangs
-   * costs its cameras this, plus a look of another instance and the open (README, Failover).
+   * costs its cameras this, plus a look of another instance and the open (docs/scaling.md, Cameras: capture as a fleet: Failover).
    */
   leaseTtlMs: 1500,
   /** How long capture waits for Redis at start before it goes on without (and takes its cameras once Redis is there). */

@@ -7,7 +7,7 @@
  * Why processes and not worker threads: a crash inside OpenCV or FFmpeg (a segfault on a
  * corrupt stream) ends the whole process, threads and all; and OpenCV's blocking calls need an
  * event loop of their own either way. A worker costs 50-80 MB (PSS) and ~0.6 s of CPU to start,
- * most of it loading OpenCV (README, Cameras: capture as a fleet).
+ * most of it loading OpenCV (docs/scaling.md, Cameras: capture as a fleet).
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';

@@ -1,7 +1,7 @@
 /**
  * Camera workers started ahead of need. A worker spends most of its start-up (~0.6 s here, more
  * on a busy host) loading OpenCV; a spare has done that already, so a camera taken over from
- * a dead instance opens within the failover budget (README, Cameras: capture as a fleet) rather than after it.
+ * a dead instance opens within the failover budget (docs/scaling.md, Cameras: capture as a fleet) rather than after it.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

@@ -2,7 +2,7 @@ import { CamrelayError } from '@camrelay/errors';
 
 /**
  * Every `error.code` a gateway answers with, in its JSON body `{"error":{"code","message"}}`.
- * Scripts match on these; the README's API section lists them.
+ * Scripts match on these; docs/http-api.md lists them.
  */
 export type HttpErrorCode =
   // 400: a request that cannot be right

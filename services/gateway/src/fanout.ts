@@ -10,7 +10,7 @@ const ENDED_STREAM_GRACE_MS = 2000;
 /**
  * Frames numbered below the newest are a stale capture instance's and are dropped (fencing),
  * unless the newest numbering has been silent this long: then Redis lost every epoch and the
- * capture fleet started over (README, Cameras: capture as a fleet). A stale holder stops itself within a
+ * capture fleet started over (docs/scaling.md, Cameras: capture as a fleet). A stale holder stops itself within a
  * lease renewal (0.3 s) of running again; a live one is never silent this long (a still scene
  * is published again every second).
  */

@@ -22,7 +22,7 @@ export const DEFAULT_UTILIZATION_PERCENT = 70;
 export const HELP = `Usage: npm run capacity -- --cameras C --viewers V --fps F --size WxH [options]
 
 How many capture instances, gateways and Redis shards a camrelay deployment needs, from
-measured costs (the README's "Capacity model" says which, and how they were measured).
+measured costs (docs/capacity.md says which, and how they were measured).
 
 Required:
   --cameras C            cameras published (each one pub/sub channel)

@@ -1,6 +1,6 @@
 /**
  * Every measured input of the capacity model, with its value, unit, the command that measured
- * it and when: the README quotes them from here. Measured on the project's 2-core machine
+ * it and when: docs/capacity.md quotes them from here. Measured on the project's 2-core machine
  * (2 × AMD EPYC, 24 GiB, Node v20.20.2, Debian 12), everything on loopback.
  *
  * Defaults of the project's own configuration (MAX_VIEWERS, JPEG_QUALITY) and byte counts

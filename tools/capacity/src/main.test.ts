@@ -12,7 +12,7 @@ const REQUIRED = ['--cameras', '20', '--viewers', '5000', '--fps', '30', '--size
 const CAPTURES = Math.ceil(20 / CAMERAS_PER_CAPTURE.value);
 
 describe('npm run capacity', () => {
-  it('prints the plan for the README example', () => {
+  it('prints the plan for the example of docs/capacity.md', () => {
     const result = run(...REQUIRED);
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /^Gateways: 11, bound by network \(NIC\)$/m);
