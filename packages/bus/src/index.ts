@@ -6,4 +6,5 @@ export type { RedisBusOptions } from './redis-bus.js';
 export { RedisClusterBus } from './redis-cluster-bus.js';
 export type { RedisClusterBusOptions } from './redis-cluster-bus.js';
 export { redisBusFor } from './redis-bus-for.js';
+export type { BusConnection } from './redis-frame-bus.js';
 export type { CameraLease, LeaseReading, LeaseStore, LeaseTerms } from './leases.js';

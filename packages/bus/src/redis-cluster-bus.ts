@@ -1,20 +1,6 @@
-import { EventEmitter } from 'node:events';
 import { Cluster } from 'ioredis';
-import { framesChannel, latestFrameKey } from '@camrelay/frame';
-import type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
-import {
-  announceCameras,
-  cameraInfo,
-  listCameras,
-  markWatched,
-  publishFrame,
-  replaceSharedSecret,
-  sharedSecret,
-  unmarkWatched,
-  watchedFeeds,
-} from './redis-commands.js';
-import type { LeaseReading, LeaseTerms } from './leases.js';
-import { fleetMembers, joinFleet, leaveFleet, readLeases, releaseLease, renewLease, reserveHandover, takeLease } from './redis-leases.js';
+import { COMMAND_TIMEOUT_MS, RedisFrameBus, reconnectDelay } from './redis-frame-bus.js';
+import type { BusConnection, RedisTransport, TransportEvents } from './redis-frame-bus.js';
 
 export interface RedisClusterBusOptions {
   /** Seed nodes; the client learns the rest of the cluster from them. */
@@ -26,13 +12,11 @@ export interface RedisClusterBusOptions {
    * Called on a connection problem, at most once a second per kind of connection: while a
    * master is down, ioredis retries its shard many times a second. The bus keeps retrying.
    */
-  onError?: (error: Error, connection: 'publisher' | 'subscriber') => void;
+  onError?: (error: Error, connection: BusConnection) => void;
 }
 
 const ERROR_REPORT_EVERY_MS = 1000;
 
-/** How long a command or a connection attempt may take before it fails. */
-const COMMAND_TIMEOUT_MS = 2000;
 /**
  * How often the client asks the cluster who owns which slots. ioredis also asks after a MOVED
  * reply, a pushed `sunsubscribe` or a lost subscriber connection, which is how a killed master
@@ -43,36 +27,42 @@ const COMMAND_TIMEOUT_MS = 2000;
 const SLOTS_REFRESH_MS = 1000;
 
 /**
- * A Redis Cluster with sharded pub/sub: a camera's frames are published with SPUBLISH and read
- * with SSUBSCRIBE, so they travel through the one shard that owns the camera's hash slot (its
- * channel and latest-frame key share the `{camera}` hash tag) instead of being broadcast to
- * every node as PUBLISH is.
- *
+ * The frame bus on a Redis Cluster with sharded pub/sub: a camera's frames are published with
+ * SPUBLISH and read with SSUBSCRIBE, so they travel through the one shard that owns the camera's
+ * hash slot (its channel and latest-frame key share the `{camera}` hash tag) instead of being
+ * broadcast to every node as PUBLISH is.
+ */
+export class RedisClusterBus extends RedisFrameBus {
+  constructor(options: RedisClusterBusOptions) {
+    super((events) => new ShardedCluster(options, events));
+  }
+}
+
+/**
  * ioredis (6, `shardedSubscribers`) keeps one subscriber connection per master, follows slot
  * moves and failovers, and subscribes its channels again on the new owner. What is ours: the
  * channels asked for while the cluster was unreachable are subscribed once it is back.
  */
-export class RedisClusterBus extends EventEmitter implements FrameBus {
-  private readonly cluster: Cluster;
-  private readonly envelopeListeners = new Map<string, EnvelopeListener>();
+class ShardedCluster implements RedisTransport {
+  readonly commands: Cluster;
+  readonly publishCommand = 'spublish';
   /** Channels handed to ioredis, which keeps them subscribed from then on. */
   private readonly subscribed = new Set<string>();
-  private up = false;
-  private readonly onError: RedisClusterBusOptions['onError'];
   private readonly lastErrorReport = { publisher: 0, subscriber: 0 };
 
-  constructor(options: RedisClusterBusOptions) {
-    super();
-    this.onError = options.onError;
-    this.cluster = new Cluster(
+  constructor(
+    private readonly options: RedisClusterBusOptions,
+    private readonly events: TransportEvents,
+  ) {
+    this.commands = new Cluster(
       options.seeds.map(({ host, port }) => ({ host, port })),
       {
         shardedSubscribers: true,
         // A frame replayed after an outage is stale: better dropped than shown late.
         enableOfflineQueue: false,
         slotsRefreshInterval: SLOTS_REFRESH_MS,
-        // Reconnect quickly at first, then every second, as the single-Redis bus does.
-        clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+        // As the single-Redis bus does.
+        clusterRetryStrategy: reconnectDelay,
         redisOptions: {
           connectionName: 'camrelay',
           // As in the single-Redis bus: no CLIENT SETINFO, which the ACL users are not granted.
@@ -85,148 +75,54 @@ export class RedisClusterBus extends EventEmitter implements FrameBus {
         },
       },
     );
-    this.cluster.on('ready', () => {
+    this.commands.on('ready', () => {
       this.subscribeAsked();
-      this.updateState();
+      events.stateChanged();
     });
-    for (const event of ['close', 'end', 'reconnecting']) this.cluster.on(event, () => this.updateState());
-    this.cluster.on('error', (error: Error) => this.reportError(error, 'publisher'));
+    for (const event of ['close', 'end', 'reconnecting']) this.commands.on(event, () => events.stateChanged());
+    this.commands.on('error', (error: Error) => this.reportError(error, 'publisher'));
     // A shard's subscriber connection failed (its master died, say): ioredis finds the new owner.
-    this.cluster.on('nodeError', (error: Error) => this.reportError(error, 'subscriber'));
-    this.cluster.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
-      this.envelopeListeners.get(channel.toString('latin1'))?.(message);
-    });
+    this.commands.on('nodeError', (error: Error) => this.reportError(error, 'subscriber'));
+    this.commands.on('smessageBuffer', (channel: Buffer, message: Buffer) => events.message(channel, message));
   }
 
   get isUp(): boolean {
-    return this.up;
+    return this.commands.status === 'ready';
   }
 
-  publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
-    return publishFrame(this.cluster, 'spublish', cameraId, envelope);
-  }
-
-  latestFrame(cameraId: string): Promise<Buffer | null> {
-    return this.cluster.getBuffer(latestFrameKey(cameraId));
-  }
-
-  async subscribe(cameraId: string, listener: EnvelopeListener): Promise<void> {
-    const channel = framesChannel(cameraId);
-    if (this.envelopeListeners.has(channel)) throw new Error(`already subscribed to camera ${cameraId}`);
-    this.envelopeListeners.set(channel, listener);
+  async subscribe(channel: string): Promise<void> {
     // While the cluster is unreachable the channel is subscribed on the next 'ready'.
-    if (this.cluster.status !== 'ready') return;
-    try {
-      await this.cluster.ssubscribe(channel);
-      this.subscribed.add(channel);
-    } catch (error) {
-      this.envelopeListeners.delete(channel);
-      throw error;
-    }
+    if (this.commands.status !== 'ready') return;
+    await this.commands.ssubscribe(channel);
+    this.subscribed.add(channel);
   }
 
-  async unsubscribe(cameraId: string): Promise<void> {
-    const channel = framesChannel(cameraId);
-    if (!this.envelopeListeners.delete(channel)) return;
+  async unsubscribe(channel: string): Promise<void> {
     if (!this.subscribed.delete(channel)) return;
-    await this.cluster.sunsubscribe(channel).catch(() => undefined);
+    await this.commands.sunsubscribe(channel).catch(() => undefined);
   }
 
   /** After a (re)connect: hand ioredis every channel it has not been given yet. */
   private subscribeAsked(): void {
-    for (const channel of this.envelopeListeners.keys()) {
+    for (const channel of this.events.channels()) {
       if (this.subscribed.has(channel)) continue;
       this.subscribed.add(channel);
-      this.cluster.ssubscribe(channel).catch((error: Error) => {
+      this.commands.ssubscribe(channel).catch((error: Error) => {
         this.subscribed.delete(channel);
         this.reportError(error, 'subscriber');
       });
     }
   }
 
-  announceCameras(cameras: readonly CameraInfo[], ttlMs?: number): Promise<void> {
-    return announceCameras(this.cluster, cameras, ttlMs);
-  }
-
-  listCameras(): Promise<CameraInfo[]> {
-    return listCameras(this.cluster);
-  }
-
-  cameraInfo(cameraId: string): Promise<CameraInfo | null> {
-    return cameraInfo(this.cluster, cameraId);
-  }
-
-  markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
-    return markWatched(this.cluster, holder, cameraIds, ttlMs);
-  }
-
-  unmarkWatched(holder: string, cameraId: string): Promise<void> {
-    return unmarkWatched(this.cluster, holder, cameraId);
-  }
-
-  watchedFeeds(cameraIds: readonly string[]): Promise<WatchedFeeds> {
-    return watchedFeeds(this.cluster, cameraIds);
-  }
-
-  readLeases(cameraIds: readonly string[]): Promise<LeaseReading> {
-    return readLeases(this.cluster, cameraIds);
-  }
-
-  takeLease(cameraId: string, terms: LeaseTerms, from: number | null, floor: number): Promise<number | null> {
-    return takeLease(this.cluster, cameraId, terms, from, floor);
-  }
-
-  renewLease(cameraId: string, epoch: number, terms: LeaseTerms): Promise<boolean> {
-    return renewLease(this.cluster, cameraId, epoch, terms);
-  }
-
-  releaseLease(cameraId: string, holder: string, epoch: number): Promise<void> {
-    return releaseLease(this.cluster, cameraId, holder, epoch);
-  }
-
-  reserveHandover(cameraId: string, holder: string, ttlMs: number): Promise<boolean> {
-    return reserveHandover(this.cluster, cameraId, holder, ttlMs);
-  }
-
-  joinFleet(fleet: string, member: string, ttlMs: number): Promise<string[]> {
-    return joinFleet(this.cluster, fleet, member, ttlMs);
-  }
-
-  fleetMembers(fleet: string): Promise<string[]> {
-    return fleetMembers(this.cluster, fleet);
-  }
-
-  leaveFleet(fleet: string, member: string): Promise<void> {
-    return leaveFleet(this.cluster, fleet, member);
-  }
-
-  sharedSecret(name: string, candidate: string): Promise<string> {
-    return sharedSecret(this.cluster, name, candidate);
-  }
-
-  replaceSharedSecret(name: string, secret: string): Promise<void> {
-    return replaceSharedSecret(this.cluster, name, secret);
-  }
-
-  close(): Promise<void> {
-    this.envelopeListeners.clear();
+  close(): void {
     this.subscribed.clear();
-    this.cluster.disconnect();
-    this.updateState();
-    return Promise.resolve();
+    this.commands.disconnect();
   }
 
-  private reportError(error: Error, connection: 'publisher' | 'subscriber'): void {
+  private reportError(error: Error, connection: BusConnection): void {
     const now = Date.now();
     if (now - this.lastErrorReport[connection] < ERROR_REPORT_EVERY_MS) return;
     this.lastErrorReport[connection] = now;
-    this.onError?.(error, connection);
-  }
-
-  private updateState(): void {
-    const up = this.cluster.status === 'ready';
-    if (up === this.up) return;
-    this.up = up;
-    this.emit(up ? 'up' : 'down');
+    this.options.onError?.(error, connection);
   }
 }
