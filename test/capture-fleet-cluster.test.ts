@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics } from '@camrelay/clients';
-import { cameraLeaseKey, epochOf } from '@camrelay/frame';
+import { cameraLeaseKey } from '@camrelay/bus';
+import { epochOf } from '@camrelay/frame';
 import { freePort, spawnCapture, spawnGateway, spawnRedisCluster } from '@camrelay/stack';
 import type { RedisCluster, RedisClusterNode, Running, Service } from '@camrelay/stack';
 import { heldCameras, sequenceFault } from './harness/capture-fleet.js';

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { spawnMjpegSources } from '@camrelay/clients';
 import type { MjpegSources } from '@camrelay/clients';
 import { loadOpenCV, openPattern } from '@camrelay/capture';
-import { framesChannel } from '@camrelay/frame';
+import { framesChannel } from '@camrelay/bus';
 import { freePort, spawnCapture, spawnRedis } from '@camrelay/stack';
 import type { RedisServer, Running } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { encodeEnvelope, framesChannel } from '@camrelay/frame';
+import { framesChannel } from '@camrelay/bus';
+import { encodeEnvelope } from '@camrelay/frame';
 import { loadOpenCV } from '@camrelay/capture';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';

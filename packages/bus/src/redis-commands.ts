@@ -6,15 +6,8 @@
  * one slot, one node, in a cluster too. What a camera's viewers need lives in its own slot.
  */
 import type { Cluster, Redis } from 'ioredis';
-import {
-  cameraClaimsKey,
-  cameraDirectoryKey,
-  cameraInfoKey,
-  framesChannel,
-  latestFrameKey,
-  parseFeedId,
-  sharedSecretKey,
-} from '@camrelay/frame';
+import { parseFeedId } from '@camrelay/frame';
+import { cameraClaimsKey, cameraDirectoryKey, cameraInfoKey, framesChannel, latestFrameKey, sharedSecretKey } from './names.js';
 import type { CameraInfo, WatchedFeeds } from './bus.js';
 import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
 

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Cluster, Redis } from 'ioredis';
-import { framesChannel, latestFrameKey } from '@camrelay/frame';
 import type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
 import type { LeaseReading, LeaseTerms } from './leases.js';
+import { framesChannel, latestFrameKey } from './names.js';
 import {
   announceCameras,
   cameraInfo,

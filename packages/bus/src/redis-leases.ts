@@ -7,7 +7,7 @@
  * by Redis's clock (TIME), never by a capture host's.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { cameraLeaseKey, captureFleetKey } from '@camrelay/frame';
+import { cameraLeaseKey, captureFleetKey } from './names.js';
 import type { CameraLease, LeaseReading, LeaseTerms } from './leases.js';
 import { LIVE_MEMBERS, REDIS_NOW_MS, RENEW_MEMBERS, eachCamera } from './redis-commands.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ENVELOPE_HEADER_BYTES, EnvelopeError, decodeEnvelope, encodeEnvelope } from './envelope.js';
 import type { EnvelopeErrorCode } from './envelope.js';
-import { feedId, framesChannel, isCameraId, latestFrameKey, parseFeedId } from './names.js';
+import { feedId, isCameraId, parseFeedId } from './names.js';
 
 const jpeg = Buffer.from([0xff, 0xd8, 1, 2, 3, 4, 5, 0xff, 0xd9]);
 
@@ -60,16 +60,11 @@ describe('frame envelope', () => {
   });
 });
 
-describe('bus names', () => {
-  it('puts the camera id in a hash tag', () => {
-    assert.equal(framesChannel('cam1'), 'camrelay:{cam1}:frames');
-    assert.equal(latestFrameKey('cam1'), 'camrelay:{cam1}:latest');
-    // A smaller size of a camera: its own names, in the camera's slot.
+describe('camera and feed ids', () => {
+  it('names a smaller size of a camera by the camera and the size', () => {
     assert.equal(feedId('cam1', '320x240'), 'cam1@320x240');
     assert.deepEqual(parseFeedId('cam1@320x240'), { cameraId: 'cam1', size: '320x240' });
     assert.deepEqual(parseFeedId('cam1'), { cameraId: 'cam1', size: undefined });
-    assert.equal(framesChannel('cam1@320x240'), 'camrelay:{cam1}:frames:320x240');
-    assert.equal(latestFrameKey('cam1@320x240'), 'camrelay:{cam1}:latest:320x240');
   });
 
   it('accepts plain ids and refuses anything that could be a path or a pattern', () => {

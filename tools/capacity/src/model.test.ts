@@ -59,9 +59,10 @@ describe('bytes on the wire', () => {
     };
     const jpeg = Buffer.alloc(58_255);
     assert.equal(encodePart(jpeg, { capturedAt: Date.now(), sequence: 1_234_567 }).length - jpeg.length, WIRE.multipartPartOverhead);
-    const frame = (await import(String('@camrelay/frame'))) as { ENVELOPE_HEADER_BYTES: number; framesChannel: (id: string) => string };
+    const frame = (await import(String('@camrelay/frame'))) as { ENVELOPE_HEADER_BYTES: number };
     assert.equal(frame.ENVELOPE_HEADER_BYTES, WIRE.envelopeHeader);
-    assert.equal(frame.framesChannel('x'.repeat(WIRE.cameraIdLength)).length, 'camrelay:{}:frames'.length + WIRE.cameraIdLength);
+    const bus = (await import(String('@camrelay/bus'))) as { framesChannel: (id: string) => string };
+    assert.equal(bus.framesChannel('x'.repeat(WIRE.cameraIdLength)).length, 'camrelay:{}:frames'.length + WIRE.cameraIdLength);
     const source = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
     assert.match(source('services/gateway/src/defaults.ts'), new RegExp(`\\bmaxViewers: ${CONFIGURED.maxViewersPerGateway},`));
     assert.match(source('services/capture/src/defaults.ts'), new RegExp(`\\bjpegQuality: ${CONFIGURED.jpegQuality},`));
