@@ -170,7 +170,7 @@ async function measureCapture(redisUrl: string, bus: BusCounter, urls: readonly 
     if (smaller) {
       const started = await spawnGateway({ REDIS_URL: redisUrl, ...OPEN_GATEWAY });
       gateway = started;
-      await started.waitFor(/"msg":"redis connected"/);
+      await started.ready();
       // One viewer per camera claims its smaller feed; ?fps=1 keeps the gateway and this process
       // light, while capture encodes the size for every frame all the same.
       for (const id of ids)

@@ -45,7 +45,7 @@ async function withRedis(source: string): Promise<Setup> {
   const redis = await spawnRedis();
   const capture: Running = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: `${CAMERA}=${source}`, CAPTURE_IDLE_AFTER: '0' }, [CAMERA]);
   const gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
-  await gateway.waitFor(/"msg":"redis connected"/);
+  await gateway.ready();
   return {
     gateway,
     asleep: () => isAsleep(capture, gateway),

@@ -31,7 +31,7 @@ describe('access control', () => {
     capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@10;yard=pattern:160x120@10' }, ['lab', 'yard']);
     const env = { REDIS_URL: redis.url, API_TOKENS: `${ADMIN}; ${LAB_ONLY}=lab`, URL_SIGNING_KEY: SIGNING_KEY };
     gateways = await Promise.all([spawnGateway(env), spawnGateway(env)]);
-    await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
+    await Promise.all(gateways.map((gateway) => gateway.ready()));
   });
 
   after(async () => {

@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { redisBusFor } from '@camrelay/bus';
+import type { FrameBus } from '@camrelay/bus';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import type { ReceivedFrame } from '@camrelay/clients';
 import { GATEWAY_DEFAULTS, STARTING_JPEGS } from '@camrelay/gateway';
@@ -42,6 +44,8 @@ async function listedAsleep(gateway: Service, camera: string, sleeping: boolean)
 
 describe('capture only while watched', () => {
   let redis: RedisServer;
+  /** The bus as a gateway reads it, for the camera directory. */
+  let directory: FrameBus;
   let capture: Running;
   let captureHealth: string;
   let gateways: Service[];
@@ -49,6 +53,11 @@ describe('capture only while watched', () => {
   const metric = async (name: string, camera: string) => metricValue(await fetchMetrics(captureHealth), name, `camera="${camera}"`);
   const isOpen = async (camera: string) => (await metric('camrelay_capture_camera_open', camera)) === 1;
   const opens = (camera: string) => metric('camrelay_capture_opens_total', camera);
+  /**
+   * Asleep as the gateways read it afresh: the camera's entry on the bus, announced once its
+   * worker has stopped (camrelay_capture_camera_open turns 0 as it starts stopping).
+   */
+  const isAsleep = async (camera: string) => (await directory.cameraInfo(camera))?.sleeping === true;
   /** Resolves once capture has closed the camera; how long that took from `since`. */
   const closedAfter = async (camera: string, since: number, timeoutMs: number) => {
     await eventually(async () => assert.equal(await isOpen(camera), false, `${camera} still open`), timeoutMs, 50);
@@ -57,6 +66,7 @@ describe('capture only while watched', () => {
 
   before(async () => {
     redis = await spawnRedis();
+    directory = redisBusFor({ kind: 'single', url: redis.url }, () => undefined);
     const healthPort = await freePort();
     captureHealth = `http://127.0.0.1:${healthPort}`;
     capture = await spawnCapture(
@@ -72,17 +82,18 @@ describe('capture only while watched', () => {
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
     ]);
-    await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
+    await Promise.all(gateways.map((gateway) => gateway.ready()));
   });
 
   after(async () => {
     await Promise.all(gateways?.map((gateway) => gateway.stop()) ?? []);
     await capture?.stop();
+    await directory?.close();
     await redis?.stop();
   });
 
   it('opens each camera at start, closes it with nobody watching, and opens it for the first viewer, STARTING until its first frame', async (t) => {
-    await capture.waitFor(/"camera":"lab".*"msg":"camera asleep/, 10_000);
+    await eventually(async () => assert.ok(await isAsleep('lab'), 'lab asleep'), 10_000, 50);
     assert.equal(await opens('lab'), 1, 'opened once, at start');
     const [a] = gateways as [Service, Service];
     await listedAsleep(a, 'lab', true);
@@ -127,7 +138,7 @@ describe('capture only while watched', () => {
 
   it('stops being held by a gateway killed with SIGKILL once its claim expires', async (t) => {
     const doomed = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
-    await doomed.waitFor(/"msg":"redis connected"/);
+    await doomed.ready();
     const { viewer } = await firstLiveFrame(`${doomed.baseUrl}/cameras/lab/stream.mjpg`);
     doomed.process.kill('SIGKILL');
     await doomed.exited;
@@ -153,12 +164,10 @@ describe('capture only while watched', () => {
 
   it('shows STARTING, not the frame from before it slept, on a gateway whose camera list is up to a second old', async () => {
     const [a, b] = gateways as [Service, Service];
-    const asleepLines = () => capture.output.filter((line) => /"camera":"lab".*"msg":"camera asleep/.test(line)).length;
-    const sleptBefore = asleepLines();
     (await firstLiveFrame(`${a.baseUrl}/cameras/lab/stream.mjpg`)).viewer.close();
     // B's cached camera list, renewed once a second by these requests, still says "awake" for
     // up to a second after the camera fell asleep.
-    while (asleepLines() === sleptBefore) {
+    while (!(await isAsleep('lab'))) {
       await (await fetch(`${b.baseUrl}/api/cameras`)).arrayBuffer();
       await delay(20);
     }
@@ -186,7 +195,7 @@ describe('capture only while watched, embedded (no Redis)', () => {
   });
 
   it('closes the camera with nobody watching and opens it for a viewer, STARTING until its first frame', async (t) => {
-    await gateway.waitFor(/"camera":"solo".*"msg":"camera asleep/, 10_000);
+    await listedAsleep(gateway, 'solo', true);
     const { viewer, before, ms } = await firstLiveFrame(`${gateway.baseUrl}/cameras/solo/stream.mjpg`);
     viewer.close();
     t.diagnostic(`first live frame ${ms.toFixed(0)} ms after the request`);

@@ -15,7 +15,7 @@ import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { fetchMetrics, metricValue } from '@camrelay/clients';
-import { freePort, spawnCapture, spawnProcess, spawnRedis } from '@camrelay/stack';
+import { freePort, spawnCapture, spawnProcess, spawnRedis, untilAnswers } from '@camrelay/stack';
 import type { RedisServer, Running } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
 
@@ -103,16 +103,18 @@ describe('camera credentials in native output', () => {
 
   for (const [what, entry] of [
     ['the all-in-one (npm start)', 'services/all-in-one/dist/main.js'],
-    ['a gateway without REDIS_URL (npm run gateway, capture in its process)', 'services/gateway/dist/main.js'],
+    ['npm run gateway without REDIS_URL (the all-in-one)', 'services/all-in-one/dist/gateway.js'],
   ] as const)
     it(`${what} retries each camera ${RETRIES} times and prints no password`, async () => {
+      const port = await freePort();
       const allInOne = spawnProcess(process.execPath, ['--max-semi-space-size=1', entry], {
         LOG_LEVEL: 'info',
-        PORT: String(await freePort()),
+        PORT: String(port),
+        REDIS_URL: '',
         CAMERAS: cameras,
       });
       try {
-        await allInOne.waitFor(/camrelay listening/, 60_000);
+        await untilAnswers(allInOne, `http://127.0.0.1:${port}/healthz`, (response) => response.ok, 60_000);
         // No retry counter outside capture's own /metrics: its warnings are the output under test.
         const failures = (id: string) =>
           allInOne.output.filter((line) => line.includes(`"camera":"${id}"`) && line.includes('camera did not open'));

@@ -137,7 +137,7 @@ describe('deployment files', () => {
   it('every way of starting a gateway gives Node the same flags: npm run gateway, npm start, the image, the stack', () => {
     const { scripts } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     const node = ['node', ...GATEWAY_NODE_FLAGS].join(' ');
-    assert.ok(scripts.gateway!.includes(`${node} services/gateway/dist/main.js`), scripts.gateway);
+    assert.ok(scripts.gateway!.includes(`${node} services/all-in-one/dist/gateway.js`), scripts.gateway);
     assert.ok(scripts.start!.includes(`${node} services/all-in-one/dist/main.js`), scripts.start);
     const image = readFileSync(join(repoRoot, 'services/gateway/Dockerfile'), 'utf8');
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(image)?.[1] ?? 'null') as unknown;

@@ -39,7 +39,7 @@ describe('drop-in URLs of other streamers', () => {
     redis = await spawnRedis();
     capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@10;yard=pattern:320x240@10' }, ['lab', 'yard']);
     gateway = await spawnGateway({ REDIS_URL: redis.url, API_TOKENS: `${ADMIN}; ${LAB_ONLY}=lab` });
-    await gateway.waitFor(/"msg":"redis connected"/);
+    await gateway.ready();
   });
 
   after(async () => {

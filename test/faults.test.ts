@@ -31,7 +31,7 @@ describe('faults', () => {
     captureHealth = await freePort();
     capture = await startLabCapture();
     gateway = await spawnGateway({ REDIS_URL: redis.url, NO_SIGNAL_AFTER: String(NO_SIGNAL_AFTER_S), ...OPEN_GATEWAY });
-    await gateway.waitFor(/"msg":"redis connected"/);
+    await gateway.ready();
   });
 
   after(async () => {

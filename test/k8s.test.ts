@@ -100,10 +100,10 @@ const SERVICES = {
     readinessPath: '/readyz',
     /** Where it listens, by its own configuration reader. */
     listens(env: Record<string, string>) {
-      const config = readGatewayConfig(env);
+      const config = readGatewayConfig(env, 'redis');
       return { port: config.PORT, host: config.HOST };
     },
-    read: (env: Record<string, string>) => readGatewayConfig(env),
+    read: (env: Record<string, string>) => readGatewayConfig(env, 'redis'),
   },
   capture: {
     dockerfile: 'services/capture/Dockerfile',
@@ -351,7 +351,7 @@ describe('deploy/k8s', () => {
       it('gives a stopping gateway time for preStop, SHUTDOWN_DELAY and DRAIN_TIMEOUT before SIGKILL', () => {
         for (const { deployment, service } of camrelayDeployments(render(dir)).filter((entry) => entry.service === 'gateway')) {
           const container = onlyContainer(deployment);
-          const config = readGatewayConfig(environmentOf(container));
+          const config = readGatewayConfig(environmentOf(container), 'redis');
           const preStop = preStopSeconds(container);
           assert.ok(preStop > 0, `${service}: a preStop pause lets the ingress controller drop the pod before it refuses viewers`);
           // Closing the bus and exiting after the drain.

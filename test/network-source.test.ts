@@ -41,17 +41,15 @@ describe('a network source that is lost and comes back', () => {
       const [frame] = await viewer.waitForFrames(5);
       assert.equal(cv.imdecode(frame!.jpeg).cols, 320);
 
-      await upstream.stop();
-      await relay.waitFor(/"camera":"relay".*camera lost/);
-      // The viewer is told: the NO SIGNAL picture, not a frozen last frame.
       const lostAt = viewer.frames.length;
+      await upstream.stop();
+      // The viewer is told: the NO SIGNAL picture, not a frozen last frame.
       const noSignal = await viewer.waitForFrame((part) => part.headers['x-no-signal'] === '1', 'a NO SIGNAL picture', lostAt);
       assert.equal(cv.imdecode(noSignal.jpeg).cols, 640);
 
-      upstream = await startUpstream();
-      await relay.waitFor(/"camera":"relay".*"msg":"camera streaming"/, 30_000);
-      // The relay's own viewer never disconnected: it simply gets frames again.
       const seen = viewer.frames.length;
+      upstream = await startUpstream();
+      // The relay's own viewer never disconnected: it simply gets frames again.
       const live = () => viewer.frames.slice(seen).filter((part) => part.headers['x-no-signal'] === undefined);
       await viewer.waitForFrame(() => live().length >= 5, '5 live frames after the camera came back', seen, 30_000);
       const after = live();

@@ -37,7 +37,7 @@ describe('capture → Redis → two gateways', () => {
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
     ]);
-    await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
+    await Promise.all(gateways.map((gateway) => gateway.ready()));
   });
 
   after(async () => {

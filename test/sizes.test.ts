@@ -65,7 +65,7 @@ describe('sizes per viewer', () => {
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
     ] as const);
-    await Promise.all(gateways.map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
+    await Promise.all(gateways.map((gateway) => gateway.ready()));
   });
 
   after(async () => {

@@ -27,7 +27,7 @@ describe('a stalled viewer among 20 others', () => {
     capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'hd=pattern:1280x720@30' }, ['hd']);
     gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
     impatientGateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY, STUCK_VIEWER_TIMEOUT: String(STUCK_S) });
-    await Promise.all([gateway, impatientGateway].map((g) => g.waitFor(/"msg":"redis connected"/)));
+    await Promise.all([gateway, impatientGateway].map((g) => g.ready()));
   });
 
   after(async () => {

@@ -43,7 +43,7 @@ describe('a still scene', () => {
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
       spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
     ]);
-    await Promise.all([watched, unwatched].map((gateway) => gateway.waitFor(/"msg":"redis connected"/)));
+    await Promise.all([watched, unwatched].map((gateway) => gateway.ready()));
   });
 
   after(async () => {

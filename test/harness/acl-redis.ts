@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, loopbackRedisArgs, repoRoot, spawnProcess } from '@camrelay/stack';
+import { freePort, loopbackRedisArgs, repoRoot, spawnProcess, untilRedisAnswers } from '@camrelay/stack';
 import type { Running } from '@camrelay/stack';
 
 export const REDIS_START = join(repoRoot, 'deploy', 'redis', 'start.sh');
@@ -44,7 +44,7 @@ export async function spawnAclRedis(): Promise<AclRedis> {
     { TMPDIR: tmp, ...Object.fromEntries(REDIS_USERS.map((user) => [passwordVariable(user), passwords[user]])) },
   );
   void server.exited.then(() => rmSync(tmp, { recursive: true, force: true }));
-  await server.waitFor(/Ready to accept connections/);
+  await untilRedisAnswers(server, port);
   const url = (user: RedisUser) => `redis://${user}:${passwords[user]}@127.0.0.1:${port}`;
   const connections: Redis[] = [];
   return {

@@ -85,7 +85,7 @@ type RedisVariables = { REDIS_URL?: string | undefined; REDIS_CLUSTER_NODES?: Pa
  * The target the variables name, or undefined when neither is set (an error when `required`).
  * Call it from a schema's transform, so that its issues name the variables like any other.
  */
-export function redisTarget(config: RedisVariables, ctx: z.RefinementCtx, required: boolean): RedisTarget | undefined {
+export function redisTarget(config: RedisVariables, ctx: z.RefinementCtx, required: boolean, hint = ''): RedisTarget | undefined {
   const { REDIS_URL: url, REDIS_CLUSTER_NODES: cluster } = config;
   if (url !== undefined && cluster !== undefined) {
     ctx.addIssue({
@@ -101,7 +101,7 @@ export function redisTarget(config: RedisVariables, ctx: z.RefinementCtx, requir
     ctx.addIssue({
       code: 'custom',
       path: ['REDIS_URL'],
-      message: 'required: a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379 (or REDIS_CLUSTER_NODES for a Redis Cluster)',
+      message: `required: a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379 (or REDIS_CLUSTER_NODES for a Redis Cluster)${hint}`,
     });
   return undefined;
 }

@@ -1,6 +1,7 @@
 /**
- * Capture and a gateway in one process, frames handed over in memory: run by main.ts as the
- * worker whose output is redacted.
+ * Capture and a gateway in one process, frames handed over in memory: the one place that
+ * composes the two services. Run, as the worker whose output is redacted, by `npm start`
+ * (main.ts) and by `npm run gateway` without Redis settings (gateway.ts).
  */
 import { pino } from 'pino';
 import { MemoryBus } from '@camrelay/bus';
@@ -8,13 +9,11 @@ import { captureOptionsOf, readInProcessCaptureConfig, startCapture } from '@cam
 import { readConfigOrExit } from '@camrelay/config';
 import { readGatewayConfig, runGatewayProcess } from '@camrelay/gateway';
 
-// The bus is in memory: a REDIS_URL or REDIS_CLUSTER_NODES in the environment is not used,
-// and must not switch on the distributed defaults (access control, the shutdown delay).
-const config = readConfigOrExit('camrelay', () =>
-  readGatewayConfig({ ...process.env, REDIS_URL: undefined, REDIS_CLUSTER_NODES: undefined }),
-);
+// Embedded, the gateway reads no REDIS_URL or REDIS_CLUSTER_NODES: one in the environment
+// switches on none of the distributed defaults (access control, the shutdown delay).
+const config = readConfigOrExit('camrelay', () => readGatewayConfig(process.env, 'embedded'));
 const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureConfig(process.env));
 const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
 const bus = new MemoryBus();
 const capture = await startCapture({ ...captureOptionsOf(captureConfig), bus, log });
-await runGatewayProcess({ config, bus, log, embedded: true, stopAlso: () => capture.stop() });
+await runGatewayProcess({ config, bus, log, stopAlso: () => capture.stop() });

@@ -11,7 +11,7 @@ const LONG = 'long-lived-token-0123456789';
 
 function problem(tokens: string): string {
   try {
-    readGatewayConfig({ REDIS_URL: 'redis://127.0.0.1:6379', API_TOKENS: tokens });
+    readGatewayConfig({ REDIS_URL: 'redis://127.0.0.1:6379', API_TOKENS: tokens }, 'redis');
   } catch (error) {
     assert.ok(error instanceof ConfigError);
     return error.message;
@@ -20,11 +20,14 @@ function problem(tokens: string): string {
 }
 
 describe('API_TOKENS options', () => {
-  const config = readGatewayConfig({
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    API_TOKENS: `${ADMIN}; ${PROMETHEUS} scope=metrics; ${LONG}=lab,yard maxttl=604800`,
-    SIGNED_URL_TTL: '600',
-  });
+  const config = readGatewayConfig(
+    {
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      API_TOKENS: `${ADMIN}; ${PROMETHEUS} scope=metrics; ${LONG}=lab,yard maxttl=604800`,
+      SIGNED_URL_TTL: '600',
+    },
+    'redis',
+  );
   const access = new AccessControl({ enabled: true, tokens: config.API_TOKENS, ttlSeconds: config.SIGNED_URL_TTL });
   const grant = (token: string) => access.fromBearer(`Bearer ${token}`);
   const ttlAnswer = (token: string, ttl: number) => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { integerIn, listenAddress, logLevel, optional, readConfig, redisTarget, redisVariables } from '@camrelay/config';
-import type { Env } from '@camrelay/config';
+import type { Env, RedisTarget } from '@camrelay/config';
 import { isCameraId } from '@camrelay/frame';
 import { SIGNED_URL_TTL_RANGE } from './access.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
@@ -68,14 +68,13 @@ const FRAME_SOURCE = /^(?:'self'|https?:\/\/(?:\*\.)?[A-Za-z0-9.-]+(?::\d{1,5})?
 const onOff = optional(z.enum(['on', 'off'], { error: 'expected on or off' }));
 const yesNo = optional(z.enum(['true', 'false'], { error: 'expected true or false' })).transform((value) => value === 'true');
 
-/** The variables a gateway reads. Neither REDIS_URL nor REDIS_CLUSTER_NODES set means embedded mode (capture in-process). */
+/** The variables every gateway reads; one on Redis reads redisVariables too. */
 export const gatewayVariables = {
   PORT: integerIn(1, 65535, D.port),
   /** The address to listen on; every interface when unset. */
   HOST: optional(listenAddress),
-  ...redisVariables,
   LOG_LEVEL: logLevel,
-  /** Access control: on by default on Redis, off by default in the embedded demo. */
+  /** Access control: on by default on Redis, off by default embedded (the all-in-one). */
   AUTH: onOff,
   API_TOKENS: apiTokens,
   /** Key for signed stream and snapshot URLs; when unset, a random key the gateways share through Redis. */
@@ -111,9 +110,19 @@ export const gatewayVariables = {
   DRAIN_TIMEOUT: integerIn(0, 300, D.drainMs / 1000),
 };
 
-const gatewaySchema = z.object(gatewayVariables).transform(({ REDIS_URL, REDIS_CLUSTER_NODES, ...config }, ctx) => {
-  const redis = redisTarget({ REDIS_URL, REDIS_CLUSTER_NODES }, ctx, false);
-  const embedded = REDIS_URL === undefined && REDIS_CLUSTER_NODES === undefined;
+/**
+ * Where a gateway's frames come from: `redis`, the bus at REDIS_URL or REDIS_CLUSTER_NODES
+ * (required); `in-process`, capture in the same process (the all-in-one), where those variables
+ * are not read and the defaults are a single machine's (no access control, no shutdown delay).
+ */
+export type GatewayMode = 'redis' | 'embedded';
+
+/** A gateway started without a bus is most likely someone after the demo. */
+const ALL_IN_ONE_HINT = '; for capture and a gateway in one process without Redis, run the all-in-one: `npm start`';
+
+/** The variables' values settled into a configuration: the defaults that depend on the mode applied. */
+function settle(config: z.infer<typeof gatewayObject>, mode: GatewayMode, redis: RedisTarget | undefined, ctx: z.RefinementCtx) {
+  const embedded = mode === 'embedded';
   const auth = config.AUTH ?? (embedded ? 'off' : 'on');
   if (auth === 'on' && (config.API_TOKENS ?? []).length === 0) {
     ctx.addIssue({
@@ -124,15 +133,27 @@ const gatewaySchema = z.object(gatewayVariables).transform(({ REDIS_URL, REDIS_C
   }
   return {
     ...config,
+    mode,
     redis,
     AUTH: auth,
     API_TOKENS: config.API_TOKENS ?? [],
     SHUTDOWN_DELAY: config.SHUTDOWN_DELAY ?? (embedded ? D.shutdownDelayMs : D.distributedShutdownDelayMs) / 1000,
   };
-});
+}
 
-export type GatewayConfig = z.infer<typeof gatewaySchema>;
+const gatewayObject = z.object(gatewayVariables);
+const gatewaySchemas = {
+  embedded: gatewayObject.transform((config, ctx) => settle(config, 'embedded', undefined, ctx)),
+  redis: gatewayObject
+    .extend(redisVariables)
+    .transform(({ REDIS_URL, REDIS_CLUSTER_NODES, ...config }, ctx) =>
+      settle(config, 'redis', redisTarget({ REDIS_URL, REDIS_CLUSTER_NODES }, ctx, true, ALL_IN_ONE_HINT), ctx),
+    ),
+};
 
-export function readGatewayConfig(env: Env): GatewayConfig {
-  return readConfig(gatewaySchema, env);
+export type GatewayConfig = ReturnType<typeof settle>;
+
+/** A gateway's configuration in the given mode; a ConfigError names every bad variable. */
+export function readGatewayConfig(env: Env, mode: GatewayMode): GatewayConfig {
+  return readConfig(gatewaySchemas[mode], env);
 }

@@ -3,7 +3,9 @@
  * order on SIGINT or SIGTERM (gateway first, so viewers are told before the frames stop).
  * Shared by the gateway's own entry point and the all-in-one composition.
  */
+import { pino } from 'pino';
 import type { Logger } from 'pino';
+import { redisBusFor } from '@camrelay/bus';
 import type { FrameBus } from '@camrelay/bus';
 import type { GatewayConfig } from './config.js';
 import { startGateway } from './gateway.js';
@@ -12,13 +14,22 @@ export interface GatewayProcessOptions {
   readonly config: GatewayConfig;
   readonly bus: FrameBus;
   readonly log: Logger;
-  /** Capture and the bus live in this process: no Redis, the demo's warnings. */
-  readonly embedded: boolean;
   /** Stopped after the gateway and before the bus closes (capture running in this process). */
   readonly stopAlso?: () => Promise<void>;
 }
 
-export async function runGatewayProcess({ config, bus, log, embedded, stopAlso }: GatewayProcessOptions): Promise<void> {
+/** The gateway service: a gateway on the Redis bus its configuration names. */
+export async function runGatewayOnRedis(config: GatewayConfig): Promise<void> {
+  if (config.redis === undefined) throw new Error('runGatewayOnRedis: the configuration names no Redis (read it in mode "redis")');
+  const log = pino({ name: 'gateway', level: config.LOG_LEVEL });
+  const bus = redisBusFor(config.redis, (error) => log.warn({ err: error.message }, 'redis connection problem'));
+  bus.on('up', () => log.info('redis connected'));
+  bus.on('down', () => log.warn('redis unreachable; /readyz reports 503 until it is back'));
+  await runGatewayProcess({ config, bus, log });
+}
+
+export async function runGatewayProcess({ config, bus, log, stopAlso }: GatewayProcessOptions): Promise<void> {
+  const embedded = config.mode === 'embedded';
   if (config.AUTH === 'off') {
     log.warn(
       embedded
@@ -49,10 +60,7 @@ export async function runGatewayProcess({ config, bus, log, embedded, stopAlso }
     shutdownDelayMs: config.SHUTDOWN_DELAY * 1000,
     drainMs: config.DRAIN_TIMEOUT * 1000,
   });
-  log.info(
-    { url: `http://localhost:${gateway.port}`, mode: embedded ? 'embedded' : 'redis' },
-    `camrelay listening on http://localhost:${gateway.port}`,
-  );
+  log.info({ url: `http://localhost:${gateway.port}`, mode: config.mode }, `camrelay listening on http://localhost:${gateway.port}`);
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {

@@ -10,7 +10,9 @@ export {
   spawnGateway,
   spawnProcess,
   spawnRedis,
+  untilAnswers,
+  untilRedisAnswers,
 } from './processes.js';
-export type { ProcessOptions, RedisServer, Running, Service } from './processes.js';
+export type { CaptureService, ProcessOptions, RedisServer, Running, Service } from './processes.js';
 export { spawnRedisCluster } from './redis-cluster.js';
 export type { RedisCluster, RedisClusterNode, RedisClusterOptions } from './redis-cluster.js';

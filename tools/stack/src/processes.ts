@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -135,7 +137,7 @@ export interface RedisServerOptions extends ProcessOptions {
 /**
  * How far a pub/sub client (a gateway's subscriber connection) may fall behind before Redis cuts
  * it: hard 256 MB, or 128 MB for 60 s. Redis's default (32 MB hard) is eight 4 MB frames: one
- * camera at MAX_FRAME_BYTES would get every camera of a gateway cut. The README says how to size
+ * camera at MAX_FRAME_BYTES would get every camera of a gateway cut. docs/operations.md says how to size
  * it: cameras per gateway × MAX_FRAME_BYTES × 8. docker-compose.yml sets the same (a test checks).
  */
 export const REDIS_PUBSUB_BUFFER_LIMIT = 'pubsub 256mb 128mb 60';
@@ -179,14 +181,9 @@ export async function spawnRedis(options: RedisServerOptions = {}): Promise<Redi
     );
   if (password !== undefined) args.push('--requirepass', password);
   const server = spawnProcess('redis-server', args, {}, options);
-  await server.waitFor(/Ready to accept connections/);
+  await untilRedisAnswers(server, port, tls !== undefined);
   const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
   return { ...server, url: `${tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`, port };
-}
-
-export interface Service extends Running {
-  readonly port: number;
-  readonly baseUrl: string;
 }
 
 /** What `npm run capture` and `npm run gateway` add to the environment. */
@@ -196,32 +193,57 @@ const NODE_SERVICE_ENV = { LOG_LEVEL: 'info', UV_THREADPOOL_SIZE: '16' };
  * Node flags of every gateway process: `npm run gateway`, `npm start`, the gateway image's CMD
  * (test/deploy.test.ts checks they agree). A young generation of 1 MB semi-spaces instead of
  * V8's up to 16 MB: a frame's garbage (a write request or two per viewer) dies young, and the
- * larger nursery held ~25 MB more RSS at 2000 viewers for no CPU saved (README, Benchmarks).
+ * larger nursery held ~25 MB more RSS at 2000 viewers for no CPU saved (docs/benchmarks.md).
  */
 export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
 
-/** The gateway process (`npm run gateway`); capture runs inside it unless REDIS_URL is in env. */
+export interface Service extends Running {
+  readonly port: number;
+  readonly baseUrl: string;
+  /** Resolves once /readyz answers 200: on its bus, and taking viewers. */
+  ready(timeoutMs?: number): Promise<void>;
+}
+
+/** Whether the environment names a Redis bus: without one, a gateway is the all-in-one. */
+const namesRedis = (env: NodeJS.ProcessEnv) => Boolean(env.REDIS_URL || env.REDIS_CLUSTER_NODES);
+
+/**
+ * A gateway process, answering HTTP: the gateway service (its image's command) when env names
+ * Redis, else the all-in-one, capture in the same process (what `npm start` runs).
+ */
 export async function spawnGateway(env: NodeJS.ProcessEnv, options: ProcessOptions = {}): Promise<Service> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
+  const script = namesRedis({ ...process.env, ...env }) ? 'services/gateway/dist/main.js' : 'services/all-in-one/dist/main.js';
   const running = spawnProcess(
     options.node ?? process.execPath,
-    [...GATEWAY_NODE_FLAGS, 'services/gateway/dist/main.js'],
+    [...GATEWAY_NODE_FLAGS, script],
     { ...NODE_SERVICE_ENV, PORT: String(port), ...env },
     options,
   );
-  await running.waitFor(/camrelay listening/, 60_000);
-  return { ...running, port, baseUrl: `http://127.0.0.1:${port}` };
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await untilAnswers(running, `${baseUrl}/healthz`, (response) => response.ok, 60_000);
+  return {
+    ...running,
+    port,
+    baseUrl,
+    ready: (timeoutMs = 30_000) => untilAnswers(running, `${baseUrl}/readyz`, (response) => response.ok, timeoutMs),
+  };
+}
+
+export interface CaptureService extends Running {
+  /** Its health server: /healthz (the cameras it holds, each with its latest frame's time) and /metrics. */
+  readonly healthUrl: string;
 }
 
 /**
- * The capture process (`npm run capture`). Returned once each of `cameraIds` has announced
- * its first frame, or, with none given, once capture has started.
+ * The capture process (`npm run capture`). Returned once its health server answers and, for
+ * each of `cameraIds`, /healthz shows a frame captured.
  */
 export async function spawnCapture(
   env: NodeJS.ProcessEnv,
   cameraIds: readonly string[] = [],
   options: ProcessOptions = {},
-): Promise<Running> {
+): Promise<CaptureService> {
   const healthPort = env.HEALTH_PORT ?? String(await freePort());
   const running = spawnProcess(
     process.execPath,
@@ -229,7 +251,75 @@ export async function spawnCapture(
     { ...NODE_SERVICE_ENV, HEALTH_PORT: healthPort, ...env },
     options,
   );
-  await running.waitFor(/capture started/, 60_000);
-  await Promise.all(cameraIds.map((id) => running.waitFor(new RegExp(`"camera":"${id}".*"msg":"camera streaming"`), 60_000)));
-  return running;
+  const healthUrl = `http://127.0.0.1:${healthPort}`;
+  await untilAnswers(
+    running,
+    `${healthUrl}/healthz`,
+    async (response) => {
+      if (!response.ok) return false;
+      const { cameras } = (await response.json()) as { cameras: Array<{ id: string; lastFrameAt: number | null }> };
+      return cameraIds.every((id) => cameras.some((camera) => camera.id === id && camera.lastFrameAt !== null));
+    },
+    60_000,
+  );
+  return { ...running, healthUrl };
+}
+
+/**
+ * Resolves once `url` gives an answer `accepted` takes, asked every 50 ms: a process's state read
+ * from its interface, never from its log. Rejects if the process exits first, or after timeoutMs.
+ */
+export async function untilAnswers(
+  running: Running,
+  url: string,
+  accepted: (response: Response) => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let exited = false;
+  void running.exited.then(() => (exited = true));
+  for (;;) {
+    if (exited)
+      throw new Error(`${url}: the process exited (${running.process.exitCode}); output:\n${running.output.slice(-20).join('\n')}`);
+    let last: string;
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (await accepted(response)) return;
+      last = `HTTP ${response.status}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    if (performance.now() > deadline)
+      throw new Error(`${url}: not as awaited within ${timeoutMs} ms (last: ${last}); output:\n${running.output.slice(-20).join('\n')}`);
+    await sleep(50);
+  }
+}
+
+/**
+ * Resolves once redis-server answers PING (a +PONG, or a refusal from one that wants a user): it
+ * accepts commands. Plain TCP, or TLS for a server that speaks nothing else.
+ */
+export async function untilRedisAnswers(running: Running, port: number, tls = false, timeoutMs = 30_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (running.process.exitCode !== null || running.process.signalCode !== null)
+      throw new Error(`redis-server on port ${port} exited; output:\n${running.output.slice(-20).join('\n')}`);
+    if (await answersPing(port, tls)) return;
+    if (performance.now() > deadline) throw new Error(`redis-server on port ${port}: no answer to PING within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+function answersPing(port: number, tls: boolean): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : connect({ port, host: '127.0.0.1' });
+    const done = (answered: boolean) => {
+      socket.destroy();
+      resolve(answered);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once(tls ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
+    socket.once('data', (reply: Buffer) => done(/^(\+PONG|-NOAUTH|-NOPERM)/.test(reply.toString('latin1'))));
+    socket.once('error', () => done(false));
+  });
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REDIS_PUBSUB_BUFFER_LIMIT, freePort, spawnProcess } from './processes.js';
+import { REDIS_PUBSUB_BUFFER_LIMIT, freePort, spawnProcess, untilRedisAnswers } from './processes.js';
 import type { ProcessOptions, Running } from './processes.js';
 
 const run = promisify(execFile);
@@ -75,7 +75,7 @@ export async function spawnRedisCluster(options: RedisClusterOptions = {}): Prom
         options,
       );
       nodes.push({ ...node, port });
-      await node.waitFor(/Ready to accept connections/);
+      await untilRedisAnswers(node, port);
     }
   } catch (error) {
     await stop();
