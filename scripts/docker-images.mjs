@@ -7,6 +7,9 @@
  *
  *   env $(npm run -s docker:images) docker-compose up
  *
+ * On an engine whose containers may not open the 65536 files compose asks for HAProxy by
+ * default (runc: "error setting rlimit type 7"), it prints LB_NOFILE too, at the engine's limit.
+ *
  * Progress goes to stderr; stdout carries only the NAME=value lines. Plain Node, no
  * dependencies: it runs before (and without) `npm ci`.
  */
@@ -177,6 +180,33 @@ CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
 if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) {
   fail('no Docker engine answers; install it (sudo apt-get install -y docker.io) and start it (sudo systemctl start docker, or dockerd)');
 }
+/** docker-compose.yml's default for LB_NOFILE, and the open files its HAProxy configuration needs (maxconn 7000). */
+const LB_NOFILE_DEFAULT = 65536;
+const LB_NOFILE_NEEDED = 17600;
+
+/**
+ * The open-file limit containers may have on this engine: its own hard limit, unless the
+ * daemon sets default ulimits. Compose asks for LB_NOFILE (65536 by default) for HAProxy, and
+ * an engine that may not grant it fails at the start with "error setting rlimit type 7".
+ */
+function engineOpenFileLimit(image) {
+  const limit = Number(run('docker', ['run', '--rm', '--entrypoint', 'sh', image, '-c', 'ulimit -Hn']).trim());
+  return Number.isInteger(limit) ? limit : Infinity; // "unlimited"
+}
+
+/** LB_NOFILE for this engine, if the default does not fit: the line to print, or none. */
+function lbNofile(image) {
+  if (process.env.LB_NOFILE) return [];
+  const limit = engineOpenFileLimit(image);
+  if (limit >= LB_NOFILE_DEFAULT) return [];
+  if (limit < LB_NOFILE_NEEDED)
+    log(
+      `this engine lets containers open ${limit} files, fewer than HAProxy's configuration needs (${LB_NOFILE_NEEDED} for 7000 viewers): raise dockerd's open-files limit (LimitNOFILE, or --default-ulimit nofile=65536:65536)`,
+    );
+  log(`this engine lets containers open at most ${limit} files (compose asks ${LB_NOFILE_DEFAULT} by default): LB_NOFILE=${limit}`);
+  return [['LB_NOFILE', String(limit)]];
+}
+
 const base = debianBase();
 const images = { NODE_IMAGE: nodeImage(base), REDIS_IMAGE: redisImage(base), LB_IMAGE: haproxyImage(base) };
-for (const [name, tag] of Object.entries(images)) process.stdout.write(`${name}=${tag}\n`);
+for (const [name, value] of [...Object.entries(images), ...lbNofile(images.LB_IMAGE)]) process.stdout.write(`${name}=${value}\n`);
