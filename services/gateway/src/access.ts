@@ -1,6 +1,18 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { TokenGrant } from './config.js';
 import { HttpError } from './errors.js';
+
+/**
+ * One entry of API_TOKENS: a secret, the cameras it may view (null: all of them), the longest
+ * signed URL it may ask for, and whether it may read /metrics.
+ */
+export interface TokenGrant {
+  readonly token: string;
+  readonly cameras: ReadonlySet<string> | null;
+  /** Seconds; undefined: SIGNED_URL_TTL. */
+  readonly maxTtlSeconds?: number;
+  /** A token for every camera reads /metrics too; `scope=metrics` reads /metrics and views nothing. */
+  readonly metricsOnly?: boolean;
+}
 
 /** What a request may see: every camera (null) or some. */
 export interface Grant {

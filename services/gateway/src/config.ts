@@ -3,20 +3,8 @@ import { integerIn, listenAddress, logLevel, optional, readConfig, redisTarget, 
 import type { Env, RedisTarget } from '@camrelay/config';
 import { isCameraId } from '@camrelay/frame';
 import { SIGNED_URL_TTL_RANGE } from './access.js';
+import type { TokenGrant } from './access.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
-
-/**
- * One entry of API_TOKENS: a secret, the cameras it may view (null: all of them), the longest
- * signed URL it may ask for, and whether it may read /metrics.
- */
-export interface TokenGrant {
-  readonly token: string;
-  readonly cameras: ReadonlySet<string> | null;
-  /** Seconds; undefined: SIGNED_URL_TTL. */
-  readonly maxTtlSeconds?: number;
-  /** A token for every camera reads /metrics too; `scope=metrics` reads /metrics and views nothing. */
-  readonly metricsOnly?: boolean;
-}
 
 const TOKEN = /^[A-Za-z0-9._~+/-]{16,256}$/;
 const TOKENS_FORM =
