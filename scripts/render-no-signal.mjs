@@ -3,7 +3,7 @@
  * Renders the stand-in pictures the gateway sends viewers instead of frames: two "NO SIGNAL"
  * (a camera sends no frames) and two "STARTING" (a camera that was asleep is opening for its
  * first viewer), and writes them, JPEG-encoded and base64-embedded, to
- * services/gateway/src/no-signal-images.ts.
+ * services/gateway/src/fanout/no-signal-images.ts.
  *
  * Run once by hand after changing the look: `node scripts/render-no-signal.mjs`
  * (add `--preview <dir>` to also write no-signal-0.jpg, starting-0.jpg, ... there to look at).
@@ -26,7 +26,7 @@ Log.silence = true;
 const { default: cv } = await import('@u4/opencv4nodejs');
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const target = join(root, 'services/gateway/src/no-signal-images.ts');
+const target = join(root, 'services/gateway/src/fanout/no-signal-images.ts');
 const previewAt = process.argv.indexOf('--preview');
 const previewDir = previewAt === -1 ? undefined : process.argv[previewAt + 1];
 if (previewAt !== -1 && !previewDir) {

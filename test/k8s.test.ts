@@ -96,7 +96,7 @@ const byKind = <T extends K8sObject = K8sObject>(objects: K8sObject[], kind: str
 const SERVICES = {
   gateway: {
     dockerfile: 'services/gateway/Dockerfile',
-    routes: sourceMatches('services/gateway/src/app.ts', /router\.get\('(\/[a-z]+)'/g),
+    routes: sourceMatches('services/gateway/src/http/app.ts', /router\.get\('(\/[a-z]+)'/g),
     readinessPath: '/readyz',
     /** Where it listens, by its own configuration reader. */
     listens(env: Record<string, string>) {

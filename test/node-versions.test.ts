@@ -1,5 +1,5 @@
 /**
- * The stream hand-over (services/gateway/src/stream-sockets.ts) takes a socket from Node's HTTP
+ * The stream hand-over (services/gateway/src/http/stream-sockets.ts) takes a socket from Node's HTTP
  * server with Node internals (`_http_common.freeParser`, `detachSocket`): the same gateway on
  * every Node line the project supports, 20 (these machines), 22 and 24 (the gateway image),
  * hands its streams over, keeps them past the server's request timeout, lets them go when the

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '@camrelay/config';
-import { AccessControl, allowedTtl } from './access.js';
+import { AccessControl, allowedTtl } from './http/access.js';
 import { readGatewayConfig } from './config.js';
-import { HttpError } from './errors.js';
+import { HttpError } from './http/errors.js';
 
 const ADMIN = 'admin-token-0123456789';
 const PROMETHEUS = 'prometheus-token-0123456789';

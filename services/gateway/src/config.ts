@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { integerIn, listenAddress, logLevel, optional, readConfig, redisTarget, redisVariables } from '@camrelay/config';
 import type { Env, RedisTarget } from '@camrelay/config';
 import { isCameraId } from '@camrelay/frame';
-import { SIGNED_URL_TTL_RANGE } from './access.js';
-import type { TokenGrant } from './access.js';
+import { SIGNED_URL_TTL_RANGE } from './http/access.js';
+import type { TokenGrant } from './http/access.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
 const TOKEN = /^[A-Za-z0-9._~+/-]{16,256}$/;

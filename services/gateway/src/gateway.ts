@@ -4,17 +4,17 @@ import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
-import { AccessControl } from './access.js';
-import { shareSigningKey } from './shared-signing-key.js';
-import type { AccessOptions } from './access.js';
-import { createApp } from './app.js';
-import { errorBody } from './errors.js';
-import type { HttpErrorCode } from './errors.js';
-import { Feeds } from './feeds.js';
+import { AccessControl } from './http/access.js';
+import { shareSigningKey } from './shared-state/shared-signing-key.js';
+import type { AccessOptions } from './http/access.js';
+import { createApp } from './http/app.js';
+import { errorBody } from './http/errors.js';
+import type { HttpErrorCode } from './http/errors.js';
+import { Feeds } from './fanout/feeds.js';
 import { createMetrics } from './metrics.js';
-import { StreamSockets, onConnectionClose, oneRequestAtATime } from './stream-sockets.js';
-import { RatePerAddress } from './rate-per-address.js';
-import { ViewerLimits } from './viewer-limits.js';
+import { StreamSockets, onConnectionClose, oneRequestAtATime } from './http/stream-sockets.js';
+import { RatePerAddress } from './http/rate-per-address.js';
+import { ViewerLimits } from './http/viewer-limits.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
 export interface GatewayOptions {

@@ -4,11 +4,11 @@ import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { FrameBus } from '@camrelay/bus';
 import { parseFeedId } from '@camrelay/frame';
-import type { Fanout, FanoutCounters } from './fanout.js';
-import type { Feeds } from './feeds.js';
-import { onConnectionClose } from './stream-sockets.js';
-import type { StreamSockets } from './stream-sockets.js';
-import type { ViewerLimits } from './viewer-limits.js';
+import type { Fanout, FanoutCounters } from './fanout/fanout.js';
+import type { Feeds } from './fanout/feeds.js';
+import { onConnectionClose } from './http/stream-sockets.js';
+import type { StreamSockets } from './http/stream-sockets.js';
+import type { ViewerLimits } from './http/viewer-limits.js';
 
 /** The gateway's /metrics: read from the fanouts' plain counters when scraped. */
 export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limits: ViewerLimits, streams: StreamSockets): Registry {

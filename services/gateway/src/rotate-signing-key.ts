@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { z } from 'zod';
 import { redisBusFor } from '@camrelay/bus';
 import { readConfig, readConfigOrExit, redisTarget, redisVariables } from '@camrelay/config';
-import { SIGNING_KEY_RESYNC_MS, rotateSigningKey } from './shared-signing-key.js';
+import { SIGNING_KEY_RESYNC_MS, rotateSigningKey } from './shared-state/shared-signing-key.js';
 
 const target = readConfigOrExit('rotate-signing-key', () =>
   readConfig(

@@ -16,7 +16,7 @@ import { encodeEnvelope } from '@camrelay/frame';
 import { MultipartParser, STREAM_BOUNDARY, streamContentType, streamPreamble } from '@camrelay/multipart';
 import { Feeds } from './feeds.js';
 import { NO_SIGNAL_JPEGS, STARTING_JPEGS } from './no-signal-images.js';
-import { StreamSockets } from './stream-sockets.js';
+import { StreamSockets } from '../http/stream-sockets.js';
 
 const CAMERA = 'cam';
 const JPEG = Buffer.from([0xff, 0xd8, 0x00, 0xff, 0xd9]);

@@ -55,9 +55,9 @@ let cached: { html: string; style: string; script: string } | undefined;
  */
 export function loadViewerPage(frameAncestors: readonly string[] = []): ViewerPage {
   cached ??= (() => {
-    const css = readFileSync(new URL('../page/src/viewer.css', import.meta.url), 'utf8');
-    const script = readFileSync(new URL('../page/dist/viewer.js', import.meta.url), 'utf8');
-    const html = assembleViewerPage({ html: readFileSync(new URL('../page/src/viewer.html', import.meta.url), 'utf8'), css, script });
+    const css = readFileSync(new URL('../../page/src/viewer.css', import.meta.url), 'utf8');
+    const script = readFileSync(new URL('../../page/dist/viewer.js', import.meta.url), 'utf8');
+    const html = assembleViewerPage({ html: readFileSync(new URL('../../page/src/viewer.html', import.meta.url), 'utf8'), css, script });
     return { html, style: inlinedStyle(css), script: inlinedScript(script) };
   })();
   return { html: cached.html, headers: viewerPageHeaders(cached.style, cached.script, frameAncestors) };

@@ -9,8 +9,8 @@ import { MemoryBus } from '@camrelay/bus';
 import type { CameraInfo } from '@camrelay/bus';
 import { HttpError, toHttpError } from './errors.js';
 import type { HttpErrorCode } from './errors.js';
-import { startGateway } from './gateway.js';
-import type { RunningGateway } from './gateway.js';
+import { startGateway } from '../gateway.js';
+import type { RunningGateway } from '../gateway.js';
 
 describe('toHttpError', () => {
   it('passes our HttpErrors through as they are', () => {

@@ -9,17 +9,23 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
-import type { AccessControl } from './access.js';
 
 const SECRET_NAME = 'url-signing-key';
 /** How soon every gateway follows a rotation (and agrees again after Redis lost the key). */
 export const SIGNING_KEY_RESYNC_MS = 5000;
 
+/** Whoever signs URLs (the gateway's AccessControl): the key it signs with, and taking another. */
+export interface SigningKeyHolder {
+  readonly signingKey: string;
+  /** False if it is the key in use already. */
+  adoptSigningKey(text: string): boolean;
+}
+
 export interface SharedKeyKeeper {
   stop(): void;
 }
 
-export async function shareSigningKey(bus: FrameBus, access: AccessControl, log: Logger): Promise<SharedKeyKeeper> {
+export async function shareSigningKey(bus: FrameBus, access: SigningKeyHolder, log: Logger): Promise<SharedKeyKeeper> {
   const sync = async () => {
     try {
       if (access.adoptSigningKey(await bus.sharedSecret(SECRET_NAME, access.signingKey)))

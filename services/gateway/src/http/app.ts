@@ -8,15 +8,15 @@ import { FRAME_SIZE_PATTERN, feedId, isCameraId } from '@camrelay/frame';
 import { streamContentType, streamPreamble } from '@camrelay/multipart';
 import type { AccessControl, Grant, SignedQuery } from './access.js';
 import { SIGNED_URL_TTL_RANGE, allowedTtl, forbidden, isViewerId, mayView, unauthorized } from './access.js';
-import { CameraDirectory } from './camera-directory.js';
+import { CameraDirectory } from '../shared-state/camera-directory.js';
 import { HttpError, busUnavailable, errorBody, shuttingDown, toHttpError } from './errors.js';
-import type { Fanout } from './fanout.js';
-import type { Feeds } from './feeds.js';
+import type { Fanout } from '../fanout/fanout.js';
+import type { Feeds } from '../fanout/feeds.js';
 import type { StreamSockets } from './stream-sockets.js';
 import type { RatePerAddress } from './rate-per-address.js';
 import type { ViewerLimits } from './viewer-limits.js';
 import { loadViewerPage } from './viewer-page.js';
-import { GATEWAY_DEFAULTS as D } from './defaults.js';
+import { GATEWAY_DEFAULTS as D } from '../defaults.js';
 
 export interface AppOptions {
   readonly bus: FrameBus;

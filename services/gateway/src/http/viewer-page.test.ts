@@ -15,8 +15,8 @@ describe('viewer page', () => {
   const page = loadViewerPage().html;
 
   it('inlines the style and the compiled script, and leaves no placeholder', () => {
-    const css = read('../page/src/viewer.css');
-    const script = read('../page/dist/viewer.js');
+    const css = read('../../page/src/viewer.css');
+    const script = read('../../page/dist/viewer.js');
     assert.ok(page.startsWith('<!doctype html>'));
     assert.ok(page.includes(`<style>\n${css}</style>`), 'the style is inlined');
     assert.ok(page.includes(`<script type="module">\n${script}</script>`), 'the compiled script is inlined');
@@ -51,7 +51,7 @@ describe('viewer page', () => {
   });
 
   it('refuses parts that do not fit', () => {
-    const html = read('../page/src/viewer.html');
+    const html = read('../../page/src/viewer.html');
     const parts = { html, css: 'body {}', script: 'void 0;' };
     assert.doesNotThrow(() => assembleViewerPage(parts));
     assert.throws(
@@ -64,7 +64,7 @@ describe('viewer page', () => {
 
   it('inlines a script with replacement patterns as it is', () => {
     const script = "const s = '$& $1 $$';\n";
-    const html = read('../page/src/viewer.html');
+    const html = read('../../page/src/viewer.html');
     assert.ok(assembleViewerPage({ html, css: '', script }).includes(script));
   });
 });

@@ -3,11 +3,11 @@ import type { FrameBus } from '@camrelay/bus';
 import { LATEST_FRAME_TTL_MS } from '@camrelay/bus';
 import type { Frame } from '@camrelay/frame';
 import { ENVELOPE_HEADER_BYTES, decodeEnvelope, parseFeedId } from '@camrelay/frame';
-import { CameraClaims } from './camera-claims.js';
+import { CameraClaims } from '../shared-state/camera-claims.js';
 import { Fanout } from './fanout.js';
 import type { FanoutCounters, SignalRules } from './fanout.js';
 import { NO_SIGNAL_JPEGS, STARTING_JPEGS } from './no-signal-images.js';
-import { GATEWAY_DEFAULTS as D } from './defaults.js';
+import { GATEWAY_DEFAULTS as D } from '../defaults.js';
 
 /** How far ahead of this gateway's clock a capture host's clock may run (NTP keeps it to milliseconds). */
 const MAX_CLOCK_AHEAD_MS = 2000;
