@@ -2,7 +2,8 @@ import { DEFAULT_MAX_FRAME_BYTES } from '@camrelay/frame';
 
 /**
  * Every default of the gateway, in one place: the configuration schema (in seconds where a
- * variable is in seconds) and the in-process options of startGateway both read them here.
+ * variable is in seconds) and withDefaults (options.ts), which settles startGateway's options
+ * once, both read them here.
  */
 export const GATEWAY_DEFAULTS = {
   port: 8080,

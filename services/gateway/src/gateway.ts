@@ -2,11 +2,8 @@ import { STATUS_CODES, createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Logger } from 'pino';
-import type { FrameBus } from '@camrelay/bus';
 import { AccessControl } from './http/access.js';
 import { shareSigningKey } from './shared-state/shared-signing-key.js';
-import type { AccessOptions } from './http/access.js';
 import { createApp } from './http/app.js';
 import { errorBody } from './http/errors.js';
 import type { HttpErrorCode } from './http/errors.js';
@@ -15,41 +12,8 @@ import { createMetrics } from './metrics.js';
 import { StreamSockets, onConnectionClose, oneRequestAtATime } from './http/stream-sockets.js';
 import { RatePerAddress } from './http/rate-per-address.js';
 import { ViewerLimits } from './http/viewer-limits.js';
-import { GATEWAY_DEFAULTS as D } from './defaults.js';
-
-export interface GatewayOptions {
-  readonly port: number;
-  readonly bus: FrameBus;
-  readonly log: Logger;
-  /** Host to listen on. @default all interfaces */
-  readonly host?: string;
-  /** How long a camera stays subscribed after its last viewer leaves. @default from GATEWAY_DEFAULTS */
-  readonly lingerMs?: number;
-  /** Who may view what. @default access control off */
-  readonly access?: AccessOptions;
-  /** Open streams this gateway serves at most. @default from GATEWAY_DEFAULTS */
-  readonly maxViewers?: number;
-  /** Open streams per client address at most. @default from GATEWAY_DEFAULTS */
-  readonly maxViewersPerAddress?: number;
-  /** Snapshots (and HEAD requests) per client address and second. @default from GATEWAY_DEFAULTS */
-  readonly snapshotsPerAddressPerSecond?: number;
-  /** Client addresses from X-Forwarded-For. @default false */
-  readonly trustProxy?: boolean;
-  /** Origins that may show the viewer page in a frame. @default none */
-  readonly frameAncestors?: readonly string[];
-  /** Envelopes carrying a larger JPEG are dropped unread. @default GATEWAY_DEFAULTS.maxFrameBytes */
-  readonly maxFrameBytes?: number;
-  /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default from GATEWAY_DEFAULTS */
-  readonly noSignalAfterMs?: number;
-  /** A viewer whose socket has not drained for this long is cut. @default from GATEWAY_DEFAULTS */
-  readonly stuckViewerMs?: number;
-  /** A request's headers must arrive within this time. @default from GATEWAY_DEFAULTS */
-  readonly headersTimeoutMs?: number;
-  /** On close, how long /readyz reports 503 while open streams go on, before they end and the listener closes. @default from GATEWAY_DEFAULTS */
-  readonly shutdownDelayMs?: number;
-  /** On close, how long ended streams may take to flush before their sockets are cut. @default from GATEWAY_DEFAULTS */
-  readonly drainMs?: number;
-}
+import { withDefaults } from './options.js';
+import type { GatewayOptions } from './options.js';
 
 export interface RunningGateway {
   readonly server: Server;
@@ -64,32 +28,25 @@ export interface RunningGateway {
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
-  const { bus, log } = options;
-  const feeds = new Feeds({
-    bus,
-    log,
-    lingerMs: options.lingerMs,
-    noSignalAfterMs: options.noSignalAfterMs,
-    stuckViewerMs: options.stuckViewerMs,
-    maxFrameBytes: options.maxFrameBytes,
-  });
-  const access = new AccessControl(options.access ?? { enabled: false, tokens: [], ttlSeconds: D.signedUrlTtlSeconds });
+  const settings = withDefaults(options);
+  const { bus, log } = settings;
+  const feeds = new Feeds(settings);
+  const access = new AccessControl(settings.access);
   const sharedKey = access.enabled && !access.hasConfiguredKey ? await shareSigningKey(bus, access, log) : undefined;
-  const limits = new ViewerLimits(options.maxViewers ?? D.maxViewers, options.maxViewersPerAddress ?? D.maxViewersPerAddress);
-  const snapshotRate = new RatePerAddress(options.snapshotsPerAddressPerSecond ?? D.snapshotsPerAddressPerSecond);
+  const limits = new ViewerLimits(settings.maxViewers, settings.maxViewersPerAddress);
+  const snapshotRate = new RatePerAddress(settings.snapshotsPerAddressPerSecond);
   let accepting = true;
-  const headersTimeout = options.headersTimeoutMs ?? D.headersTimeoutMs;
   const server = createServer({
     noDelay: true,
     // Slow-loris: headers trickled in byte by byte are cut off, checked every second.
-    headersTimeout,
-    requestTimeout: headersTimeout * 3,
+    headersTimeout: settings.headersTimeoutMs,
+    requestTimeout: settings.headersTimeoutMs * 3,
     connectionsCheckingInterval: 1000,
   });
   // Connections that never become viewers (idle keep-alive, slow clients) are bounded too.
   server.maxConnections = limits.maxViewers + 1024;
   // Behind a proxy every connection comes from the proxy: there the per-address limit is its job.
-  if (!options.trustProxy) capConnectionsPerAddress(server, limits);
+  if (!settings.trustProxy) capConnectionsPerAddress(server, limits);
   server.on('clientError', answerClientError);
   const streams = new StreamSockets();
   if (!streams.handsOver) {
@@ -106,8 +63,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     access,
     limits,
     snapshotRate,
-    trustProxy: options.trustProxy ?? false,
-    frameAncestors: options.frameAncestors ?? [],
+    trustProxy: settings.trustProxy,
+    frameAncestors: settings.frameAncestors,
+    snapshotWakeMs: settings.snapshotWakeMs,
     streams,
     accepting: () => accepting,
   });
@@ -118,7 +76,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen(settings.port, settings.host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -133,7 +91,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       sharedKey?.stop();
       // Ending the streams at once sent their reconnections straight back here: a load balancer
       // balancing by open connections prefers the gateway that has just lost all of its own.
-      await delay(options.shutdownDelayMs ?? D.shutdownDelayMs);
+      await delay(settings.shutdownDelayMs);
       feeds.endAllStreams();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await feeds.close();
@@ -142,7 +100,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const grace = setTimeout(() => {
         server.closeAllConnections();
         streams.destroyAll();
-      }, options.drainMs ?? D.drainMs);
+      }, settings.drainMs);
       await closed;
       clearTimeout(grace);
     },

@@ -1,5 +1,6 @@
 export { startGateway } from './gateway.js';
-export type { GatewayOptions, RunningGateway } from './gateway.js';
+export type { RunningGateway } from './gateway.js';
+export type { GatewayOptions } from './options.js';
 export { gatewayVariables, readGatewayConfig } from './config.js';
 export { GATEWAY_DEFAULTS } from './defaults.js';
 export type { GatewayConfig, GatewayMode } from './config.js';

@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { MemoryBus } from '@camrelay/bus';
 import { encodeEnvelope } from '@camrelay/frame';
 import { MultipartParser, STREAM_BOUNDARY, streamContentType, streamPreamble } from '@camrelay/multipart';
+import { GATEWAY_DEFAULTS } from '../defaults.js';
 import { Feeds } from './feeds.js';
 import { NO_SIGNAL_JPEGS, STARTING_JPEGS } from './no-signal-images.js';
 import { StreamSockets } from '../http/stream-sockets.js';
@@ -86,7 +87,7 @@ describe('Feeds, Fanout and Viewer', () => {
   const start = async (
     options: { lingerMs?: number; stuckViewerMs?: number; startingForMs?: number; noSignalAfterMs?: number; claimTtlMs?: number } = {},
   ) => {
-    feeds = new Feeds({ bus, log: pino({ level: 'silent' }), noSignalAfterMs: 60_000, ...options });
+    feeds = new Feeds({ ...GATEWAY_DEFAULTS, bus, log: pino({ level: 'silent' }), noSignalAfterMs: 60_000, ...options });
     const streams = new StreamSockets();
     server = createServer((request, response) => {
       response.useChunkedEncodingByDefault = false; // close-delimited, as the gateway sends streams

@@ -7,26 +7,26 @@ import { CameraClaims } from '../shared-state/camera-claims.js';
 import { Fanout } from './fanout.js';
 import type { FanoutCounters, SignalRules } from './fanout.js';
 import { NO_SIGNAL_JPEGS, STARTING_JPEGS } from './no-signal-images.js';
-import { GATEWAY_DEFAULTS as D } from '../defaults.js';
 
 /** How far ahead of this gateway's clock a capture host's clock may run (NTP keeps it to milliseconds). */
 const MAX_CLOCK_AHEAD_MS = 2000;
 
+/** What Feeds is given: the gateway's settings, every default applied (withDefaults). */
 export interface FeedsOptions {
   readonly bus: FrameBus;
   readonly log: Logger;
-  /** How long a camera stays subscribed after its last viewer leaves. @default from GATEWAY_DEFAULTS */
-  readonly lingerMs?: number;
-  /** Without frames for this long a camera's viewers get the NO SIGNAL picture. @default from GATEWAY_DEFAULTS */
-  readonly noSignalAfterMs?: number;
-  /** A camera that sends nothing after its first viewer arrived is "starting" this long, then NO SIGNAL. @default from GATEWAY_DEFAULTS */
-  readonly startingForMs?: number;
-  /** How long this gateway's claim on a camera lasts unless renewed. @default from GATEWAY_DEFAULTS */
-  readonly claimTtlMs?: number;
-  /** A viewer whose socket has not drained for this long is cut. @default from GATEWAY_DEFAULTS */
-  readonly stuckViewerMs?: number;
-  /** Envelopes carrying a larger JPEG are dropped unread. @default from GATEWAY_DEFAULTS */
-  readonly maxFrameBytes?: number;
+  /** How long a feed stays subscribed after its last viewer leaves. */
+  readonly lingerMs: number;
+  /** Without frames for this long a feed's viewers get the NO SIGNAL picture. */
+  readonly noSignalAfterMs: number;
+  /** A feed that sends nothing after its first viewer arrived is "starting" this long, then NO SIGNAL. */
+  readonly startingForMs: number;
+  /** How long this gateway's claim on a feed lasts unless renewed. */
+  readonly claimTtlMs: number;
+  /** A viewer whose socket has not drained for this long is cut. */
+  readonly stuckViewerMs: number;
+  /** Envelopes carrying a larger JPEG are dropped unread. */
+  readonly maxFrameBytes: number;
 }
 
 /**
@@ -69,16 +69,16 @@ export class Feeds {
   constructor(options: FeedsOptions) {
     this.bus = options.bus;
     this.log = options.log;
-    this.lingerMs = options.lingerMs ?? D.lingerMs;
-    this.stuckViewerMs = options.stuckViewerMs ?? D.stuckViewerMs;
-    this.maxEnvelopeBytes = ENVELOPE_HEADER_BYTES + (options.maxFrameBytes ?? D.maxFrameBytes);
+    this.lingerMs = options.lingerMs;
+    this.stuckViewerMs = options.stuckViewerMs;
+    this.maxEnvelopeBytes = ENVELOPE_HEADER_BYTES + options.maxFrameBytes;
     this.signalRules = {
-      noSignalAfterMs: options.noSignalAfterMs ?? D.noSignalAfterMs,
-      startingForMs: options.startingForMs ?? D.startingForMs,
+      noSignalAfterMs: options.noSignalAfterMs,
+      startingForMs: options.startingForMs,
       noSignalPictures: NO_SIGNAL_JPEGS,
       startingPictures: STARTING_JPEGS,
     };
-    const claimTtlMs = options.claimTtlMs ?? D.claimTtlMs;
+    const claimTtlMs = options.claimTtlMs;
     this.claims = new CameraClaims({ bus: this.bus, log: this.log, ttlMs: claimTtlMs, renewEveryMs: claimTtlMs / 3 });
     // One timer for every camera: a camera that went quiet (capture stopped, camera lost, bus
     // down) must not leave its viewers looking at a frozen picture that seems live.

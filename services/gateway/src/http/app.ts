@@ -16,7 +16,6 @@ import type { StreamSockets } from './stream-sockets.js';
 import type { RatePerAddress } from './rate-per-address.js';
 import type { ViewerLimits } from './viewer-limits.js';
 import { loadViewerPage } from './viewer-page.js';
-import { GATEWAY_DEFAULTS as D } from '../defaults.js';
 
 export interface AppOptions {
   readonly bus: FrameBus;
@@ -31,6 +30,8 @@ export interface AppOptions {
   readonly trustProxy: boolean;
   /** Origins that may show the viewer page in a frame (FRAME_ANCESTORS); none when empty. */
   readonly frameAncestors: readonly string[];
+  /** How long a snapshot of a sleeping camera waits for a frame. */
+  readonly snapshotWakeMs: number;
   /** Where streams' sockets go once their response head is written. */
   readonly streams: StreamSockets;
   /** False while shutting down: /readyz turns 503 and new streams are refused. */
@@ -220,7 +221,7 @@ export function createApp(options: AppOptions): Koa {
     options.snapshotRate.take(ctx.ip);
     const { camera, feed } = await cameraToWatch(cameraId, ctx.query.size);
     // A sleeping camera is woken for a snapshot, as for a stream; a smaller size not encoded now, likewise.
-    const frame = await feeds.freshFrame(feed, D.snapshotWakeMs, camera.sleeping).catch(() => {
+    const frame = await feeds.freshFrame(feed, options.snapshotWakeMs, camera.sleeping).catch(() => {
       throw busUnavailable();
     });
     if (!frame) throw new HttpError(503, 'no_frame', `camera ${cameraId} has no recent frame`, { 'Retry-After': '1' });
