@@ -21,7 +21,7 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
       yield [labels, feed] as const;
     }
   }
-  const perCamera = (read: (fanout: Fanout) => number) =>
+  const perFeed = (read: (fanout: Fanout) => number) =>
     function* () {
       for (const [labels, feed] of feedLabels()) yield [labels, read(feeds.all.get(feed)!)] as const;
     };
@@ -29,13 +29,13 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     name: 'camrelay_viewers',
     help: 'Open streams per camera on this gateway.',
     labelNames: ['camera', 'size'],
-    read: perCamera((fanout) => fanout.viewerCount),
+    read: perFeed((fanout) => fanout.viewerCount),
   });
   scrapedGauge(registry, {
     name: 'camrelay_viewer_queued_bytes_max',
     help: 'Largest number of bytes waiting in user space for one viewer.',
     labelNames: ['camera', 'size'],
-    read: perCamera((fanout) => fanout.maxQueuedBytes()),
+    read: perFeed((fanout) => fanout.maxQueuedBytes()),
   });
 
   const sum = (field: keyof FanoutCounters) => {
@@ -102,7 +102,7 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
   scrapedGauge(registry, {
     name: 'camrelay_camera_claims',
     help: 'Cameras (and sizes) this gateway claims on the bus for its viewers; capture keeps them open.',
-    read: () => feeds.claimedCameras,
+    read: () => feeds.claimedFeeds,
   });
   scrapedCounter(registry, {
     name: 'camrelay_claim_failures_total',

@@ -26,11 +26,7 @@ export interface SignalRules {
   readonly startingPictures: readonly Buffer[];
 }
 
-/**
- * One camera's frames to all of its viewers on this gateway. Each frame is turned into a
- * multipart part once and the same Buffer is written to every socket. Knows nothing of Koa.
- */
-/** A camera's counters on this gateway: frames received from the bus, and its viewers' deliveries. */
+/** A feed's counters on this gateway: frames received from the bus, and its viewers' deliveries. */
 export interface FanoutCounters extends DeliveryCounters {
   received: number;
   /** Frames dropped for a sequence at or below the newest: a stale capture instance's, or a late latest-frame copy. */
@@ -39,6 +35,10 @@ export interface FanoutCounters extends DeliveryCounters {
   opened: number;
 }
 
+/**
+ * One feed's frames to all of its viewers on this gateway. Each frame is turned into a
+ * multipart part once and the same Buffer is written to every socket. Knows nothing of Koa.
+ */
 export class Fanout {
   /** In no particular order: a viewer leaves by swapping places with the last one. */
   private readonly viewers: Viewer[] = [];

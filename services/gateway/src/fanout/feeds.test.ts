@@ -94,11 +94,11 @@ describe('Feeds, Fanout and Viewer', () => {
       response.writeHead(200, { 'content-type': streamContentType() });
       response.write(streamPreamble());
       // GET /asleep: as for a camera the directory lists as asleep.
-      void feeds.watch(CAMERA, request.url === '/asleep').then((fanout) =>
+      void feeds.watch(CAMERA, request.url === '/asleep').then((lease) =>
         setImmediate(() => {
           const socket = streams.takeOver(request, response);
-          if (socket) fanout.add(socket, 0, () => feeds.release(CAMERA));
-          else feeds.release(CAMERA);
+          if (socket) lease.fanout.add(socket, 0, () => lease.release());
+          else lease.release();
         }),
       );
     });
@@ -221,6 +221,19 @@ describe('Feeds, Fanout and Viewer', () => {
     await bus.publishFrame('asleep', encodeEnvelope({ sequence: 3, capturedAt: Date.now(), width: 16, height: 16, jpeg: JPEG }));
     assert.equal((await snapshot)?.sequence, 3);
     assert.deepEqual([...(await bus.watchedFeeds([CAMERA, 'asleep'])).feeds], [], 'withdrawn once the snapshot had its frame');
+  });
+
+  it('gives a lease back once however often it is released: the other holder keeps the claim', async () => {
+    await start();
+    const [first, second] = [await feeds.watch(CAMERA), await feeds.watch(CAMERA)];
+    assert.equal(first.fanout, second.fanout, 'one fanout for the feed');
+    assert.equal(feeds.claimedFeeds, 1);
+    first.release();
+    first.release();
+    assert.equal(feeds.claimedFeeds, 1, 'still claimed for the second holder');
+    assert.deepEqual([...(await bus.watchedFeeds([CAMERA])).feeds], [CAMERA]);
+    second.release();
+    assert.equal(feeds.claimedFeeds, 0, 'withdrawn with the last holder');
   });
 
   it("claims a camera for a claim's time on a snapshot, once per renewal period however many come", async () => {

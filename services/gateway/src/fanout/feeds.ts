@@ -3,7 +3,7 @@ import type { FrameBus } from '@camrelay/bus';
 import { LATEST_FRAME_TTL_MS } from '@camrelay/bus';
 import type { Frame } from '@camrelay/frame';
 import { ENVELOPE_HEADER_BYTES, decodeEnvelope, parseFeedId } from '@camrelay/frame';
-import { CameraClaims } from '../shared-state/camera-claims.js';
+import { FeedClaims } from '../shared-state/feed-claims.js';
 import { Fanout } from './fanout.js';
 import type { FanoutCounters, SignalRules } from './fanout.js';
 import { NO_SIGNAL_JPEGS, STARTING_JPEGS } from './no-signal-images.js';
@@ -30,11 +30,11 @@ export interface FeedsOptions {
 }
 
 /**
- * The cameras this gateway is watching: one bus subscription per camera, whatever the number
- * of viewers. Subscribes on the first viewer and unsubscribes a little after the last one
- * leaves, so a page reload does not churn the subscription. Claims each watched camera on the
- * bus, so that capture keeps it open (see CameraClaims). A camera at one of its smaller sizes
- * is a feed of its own, `CAMERA@WxH`, taken wherever a camera id is.
+ * The feeds this gateway is watching: one bus subscription per feed, whatever the number of
+ * viewers. A feed is a camera at its own size (its id is the camera's) or at one of its smaller
+ * sizes (`CAMERA@WxH`). Subscribes on the first viewer and unsubscribes a little after the last
+ * one leaves, so a page reload does not churn the subscription. Claims each watched feed on the
+ * bus, so that capture keeps it open (see FeedClaims).
  */
 export class Feeds {
   private readonly fanouts = new Map<string, Fanout>();
@@ -46,7 +46,7 @@ export class Feeds {
   private readonly lingerMs: number;
   private readonly stuckViewerMs: number;
   private readonly maxEnvelopeBytes: number;
-  /** Cameras whose oversize frames were logged: once each, however many there are. */
+  /** Feeds whose oversize frames were logged: once each, however many there are. */
   private readonly oversizeLogged = new Set<string>();
   /** Cameras whose frames from the future were logged: once each. */
   private readonly aheadLogged = new Set<string>();
@@ -58,7 +58,7 @@ export class Feeds {
   private readonly clockAheadMs = new Map<string, number>();
   private readonly signalWatch: NodeJS.Timeout;
   private readonly signalRules: SignalRules;
-  private readonly claims: CameraClaims;
+  private readonly claims: FeedClaims;
   /** Bus messages that were not valid envelopes, were too large, or came from the future. */
   droppedMessages = 0;
   /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
@@ -79,8 +79,8 @@ export class Feeds {
       startingPictures: STARTING_JPEGS,
     };
     const claimTtlMs = options.claimTtlMs;
-    this.claims = new CameraClaims({ bus: this.bus, log: this.log, ttlMs: claimTtlMs, renewEveryMs: claimTtlMs / 3 });
-    // One timer for every camera: a camera that went quiet (capture stopped, camera lost, bus
+    this.claims = new FeedClaims({ bus: this.bus, log: this.log, ttlMs: claimTtlMs, renewEveryMs: claimTtlMs / 3 });
+    // One timer for every feed: a camera that went quiet (capture stopped, camera lost, bus
     // down) must not leave its viewers looking at a frozen picture that seems live.
     this.signalWatch = setInterval(() => {
       const now = performance.now();
@@ -92,42 +92,42 @@ export class Feeds {
   }
 
   /**
-   * The camera's fanout, subscribing to the camera if nobody here watched it. The caller adds
-   * its viewer with `fanout.add(response, interval, () => feeds.release(cameraId))`, or calls
-   * release itself if the viewer left in the meantime: every watch that resolves is released once.
+   * A hold on the feed, subscribing to it if nobody here watched it: its fanout, to add a viewer
+   * to, and release(), which gives the hold back once however often it is called. Every lease
+   * is released: by the viewer's leaving, or by whoever took it if no viewer came of it.
    */
-  async watch(cameraId: string, asleep = false): Promise<Fanout> {
+  async watch(feed: string, asleep = false): Promise<FeedLease> {
     // Claimed before subscribing: a sleeping camera starts opening while this gateway subscribes.
-    this.claims.add(cameraId);
+    this.claims.add(feed);
     try {
-      return await this.fanoutOf(cameraId, asleep);
+      return new FeedLease(await this.fanoutOf(feed, asleep), feed, this.unwatch);
     } catch (error) {
-      this.claims.remove(cameraId);
+      this.claims.remove(feed);
       throw error;
     }
   }
 
   /** `asleep`: the camera directory says capture closed the camera for lack of viewers. */
-  private async fanoutOf(cameraId: string, asleep: boolean): Promise<Fanout> {
-    const lingering = this.lingerTimers.get(cameraId);
+  private async fanoutOf(feed: string, asleep: boolean): Promise<Fanout> {
+    const lingering = this.lingerTimers.get(feed);
     if (lingering) {
       clearTimeout(lingering);
-      this.lingerTimers.delete(cameraId);
+      this.lingerTimers.delete(feed);
     }
-    const existing = this.fanouts.get(cameraId);
+    const existing = this.fanouts.get(feed);
     if (existing) {
       if (asleep && existing.viewerCount === 0) this.showStarting(existing);
       return existing;
     }
-    let pending = this.subscribing.get(cameraId);
+    let pending = this.subscribing.get(feed);
     if (!pending) {
-      pending = this.subscribe(cameraId, asleep).finally(() => this.subscribing.delete(cameraId));
-      this.subscribing.set(cameraId, pending);
+      pending = this.subscribe(feed, asleep).finally(() => this.subscribing.delete(feed));
+      this.subscribing.set(feed, pending);
     }
     return pending;
   }
 
-  private async subscribe(cameraId: string, asleep: boolean): Promise<Fanout> {
+  private async subscribe(feed: string, asleep: boolean): Promise<Fanout> {
     const fanout = new Fanout(this.stuckViewerMs);
     // Frames that arrive together (the gateway fell behind, and Redis handed over a backlog)
     // are coalesced: only the newest is fanned out. Otherwise a busy gateway would send every
@@ -138,8 +138,8 @@ export class Feeds {
       next = null;
       fanout.publish(frame);
     };
-    await this.bus.subscribe(cameraId, (envelope) => {
-      const frame = this.decode(cameraId, envelope, true);
+    await this.bus.subscribe(feed, (envelope) => {
+      const frame = this.decode(feed, envelope, true);
       if (!frame) return;
       if (next) this.coalescedFrames++;
       else setImmediate(fanOutNext);
@@ -149,12 +149,12 @@ export class Feeds {
     // STARTING picture rather than its last frame from before it slept passing for live.
     if (asleep) this.showStarting(fanout);
     else {
-      const latest = await this.bus.latestFrame(cameraId).catch(() => null);
-      const frame = latest && this.decode(cameraId, latest);
+      const latest = await this.bus.latestFrame(feed).catch(() => null);
+      const frame = latest && this.decode(feed, latest);
       if (frame) fanout.publish(frame);
     }
-    this.fanouts.set(cameraId, fanout);
-    this.log.debug({ camera: cameraId }, 'subscribed');
+    this.fanouts.set(feed, fanout);
+    this.log.debug({ camera: feed }, 'subscribed');
     return fanout;
   }
 
@@ -164,65 +164,65 @@ export class Feeds {
   }
 
   /**
-   * The camera's newest frame, for a snapshot, which counts as a look at the camera (claimed
-   * for a while: see CameraClaims.touch). A sleeping camera (`asleep`), or one whose newest
+   * The feed's newest frame, for a snapshot, which counts as a look at the feed (claimed for a
+   * while: see FeedClaims.touch). A sleeping camera (`asleep`), or one whose newest
    * frame is older than noSignalAfterMs (a smaller size nobody watched lately), is woken and
    * its next frame awaited for up to waitMs, rather than answer with an old picture; if none
    * comes, the newest there is, or null.
    */
-  async freshFrame(cameraId: string, waitMs: number, asleep: boolean): Promise<Frame | null> {
-    this.claims.touch(cameraId);
-    const latest = await this.latestFrame(cameraId);
+  async freshFrame(feed: string, waitMs: number, asleep: boolean): Promise<Frame | null> {
+    this.claims.touch(feed);
+    const latest = await this.latestFrame(feed);
     if (latest && !asleep && Date.now() - latest.capturedAt < this.signalRules.noSignalAfterMs) return latest;
-    const fanout = await this.watch(cameraId);
+    const lease = await this.watch(feed);
     try {
-      return (await fanout.nextLiveFrame(waitMs)) ?? latest;
+      return (await lease.fanout.nextLiveFrame(waitMs)) ?? latest;
     } finally {
-      this.release(cameraId);
+      lease.release();
     }
   }
 
-  /** Starts the linger timer once a camera has no viewers left; the subscription ends when it fires. */
-  release(cameraId: string): void {
-    this.claims.remove(cameraId);
-    const fanout = this.fanouts.get(cameraId);
-    if (!fanout || fanout.viewerCount > 0 || this.lingerTimers.has(cameraId)) return;
+  /** A lease given back: starts the linger timer once the feed has no viewers left; the subscription ends when it fires. */
+  private readonly unwatch = (feed: string): void => {
+    this.claims.remove(feed);
+    const fanout = this.fanouts.get(feed);
+    if (!fanout || fanout.viewerCount > 0 || this.lingerTimers.has(feed)) return;
     const timer = setTimeout(() => {
-      this.lingerTimers.delete(cameraId);
+      this.lingerTimers.delete(feed);
       if (fanout.viewerCount > 0) return;
-      this.fanouts.delete(cameraId);
-      this.clockAheadMs.delete(cameraId);
+      this.fanouts.delete(feed);
+      this.clockAheadMs.delete(feed);
       for (const field of ['received', 'fenced', 'delivered', 'skipped', 'opened'] as const) this.retired[field] += fanout.counters[field];
-      this.bus.unsubscribe(cameraId).catch((error: Error) => this.log.warn({ camera: cameraId, err: error.message }, 'unsubscribe failed'));
-      this.log.debug({ camera: cameraId }, 'unsubscribed');
+      this.bus.unsubscribe(feed).catch((error: Error) => this.log.warn({ camera: feed, err: error.message }, 'unsubscribe failed'));
+      this.log.debug({ camera: feed }, 'unsubscribed');
     }, this.lingerMs);
     timer.unref();
-    this.lingerTimers.set(cameraId, timer);
-  }
+    this.lingerTimers.set(feed, timer);
+  };
 
-  /** The newest frame of a camera: from the live fanout if watched here, else from the bus. */
-  async latestFrame(cameraId: string): Promise<Frame | null> {
-    const live = this.fanouts.get(cameraId)?.latestLive;
+  /** The newest frame of a feed: from the live fanout if watched here, else from the bus. */
+  async latestFrame(feed: string): Promise<Frame | null> {
+    const live = this.fanouts.get(feed)?.latestLive;
     if (live && Date.now() - live.capturedAt < LATEST_FRAME_TTL_MS) return live;
-    const envelope = await this.bus.latestFrame(cameraId);
-    return envelope ? this.decode(cameraId, envelope) : null;
+    const envelope = await this.bus.latestFrame(feed);
+    return envelope ? this.decode(feed, envelope) : null;
   }
 
   /** Whether this gateway has a viewer of the feed now. */
-  isWatched(cameraId: string): boolean {
-    return (this.fanouts.get(cameraId)?.viewerCount ?? 0) > 0;
+  isWatched(feed: string): boolean {
+    return (this.fanouts.get(feed)?.viewerCount ?? 0) > 0;
   }
 
   get all(): ReadonlyMap<string, Fanout> {
     return this.fanouts;
   }
 
-  /** Feeds this gateway claims for its viewers (see CameraClaims.held). */
-  get claimedCameras(): number {
+  /** Feeds this gateway claims for its viewers (see FeedClaims.held). */
+  get claimedFeeds(): number {
     return this.claims.held;
   }
 
-  /** Claim updates that failed (see CameraClaims.failures). */
+  /** Claim updates that failed (see FeedClaims.failures). */
   get claimFailures(): number {
     return this.claims.failures;
   }
@@ -243,9 +243,9 @@ export class Feeds {
     await this.claims.close();
     for (const timer of this.lingerTimers.values()) clearTimeout(timer);
     this.lingerTimers.clear();
-    for (const [cameraId, fanout] of this.fanouts) {
+    for (const [feed, fanout] of this.fanouts) {
       fanout.endAll();
-      await this.bus.unsubscribe(cameraId).catch(() => undefined);
+      await this.bus.unsubscribe(feed).catch(() => undefined);
     }
     this.fanouts.clear();
   }
@@ -269,13 +269,13 @@ export class Feeds {
    * the future than clocks drift. A frame from the future would outrank every real frame after
    * it (Fanout keeps the newer of two) and pass as a fresh snapshot until its time came.
    */
-  private decode(cameraId: string, envelope: Buffer, live = false): Frame | null {
+  private decode(feed: string, envelope: Buffer, live = false): Frame | null {
     if (envelope.length > this.maxEnvelopeBytes) {
       this.droppedMessages++;
-      if (!this.oversizeLogged.has(cameraId)) {
-        this.oversizeLogged.add(cameraId);
+      if (!this.oversizeLogged.has(feed)) {
+        this.oversizeLogged.add(feed);
         this.log.warn(
-          { camera: cameraId, bytes: envelope.length },
+          { camera: feed, bytes: envelope.length },
           'dropped a frame larger than MAX_FRAME_BYTES (logged once per camera; counted in camrelay_bus_messages_dropped_total)',
         );
       }
@@ -291,12 +291,33 @@ export class Feeds {
     }
     const aheadMs = frame.capturedAt - Date.now();
     // Only a frame as it arrives measures the clocks: a stored latest frame is older by its age.
-    if (live) this.clockAheadMs.set(cameraId, aheadMs);
+    if (live) this.clockAheadMs.set(feed, aheadMs);
     if (aheadMs > MAX_CLOCK_AHEAD_MS) {
       this.droppedMessages++;
-      this.aheadOfClock(cameraId, aheadMs);
+      this.aheadOfClock(feed, aheadMs);
       return null;
     }
     return frame;
+  }
+}
+
+/**
+ * A viewer's (or a snapshot's) hold on a feed, from Feeds.watch: the feed stays subscribed and
+ * claimed while any lease on it is held. One object a viewer, made when it arrives.
+ */
+export class FeedLease {
+  private released = false;
+
+  constructor(
+    readonly fanout: Fanout,
+    private readonly feed: string,
+    private readonly unwatch: (feed: string) => void,
+  ) {}
+
+  /** Gives the hold back; once, however often it is called (as ViewerLimits.admit's release). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.unwatch(this.feed);
   }
 }

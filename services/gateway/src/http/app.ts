@@ -11,7 +11,7 @@ import { SIGNED_URL_TTL_RANGE, allowedTtl, forbidden, isViewerId, mayView, unaut
 import { CameraDirectory } from '../shared-state/camera-directory.js';
 import { HttpError, busUnavailable, errorBody, shuttingDown, toHttpError } from './errors.js';
 import type { Fanout } from '../fanout/fanout.js';
-import type { Feeds } from '../fanout/feeds.js';
+import type { FeedLease, Feeds } from '../fanout/feeds.js';
 import type { StreamSockets } from './stream-sockets.js';
 import type { RatePerAddress } from './rate-per-address.js';
 import type { ViewerLimits } from './viewer-limits.js';
@@ -161,17 +161,22 @@ export function createApp(options: AppOptions): Koa {
       ctx.set('Cache-Control', 'no-store');
       return;
     }
-    const leave = limits.admit(ctx.ip);
-    let fanout;
+    const slot = limits.admit(ctx.ip);
+    let lease: FeedLease;
     try {
-      fanout = await feeds.watch(feed, camera.sleeping);
+      lease = await feeds.watch(feed, camera.sleeping);
     } catch {
-      leave();
+      slot();
       throw busUnavailable();
     }
+    // The one place a viewer is tidied up: its slot under the limits and its hold on the feed,
+    // each given back once however often this runs (its stream ends, its socket closes, or both).
+    const leave = () => {
+      slot();
+      lease.release();
+    };
     if (!options.accepting()) {
-      leave();
-      feeds.release(feed); // shutdown began while we subscribed
+      leave(); // shutdown began while we subscribed
       throw shuttingDown();
     }
     if (grant.viewer !== undefined) log.info({ camera: cameraId, viewer: grant.viewer }, 'signed stream opened');
@@ -191,11 +196,12 @@ export function createApp(options: AppOptions): Koa {
     });
     res.write(PREAMBLE);
     // Once the head is flushed (next tick) and the request's parsing is over, the stream is its socket alone.
-    const onLeave = () => {
-      leave();
-      feeds.release(feed);
-    };
-    setImmediate(startViewer, options.streams, ctx.req, res, { fanout, minIntervalMs, expiresAt: grant.expiresAt, onLeave });
+    setImmediate(startViewer, options.streams, ctx.req, res, {
+      fanout: lease.fanout,
+      minIntervalMs,
+      expiresAt: grant.expiresAt,
+      onLeave: leave,
+    });
   };
 
   router.get('/cameras/:id/stream.mjpg', (ctx) => stream(ctx, cameraIdOf(ctx.params.id)));

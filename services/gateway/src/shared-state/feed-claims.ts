@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 
-export interface CameraClaimsOptions {
+export interface FeedClaimsOptions {
   readonly bus: FrameBus;
   readonly log: Logger;
-  /** How long a claim lasts unless renewed: a gateway that dies holds its cameras this long at most. */
+  /** How long a claim lasts unless renewed: a gateway that dies holds its feeds this long at most. */
   readonly ttlMs: number;
   /** How often live claims are renewed; well within ttlMs, so one lost renewal loses nothing. */
   readonly renewEveryMs: number;
@@ -27,16 +27,17 @@ const PROBE_FEED = 'camrelay.claims-probe';
 const REFUSED = /^NOPERM |^ERR The user executing the script can't /;
 
 /**
- * This gateway's claims on the cameras its viewers watch (streams and snapshots), on the bus,
- * where capture reads them to know which cameras to keep open. A camera is claimed when its
- * first viewer here arrives and withdrawn when its last one leaves; claims are renewed on a
- * timer and again whenever the bus comes back (a restarted Redis has forgotten them).
+ * This gateway's claims on the feeds its viewers watch (streams and snapshots), on the bus,
+ * where capture reads them to know which cameras to keep open and which sizes to encode. A
+ * feed is claimed when its first viewer here arrives and withdrawn when its last one leaves;
+ * claims are renewed on a timer and again whenever the bus comes back (a restarted Redis has
+ * forgotten them).
  */
-export class CameraClaims {
+export class FeedClaims {
   /** Names this gateway's claims; a new one per process. */
   readonly holder = randomUUID();
   private readonly viewers = new Map<string, number>();
-  /** When each camera was last claimed for a passing look (performance.now()). */
+  /** When each feed was last claimed for a passing look (performance.now()). */
   private readonly touched = new Map<string, number>();
   private readonly renewal: NodeJS.Timeout;
   /** Claim updates (claims, renewals, withdrawals) that failed, for /metrics. */
@@ -50,70 +51,70 @@ export class CameraClaims {
     if (!this.allowed) this.probe();
     this.mark([...this.viewers.keys()]);
     const stale = performance.now() - this.options.ttlMs;
-    for (const [cameraId, at] of this.touched) if (at < stale) this.touched.delete(cameraId);
+    for (const [feed, at] of this.touched) if (at < stale) this.touched.delete(feed);
   };
 
-  constructor(private readonly options: CameraClaimsOptions) {
+  constructor(private readonly options: FeedClaimsOptions) {
     this.renewal = setInterval(this.renewAll, options.renewEveryMs);
     this.renewal.unref();
     // The in-memory bus never goes up or down, and refuses nothing: it is never probed.
     options.bus.on('up', this.renewAll);
   }
 
-  /** A viewer of the camera arrived. */
-  add(cameraId: string): void {
-    const count = this.viewers.get(cameraId) ?? 0;
-    this.viewers.set(cameraId, count + 1);
-    if (count === 0) this.mark([cameraId]);
+  /** A viewer of the feed arrived. */
+  add(feed: string): void {
+    const count = this.viewers.get(feed) ?? 0;
+    this.viewers.set(feed, count + 1);
+    if (count === 0) this.mark([feed]);
   }
 
   /**
-   * A passing look at the camera (a snapshot): claimed for one claim's time, not renewed. A
+   * A passing look at the feed (a snapshot): claimed for one claim's time, not renewed. A
    * client polling snapshots keeps the camera open, and a smaller size encoded, between polls.
    */
-  touch(cameraId: string): void {
-    if (this.viewers.has(cameraId)) return;
-    // Many pages polling the same camera's snapshots claim it once per renewal period, not once each.
+  touch(feed: string): void {
+    if (this.viewers.has(feed)) return;
+    // Many pages polling the same feed's snapshots claim it once per renewal period, not once each.
     const now = performance.now();
-    if (now - (this.touched.get(cameraId) ?? Number.NEGATIVE_INFINITY) < this.options.renewEveryMs) return;
-    this.touched.set(cameraId, now);
-    this.mark([cameraId]);
+    if (now - (this.touched.get(feed) ?? Number.NEGATIVE_INFINITY) < this.options.renewEveryMs) return;
+    this.touched.set(feed, now);
+    this.mark([feed]);
   }
 
   /**
-   * Cameras claimed for viewers here, renewed while they stay. A snapshot's one-off claim
+   * Feeds claimed for viewers here, renewed while they stay. A snapshot's one-off claim
    * (touch) is not counted: it lapses by itself.
    */
   get held(): number {
     return this.viewers.size;
   }
 
-  /** A viewer of the camera left. */
-  remove(cameraId: string): void {
-    const count = this.viewers.get(cameraId);
+  /** A viewer of the feed left. */
+  remove(feed: string): void {
+    const count = this.viewers.get(feed);
     if (count === undefined) return;
     if (count > 1) {
-      this.viewers.set(cameraId, count - 1);
+      this.viewers.set(feed, count - 1);
       return;
     }
-    this.viewers.delete(cameraId);
-    this.touched.delete(cameraId); // its claim is withdrawn: the next look claims it again
-    this.options.bus.unmarkWatched(this.holder, cameraId).catch((error: Error) => this.failed(error));
+    this.viewers.delete(feed);
+    this.touched.delete(feed); // its claim is withdrawn: the next look claims it again
+    this.options.bus.unmarkWatched(this.holder, feed).catch((error: Error) => this.failed(error));
   }
 
   /** Withdraws every claim (shutdown): capture need not wait for them to expire. */
   async close(): Promise<void> {
     clearInterval(this.renewal);
     this.options.bus.off('up', this.renewAll);
-    const cameras = [...this.viewers.keys()];
+    const feeds = [...this.viewers.keys()];
     this.viewers.clear();
     this.touched.clear();
-    await Promise.all(cameras.map((cameraId) => this.options.bus.unmarkWatched(this.holder, cameraId).catch(() => undefined)));
+    await Promise.all(feeds.map((feed) => this.options.bus.unmarkWatched(this.holder, feed).catch(() => undefined)));
   }
 
-  private mark(cameraIds: string[]): void {
-    if (cameraIds.length === 0) return;
-    this.options.bus.markWatched(this.holder, cameraIds, this.options.ttlMs).then(
+  private mark(feeds: string[]): void {
+    if (feeds.length === 0) return;
+    this.options.bus.markWatched(this.holder, feeds, this.options.ttlMs).then(
       () => (this.failing = false),
       (error: Error) => this.failed(error),
     );
