@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import type { CameraSpec } from './cameras.js';
 import { CAPTURE_DEFAULTS } from './defaults.js';
-import { followDemand } from './demand.js';
-import { Fleet } from './fleet.js';
-import { HeldCamera } from './held-camera.js';
-import { WorkerPool } from './worker-pool.js';
+import { followDemand } from './fleet/demand.js';
+import { Fleet } from './fleet/fleet.js';
+import { HeldCamera } from './fleet/held-camera.js';
+import { WorkerPool } from './worker/pool.js';
 
 export interface CaptureOptions {
   readonly cameras: readonly CameraSpec[];

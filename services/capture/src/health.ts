@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import { busUpGauge, createRegistry, scrapedCounter, scrapedGauge } from '@camrelay/metrics';
 import type { FrameBus } from '@camrelay/bus';
 import type { RunningCapture } from './capture.js';
-import type { HeldCamera } from './held-camera.js';
+import type { HeldCamera } from './fleet/held-camera.js';
 
 export function startHealthServer(port: number, host: string, capture: RunningCapture, bus: FrameBus): Promise<Server> {
   const registry = createRegistry();

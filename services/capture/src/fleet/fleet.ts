@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { CameraInfo, CameraLease, FrameBus, LeaseReading } from '@camrelay/bus';
 import { MAX_EPOCH } from '@camrelay/frame';
-import type { CameraSpec } from './cameras.js';
+import type { CameraSpec } from '../cameras.js';
 import type { HeldCamera } from './held-camera.js';
 
 export interface FleetOptions {

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { FRAME_PIPE_FD } from './worker-protocol.js';
-import type { FromWorker } from './worker-protocol.js';
+import { FRAME_PIPE_FD } from './protocol.js';
+import type { FromWorker } from './protocol.js';
 
 const WORKER = fileURLToPath(new URL('./camera-worker.js', import.meta.url));
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FramePipeReader, framePrefix } from './worker-protocol.js';
+import { FramePipeReader, framePrefix } from './protocol.js';
 
 const message = (feed: string, envelope: Buffer) => Buffer.concat([framePrefix(feed, envelope.length), envelope]);
 

@@ -8,11 +8,11 @@
 import { once } from 'node:events';
 import { Socket } from 'node:net';
 import { pino } from 'pino';
-import { Camera } from './camera.js';
-import type { FrameSink } from './camera.js';
-import { loadOpenCV } from './opencv.js';
-import { FRAME_PIPE_FD, framePrefix } from './worker-protocol.js';
-import type { FromWorker, ToWorker, WorkerCounters } from './worker-protocol.js';
+import { Camera } from '../camera/camera.js';
+import type { FrameSink } from '../camera/camera.js';
+import { loadOpenCV } from '../opencv.js';
+import { FRAME_PIPE_FD, framePrefix } from './protocol.js';
+import type { FromWorker, ToWorker, WorkerCounters } from './protocol.js';
 
 const send = (message: FromWorker) => {
   if (process.connected) process.send?.(message);
@@ -21,7 +21,7 @@ const send = (message: FromWorker) => {
 // Capture gone (killed, crashed): so is its camera.
 process.on('disconnect', () => process.exit(0));
 
-// Listening before OpenCV loads: a spare worker (worker-pool.ts) loads it before its camera is
+// Listening before OpenCV loads: a spare worker (pool.ts) loads it before its camera is
 // known, and a message with no listener would be lost.
 let watchedSizes: ReadonlySet<string> | null = null;
 const running: { camera?: Camera } = {};
@@ -41,7 +41,7 @@ const log = pino({ name: 'capture', level: settings.logLevel });
 const pipe = new Socket({ fd: FRAME_PIPE_FD, readable: false, writable: true });
 pipe.on('error', () => process.exit(0));
 
-/** One envelope written at a time per feed (camera.ts): a stalled capture makes the camera drop frames here, bounded. */
+/** One envelope written at a time per feed (camera/camera.ts): a stalled capture makes the camera drop frames here, bounded. */
 const sink: FrameSink = {
   publishFrame(feed, envelope) {
     return new Promise((resolve, reject) => {

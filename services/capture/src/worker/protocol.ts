@@ -5,7 +5,7 @@
  * serialiser.
  */
 import type { CameraInfo } from '@camrelay/bus';
-import type { CameraSpec } from './cameras.js';
+import type { CameraSpec } from '../cameras.js';
 
 /** The file descriptor of the envelope pipe in the worker. */
 export const FRAME_PIPE_FD = 3;

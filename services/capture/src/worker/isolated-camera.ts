@@ -13,9 +13,9 @@ import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CameraInfo } from '@camrelay/bus';
-import { FRAME_PIPE_FD, FramePipeReader, NO_COUNTERS, addCounters } from './worker-protocol.js';
-import type { FromWorker, ToWorker, WorkerCounters, WorkerSettings } from './worker-protocol.js';
-import type { WorkerPool } from './worker-pool.js';
+import { FRAME_PIPE_FD, FramePipeReader, NO_COUNTERS, addCounters } from './protocol.js';
+import type { FromWorker, ToWorker, WorkerCounters, WorkerSettings } from './protocol.js';
+import type { WorkerPool } from './pool.js';
 
 export interface IsolatedCameraOptions {
   readonly settings: Omit<WorkerSettings, 'sizes'>;

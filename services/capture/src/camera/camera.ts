@@ -2,17 +2,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { CameraInfo } from '@camrelay/bus';
 import { encodeEnvelope, feedId } from '@camrelay/frame';
-import type { CameraSpec } from './cameras.js';
-import type { Mat, OpenCV } from './opencv.js';
-import { describe } from './opencv.js';
-import { openSource } from './sources/open.js';
-import type { FrameSource, SourceFrame } from './sources/source.js';
+import type { CameraSpec } from '../cameras.js';
+import type { Mat, OpenCV } from '../opencv.js';
+import { describe } from '../opencv.js';
+import { openSource } from '../sources/open.js';
+import type { FrameSource, SourceFrame } from '../sources/source.js';
 import { smallerSizes } from './sizes.js';
 import type { NamedSize } from './sizes.js';
-import { CAPTURE_DEFAULTS } from './defaults.js';
+import { CAPTURE_DEFAULTS } from '../defaults.js';
 import { FrameRateMeter } from './frame-rate.js';
 
-/** Where a camera's envelopes go: the bus, or the pipe to the capture process (camera-worker.ts). */
+/** Where a camera's envelopes go: the bus, or the pipe to the capture process (worker/camera-worker.ts). */
 export interface FrameSink {
   publishFrame(feed: string, envelope: Buffer): Promise<void>;
 }

@@ -7,12 +7,12 @@
  */
 import type { Logger } from 'pino';
 import type { CameraInfo, FrameBus } from '@camrelay/bus';
-import type { CameraSpec } from './cameras.js';
-import { IsolatedCamera } from './isolated-camera.js';
-import type { WorkerEnd } from './isolated-camera.js';
-import { NO_COUNTERS, addCounters } from './worker-protocol.js';
-import type { WorkerCounters, WorkerSettings } from './worker-protocol.js';
-import type { WorkerPool } from './worker-pool.js';
+import type { CameraSpec } from '../cameras.js';
+import { IsolatedCamera } from '../worker/isolated-camera.js';
+import type { WorkerEnd } from '../worker/isolated-camera.js';
+import { NO_COUNTERS, addCounters } from '../worker/protocol.js';
+import type { WorkerCounters, WorkerSettings } from '../worker/protocol.js';
+import type { WorkerPool } from '../worker/pool.js';
 
 export interface HeldCameraOptions {
   readonly bus: FrameBus;
