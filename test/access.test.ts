@@ -9,9 +9,11 @@ import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { StreamViewer } from '@camrelay/clients';
-import { spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
-import type { RedisServer, Running, Service } from '@camrelay/stack';
+import { spawnGateway, spawnProcess } from '@camrelay/stack';
+import type { RedisServer, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+import { startRelay } from './harness/relay.js';
+import type { Relay } from './harness/relay.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const LAB_ONLY = 'lab-only-token-0123456789';
@@ -22,22 +24,20 @@ interface ErrorBody {
 }
 
 describe('access control', () => {
-  let redis: RedisServer;
-  let capture: Running;
-  let gateways: Service[];
+  let relay: Relay;
+  let gateways: readonly Service[];
 
   before(async () => {
-    redis = await spawnRedis();
-    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@10;yard=pattern:160x120@10' }, ['lab', 'yard']);
-    const env = { REDIS_URL: redis.url, API_TOKENS: `${ADMIN}; ${LAB_ONLY}=lab`, URL_SIGNING_KEY: SIGNING_KEY };
-    gateways = await Promise.all([spawnGateway(env), spawnGateway(env)]);
-    await Promise.all(gateways.map((gateway) => gateway.ready()));
+    relay = await startRelay({
+      cameras: 'lab=pattern:160x120@10;yard=pattern:160x120@10',
+      gateways: 2,
+      gatewayEnv: { API_TOKENS: `${ADMIN}; ${LAB_ONLY}=lab`, URL_SIGNING_KEY: SIGNING_KEY },
+    });
+    gateways = relay.gateways;
   });
 
   after(async () => {
-    await Promise.all((gateways ?? []).map((gateway) => gateway.stop()));
-    await capture?.stop();
-    await redis?.stop();
+    await relay?.stop();
   });
 
   const get = (path: string, token?: string, gateway = 0) =>
@@ -142,21 +142,18 @@ describe('access control', () => {
 });
 
 describe('signed URLs without URL_SIGNING_KEY', () => {
+  let relay: Relay;
   let redis: RedisServer;
-  let capture: Running;
-  let gateways: Service[];
+  let gateways: readonly Service[];
 
   before(async () => {
-    redis = await spawnRedis();
-    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@10' }, ['lab']);
-    const env = { REDIS_URL: redis.url, API_TOKENS: LAB_ONLY };
-    gateways = await Promise.all([spawnGateway(env), spawnGateway(env)]);
+    relay = await startRelay({ cameras: 'lab=pattern:160x120@10', gateways: 2, gatewayEnv: { API_TOKENS: LAB_ONLY } });
+    redis = relay.redis!;
+    gateways = relay.gateways;
   });
 
   after(async () => {
-    await Promise.all((gateways ?? []).map((gateway) => gateway.stop()));
-    await capture?.stop();
-    await redis?.stop();
+    await relay?.stop();
   });
 
   const snapshotUrlFrom = async (gateway: Service) => {

@@ -9,34 +9,31 @@ import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { OPEN_GATEWAY } from '@camrelay/clients';
-import { spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
-import type { RedisServer, Running, Service } from '@camrelay/stack';
+import type { RedisServer, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+import { startRelay } from './harness/relay.js';
+import type { Relay } from './harness/relay.js';
 
 const SNAPSHOTS_PER_SECOND = 5;
 
 describe('work per request that holds no slot', () => {
+  let relay: Relay;
   let redis: RedisServer;
-  let capture: Running;
   let open: Service;
   let limited: Service;
 
   before(async () => {
-    redis = await spawnRedis();
-    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@5' }, ['lab']);
-    [open, limited] = await Promise.all([
-      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY, MAX_SNAPSHOTS_PER_ADDRESS: '100000' }),
-      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY, MAX_SNAPSHOTS_PER_ADDRESS: String(SNAPSHOTS_PER_SECOND) }),
-    ]);
-    await Promise.all(
-      [open, limited].map((gateway) => eventually(async () => assert.equal((await fetch(`${gateway.baseUrl}/readyz`)).status, 200))),
-    );
+    relay = await startRelay({
+      cameras: 'lab=pattern:160x120@5',
+      gatewayEnv: OPEN_GATEWAY,
+      gateways: [{ MAX_SNAPSHOTS_PER_ADDRESS: '100000' }, { MAX_SNAPSHOTS_PER_ADDRESS: String(SNAPSHOTS_PER_SECOND) }],
+    });
+    redis = relay.redis!;
+    [open, limited] = relay.gateways as [Service, Service];
   });
 
   after(async () => {
-    await Promise.all([open?.stop(), limited?.stop()]);
-    await capture?.stop();
-    await redis?.stop();
+    await relay?.stop();
   });
 
   it('shares the fresh reads of a camera nobody watches: 300 HEAD requests cost Redis a few reads a second', async () => {

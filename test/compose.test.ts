@@ -171,7 +171,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     /** The streams this closed for stalling: their last frame, and when it came. */
     const stalled: string[] = [];
     // The stall check is needed here: now and then HAProxy keeps a stream open after its
-    // gateway was removed (one in 90 in some runs; see README). Such a stream never resumes.
+    // gateway was removed (one in 90 in some runs; see docs/scaling.md). Such a stream never resumes.
     // Stalled means behind the others: when every stream pauses (the two cores here busy with
     // stopping containers, or this process itself held up), nothing is wrong with any one.
     let closingStalled = false;
@@ -669,7 +669,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
         'no stream ended: the gateways keep them open across the failover',
       );
       for (const [i, ms] of back.entries()) assert.ok(ms < 3000, `${CAMERAS[i]}: live within 3 s of the kill (${ms} ms)`);
-      // Strictly increasing for a viewer, across the failover too (README, HTTP API); a NO
+      // Strictly increasing for a viewer, across the failover too (docs/http-api.md); a NO
       // SIGNAL picture in between repeats the last number (no frame was captured).
       for (const [i, viewer] of watching.entries()) assert.equal(sequenceFault(viewer.frames), undefined, CAMERAS[i]);
     } catch (error) {

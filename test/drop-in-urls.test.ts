@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadOpenCV } from '@camrelay/capture';
 import { StreamViewer } from '@camrelay/clients';
-import { spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
-import type { RedisServer, Running, Service } from '@camrelay/stack';
+import type { Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+import { startRelay } from './harness/relay.js';
+import type { Relay } from './harness/relay.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const LAB_ONLY = 'lab-token-0123456789abcdef';
@@ -29,23 +30,21 @@ interface ErrorBody {
 }
 
 describe('drop-in URLs of other streamers', () => {
-  let redis: RedisServer;
-  let capture: Running;
+  let relay: Relay;
   let gateway: Service;
   let cv: Awaited<ReturnType<typeof loadOpenCV>>;
 
   before(async () => {
     cv = await loadOpenCV();
-    redis = await spawnRedis();
-    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'lab=pattern:160x120@10;yard=pattern:320x240@10' }, ['lab', 'yard']);
-    gateway = await spawnGateway({ REDIS_URL: redis.url, API_TOKENS: `${ADMIN}; ${LAB_ONLY}=lab` });
-    await gateway.ready();
+    relay = await startRelay({
+      cameras: 'lab=pattern:160x120@10;yard=pattern:320x240@10',
+      gatewayEnv: { API_TOKENS: `${ADMIN}; ${LAB_ONLY}=lab` },
+    });
+    gateway = relay.gateway;
   });
 
   after(async () => {
-    await gateway?.stop();
-    await capture?.stop();
-    await redis?.stop();
+    await relay?.stop();
   });
 
   const auth = (token: string) => ({ Authorization: `Bearer ${token}` });

@@ -9,11 +9,13 @@ import { Redis } from 'ioredis';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import { framesChannel } from '@camrelay/bus';
 import { encodeEnvelope } from '@camrelay/frame';
-import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+import { startRelay } from './harness/relay.js';
+import type { Relay } from './harness/relay.js';
 
 describe('frame bounds', () => {
+  let relay: Relay;
   let redis: RedisServer;
   let capture: Running;
   let captureHealth: string;
@@ -23,26 +25,19 @@ describe('frame bounds', () => {
   const MAX_FRAME_BYTES = 12_000;
 
   before(async () => {
-    redis = await spawnRedis();
-    const healthPort = await freePort();
-    captureHealth = `http://127.0.0.1:${healthPort}`;
-    capture = await spawnCapture(
-      {
-        REDIS_URL: redis.url,
-        HEALTH_PORT: String(healthPort),
-        CAMERAS: 'huge=pattern:640x480@10;heavy=pattern:320x240@10;small=pattern:160x120@10',
-        MAX_SOURCE_SIZE: '400x300',
-        MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
-      },
-      ['small'],
-    );
-    gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY, MAX_FRAME_BYTES: String(MAX_FRAME_BYTES) });
+    relay = await startRelay({
+      cameras: 'huge=pattern:640x480@10;heavy=pattern:320x240@10;small=pattern:160x120@10',
+      streaming: ['small'],
+      env: { MAX_FRAME_BYTES: String(MAX_FRAME_BYTES) },
+      captureEnv: { MAX_SOURCE_SIZE: '400x300' },
+      gatewayEnv: OPEN_GATEWAY,
+    });
+    ({ capture, captureHealth, gateway } = relay);
+    redis = relay.redis!;
   });
 
   after(async () => {
-    await gateway?.stop();
-    await capture?.stop();
-    await redis?.stop();
+    await relay?.stop();
   });
 
   it('capture drops frames over the bounds, counts them and logs once per camera; the others stream', async () => {

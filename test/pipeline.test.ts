@@ -9,41 +9,31 @@ import { framesChannel } from '@camrelay/bus';
 import { encodeEnvelope } from '@camrelay/frame';
 import { loadOpenCV } from '@camrelay/capture';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
-import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
-import type { RedisServer, Running, Service } from '@camrelay/stack';
+import type { RedisServer, Service } from '@camrelay/stack';
+import { startRelay } from './harness/relay.js';
+import type { Relay } from './harness/relay.js';
 import { assertJsonErrors } from './harness/json-errors.js';
 import { listeningAddresses } from './harness/listening.js';
 import type { ErrorCase } from './harness/json-errors.js';
 
 describe('capture → Redis → two gateways', () => {
+  let relay: Relay;
   let redis: RedisServer;
-  let capture: Running;
-  let gateways: Service[];
+  let gateways: readonly Service[];
   let captureHealth: string;
 
   before(async () => {
-    redis = await spawnRedis();
-    const healthPort = await freePort();
-    captureHealth = `http://127.0.0.1:${healthPort}`;
-    capture = await spawnCapture(
-      {
-        REDIS_URL: redis.url,
-        HEALTH_PORT: String(healthPort),
-        CAMERAS: 'lab=pattern:640x480@30;bench=pattern:320x240@10;slow=pattern:160x120@1',
-      },
-      ['lab', 'bench', 'slow'],
-    );
-    gateways = await Promise.all([
-      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
-      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
-    ]);
-    await Promise.all(gateways.map((gateway) => gateway.ready()));
+    relay = await startRelay({
+      cameras: 'lab=pattern:640x480@30;bench=pattern:320x240@10;slow=pattern:160x120@1',
+      gateways: 2,
+      gatewayEnv: OPEN_GATEWAY,
+    });
+    ({ captureHealth, gateways } = relay);
+    redis = relay.redis!;
   });
 
   after(async () => {
-    await Promise.all(gateways.map((gateway) => gateway.stop()));
-    await capture.stop();
-    await redis.stop();
+    await relay?.stop();
   });
 
   it('lists the cameras on every gateway', async () => {

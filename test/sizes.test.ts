@@ -13,16 +13,17 @@ import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay
 import type { ReceivedFrame } from '@camrelay/clients';
 import { loadOpenCV } from '@camrelay/capture';
 import type { OpenCV } from '@camrelay/capture';
-import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
-import type { RedisServer, Running, Service } from '@camrelay/stack';
+import type { Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+import { startRelay } from './harness/relay.js';
+import type { Relay } from './harness/relay.js';
 import { writeStillVideo } from './harness/still-video.js';
 
 const FPS = 15;
 
 describe('sizes per viewer', () => {
   let cv: OpenCV;
-  let redis: RedisServer;
+  let relay: Relay;
   let capture: Running;
   let captureHealth: string;
   let gateways: readonly [Service, Service];
@@ -50,28 +51,17 @@ describe('sizes per viewer', () => {
   before(async () => {
     cv = await loadOpenCV();
     video = await writeStillVideo(320, 240, FPS);
-    redis = await spawnRedis();
-    const healthPort = await freePort();
-    captureHealth = `http://127.0.0.1:${healthPort}`;
-    capture = await spawnCapture(
-      {
-        REDIS_URL: redis.url,
-        HEALTH_PORT: String(healthPort),
-        CAMERAS: `lab=pattern:640x480@${FPS},always;wide=pattern:320x180@${FPS},always,sizes=160x90+640x360;mjpeg=file:${video},always`,
-      },
-      ['lab', 'wide', 'mjpeg'],
-    );
-    gateways = await Promise.all([
-      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
-      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
-    ] as const);
-    await Promise.all(gateways.map((gateway) => gateway.ready()));
+    relay = await startRelay({
+      cameras: `lab=pattern:640x480@${FPS},always;wide=pattern:320x180@${FPS},always,sizes=160x90+640x360;mjpeg=file:${video},always`,
+      gateways: 2,
+      gatewayEnv: OPEN_GATEWAY,
+    });
+    ({ capture, captureHealth } = relay);
+    gateways = relay.gateways as [Service, Service];
   });
 
   after(async () => {
-    await Promise.all(gateways?.map((gateway) => gateway.stop()) ?? []);
-    await capture?.stop();
-    await redis?.stop();
+    await relay?.stop();
     if (video) rmSync(dirname(video), { recursive: true, force: true });
   });
 

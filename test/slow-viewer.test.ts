@@ -7,34 +7,32 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
-import { spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
-import type { RedisServer, Running, Service } from '@camrelay/stack';
+import type { Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+import { startRelay } from './harness/relay.js';
+import type { Relay } from './harness/relay.js';
 
 const STUCK_S = 2;
 
 describe('a stalled viewer among 20 others', () => {
-  let redis: RedisServer;
-  let capture: Running;
+  let relay: Relay;
   let gateway: Service;
   /** The same, but cutting a viewer whose socket has not drained for 2 s instead of 30. */
   let impatientGateway: Service;
 
   before(async () => {
-    redis = await spawnRedis();
     // 1280x720 frames (~150 KB) so 10 s of them (~45 MB) overflow the kernel's socket buffers
     // many times over, and would show in the gateway's memory if they were kept.
-    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'hd=pattern:1280x720@30' }, ['hd']);
-    gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
-    impatientGateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY, STUCK_VIEWER_TIMEOUT: String(STUCK_S) });
-    await Promise.all([gateway, impatientGateway].map((g) => g.ready()));
+    relay = await startRelay({
+      cameras: 'hd=pattern:1280x720@30',
+      gatewayEnv: OPEN_GATEWAY,
+      gateways: [{}, { STUCK_VIEWER_TIMEOUT: String(STUCK_S) }],
+    });
+    [gateway, impatientGateway] = relay.gateways as [Service, Service];
   });
 
   after(async () => {
-    await gateway.stop();
-    await impatientGateway.stop();
-    await capture.stop();
-    await redis.stop();
+    await relay?.stop();
   });
 
   it('skips frames for the stalled viewer, keeps the others at ≥ 90 % of the source rate, and keeps memory bounded', async (t) => {

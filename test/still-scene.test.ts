@@ -10,8 +10,9 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
-import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
-import type { RedisServer, Running, Service } from '@camrelay/stack';
+import type { Service } from '@camrelay/stack';
+import { startRelay } from './harness/relay.js';
+import type { Relay } from './harness/relay.js';
 import { writeStillVideo } from './harness/still-video.js';
 
 const FPS = 30;
@@ -19,8 +20,7 @@ const WATCH_MS = 4000;
 
 describe('a still scene', () => {
   let video: string;
-  let redis: RedisServer;
-  let capture: Running;
+  let relay: Relay;
   let captureMetrics: string;
   let watched: Service;
   let unwatched: Service;
@@ -28,29 +28,13 @@ describe('a still scene', () => {
   before(async () => {
     // One picture, 30 times a second: the same JPEG in every frame of an MJPEG file.
     video = await writeStillVideo(160, 120, FPS);
-    redis = await spawnRedis();
-    const healthPort = await freePort();
-    captureMetrics = `http://127.0.0.1:${healthPort}`;
-    capture = await spawnCapture(
-      {
-        REDIS_URL: redis.url,
-        HEALTH_PORT: String(healthPort),
-        CAMERAS: `still=file:${video};every=file:${video},every-frame`,
-      },
-      ['still', 'every'],
-    );
-    [watched, unwatched] = await Promise.all([
-      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
-      spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY }),
-    ]);
-    await Promise.all([watched, unwatched].map((gateway) => gateway.ready()));
+    relay = await startRelay({ cameras: `still=file:${video};every=file:${video},every-frame`, gateways: 2, gatewayEnv: OPEN_GATEWAY });
+    captureMetrics = relay.captureHealth;
+    [watched, unwatched] = relay.gateways as [Service, Service];
   });
 
   after(async () => {
-    await watched?.stop();
-    await unwatched?.stop();
-    await capture?.stop();
-    await redis?.stop();
+    await relay?.stop();
     if (video) rmSync(dirname(video), { recursive: true, force: true });
   });
 

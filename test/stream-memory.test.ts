@@ -4,7 +4,7 @@
  * for hours. 1000 viewers on one camera, retained heap read after a full GC (gc-probe) before
  * and after they join.
  *
- * Measured: ~2.3 KB a viewer with the hand-over (the socket, its Viewer and listeners), ~10.5 KB
+ * Measured: 2.9-3.3 KB a viewer with the hand-over (the socket, its Viewer and listeners), ~10.5 KB
  * with the request, response and Koa context left attached (checked by making takeOver leave
  * them). Node's own figure for a bare net.Socket is ~1 KB.
  */
@@ -14,9 +14,10 @@ import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { OPEN_GATEWAY, gcProbeEnv, probeMemory, retained, scrapeGateway } from '@camrelay/clients';
 import { STREAM_BOUNDARY } from '@camrelay/multipart';
-import { spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
-import type { RedisServer, Running, Service } from '@camrelay/stack';
+import type { Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+import { startRelay } from './harness/relay.js';
+import type { Relay } from './harness/relay.js';
 
 const VIEWERS = 1000;
 /** Per viewer, of retained heap and Buffers: the 4 KB over a bare socket server. */
@@ -63,22 +64,21 @@ class MarkerCount {
 }
 
 describe('an open stream on a gateway', () => {
-  let redis: RedisServer;
-  let capture: Running;
+  let relay: Relay;
   let gateway: Service;
   const viewers: RawViewer[] = [];
 
   before(async () => {
-    redis = await spawnRedis();
-    capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: 'cam=pattern:160x120@10' }, ['cam']);
-    gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY, MAX_VIEWERS_PER_ADDRESS: '5000', ...gcProbeEnv() });
+    relay = await startRelay({
+      cameras: 'cam=pattern:160x120@10',
+      gatewayEnv: { ...OPEN_GATEWAY, MAX_VIEWERS_PER_ADDRESS: '5000', ...gcProbeEnv() },
+    });
+    gateway = relay.gateway;
   });
 
   after(async () => {
     for (const viewer of viewers) viewer.socket.destroy();
-    await gateway?.stop();
-    await capture?.stop();
-    await redis?.stop();
+    await relay?.stop();
   });
 
   const open = (count: number) => {
