@@ -1,16 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { CameraInfo } from '@camrelay/bus';
-import { encodeEnvelope, feedId } from '@camrelay/frame';
+import { encodeEnvelope } from '@camrelay/frame';
 import type { CameraSpec } from '../cameras.js';
-import type { Mat, OpenCV } from '../opencv.js';
+import type { OpenCV } from '../opencv.js';
 import { describe } from '../opencv.js';
 import { openSource } from '../sources/open.js';
-import type { FrameSource, SourceFrame } from '../sources/source.js';
-import { smallerSizes } from './sizes.js';
-import type { NamedSize } from './sizes.js';
+import type { FrameSource } from '../sources/source.js';
 import { CAPTURE_DEFAULTS } from '../defaults.js';
 import { FrameRateMeter } from './frame-rate.js';
+import { Scaler } from './scaling.js';
 
 /** Where a camera's envelopes go: the bus, or the pipe to the capture process (worker/camera-worker.ts). */
 export interface FrameSink {
@@ -51,6 +50,8 @@ export class Camera {
   private readonly log: Logger;
   private readonly meter = new FrameRateMeter();
   private readonly encodeParams: number[];
+  /** The camera's frames at the smaller sizes someone watches. */
+  private readonly scaler: Scaler;
   private stopped = false;
   private readonly stopping = new AbortController();
   /** False while nobody watches: the source is closed until wake(). */
@@ -64,14 +65,6 @@ export class Camera {
   private lastFrameAt: number | null = null;
   /** Feeds with a publish in flight: at most one each. */
   private readonly publishing = new Set<string>();
-  /** The smaller sizes viewers may ask for, from the camera's own size (known at its first frame). */
-  private allowedSizes: readonly NamedSize[] = [];
-  /** The smaller sizes someone watches now, by name (`WxH`): each encoded once per frame. */
-  private watchedSizes: ReadonlySet<string> = new Set();
-  /** Frames encoded at each smaller size. */
-  readonly scaledFrames = new Map<string, number>();
-  /** Frames that could not be scaled (a source JPEG that does not decode); logged once. */
-  scaleFailures = 0;
   /** The JPEG last published, and when: an identical one is not published again for a while. */
   private lastPublished: { readonly jpeg: Buffer; readonly at: number } | null = null;
   /** Frames not published because they were byte for byte the last one published (a still scene). */
@@ -92,6 +85,24 @@ export class Camera {
     this.options = options;
     this.log = options.log.child({ camera: spec.id });
     this.encodeParams = [options.cv.IMWRITE_JPEG_QUALITY, options.jpegQuality];
+    this.scaler = new Scaler({
+      cv: options.cv,
+      cameraId: spec.id,
+      configured: spec.sizes,
+      encodeParams: this.encodeParams,
+      log: this.log,
+      publish: (feed, envelope) => this.publish(feed, envelope),
+    });
+  }
+
+  /** Frames encoded at each smaller size. */
+  get scaledFrames(): ReadonlyMap<string, number> {
+    return this.scaler.scaledFrames;
+  }
+
+  /** Frames that could not be scaled (a source JPEG that does not decode); logged once. */
+  get scaleFailures(): number {
+    return this.scaler.failures;
   }
 
   info(): CameraInfo {
@@ -102,13 +113,13 @@ export class Camera {
       fps: this.meter.rate(),
       lastFrameAt: this.lastFrameAt,
       sleeping: !this.wanted,
-      sizes: this.width === 0 ? [] : [`${this.width}x${this.height}`, ...this.allowedSizes.map((size) => size.name)],
+      sizes: this.width === 0 ? [] : [`${this.width}x${this.height}`, ...this.scaler.offeredNames()],
     };
   }
 
   /** The smaller sizes (`WxH`) someone watches now; others are not encoded. */
   watchSizes(sizes: ReadonlySet<string>): void {
-    this.watchedSizes = sizes;
+    this.scaler.watch(sizes);
   }
 
   /** Kept open whether watched or not (option `always`). */
@@ -198,11 +209,7 @@ export class Camera {
           ? frame.jpeg
           : await cv.imencodeAsync('.jpg', frame.mat, this.encodeParams);
       if (jpeg && this.fitsBus(jpeg.length, width, height)) {
-        if (width !== this.width || height !== this.height) {
-          this.allowedSizes = smallerSizes(this.spec.sizes, width, height, (refused) =>
-            this.log.warn({ refused, width, height }, 'sizes larger than the camera are not offered (never upscaled)'),
-          );
-        }
+        if (width !== this.width || height !== this.height) this.scaler.resize(width, height);
         this.width = width;
         this.height = height;
         this.lastFrameAt = capturedAt;
@@ -213,7 +220,7 @@ export class Camera {
         else {
           this.lastPublished = { jpeg, at: capturedAt };
           this.publish(this.id, encodeEnvelope({ sequence, capturedAt, width, height, jpeg }));
-          await this.publishSmaller(frame, jpeg, sequence, capturedAt);
+          await this.scaler.publish(frame, jpeg, sequence, capturedAt);
         }
         if (first) {
           first = false;
@@ -266,51 +273,6 @@ export class Camera {
   /** Waits, or returns early when the camera is stopped. */
   private async pause(ms: number): Promise<void> {
     await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
-  }
-
-  /**
-   * The frame at each smaller size someone watches: scaled and encoded once, whatever the number
-   * of its viewers and gateways, from the picture (a source's own JPEG is decoded once for all).
-   */
-  private async publishSmaller(frame: SourceFrame, jpeg: Buffer, sequence: number, capturedAt: number): Promise<void> {
-    const wanted = this.allowedSizes.filter((size) => this.watchedSizes.has(size.name));
-    if (wanted.length === 0) return;
-    const { cv } = this.options;
-    try {
-      const picture = frame.kind === 'picture' ? frame.mat : await this.decodeFor(jpeg, wanted);
-      for (const size of wanted) {
-        const scaled =
-          picture.cols === size.width && picture.rows === size.height
-            ? picture
-            : await picture.resizeAsync(size.height, size.width, 0, 0, cv.INTER_AREA);
-        const smaller = await cv.imencodeAsync('.jpg', scaled, this.encodeParams);
-        this.scaledFrames.set(size.name, (this.scaledFrames.get(size.name) ?? 0) + 1);
-        this.publish(
-          feedId(this.id, size.name),
-          encodeEnvelope({ sequence, capturedAt, width: size.width, height: size.height, jpeg: smaller }),
-        );
-      }
-    } catch (error) {
-      // The frame at its own size went out; a picture that cannot be scaled costs its smaller sizes only.
-      if (this.scaleFailures++ === 0)
-        this.log.warn({ err: describe(error) }, 'a frame could not be scaled (logged once; its smaller sizes skip it)');
-    }
-  }
-
-  /**
-   * A source's JPEG, decoded at the smallest scale that still covers every wanted size: libjpeg
-   * scales by 1/2, 1/4 or 1/8 while it decodes, which costs a fraction of a full decode (and at
-   * exactly half or a quarter, no resize is left to do).
-   */
-  private decodeFor(jpeg: Buffer, wanted: readonly NamedSize[]): Promise<Mat> {
-    const { cv } = this.options;
-    const reductions = [
-      [8, cv.IMREAD_REDUCED_COLOR_8],
-      [4, cv.IMREAD_REDUCED_COLOR_4],
-      [2, cv.IMREAD_REDUCED_COLOR_2],
-    ] as const;
-    const fits = (by: number) => wanted.every((size) => size.width * by <= this.width && size.height * by <= this.height);
-    return cv.imdecodeAsync(jpeg, reductions.find(([by]) => fits(by))?.[1] ?? cv.IMREAD_COLOR);
   }
 
   /** At most one publish in flight per feed: when the bus is slow or down, frames are dropped, not queued. */
