@@ -37,19 +37,20 @@ export type EnvelopeListener = (envelope: Buffer) => void;
  *
  * It also holds the capture fleet's leases on the cameras (LeaseStore, see leases.ts).
  *
- * Where a method takes a camera id, a feed id (`CAMERA@WxH`: the camera at one of its smaller
- * sizes, see @camrelay/frame's names) works the same: its own frames, latest frame and claims.
+ * Frames, latest frames, subscriptions and claims are per feed: a camera at its own size (the
+ * feed id is the camera id) or at one of its smaller sizes (`CAMERA@WxH`, see @camrelay/frame's
+ * feedId); the directory, watchedFeeds and leases are per camera.
  */
 export interface FrameBus extends EventEmitter, LeaseStore {
   /** True while frames can flow. */
   readonly isUp: boolean;
-  /** Publishes one envelope and keeps it as the camera's latest frame. Never queues while down. */
-  publishFrame(cameraId: string, envelope: Buffer): Promise<void>;
-  /** The camera's latest envelope, or null when there is none (or it expired). */
-  latestFrame(cameraId: string): Promise<Buffer | null>;
-  /** One listener per camera; subscribing twice to a camera is a programming error. */
-  subscribe(cameraId: string, listener: EnvelopeListener): Promise<void>;
-  unsubscribe(cameraId: string): Promise<void>;
+  /** Publishes one envelope and keeps it as the feed's latest frame. Never queues while down. */
+  publishFrame(feedId: string, envelope: Buffer): Promise<void>;
+  /** The feed's latest envelope, or null when there is none (or it expired). */
+  latestFrame(feedId: string): Promise<Buffer | null>;
+  /** One listener per feed; subscribing twice to a feed is a programming error. */
+  subscribe(feedId: string, listener: EnvelopeListener): Promise<void>;
+  unsubscribe(feedId: string): Promise<void>;
   /**
    * Records the capture's cameras so that any gateway can list them. An entry not announced
    * again within ttlMs (DIRECTORY_ENTRY_TTL_MS; a camera removed from CAMERAS) leaves the directory.
@@ -60,13 +61,14 @@ export interface FrameBus extends EventEmitter, LeaseStore {
   /** One camera's entry, read from the camera's own slot alone; null if it has none. */
   cameraInfo(cameraId: string): Promise<CameraInfo | null>;
   /**
-   * Says that `holder` (one gateway) has viewers of these cameras, for the next `ttlMs`: capture
-   * keeps a camera open while anyone's claim on it is live. A holder renews its claims well
-   * within the time; one that dies without a word loses them when they expire.
+   * Says that `holder` (one gateway) has viewers of these feeds, for the next `ttlMs`: capture
+   * keeps a camera open while anyone's claim on one of its feeds is live, and encodes the
+   * smaller sizes claimed. A holder renews its claims well within the time; one that dies
+   * without a word loses them when they expire.
    */
-  markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void>;
-  /** Withdraws the holder's claim on a camera at once (its last viewer here left). */
-  unmarkWatched(holder: string, cameraId: string): Promise<void>;
+  markWatched(holder: string, feedIds: readonly string[], ttlMs: number): Promise<void>;
+  /** Withdraws the holder's claim on a feed at once (its last viewer here left). */
+  unmarkWatched(holder: string, feedId: string): Promise<void>;
   /**
    * The feeds of these cameras with at least one live claim, whoever holds it; each camera's
    * claims read from its own slot, and the cameras whose claims cannot be read now named apart.

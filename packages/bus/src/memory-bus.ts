@@ -23,26 +23,26 @@ export class MemoryBus extends EventEmitter implements FrameBus {
   private readonly fleets = new Map<string, Map<string, number>>();
 
   // The methods answer with promises, as FrameBus's Redis implementation must, but settle them at once.
-  publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
-    this.latest.set(cameraId, { envelope, at: Date.now() });
-    this.envelopeListeners.get(cameraId)?.(envelope);
+  publishFrame(feedId: string, envelope: Buffer): Promise<void> {
+    this.latest.set(feedId, { envelope, at: Date.now() });
+    this.envelopeListeners.get(feedId)?.(envelope);
     return Promise.resolve();
   }
 
-  latestFrame(cameraId: string): Promise<Buffer | null> {
-    const entry = this.latest.get(cameraId);
+  latestFrame(feedId: string): Promise<Buffer | null> {
+    const entry = this.latest.get(feedId);
     if (!entry || Date.now() - entry.at > LATEST_FRAME_TTL_MS) return Promise.resolve(null);
     return Promise.resolve(entry.envelope);
   }
 
-  subscribe(cameraId: string, listener: EnvelopeListener): Promise<void> {
-    if (this.envelopeListeners.has(cameraId)) return Promise.reject(new Error(`already subscribed to camera ${cameraId}`));
-    this.envelopeListeners.set(cameraId, listener);
+  subscribe(feedId: string, listener: EnvelopeListener): Promise<void> {
+    if (this.envelopeListeners.has(feedId)) return Promise.reject(new Error(`already subscribed to feed ${feedId}`));
+    this.envelopeListeners.set(feedId, listener);
     return Promise.resolve();
   }
 
-  unsubscribe(cameraId: string): Promise<void> {
-    this.envelopeListeners.delete(cameraId);
+  unsubscribe(feedId: string): Promise<void> {
+    this.envelopeListeners.delete(feedId);
     return Promise.resolve();
   }
 
@@ -68,20 +68,20 @@ export class MemoryBus extends EventEmitter implements FrameBus {
     return Promise.resolve(entry && entry.expiresAt > performance.now() ? entry.camera : null);
   }
 
-  markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
+  markWatched(holder: string, feedIds: readonly string[], ttlMs: number): Promise<void> {
     const expiresAt = performance.now() + ttlMs;
-    for (const cameraId of cameraIds) {
-      const holders = this.claims.get(cameraId) ?? new Map<string, number>();
+    for (const feedId of feedIds) {
+      const holders = this.claims.get(feedId) ?? new Map<string, number>();
       holders.set(holder, expiresAt);
-      this.claims.set(cameraId, holders);
+      this.claims.set(feedId, holders);
     }
     // In one process capture can hear of a new viewer at once, rather than at its next look.
     this.emit('watched');
     return Promise.resolve();
   }
 
-  unmarkWatched(holder: string, cameraId: string): Promise<void> {
-    this.claims.get(cameraId)?.delete(holder);
+  unmarkWatched(holder: string, feedId: string): Promise<void> {
+    this.claims.get(feedId)?.delete(holder);
     return Promise.resolve();
   }
 

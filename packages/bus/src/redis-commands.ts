@@ -12,19 +12,19 @@ import type { CameraInfo, WatchedFeeds } from './bus.js';
 import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
 
 /**
- * Publishes an envelope on the camera's channel and keeps it as its latest frame, in one
+ * Publishes an envelope on the feed's channel and keeps it as its latest frame, in one
  * round trip. `publish` on one Redis; `spublish` in a cluster, where `publish` is broadcast to
  * every node.
  */
 export async function publishFrame(
   redis: Redis | Cluster,
   command: 'publish' | 'spublish',
-  cameraId: string,
+  feedId: string,
   envelope: Buffer,
 ): Promise<void> {
   const pipeline = redis.pipeline();
-  pipeline[command](framesChannel(cameraId), envelope);
-  const results = await pipeline.set(latestFrameKey(cameraId), envelope, 'PX', LATEST_FRAME_TTL_MS).exec();
+  pipeline[command](framesChannel(feedId), envelope);
+  const results = await pipeline.set(latestFrameKey(feedId), envelope, 'PX', LATEST_FRAME_TTL_MS).exec();
   const failed = results?.find(([error]) => error);
   if (failed?.[0]) throw failed[0];
 }

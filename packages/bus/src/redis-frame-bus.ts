@@ -81,17 +81,17 @@ export class RedisFrameBus extends EventEmitter implements FrameBus {
     return this.up;
   }
 
-  publishFrame(cameraId: string, envelope: Buffer): Promise<void> {
-    return publishFrame(this.commands, this.transport.publishCommand, cameraId, envelope);
+  publishFrame(feedId: string, envelope: Buffer): Promise<void> {
+    return publishFrame(this.commands, this.transport.publishCommand, feedId, envelope);
   }
 
-  async latestFrame(cameraId: string): Promise<Buffer | null> {
-    return this.commands.getBuffer(latestFrameKey(cameraId));
+  async latestFrame(feedId: string): Promise<Buffer | null> {
+    return this.commands.getBuffer(latestFrameKey(feedId));
   }
 
-  async subscribe(cameraId: string, listener: EnvelopeListener): Promise<void> {
-    const channel = framesChannel(cameraId);
-    if (this.envelopeListeners.has(channel)) throw new Error(`already subscribed to camera ${cameraId}`);
+  async subscribe(feedId: string, listener: EnvelopeListener): Promise<void> {
+    const channel = framesChannel(feedId);
+    if (this.envelopeListeners.has(channel)) throw new Error(`already subscribed to feed ${feedId}`);
     this.envelopeListeners.set(channel, listener);
     try {
       await this.transport.subscribe(channel);
@@ -101,8 +101,8 @@ export class RedisFrameBus extends EventEmitter implements FrameBus {
     }
   }
 
-  async unsubscribe(cameraId: string): Promise<void> {
-    const channel = framesChannel(cameraId);
+  async unsubscribe(feedId: string): Promise<void> {
+    const channel = framesChannel(feedId);
     if (!this.envelopeListeners.delete(channel)) return;
     await this.transport.unsubscribe(channel);
   }
@@ -119,12 +119,12 @@ export class RedisFrameBus extends EventEmitter implements FrameBus {
     return cameraInfo(this.commands, cameraId);
   }
 
-  markWatched(holder: string, cameraIds: readonly string[], ttlMs: number): Promise<void> {
-    return markWatched(this.commands, holder, cameraIds, ttlMs);
+  markWatched(holder: string, feedIds: readonly string[], ttlMs: number): Promise<void> {
+    return markWatched(this.commands, holder, feedIds, ttlMs);
   }
 
-  unmarkWatched(holder: string, cameraId: string): Promise<void> {
-    return unmarkWatched(this.commands, holder, cameraId);
+  unmarkWatched(holder: string, feedId: string): Promise<void> {
+    return unmarkWatched(this.commands, holder, feedId);
   }
 
   watchedFeeds(cameraIds: readonly string[]): Promise<WatchedFeeds> {
