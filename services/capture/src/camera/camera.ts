@@ -8,13 +8,10 @@ import { describe } from '../opencv.js';
 import { openSource } from '../sources/open.js';
 import type { FrameSource } from '../sources/source.js';
 import { CAPTURE_DEFAULTS } from '../defaults.js';
+import { FeedPublisher } from '../publisher.js';
+import type { FrameSink } from '../publisher.js';
 import { FrameRateMeter } from './frame-rate.js';
 import { Scaler } from './scaling.js';
-
-/** Where a camera's envelopes go: the bus, or the pipe to the capture process (worker/camera-worker.ts). */
-export interface FrameSink {
-  publishFrame(feed: string, envelope: Buffer): Promise<void>;
-}
 
 export interface CameraOptions {
   readonly cv: OpenCV;
@@ -63,14 +60,12 @@ export class Camera {
   private width = 0;
   private height = 0;
   private lastFrameAt: number | null = null;
-  /** Feeds with a publish in flight: at most one each. */
-  private readonly publishing = new Set<string>();
+  /** At most one envelope in flight per feed: when the sink is slow or down, frames are dropped, not queued. */
+  private readonly publisher: FeedPublisher;
   /** The JPEG last published, and when: an identical one is not published again for a while. */
   private lastPublished: { readonly jpeg: Buffer; readonly at: number } | null = null;
   /** Frames not published because they were byte for byte the last one published (a still scene). */
   unchangedFrames = 0;
-  /** Frames not published because the previous publish had not finished (bus slow or down). */
-  droppedFrames = 0;
   framesCaptured = 0;
   /** Frames dropped for their size (MAX_SOURCE_SIZE, MAX_FRAME_BYTES); logged once per camera. */
   oversizeFrames = 0;
@@ -85,14 +80,20 @@ export class Camera {
     this.options = options;
     this.log = options.log.child({ camera: spec.id });
     this.encodeParams = [options.cv.IMWRITE_JPEG_QUALITY, options.jpegQuality];
+    this.publisher = new FeedPublisher(options.sink);
     this.scaler = new Scaler({
       cv: options.cv,
       cameraId: spec.id,
       configured: spec.sizes,
       encodeParams: this.encodeParams,
       log: this.log,
-      publish: (feed, envelope) => this.publish(feed, envelope),
+      publish: (feed, envelope) => this.publisher.publish(feed, envelope),
     });
+  }
+
+  /** Frames not published because the previous publish had not finished (bus slow or down). */
+  get droppedFrames(): number {
+    return this.publisher.dropped;
   }
 
   /** Frames encoded at each smaller size. */
@@ -219,7 +220,7 @@ export class Camera {
         if (this.isUnchanged(jpeg, capturedAt)) this.unchangedFrames++;
         else {
           this.lastPublished = { jpeg, at: capturedAt };
-          this.publish(this.id, encodeEnvelope({ sequence, capturedAt, width, height, jpeg }));
+          this.publisher.publish(this.id, encodeEnvelope({ sequence, capturedAt, width, height, jpeg }));
           await this.scaler.publish(frame, jpeg, sequence, capturedAt);
         }
         if (first) {
@@ -273,22 +274,5 @@ export class Camera {
   /** Waits, or returns early when the camera is stopped. */
   private async pause(ms: number): Promise<void> {
     await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
-  }
-
-  /** At most one publish in flight per feed: when the bus is slow or down, frames are dropped, not queued. */
-  private publish(feed: string, envelope: Buffer): void {
-    if (this.publishing.has(feed)) {
-      this.droppedFrames++;
-      return;
-    }
-    this.publishing.add(feed);
-    this.options.sink
-      .publishFrame(feed, envelope)
-      .catch(() => {
-        this.droppedFrames++;
-      })
-      .finally(() => {
-        this.publishing.delete(feed);
-      });
   }
 }

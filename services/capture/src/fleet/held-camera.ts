@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { CameraInfo, FrameBus } from '@camrelay/bus';
 import type { CameraSpec } from '../cameras.js';
+import { FeedPublisher } from '../publisher.js';
 import { IsolatedCamera } from '../worker/isolated-camera.js';
 import type { WorkerEnd } from '../worker/isolated-camera.js';
 import { NO_COUNTERS, addCounters } from '../worker/protocol.js';
@@ -34,8 +35,8 @@ export class HeldCamera {
   private epoch: number | null = null;
   private isolated: IsolatedCamera | null = null;
   private sizes: readonly string[] = [];
-  /** Feeds with a publish in flight: at most one each, so a slow bus drops frames rather than queue them. */
-  private readonly publishing = new Set<string>();
+  /** At most one publish in flight per feed, so a slow bus drops frames rather than queue them. */
+  private readonly publisher: FeedPublisher;
   /** What the camera's last worker reported, kept while it sleeps. */
   private lastInfo: CameraInfo;
   /** Totals of the workers this camera had before its current one (it sleeps and wakes). */
@@ -46,8 +47,8 @@ export class HeldCamera {
   /** When the current worker was started, and whether its camera has delivered a frame since. */
   private wokeAt = performance.now();
   private streaming = false;
-  /** Envelopes not published: the bus was slow, or the camera was in standby. */
-  droppedFrames = 0;
+  /** Envelopes not published because the camera was in standby, or its feed's last publish had not finished. */
+  private unpublished = 0;
   private firstFrameSeen!: () => void;
   /** Settles at the worker's first frame: a hand-over takes the lease only then. */
   readonly firstFrame = new Promise<void>((resolve) => (this.firstFrameSeen = resolve));
@@ -60,6 +61,7 @@ export class HeldCamera {
     awake: boolean,
   ) {
     this.id = spec.id;
+    this.publisher = new FeedPublisher(options.bus);
     this.lastInfo = { id: spec.id, width: 0, height: 0, fps: 0, lastFrameAt: null, sizes: [], ...known, sleeping: !awake };
     if (awake) this.isolated = this.startWorker();
   }
@@ -103,6 +105,11 @@ export class HeldCamera {
   counters(): WorkerCounters {
     const total = addCounters(this.retired, this.isolated?.counters ?? NO_COUNTERS);
     return { ...total, droppedFrames: total.droppedFrames + this.droppedFrames };
+  }
+
+  /** Envelopes not published: the bus was slow, or the camera was in standby. */
+  get droppedFrames(): number {
+    return this.unpublished + this.publisher.dropped;
   }
 
   /** Workers that ended without being asked to (a crash, a hang), by why. */
@@ -168,17 +175,13 @@ export class HeldCamera {
 
   private publish(feed: string, envelope: Buffer, frame: number): void {
     const epoch = this.epoch;
-    if (epoch === null || this.publishing.has(feed)) {
-      this.droppedFrames++;
+    if (epoch === null || this.publisher.busy(feed)) {
+      this.unpublished++;
       return;
     }
     // The sequence: the epoch in its high 32 bits, the frame's number below (@camrelay/frame's epoch).
     envelope.writeUInt32BE(epoch, 4);
     envelope.writeUInt32BE(frame >>> 0, 8);
-    this.publishing.add(feed);
-    this.options.bus
-      .publishFrame(feed, envelope)
-      .catch(() => this.droppedFrames++)
-      .finally(() => this.publishing.delete(feed));
+    this.publisher.publish(feed, envelope);
   }
 }

@@ -9,8 +9,8 @@ import { once } from 'node:events';
 import { Socket } from 'node:net';
 import { pino } from 'pino';
 import { Camera } from '../camera/camera.js';
-import type { FrameSink } from '../camera/camera.js';
 import { loadOpenCV } from '../opencv.js';
+import type { FrameSink } from '../publisher.js';
 import { FRAME_PIPE_FD, framePrefix } from './protocol.js';
 import type { FromWorker, ToWorker, WorkerCounters } from './protocol.js';
 
@@ -41,7 +41,7 @@ const log = pino({ name: 'capture', level: settings.logLevel });
 const pipe = new Socket({ fd: FRAME_PIPE_FD, readable: false, writable: true });
 pipe.on('error', () => process.exit(0));
 
-/** One envelope written at a time per feed (camera/camera.ts): a stalled capture makes the camera drop frames here, bounded. */
+/** One envelope written at a time per feed (publisher.ts): a stalled capture makes the camera drop frames here, bounded. */
 const sink: FrameSink = {
   publishFrame(feed, envelope) {
     return new Promise((resolve, reject) => {
