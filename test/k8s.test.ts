@@ -96,7 +96,9 @@ const byKind = <T extends K8sObject = K8sObject>(objects: K8sObject[], kind: str
 const SERVICES = {
   gateway: {
     dockerfile: 'services/gateway/Dockerfile',
-    routes: sourceMatches('services/gateway/src/http/app.ts', /router\.get\('(\/[a-z]+)'/g),
+    routes: ['streams', 'api', 'drop-in', 'health'].flatMap((file) =>
+      sourceMatches(`services/gateway/src/http/routes/${file}.ts`, /router\.get\('(\/[a-z]+)'/g),
+    ),
     readinessPath: '/readyz',
     /** Where it listens, by its own configuration reader. */
     listens(env: Record<string, string>) {

@@ -1,0 +1,58 @@
+/** The API: `/api/cameras`, and signed URLs for one camera at `/api/cameras/:id/urls`. */
+import type { Router } from '@koa/router';
+import { SIGNED_URL_TTL_RANGE, allowedTtl, forbidden, isViewerId, mayView } from '../access.js';
+import type { AccessControl } from '../access.js';
+import type { RouteOptions } from '../app-options.js';
+import { isOnline, listCameras, requireCamera } from '../cameras.js';
+import { HttpError } from '../errors.js';
+import { bearerOf, cameraIdOf, parseWhole, queryValue } from '../request.js';
+
+export function apiRoutes(router: Router, { access, directory }: RouteOptions): void {
+  router.get('/api/cameras', async (ctx) => {
+    const grant = access.fromBearer(bearerOf(ctx));
+    const now = Date.now();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = (await listCameras(directory))
+      .filter((camera) => mayView(grant, camera.id))
+      .map((camera) => {
+        const { streamUrl, snapshotUrl } = urlsOf(access, camera.id);
+        return {
+          id: camera.id,
+          width: camera.width,
+          height: camera.height,
+          fps: camera.fps,
+          online: isOnline(camera, now),
+          lastFrameAt: camera.lastFrameAt === null ? null : new Date(camera.lastFrameAt).toISOString(),
+          sleeping: camera.sleeping,
+          sizes: camera.sizes,
+          streamUrl,
+          snapshotUrl,
+        };
+      });
+  });
+
+  // Signed URLs for one camera, for a page or a script that hands them to someone else.
+  router.get('/api/cameras/:id/urls', async (ctx) => {
+    const cameraId = cameraIdOf(ctx.params.id);
+    const ttl = ctx.query.ttl === undefined ? access.ttlSeconds : parseWhole(ctx.query.ttl, 'ttl', ...SIGNED_URL_TTL_RANGE);
+    const viewer = queryValue(ctx.query.viewer);
+    if (viewer !== undefined && !isViewerId(viewer)) throw new HttpError(400, 'bad_viewer', 'viewer ids are 1-64 letters, digits or ._@-');
+    const grant = access.fromBearer(bearerOf(ctx));
+    if (!mayView(grant, cameraId)) throw forbidden();
+    await requireCamera(directory, cameraId);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { camera: cameraId, ...urlsOf(access, cameraId, allowedTtl(grant, ttl), viewer) };
+  });
+}
+
+/** A camera's stream and snapshot URLs: signed for whoever holds them when access control is on. */
+function urlsOf(access: AccessControl, cameraId: string, ttlSeconds?: number, viewer?: string) {
+  const base = `/cameras/${cameraId}`;
+  if (!access.enabled) return { streamUrl: `${base}/stream.mjpg`, snapshotUrl: `${base}/snapshot.jpg`, expiresAt: null };
+  const signed = access.sign(cameraId, ttlSeconds, viewer);
+  return {
+    streamUrl: `${base}/stream.mjpg?${signed.query}`,
+    snapshotUrl: `${base}/snapshot.jpg?${signed.query}`,
+    expiresAt: new Date(signed.expiresAt).toISOString(),
+  };
+}
