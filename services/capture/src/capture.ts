@@ -26,6 +26,19 @@ export interface CaptureOptions {
   readonly idleAfterMs?: number;
 }
 
+/** The options with every default filled in: once, as capture starts. */
+function withDefaults(options: CaptureOptions) {
+  const D = CAPTURE_DEFAULTS;
+  return {
+    ...options,
+    mjpegPassthrough: options.mjpegPassthrough ?? D.mjpegPassthrough,
+    maxFrameBytes: options.maxFrameBytes ?? D.maxFrameBytes,
+    maxSourceSize: options.maxSourceSize ?? D.maxSourceSize,
+    announceIntervalMs: options.announceIntervalMs ?? D.announceIntervalMs,
+    idleAfterMs: options.idleAfterMs ?? D.idleAfterMs,
+  };
+}
+
 export interface RunningCapture {
   /** The cameras this instance holds now (the fleet shares CAMERAS among its instances). */
   cameras(): readonly HeldCamera[];
@@ -39,7 +52,8 @@ export interface RunningCapture {
  * a process of its own), opens and closes them as gateways claim them, and keeps the camera
  * directory on the bus current.
  */
-export async function startCapture(options: CaptureOptions): Promise<RunningCapture> {
+export async function startCapture(given: CaptureOptions): Promise<RunningCapture> {
+  const options = withDefaults(given);
   const { bus, log } = options;
   const D = CAPTURE_DEFAULTS;
   const announce = () =>
@@ -64,9 +78,9 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
           workers,
           worker: {
             jpegQuality: options.jpegQuality,
-            mjpegPassthrough: options.mjpegPassthrough ?? D.mjpegPassthrough,
-            ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
-            ...(options.maxSourceSize === undefined ? {} : { maxSourceSize: options.maxSourceSize }),
+            mjpegPassthrough: options.mjpegPassthrough,
+            maxFrameBytes: options.maxFrameBytes,
+            maxSourceSize: options.maxSourceSize,
             logLevel: log.level,
             statusEveryMs: D.workerStatusEveryMs,
           },
@@ -93,12 +107,12 @@ export async function startCapture(options: CaptureOptions): Promise<RunningCapt
   if (!bus.isUp) await Promise.race([once(bus, 'up'), sleep(D.firstLookWaitMs)]);
   await fleet.look();
   const demand = followDemand(() => fleet.cameras(), bus, {
-    idleAfterMs: options.idleAfterMs ?? D.idleAfterMs,
+    idleAfterMs: options.idleAfterMs,
     lookEveryMs: D.demandLookEveryMs,
     log,
   });
   await announce();
-  const timer = setInterval(() => void announce(), options.announceIntervalMs ?? D.announceIntervalMs);
+  const timer = setInterval(() => void announce(), options.announceIntervalMs);
   timer.unref();
   // A Redis that was down, empty after a restart, or a cluster that was not made yet: tell it
   // now, so that gateways know the cameras as soon as they can read them.

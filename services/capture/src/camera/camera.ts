@@ -36,6 +36,19 @@ export interface CameraOptions {
   readonly onSleep?: (camera: Camera) => void;
 }
 
+/** A camera's options with every default filled in: once, when it is made, not per frame. */
+function withDefaults(options: CameraOptions) {
+  const D = CAPTURE_DEFAULTS;
+  return {
+    ...options,
+    minRetryMs: options.minRetryMs ?? D.minRetryMs,
+    maxRetryMs: options.maxRetryMs ?? D.maxRetryMs,
+    maxSourceSize: options.maxSourceSize ?? D.maxSourceSize,
+    maxFrameBytes: options.maxFrameBytes ?? D.maxFrameBytes,
+    unchangedRepublishMs: options.unchangedRepublishMs ?? D.unchangedRepublishMs,
+  };
+}
+
 /**
  * One camera: opened once, read at its frame rate, encoded once per frame, published.
  * A failure to open or read is logged and retried with backoff; it never throws out.
@@ -43,7 +56,7 @@ export interface CameraOptions {
 export class Camera {
   readonly id: string;
   private readonly spec: CameraSpec;
-  private readonly options: CameraOptions;
+  private readonly options: ReturnType<typeof withDefaults>;
   private readonly log: Logger;
   private readonly meter = new FrameRateMeter();
   private readonly encodeParams: number[];
@@ -77,7 +90,7 @@ export class Camera {
   constructor(spec: CameraSpec, options: CameraOptions) {
     this.id = spec.id;
     this.spec = spec;
-    this.options = options;
+    this.options = withDefaults(options);
     this.log = options.log.child({ camera: spec.id });
     this.encodeParams = [options.cv.IMWRITE_JPEG_QUALITY, options.jpegQuality];
     this.publisher = new FeedPublisher(options.sink);
@@ -156,7 +169,7 @@ export class Camera {
   }
 
   private async run(): Promise<void> {
-    const { minRetryMs = CAPTURE_DEFAULTS.minRetryMs, maxRetryMs = CAPTURE_DEFAULTS.maxRetryMs } = this.options;
+    const { minRetryMs, maxRetryMs } = this.options;
     let failures = 0;
     while (!this.stopped) {
       if (!this.wanted) {
@@ -247,19 +260,19 @@ export class Camera {
   private isUnchanged(jpeg: Buffer, capturedAt: number): boolean {
     const last = this.lastPublished;
     if (this.spec.publishUnchanged || !last) return false;
-    return capturedAt - last.at < (this.options.unchangedRepublishMs ?? CAPTURE_DEFAULTS.unchangedRepublishMs) && jpeg.equals(last.jpeg);
+    return capturedAt - last.at < this.options.unchangedRepublishMs && jpeg.equals(last.jpeg);
   }
 
   /** A frame too large for the source bound (an 8K camera, a huge declared size) is not even encoded. */
   private fitsSource(width: number, height: number): boolean {
-    const max = this.options.maxSourceSize ?? CAPTURE_DEFAULTS.maxSourceSize;
+    const max = this.options.maxSourceSize;
     if (width * height <= max.width * max.height) return true;
     this.refuseOversize({ width, height }, `frames larger than MAX_SOURCE_SIZE=${max.width}x${max.height} are dropped`);
     return false;
   }
 
   private fitsBus(bytes: number, width: number, height: number): boolean {
-    const max = this.options.maxFrameBytes ?? CAPTURE_DEFAULTS.maxFrameBytes;
+    const max = this.options.maxFrameBytes;
     if (bytes <= max) return true;
     this.refuseOversize({ width, height, bytes }, `encoded frames larger than MAX_FRAME_BYTES=${max} are dropped`);
     return false;

@@ -58,8 +58,8 @@ const camera = new Camera(settings.spec, {
   sink,
   jpegQuality: settings.jpegQuality,
   mjpegPassthrough: settings.mjpegPassthrough,
-  ...(settings.maxFrameBytes === undefined ? {} : { maxFrameBytes: settings.maxFrameBytes }),
-  ...(settings.maxSourceSize === undefined ? {} : { maxSourceSize: settings.maxSourceSize }),
+  maxFrameBytes: settings.maxFrameBytes,
+  maxSourceSize: settings.maxSourceSize,
   log,
   onFirstFrame: (camera, jpegBytes) => send({ type: 'first-frame', jpegBytes, info: camera.info(), counters: counters() }),
 });

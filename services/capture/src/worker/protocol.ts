@@ -14,8 +14,8 @@ export interface WorkerSettings {
   readonly spec: CameraSpec;
   readonly jpegQuality: number;
   readonly mjpegPassthrough: boolean;
-  readonly maxFrameBytes?: number;
-  readonly maxSourceSize?: { readonly width: number; readonly height: number };
+  readonly maxFrameBytes: number;
+  readonly maxSourceSize: { readonly width: number; readonly height: number };
   readonly logLevel: string;
   /** The smaller sizes watched when the worker starts. */
   readonly sizes: readonly string[];
