@@ -42,6 +42,13 @@ export interface RedisCluster {
   create(): Promise<void>;
   /** Runs redis-cli against one node and returns what it printed. */
   cli(port: number, ...args: string[]): Promise<string>;
+  /**
+   * Starts a node again on its ports, in the cluster's directory, with its `nodes-PORT.conf`:
+   * it rejoins the cluster as the node it was (its slots or its master), its data gone (no
+   * persistence). A node still running is killed first. The new node takes the old one's place
+   * in `nodes`; resolves with it once it answers.
+   */
+  restart(node: RedisClusterNode): Promise<RedisClusterNode>;
   stop(): Promise<void>;
 }
 
@@ -54,27 +61,34 @@ export async function spawnRedisCluster(options: RedisClusterOptions = {}): Prom
     rmSync(dir, { recursive: true, force: true });
   };
   const cli = async (port: number, ...args: string[]) => (await run('redis-cli', ['-p', String(port), ...args])).stdout;
+  /** Each node's cluster bus port, by its port: a restarted node takes both again. */
+  const busPorts = new Map<number, number>();
+  const spawnNode = (port: number): RedisClusterNode => ({
+    ...spawnProcess(
+      'redis-server',
+      [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+        ...['--cluster-enabled', 'yes', '--cluster-port', String(busPorts.get(port)), '--cluster-config-file', `nodes-${port}.conf`],
+        ...['--cluster-node-timeout', String(nodeTimeoutMs), '--client-output-buffer-limit', REDIS_PUBSUB_BUFFER_LIMIT],
+        // While a master is down and not yet replaced, the other shards keep serving their
+        // cameras: with Redis's default (yes) every node refuses every command until then.
+        ...['--cluster-require-full-coverage', 'no'],
+        // A replica that never finished its first sync may not take over (its data counts as
+        // too old); Redis's default waits 5 s before that sync starts.
+        ...['--repl-diskless-sync-delay', '0'],
+      ],
+      {},
+      options,
+    ),
+    port,
+  });
   try {
     for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
       // The cluster bus port is chosen too: Redis's default (port + 10000) may be past 65535.
       const [port, busPort] = [await freePort(), await freePort()];
-      const node = spawnProcess(
-        'redis-server',
-        [
-          ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
-          ...['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', `nodes-${port}.conf`],
-          ...['--cluster-node-timeout', String(nodeTimeoutMs), '--client-output-buffer-limit', REDIS_PUBSUB_BUFFER_LIMIT],
-          // While a master is down and not yet replaced, the other shards keep serving their
-          // cameras: with Redis's default (yes) every node refuses every command until then.
-          ...['--cluster-require-full-coverage', 'no'],
-          // A replica that never finished its first sync may not take over (its data counts as
-          // too old); Redis's default waits 5 s before that sync starts.
-          ...['--repl-diskless-sync-delay', '0'],
-        ],
-        {},
-        options,
-      );
-      nodes.push({ ...node, port });
+      busPorts.set(port, busPort);
+      const node = spawnNode(port);
+      nodes.push(node);
       await untilRedisAnswers(node, port);
     }
   } catch (error) {
@@ -100,7 +114,17 @@ export async function spawnRedisCluster(options: RedisClusterOptions = {}): Prom
       throw error;
     }
   }
-  return { nodes, seeds: nodes.map((node) => `127.0.0.1:${node.port}`).join(','), create, cli, stop };
+  const restart = async (node: RedisClusterNode) => {
+    const index = nodes.indexOf(node);
+    if (index < 0)
+      throw new Error(`redis-server on port ${node.port} is not in the cluster's nodes (restart returns the node that replaces it)`);
+    await node.stop('SIGKILL');
+    const restarted = spawnNode(node.port);
+    nodes[index] = restarted;
+    await untilRedisAnswers(restarted, restarted.port);
+    return restarted;
+  };
+  return { nodes, seeds: nodes.map((node) => `127.0.0.1:${node.port}`).join(','), create, cli, restart, stop };
 }
 
 /**
