@@ -15,7 +15,7 @@ import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { fetchMetrics, metricValue } from '@camrelay/clients';
-import { freePort, spawnCapture, spawnProcess, spawnRedis, untilAnswers } from '@camrelay/stack';
+import { freePort, isOk, spawnCapture, spawnProcess, spawnRedis, untilAnswers } from '@camrelay/stack';
 import type { RedisServer, Running } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
 
@@ -114,7 +114,7 @@ describe('camera credentials in native output', () => {
         CAMERAS: cameras,
       });
       try {
-        await untilAnswers(allInOne, `http://127.0.0.1:${port}/healthz`, (response) => response.ok, 60_000);
+        await untilAnswers(allInOne, `http://127.0.0.1:${port}/healthz`, isOk, 60_000);
         // No retry counter outside capture's own /metrics: its warnings are the output under test.
         const failures = (id: string) =>
           allInOne.output.filter((line) => line.includes(`"camera":"${id}"`) && line.includes('camera did not open'));

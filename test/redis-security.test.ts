@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { OPEN_GATEWAY, StreamViewer } from '@camrelay/clients';
-import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis, untilAnswers } from '@camrelay/stack';
-import type { CaptureService, RedisServer, Running, Service } from '@camrelay/stack';
+import { freePort, isOk, spawnCapture, spawnGateway, spawnProcess, spawnRedis, untilAnswers } from '@camrelay/stack';
+import type { Answer, CaptureService, RedisServer, Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
 
 const execFileAsync = promisify(execFile);
@@ -126,7 +126,7 @@ describe('Redis with a password and TLS (rediss://)', () => {
 
   it('streams frames from capture to a viewer through it, and both services report it up', async () => {
     // On failure, the output in the message shows each service's redis connection problem.
-    const busUp = async (response: Response) => response.ok && ((await response.json()) as { bus: string }).bus === 'up';
+    const busUp = (answer: Answer) => isOk(answer) && (JSON.parse(answer.body) as { bus: string }).bus === 'up';
     await Promise.all([gateway.ready(5000), untilAnswers(capture, `${capture.healthUrl}/healthz`, busUp, 5000)]);
     const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/lab/stream.mjpg`);
     try {

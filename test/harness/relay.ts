@@ -3,7 +3,7 @@
  * capture fleet and gateways on it, each a process of its own, returned once every gateway is
  * ready and every camera has delivered a frame. State is read from their interfaces.
  */
-import { spawnCapture, spawnGateway, spawnRedis, spawnRedisCluster, untilAnswers } from '@camrelay/stack';
+import { hasFrameOf, isOk, spawnCapture, spawnGateway, spawnRedis, spawnRedisCluster, untilAnswers } from '@camrelay/stack';
 import type { CaptureService, ProcessOptions, RedisCluster, RedisServer, Service } from '@camrelay/stack';
 
 export interface RelayOptions {
@@ -109,10 +109,9 @@ async function everyCameraStreaming(captures: readonly CaptureService[], cameraI
       untilAnswers(
         capture,
         `${capture.healthUrl}/healthz`,
-        async (response) => {
-          if (!response.ok) return false;
-          const { cameras } = (await response.json()) as { cameras: Array<{ id: string; lastFrameAt: number | null }> };
-          for (const camera of cameras) if (camera.lastFrameAt !== null) streaming.add(camera.id);
+        (answer) => {
+          if (!isOk(answer)) return false;
+          for (const id of cameraIds) if (hasFrameOf(answer, id)) streaming.add(id);
           return cameraIds.every((id) => streaming.has(id));
         },
         60_000,

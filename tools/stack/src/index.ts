@@ -10,9 +10,11 @@ export {
   spawnGateway,
   spawnProcess,
   spawnRedis,
+  hasFrameOf,
+  isOk,
   untilAnswers,
   untilRedisAnswers,
 } from './processes.js';
-export type { CaptureService, ProcessOptions, RedisServer, Running, Service } from './processes.js';
+export type { Answer, CaptureService, ProcessOptions, RedisServer, Running, Service } from './processes.js';
 export { spawnRedisCluster } from './redis-cluster.js';
 export type { RedisCluster, RedisClusterNode, RedisClusterOptions } from './redis-cluster.js';

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -221,12 +222,12 @@ export async function spawnGateway(env: NodeJS.ProcessEnv, options: ProcessOptio
     options,
   );
   const baseUrl = `http://127.0.0.1:${port}`;
-  await untilAnswers(running, `${baseUrl}/healthz`, (response) => response.ok, 60_000);
+  await untilAnswers(running, `${baseUrl}/healthz`, isOk, 60_000);
   return {
     ...running,
     port,
     baseUrl,
-    ready: (timeoutMs = 30_000) => untilAnswers(running, `${baseUrl}/readyz`, (response) => response.ok, timeoutMs),
+    ready: (timeoutMs = 30_000) => untilAnswers(running, `${baseUrl}/readyz`, isOk, timeoutMs),
   };
 }
 
@@ -252,29 +253,23 @@ export async function spawnCapture(
     options,
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
-  await untilAnswers(
-    running,
-    `${healthUrl}/healthz`,
-    async (response) => {
-      if (!response.ok) return false;
-      const { cameras } = (await response.json()) as { cameras: Array<{ id: string; lastFrameAt: number | null }> };
-      return cameraIds.every((id) => cameras.some((camera) => camera.id === id && camera.lastFrameAt !== null));
-    },
-    60_000,
-  );
+  await untilAnswers(running, `${healthUrl}/healthz`, (answer) => isOk(answer) && cameraIds.every((id) => hasFrameOf(answer, id)), 60_000);
   return { ...running, healthUrl };
+}
+
+/** An HTTP answer, read whole. */
+export interface Answer {
+  readonly status: number;
+  readonly body: string;
 }
 
 /**
  * Resolves once `url` gives an answer `accepted` takes, asked every 50 ms: a process's state read
  * from its interface, never from its log. Rejects if the process exits first, or after timeoutMs.
+ * Each ask is a connection of its own, closed with its answer: a kept-alive one would count among
+ * the connections the tests see the process hold.
  */
-export async function untilAnswers(
-  running: Running,
-  url: string,
-  accepted: (response: Response) => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
+export async function untilAnswers(running: Running, url: string, accepted: (answer: Answer) => boolean, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let exited = false;
   void running.exited.then(() => (exited = true));
@@ -283,9 +278,9 @@ export async function untilAnswers(
       throw new Error(`${url}: the process exited (${running.process.exitCode}); output:\n${running.output.slice(-20).join('\n')}`);
     let last: string;
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (await accepted(response)) return;
-      last = `HTTP ${response.status}`;
+      const answer = await ask(url);
+      if (accepted(answer)) return;
+      last = `HTTP ${answer.status}`;
     } catch (error) {
       last = (error as Error).message;
     }
@@ -293,6 +288,29 @@ export async function untilAnswers(
       throw new Error(`${url}: not as awaited within ${timeoutMs} ms (last: ${last}); output:\n${running.output.slice(-20).join('\n')}`);
     await sleep(50);
   }
+}
+
+/** One GET on a connection of its own (no keep-alive). */
+function ask(url: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, { agent: false, timeout: 2000 }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer within 2 s')));
+    request.on('error', reject);
+  });
+}
+
+/** A 2xx answer. */
+export const isOk = (answer: Answer) => answer.status >= 200 && answer.status < 300;
+
+/** Whether a capture's /healthz answer shows a frame of the camera. */
+export function hasFrameOf(health: Answer, cameraId: string): boolean {
+  const { cameras } = JSON.parse(health.body) as { cameras: Array<{ id: string; lastFrameAt: number | null }> };
+  return cameras.some((camera) => camera.id === cameraId && camera.lastFrameAt !== null);
 }
 
 /**
