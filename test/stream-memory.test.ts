@@ -1,6 +1,6 @@
 /**
  * What an open stream costs a gateway: after its head is written the stream is its socket alone
- * (services/gateway/src/stream-sockets.ts), not a request, a response and a Koa context kept
+ * (services/gateway/src/http/stream-sockets.ts), not a request, a response and a Koa context kept
  * for hours. 1000 viewers on one camera, retained heap read after a full GC (gc-probe) before
  * and after they join.
  *

@@ -68,12 +68,6 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
 
   const openStreams = () => [...feeds.all.values()].reduce((viewers, fanout) => viewers + fanout.viewerCount, 0);
   scrapedGauge(registry, { name: 'camrelay_open_streams', help: 'Open streams on this gateway, all cameras.', read: openStreams });
-  // The old name of camrelay_open_streams: `_total` is for counters. Kept for 0.4.x only.
-  scrapedGauge(registry, {
-    name: 'camrelay_viewers_total',
-    help: 'Deprecated: camrelay_open_streams. Removed in 0.5.0.',
-    read: openStreams,
-  });
   scrapedCounter(registry, {
     name: 'camrelay_streams_opened_total',
     help: 'Streams opened on this gateway, all cameras.',
