@@ -1,7 +1,7 @@
 /** The benchmark's outputs: a Markdown table for docs/benchmarks.md and an SVG chart. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Run } from './run.js';
+import type { Run } from './run-result.js';
 
 export interface Report {
   readonly date: string;

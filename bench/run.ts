@@ -19,6 +19,7 @@ import { frameSet } from './frames.js';
 import type { FrameSet } from './frames.js';
 import { cpuMs, peakRssBytes } from './proc.js';
 import { renderChart, renderTable } from './report.js';
+import type { Run, SystemName } from './run-result.js';
 
 const { values } = parseArgs({
   options: {
@@ -45,9 +46,6 @@ interface Server {
   readonly capture?: number;
   stop(): Promise<void>;
 }
-
-type SystemName =
-  'floor' | 'camrelay' | 'camrelay-reencode' | 'camrelay-cluster' | 'camrelay-3gw-haproxy' | 'classic-threaded' | 'classic-gevent';
 
 async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> {
   const stopAll =
@@ -141,32 +139,6 @@ async function startSystem(name: SystemName, frames: FrameSet): Promise<Server> 
       return { url: `http://127.0.0.1:${port}/video_feed`, measured: [server.process.pid!], beside: [], stop: stopAll(server) };
     }
   }
-}
-
-export interface Run {
-  system: SystemName;
-  size: string;
-  viewers: number;
-  slowFraction: number;
-  load: {
-    fps: { median: number | null; p10: number | null; min: number | null };
-    firstFrameMs: { median: number | null; p99: number | null };
-    latencyMs: { p50: number | null; p99: number | null };
-    framesDelivered: number;
-    sequenceGaps: number;
-    invalid: number;
-    errors: number;
-    neverGotFrame: number;
-    slowFps: { median: number | null } | null;
-    loadgenCpuMsPerSecond: number;
-    windowSeconds: number;
-  };
-  serverCpuUsPerFrame: number | null;
-  serverCpuPercent: number;
-  besideCpuPercent: number;
-  /** Capture's CPU per source frame (FPS frames a second), µs; null where capture is not a process of its own. */
-  captureCpuUsPerFrame: number | null;
-  serverPeakRssMB: number;
 }
 
 async function measure(system: SystemName, frames: FrameSet, viewers: number, slowFraction = 0): Promise<Run> {
