@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run lint`, and the first step of `npm test`: typescript-eslint's type-aware rules over
- * every TypeScript file, then Prettier's check of every file it formats. Both run from
+ * every TypeScript file, Prettier's check of every file it formats, then a check that no module
+ * imports itself through others (scripts/import-cycles.mjs). The first two run from
  * tools/lint, whose own install holds TypeScript 6: typescript-eslint needs TypeScript's
  * JavaScript API, which TypeScript 7 (the compiler of the build) no longer ships.
  */
@@ -15,6 +16,7 @@ const bin = (name) => join(root, 'tools', 'lint', 'node_modules', '.bin', name);
 const steps = [
   ['eslint', [bin('eslint'), '--config', join(root, 'tools', 'lint', 'eslint.config.js'), '--max-warnings', '0', '.']],
   ['prettier', [bin('prettier'), '--check', '--log-level', 'warn', '.']],
+  ['import cycles', [process.execPath, join(root, 'scripts', 'import-cycles.mjs')]],
 ];
 let failed = false;
 for (const [name, [command, ...args]] of steps) {
