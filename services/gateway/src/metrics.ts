@@ -14,12 +14,12 @@ import type { ViewerLimits } from './http/viewer-limits.js';
 export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limits: ViewerLimits, streams: StreamSockets): Registry {
   const registry = createRegistry();
   // A camera's smaller sizes are feeds of their own: labelled with their size as well.
+  const labelsOf = (feed: string): Record<string, string> => {
+    const { cameraId: camera, size } = parseFeedId(feed);
+    return size === undefined ? { camera } : { camera, size };
+  };
   function* feedLabels() {
-    for (const feed of feeds.all.keys()) {
-      const { cameraId: camera, size } = parseFeedId(feed);
-      const labels: Record<string, string> = size === undefined ? { camera } : { camera, size };
-      yield [labels, feed] as const;
-    }
+    for (const feed of feeds.all.keys()) yield [labelsOf(feed), feed] as const;
   }
   const perFeed = (read: (fanout: Fanout) => number) =>
     function* () {
@@ -118,6 +118,14 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     name: 'camrelay_subscriptions',
     help: 'Cameras this gateway is subscribed to on the bus.',
     read: () => feeds.all.size,
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_subscriptions_ended_total',
+    help: "Bus subscriptions this gateway ended, per camera: each time a camera's last viewer here left and the linger time passed.",
+    labelNames: ['camera', 'size'],
+    read: function* () {
+      for (const [feed, count] of feeds.subscriptionsEnded) yield [labelsOf(feed), count] as const;
+    },
   });
   scrapedCounter(registry, {
     name: 'camrelay_streams_attached_total',

@@ -10,7 +10,7 @@ export { DEFAULT_MIX, runChurn } from './churn.js';
 export type { ChurnOptions, ChurnResult, GatewaySample, VisitKind } from './churn.js';
 export { gcProbeEnv, probeMemory, retained } from './memory-probe.js';
 export type { MemoryProbe } from './memory-probe.js';
-export { fetchMetrics, metricValue, scrapeGateway } from './metrics.js';
+export { fetchMetrics, metricValue, scrapeGateway, scrapeMetrics } from './metrics.js';
 export type { GatewayMetrics } from './metrics.js';
 export { MJPEG_SOURCES_DEFAULTS, SOURCE_KINDS, spawnMjpegSources, startMjpegSources } from './mjpeg-sources.js';
 export type { MjpegSources, MjpegSourcesOptions, SourceKind } from './mjpeg-sources.js';

@@ -30,10 +30,10 @@ export interface GatewayMetrics {
 
 /**
  * One scrape of /metrics on a fresh connection, not fetch's pool: the scrape is then always
- * exactly one of the connections the gateway counts.
+ * exactly one of the connections the gateway counts, and leaves no idle one behind.
  */
-export async function scrapeGateway(baseUrl: string): Promise<GatewayMetrics> {
-  const text = await new Promise<string>((resolve, reject) => {
+export function scrapeMetrics(baseUrl: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     const req = httpRequest(`${baseUrl}/metrics`, { agent: false, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -46,6 +46,11 @@ export async function scrapeGateway(baseUrl: string): Promise<GatewayMetrics> {
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The leak-relevant metrics of one scrape (scrapeMetrics). */
+export async function scrapeGateway(baseUrl: string): Promise<GatewayMetrics> {
+  const text = await scrapeMetrics(baseUrl);
   return {
     viewers: metricValue(text, 'camrelay_open_streams'),
     viewerSlots: metricValue(text, 'camrelay_viewer_slots'),

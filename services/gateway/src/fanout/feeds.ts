@@ -63,6 +63,8 @@ export class Feeds {
   droppedMessages = 0;
   /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
   coalescedFrames = 0;
+  /** Per feed: bus subscriptions ended here (its last viewer left, the linger passed, the bus unsubscribed). */
+  private readonly ended = new Map<string, number>();
   /** Totals of fanouts that have since been removed, so counters never go down. */
   readonly retired: FanoutCounters = { received: 0, fenced: 0, delivered: 0, skipped: 0, opened: 0 };
 
@@ -154,6 +156,8 @@ export class Feeds {
       if (frame) fanout.publish(frame);
     }
     this.fanouts.set(feed, fanout);
+    // Its series starts at 0, so that a subscription that never ends reads as 0, not as no series.
+    if (!this.ended.has(feed)) this.ended.set(feed, 0);
     this.log.debug({ camera: feed }, 'subscribed');
     return fanout;
   }
@@ -193,8 +197,13 @@ export class Feeds {
       this.fanouts.delete(feed);
       this.clockAheadMs.delete(feed);
       for (const field of ['received', 'fenced', 'delivered', 'skipped', 'opened'] as const) this.retired[field] += fanout.counters[field];
-      this.bus.unsubscribe(feed).catch((error: Error) => this.log.warn({ camera: feed, err: error.message }, 'unsubscribe failed'));
-      this.log.debug({ camera: feed }, 'unsubscribed');
+      this.bus.unsubscribe(feed).then(
+        () => {
+          this.ended.set(feed, (this.ended.get(feed) ?? 0) + 1);
+          this.log.debug({ camera: feed }, 'unsubscribed');
+        },
+        (error: Error) => this.log.warn({ camera: feed, err: error.message }, 'unsubscribe failed'),
+      );
     }, this.lingerMs);
     timer.unref();
     this.lingerTimers.set(feed, timer);
@@ -215,6 +224,11 @@ export class Feeds {
 
   get all(): ReadonlyMap<string, Fanout> {
     return this.fanouts;
+  }
+
+  /** Per feed ever watched here: how many times its bus subscription ended (camrelay_subscriptions_ended_total). */
+  get subscriptionsEnded(): ReadonlyMap<string, number> {
+    return this.ended;
   }
 
   /** Feeds this gateway claims for its viewers (see FeedClaims.held). */
