@@ -202,12 +202,13 @@ describe('capture only while watched, embedded (no Redis)', () => {
     t.diagnostic(`first live frame ${ms.toFixed(0)} ms after the request`);
     assert.ok(before.length >= 1, 'the STARTING picture came first');
     assert.ok(before.every(isStarting), 'only STARTING pictures before the first frame');
-    // The log line may reach this process after the frame did.
-    await eventually(() =>
+    // capture's metrics, on the all-in-one's own /metrics; its camera worker reports its counters
+    // with its first frame and then now and then, so they may come after the frame did.
+    await eventually(async () =>
       assert.equal(
-        gateway.output.filter((line) => /"camera":"solo".*"msg":"camera opened"/.test(line)).length,
+        metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_capture_opens_total', 'camera="solo"'),
         2,
-        'at start, and for the viewer',
+        'camrelay_capture_opens_total: at start, and for the viewer',
       ),
     );
   });

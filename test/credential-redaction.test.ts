@@ -115,7 +115,7 @@ describe('camera credentials in native output', () => {
       });
       try {
         await untilAnswers(allInOne, `http://127.0.0.1:${port}/healthz`, isOk, 60_000);
-        // No retry counter outside capture's own /metrics: its warnings are the output under test.
+        // The warnings themselves are awaited (not camrelay_capture_open_failures_total): they are the output under test.
         const failures = (id: string) =>
           allInOne.output.filter((line) => line.includes(`"camera":"${id}"`) && line.includes('camera did not open'));
         await eventually(() => {

@@ -5,7 +5,7 @@
  */
 import { pino } from 'pino';
 import { MemoryBus } from '@camrelay/bus';
-import { captureOptionsOf, readInProcessCaptureConfig, startCapture } from '@camrelay/capture';
+import { captureOptionsOf, readInProcessCaptureConfig, registerCaptureMetrics, startCapture } from '@camrelay/capture';
 import { readConfigOrExit } from '@camrelay/config';
 import { readGatewayConfig, runGatewayProcess } from '@camrelay/gateway';
 
@@ -16,4 +16,11 @@ const captureConfig = readConfigOrExit('camrelay', () => readInProcessCaptureCon
 const log = pino({ name: 'camrelay', level: config.LOG_LEVEL });
 const bus = new MemoryBus();
 const capture = await startCapture({ ...captureOptionsOf(captureConfig), bus, log });
-await runGatewayProcess({ config, bus, log, stopAlso: () => capture.stop() });
+// capture serves no port of its own here: its metrics are on the gateway's /metrics.
+await runGatewayProcess({
+  config,
+  bus,
+  log,
+  stopAlso: () => capture.stop(),
+  moreMetrics: (registry) => registerCaptureMetrics(registry, capture),
+});

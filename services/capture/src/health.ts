@@ -5,12 +5,57 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { busUpGauge, createRegistry, scrapedCounter, scrapedGauge } from '@camrelay/metrics';
+import type { Registry } from '@camrelay/metrics';
 import type { FrameBus } from '@camrelay/bus';
 import type { RunningCapture } from './capture.js';
 import type { HeldCamera } from './fleet/held-camera.js';
 
 export function startHealthServer(port: number, host: string, capture: RunningCapture, bus: FrameBus): Promise<Server> {
   const registry = createRegistry();
+  registerCaptureMetrics(registry, capture);
+  busUpGauge(registry, bus);
+  const { fleet } = capture;
+  const cameras = () => capture.cameras();
+
+  const server = createServer((req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+      res.end(
+        JSON.stringify({
+          status: 'ok',
+          bus: bus.isUp ? 'up' : 'down',
+          pid: process.pid,
+          fleet: { member: fleet.member, members: fleet.members.length },
+          cameras: cameras().map((camera) => ({ ...camera.info(), epoch: camera.leaseEpoch, workerPid: camera.workerPid })),
+        }),
+      );
+    } else if (req.url === '/metrics') {
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': registry.contentType });
+          res.end(text);
+        },
+        (error: unknown) => {
+          res.writeHead(500, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'metrics_failed', message: String(error) } }));
+        },
+      );
+    } else {
+      res.writeHead(404, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'not_found', message: 'capture serves /healthz and /metrics only' } }));
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+/**
+ * capture's metrics (cameras, frames, the fleet): on its own /metrics, and on the gateway's in
+ * the all-in-one, whose capture serves no port of its own. The bus gauge is the caller's.
+ */
+export function registerCaptureMetrics(registry: Registry, capture: RunningCapture): void {
   const { fleet } = capture;
   const cameras = () => capture.cameras();
   // Counters of cameras held now: a camera handed over takes its totals along (Prometheus's rate() sees a reset).
@@ -110,39 +155,5 @@ export function startHealthServer(port: number, host: string, capture: RunningCa
     name: 'camrelay_capture_leases_lost_total',
     help: 'Camera leases this instance lost to another instance (a hand-over, or a renewal too late).',
     read: () => fleet.leasesLost,
-  });
-  busUpGauge(registry, bus);
-
-  const server = createServer((req, res) => {
-    if (req.url === '/healthz') {
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-      res.end(
-        JSON.stringify({
-          status: 'ok',
-          bus: bus.isUp ? 'up' : 'down',
-          pid: process.pid,
-          fleet: { member: fleet.member, members: fleet.members.length },
-          cameras: cameras().map((camera) => ({ ...camera.info(), epoch: camera.leaseEpoch, workerPid: camera.workerPid })),
-        }),
-      );
-    } else if (req.url === '/metrics') {
-      registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'Content-Type': registry.contentType });
-          res.end(text);
-        },
-        (error: unknown) => {
-          res.writeHead(500, { 'Content-Type': 'application/json' });
-          res.end(JSON.stringify({ error: { code: 'metrics_failed', message: String(error) } }));
-        },
-      );
-    } else {
-      res.writeHead(404, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'not_found', message: 'capture serves /healthz and /metrics only' } }));
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
   });
 }

@@ -8,6 +8,7 @@ export { loadOpenCV } from './opencv.js';
 export type { OpenCV } from './opencv.js';
 export { openPattern } from './sources/pattern.js';
 export { CAPTURE_DEFAULTS } from './defaults.js';
+export { registerCaptureMetrics } from './health.js';
 export { SourceError } from './sources/source.js';
 export type { SourceErrorCode } from './sources/source.js';
 export { runWithRedactedOutput } from './redacted-output.js';

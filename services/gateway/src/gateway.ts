@@ -55,6 +55,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     );
   }
   const metrics = createMetrics(feeds, bus, server, limits, streams);
+  settings.moreMetrics(metrics);
   const app = createApp({
     bus,
     feeds,

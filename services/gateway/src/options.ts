@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
+import type { Registry } from '@camrelay/metrics';
 import type { AccessOptions } from './http/access.js';
 import { GATEWAY_DEFAULTS as D } from './defaults.js';
 
@@ -36,6 +37,11 @@ export interface GatewayOptions {
   readonly shutdownDelayMs?: number;
   /** On close, how long ended streams may take to flush before their sockets are cut. @default GATEWAY_DEFAULTS.drainMs */
   readonly drainMs?: number;
+  /**
+   * Adds metrics of the process around the gateway to its /metrics (capture's in the all-in-one,
+   * the Redis connection's in the gateway service). @default none
+   */
+  readonly moreMetrics?: (registry: Registry) => void;
 }
 
 /**
@@ -73,6 +79,7 @@ export function withDefaults(options: GatewayOptions): GatewaySettings {
     headersTimeoutMs: options.headersTimeoutMs ?? D.headersTimeoutMs,
     shutdownDelayMs: options.shutdownDelayMs ?? D.shutdownDelayMs,
     drainMs: options.drainMs ?? D.drainMs,
+    moreMetrics: options.moreMetrics ?? (() => undefined),
     startingForMs: D.startingForMs,
     claimTtlMs: D.claimTtlMs,
     snapshotWakeMs: D.snapshotWakeMs,

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { redisBusFor } from '@camrelay/bus';
 import type { FrameBus } from '@camrelay/bus';
+import type { Registry } from '@camrelay/metrics';
 import type { GatewayConfig } from './config.js';
 import { startGateway } from './gateway.js';
 
@@ -16,6 +17,8 @@ export interface GatewayProcessOptions {
   readonly log: Logger;
   /** Stopped after the gateway and before the bus closes (capture running in this process). */
   readonly stopAlso?: () => Promise<void>;
+  /** Metrics of the rest of the process, on the gateway's /metrics (GatewayOptions.moreMetrics). */
+  readonly moreMetrics?: (registry: Registry) => void;
 }
 
 /** The gateway service: a gateway on the Redis bus its configuration names. */
@@ -28,7 +31,7 @@ export async function runGatewayOnRedis(config: GatewayConfig): Promise<void> {
   await runGatewayProcess({ config, bus, log });
 }
 
-export async function runGatewayProcess({ config, bus, log, stopAlso }: GatewayProcessOptions): Promise<void> {
+export async function runGatewayProcess({ config, bus, log, stopAlso, moreMetrics }: GatewayProcessOptions): Promise<void> {
   const embedded = config.mode === 'embedded';
   if (config.AUTH === 'off') {
     log.warn(
@@ -59,6 +62,7 @@ export async function runGatewayProcess({ config, bus, log, stopAlso }: GatewayP
     headersTimeoutMs: config.HEADERS_TIMEOUT * 1000,
     shutdownDelayMs: config.SHUTDOWN_DELAY * 1000,
     drainMs: config.DRAIN_TIMEOUT * 1000,
+    moreMetrics,
   });
   log.info({ url: `http://localhost:${gateway.port}`, mode: config.mode }, `camrelay listening on http://localhost:${gateway.port}`);
 
