@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { StreamViewer } from '@camrelay/clients';
+import { StreamViewer, metricValue } from '@camrelay/clients';
 import { spawnGateway, spawnProcess } from '@camrelay/stack';
 import type { RedisServer, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
@@ -100,12 +100,21 @@ describe('access control', () => {
     assert.equal(snapshot.headers.get('content-type'), 'image/jpeg');
     // A size added to a signed URL (what the viewer page does) keeps it valid.
     assert.equal((await get(`${urls.snapshotUrl}&size=${listed[0]!.sizes[1]}`, undefined, 1)).status, 200);
+    const signedStreams = async (gateway: number) =>
+      metricValue(await (await get('/metrics', ADMIN, gateway)).text(), 'camrelay_signed_streams_opened_total');
+    const before = [await signedStreams(0), await signedStreams(1)];
     const viewer = new StreamViewer(`${gateways[1]!.baseUrl}${urls.streamUrl}`);
     try {
       await viewer.waitForFrames(3);
     } finally {
       viewer.close();
     }
+    assert.deepEqual(
+      [(await signedStreams(0)) - before[0]!, (await signedStreams(1)) - before[1]!],
+      [0, 1],
+      'camrelay_signed_streams_opened_total: opened on gateway 1, through the signed URL',
+    );
+    // What the log says, not state: the signed URL's viewer is named when its stream opens (docs/http-api.md).
     await gateways[1]!.waitFor(/"viewer":"alice".*signed stream opened/);
 
     const tampered = [

@@ -54,7 +54,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       'this Node has no parser release (_http_common.freeParser): streams stay attached to the HTTP server, about 7 KB more heap each (camrelay_streams_attached_total)',
     );
   }
-  const metrics = createMetrics(feeds, bus, server, limits, streams);
+  const metrics = createMetrics(feeds, bus, server, limits, streams, access);
   settings.moreMetrics(metrics);
   const app = createApp({
     bus,

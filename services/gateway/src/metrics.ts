@@ -6,12 +6,20 @@ import type { FrameBus } from '@camrelay/bus';
 import { parseFeedId } from '@camrelay/frame';
 import type { Fanout, FanoutCounters } from './fanout/fanout.js';
 import type { Feeds } from './fanout/feeds.js';
+import type { AccessControl } from './http/access.js';
 import { onConnectionClose } from './http/stream-sockets.js';
 import type { StreamSockets } from './http/stream-sockets.js';
 import type { ViewerLimits } from './http/viewer-limits.js';
 
 /** The gateway's /metrics: read from the fanouts' plain counters when scraped. */
-export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limits: ViewerLimits, streams: StreamSockets): Registry {
+export function createMetrics(
+  feeds: Feeds,
+  bus: FrameBus,
+  server: Server,
+  limits: ViewerLimits,
+  streams: StreamSockets,
+  access: AccessControl,
+): Registry {
   const registry = createRegistry();
   // A camera's smaller sizes are feeds of their own: labelled with their size as well.
   const labelsOf = (feed: string): Record<string, string> => {
@@ -72,6 +80,11 @@ export function createMetrics(feeds: Feeds, bus: FrameBus, server: Server, limit
     name: 'camrelay_streams_opened_total',
     help: 'Streams opened on this gateway, all cameras.',
     read: () => sum('opened'),
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_signed_streams_opened_total',
+    help: 'Streams opened on this gateway through a signed URL (no token), all cameras.',
+    read: () => access.signedStreamsOpened,
   });
   scrapedGauge(registry, {
     name: 'camrelay_viewer_slots',

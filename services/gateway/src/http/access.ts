@@ -77,6 +77,8 @@ export class AccessControl {
   private key!: { readonly text: string; readonly hmac: Buffer };
   /** URL_SIGNING_KEY was given: the key is not the bus's to choose. */
   readonly hasConfiguredKey: boolean;
+  /** Streams opened through a signed URL, counted by the stream route (camrelay_signed_streams_opened_total). */
+  signedStreamsOpened = 0;
 
   constructor(options: AccessOptions) {
     this.enabled = options.enabled;

@@ -71,7 +71,10 @@ export function streamRoutes(router: Router, options: RouteOptions): StreamHandl
       leave(); // shutdown began while we subscribed
       throw shuttingDown();
     }
-    if (grant.viewer !== undefined) log.info({ camera: cameraId, viewer: grant.viewer }, 'signed stream opened');
+    if (grant.expiresAt !== undefined) {
+      access.signedStreamsOpened++;
+      if (grant.viewer !== undefined) log.info({ camera: cameraId, viewer: grant.viewer }, 'signed stream opened');
+    }
     // The multipart body is written by the fanout for as long as the viewer stays, not by Koa.
     ctx.respond = false;
     const res = ctx.res;
