@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { OPEN_GATEWAY, StreamViewer } from '@camrelay/clients';
+import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import { freePort, isOk, spawnCapture, spawnGateway, spawnProcess, spawnRedis, untilAnswers } from '@camrelay/stack';
 import type { Answer, CaptureService, RedisServer, Running, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
@@ -69,10 +69,14 @@ function redisProblems(gateway: Running): Array<{ err: string }> {
     .map((line) => JSON.parse(line) as { err: string });
 }
 
-/** The gateway says what is wrong, keeps saying it as it retries, and is not ready. */
+/** The gateway fails to connect again and again as it retries, says what is wrong each time, and is not ready. */
 async function assertUnreadyWith(gateway: Service, error: RegExp): Promise<void> {
-  await gateway.waitFor(/redis connection problem/, 10_000);
-  // Two connections, reconnecting after 100, 200, 400 ms…: four lines means it retried and failed again.
+  // Two connections, reconnecting after 100, 200, 400 ms…: four errors means it retried and failed again.
+  await eventually(async () => {
+    const errors = metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_bus_connection_errors_total');
+    assert.ok(errors >= 4, `camrelay_bus_connection_errors_total ${errors}`);
+  }, 10_000);
+  // What the log says: a line for each, naming the cause.
   await eventually(() => assert.ok(redisProblems(gateway).length >= 4, `${redisProblems(gateway).length} problems logged`));
   for (const problem of redisProblems(gateway)) assert.match(problem.err, error);
   const response = await fetch(`${gateway.baseUrl}/readyz`);

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { redisBusFor } from '@camrelay/bus';
 import type { FrameBus } from '@camrelay/bus';
+import { scrapedCounter } from '@camrelay/metrics';
 import type { Registry } from '@camrelay/metrics';
 import type { GatewayConfig } from './config.js';
 import { startGateway } from './gateway.js';
@@ -25,10 +26,20 @@ export interface GatewayProcessOptions {
 export async function runGatewayOnRedis(config: GatewayConfig): Promise<void> {
   if (config.redis === undefined) throw new Error('runGatewayOnRedis: the configuration names no Redis (read it in mode "redis")');
   const log = pino({ name: 'gateway', level: config.LOG_LEVEL });
-  const bus = redisBusFor(config.redis, (error) => log.warn({ err: error.message }, 'redis connection problem'));
+  let problems = 0;
+  const bus = redisBusFor(config.redis, (error) => {
+    problems++;
+    log.warn({ err: error.message }, 'redis connection problem');
+  });
   bus.on('up', () => log.info('redis connected'));
   bus.on('down', () => log.warn('redis unreachable; /readyz reports 503 until it is back'));
-  await runGatewayProcess({ config, bus, log });
+  const moreMetrics = (registry: Registry) =>
+    scrapedCounter(registry, {
+      name: 'camrelay_bus_connection_errors_total',
+      help: "Errors on the gateway's Redis connections (refused, timed out, TLS, authentication): each failed connection attempt, and each error on a connection.",
+      read: () => problems,
+    });
+  await runGatewayProcess({ config, bus, log, moreMetrics });
 }
 
 export async function runGatewayProcess({ config, bus, log, stopAlso, moreMetrics }: GatewayProcessOptions): Promise<void> {
