@@ -16,8 +16,8 @@ import { Redis } from 'ioredis';
 import { StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import { freePort, spawnCapture, spawnGateway, spawnProcess } from '@camrelay/stack';
 import type { Running, Service } from '@camrelay/stack';
-import { REDIS_START, passwordVariable, spawnAclRedis } from './harness/acl-redis.js';
-import type { AclRedis, RedisUser } from './harness/acl-redis.js';
+import { REDIS_START, passwordVariable, spawnAclRedis, spawnRedisExporter } from './harness/acl-redis.js';
+import type { AclRedis, RedisExporter, RedisUser } from './harness/acl-redis.js';
 import { eventually } from './harness/eventually.js';
 
 const TOKEN = 'redis-acl-test-token-0123456789';
@@ -64,7 +64,7 @@ describe('Redis users: capture, gateways and the exporter each allowed only what
   let capture: Running;
   let captureHealth = '';
   let gateway: Service;
-  let exporter: Running;
+  let exporter: RedisExporter;
   let exporterUrl = '';
   const viewers: StreamViewer[] = [];
 
@@ -97,15 +97,9 @@ describe('Redis users: capture, gateways and the exporter each allowed only what
       [CAMERA],
     );
     gateway = await spawnGateway({ REDIS_URL: redis.url('gateway'), API_TOKENS: TOKEN });
-    const exporterPort = await freePort();
-    // As the monitoring override and the Kubernetes sidecar run it: its user and password in
-    // its environment, no Redis of its own (-redis.addr=), targets named by each scrape.
-    exporter = spawnProcess('prometheus-redis-exporter', ['-redis.addr=', `-web.listen-address=127.0.0.1:${exporterPort}`], {
-      REDIS_USER: 'exporter',
-      REDIS_PASSWORD: redis.passwords.exporter,
-    });
-    await exporter.waitFor(/Providing metrics at/);
-    exporterUrl = `http://127.0.0.1:${exporterPort}`;
+    // As the monitoring override and the Kubernetes sidecar run it (see spawnRedisExporter).
+    exporter = await spawnRedisExporter(redis);
+    exporterUrl = exporter.url;
   });
 
   after(async () => {

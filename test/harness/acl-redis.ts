@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, loopbackRedisArgs, repoRoot, spawnProcess, untilRedisAnswers } from '@camrelay/stack';
+import { freePort, isOk, loopbackRedisArgs, repoRoot, spawnProcess, untilAnswers, untilRedisAnswers } from '@camrelay/stack';
 import type { Running } from '@camrelay/stack';
 
 export const REDIS_START = join(repoRoot, 'deploy', 'redis', 'start.sh');
@@ -64,4 +64,32 @@ export async function spawnAclRedis(): Promise<AclRedis> {
       return server.stop(signal);
     },
   };
+}
+
+export interface RedisExporter extends Running {
+  /** `http://127.0.0.1:PORT`: /metrics (its own) and /scrape?target= (a Redis's). */
+  readonly url: string;
+  readonly port: number;
+}
+
+/**
+ * Debian's redis exporter as the monitoring override and the Kubernetes sidecar run it: its
+ * user and password in its environment, no Redis of its own (-redis.addr=), targets named by
+ * each scrape. Returned once its /metrics serves its own metrics (any other path of it answers
+ * 200 with a landing page).
+ */
+export async function spawnRedisExporter(redis: AclRedis, command = 'prometheus-redis-exporter'): Promise<RedisExporter> {
+  const port = await freePort();
+  const exporter = spawnProcess(command, ['-redis.addr=', `-web.listen-address=127.0.0.1:${port}`], {
+    REDIS_USER: 'exporter',
+    REDIS_PASSWORD: redis.passwords.exporter,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await untilAnswers(exporter, `${url}/metrics`, (answer) => isOk(answer) && answer.body.includes('redis_exporter_build_info'), 30_000);
+  } catch (error) {
+    await exporter.stop(); // nobody else holds it: left running, it would keep the test process alive
+    throw error;
+  }
+  return { ...exporter, url, port };
 }
