@@ -16,10 +16,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { StreamViewer } from '@camrelay/clients';
-import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess } from '@camrelay/stack';
+import { freePort, isOk, repoRoot, spawnCapture, spawnGateway, spawnProcess, untilAnswers } from '@camrelay/stack';
 import type { Running, Service } from '@camrelay/stack';
-import { spawnAclRedis } from './harness/acl-redis.js';
-import type { AclRedis } from './harness/acl-redis.js';
+import { spawnAclRedis, spawnRedisExporter } from './harness/acl-redis.js';
+import type { AclRedis, RedisExporter } from './harness/acl-redis.js';
 import { eventually } from './harness/eventually.js';
 
 const DEPLOY = join(repoRoot, 'deploy', 'prometheus');
@@ -130,7 +130,7 @@ describe('Prometheus and Grafana against the real parts', () => {
   let redis: AclRedis | undefined;
   let capture: Running | undefined;
   let gateways: Service[] = [];
-  let exporter: Running | undefined;
+  let exporter: RedisExporter | undefined;
   let prometheus: Running | undefined;
   let api = '';
   let renderedConfig = '';
@@ -164,12 +164,7 @@ describe('Prometheus and Grafana against the real parts', () => {
     const gatewayEnv = { REDIS_URL: redis.url('gateway'), API_TOKENS: TOKEN, NO_SIGNAL_AFTER: '1' };
     gateways = await Promise.all([spawnGateway(gatewayEnv), spawnGateway(gatewayEnv)]);
 
-    const exporterPort = await freePort();
-    exporter = spawnProcess(TOOLS.exporter, ['-redis.addr=', `-web.listen-address=127.0.0.1:${exporterPort}`], {
-      REDIS_USER: 'exporter',
-      REDIS_PASSWORD: redis.passwords.exporter,
-    });
-    await exporter.waitFor(/Providing metrics at/);
+    exporter = await spawnRedisExporter(redis, TOOLS.exporter);
 
     const tokenFile = join(dir, 'metrics-token');
     writeFileSync(tokenFile, TOKEN, { mode: 0o600 });
@@ -180,7 +175,7 @@ describe('Prometheus and Grafana against the real parts', () => {
         CAPTURE_TARGETS: `'127.0.0.1:${captureHealth}'`,
         // No credentials in a target: the exporter has its own, and Prometheus shows targets.
         REDIS_TARGETS: `'redis://127.0.0.1:${redis.port}'`,
-        REDIS_EXPORTER: `127.0.0.1:${exporterPort}`,
+        REDIS_EXPORTER: `127.0.0.1:${exporter.port}`,
         METRICS_TOKEN_FILE: tokenFile,
         ALERTS_FILE: ALERTS,
       }),
@@ -195,8 +190,8 @@ describe('Prometheus and Grafana against the real parts', () => {
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
     ]);
-    await prometheus.waitFor(/Server is ready to receive web requests/);
     api = `http://127.0.0.1:${port}`;
+    await untilAnswers(prometheus, `${api}/-/ready`, isOk, 30_000);
 
     // Viewers on both gateways, so that viewer and delivery metrics have something to count.
     const watch = (gateway: Service, camera: string) =>
