@@ -98,6 +98,12 @@ export function registerCaptureMetrics(registry: Registry, capture: RunningCaptu
     labelNames,
     read: perCamera((camera) => (camera.sleeping ? 0 : 1)),
   });
+  scrapedGauge(registry, {
+    name: 'camrelay_capture_passthrough',
+    help: "1 while the camera's frames are its source's own JPEGs, published as delivered (MJPEG passthrough: no decode, no encode); 0 while they are encoded here (another codec, MJPEG_PASSTHROUGH=off, frames that are not complete baseline JPEGs, or the camera asleep).",
+    labelNames,
+    read: perCamera((camera) => (camera.passthrough ? 1 : 0)),
+  });
   scrapedCounter(registry, {
     name: 'camrelay_capture_opens_total',
     help: 'Times the camera was opened: at start, on each wake, and on each reopen after a failure.',

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { CameraInfo } from '@camrelay/bus';
 import { encodeEnvelope } from '@camrelay/frame';
 import type { CameraSpec } from '../cameras.js';
 import type { OpenCV } from '../opencv.js';
@@ -10,6 +9,7 @@ import type { FrameSource } from '../sources/source.js';
 import { CAPTURE_DEFAULTS } from '../defaults.js';
 import { FeedPublisher } from '../publisher.js';
 import type { FrameSink } from '../publisher.js';
+import type { WorkerCameraInfo } from '../worker/protocol.js';
 import { FrameRateMeter } from './frame-rate.js';
 import { Scaler } from './scaling.js';
 
@@ -73,6 +73,8 @@ export class Camera {
   private width = 0;
   private height = 0;
   private lastFrameAt: number | null = null;
+  /** The latest frame was the source's own JPEG, published as delivered (MJPEG passthrough); false while the source is closed. */
+  private passingThrough = false;
   /** At most one envelope in flight per feed: when the sink is slow or down, frames are dropped, not queued. */
   private readonly publisher: FeedPublisher;
   /** The JPEG last published, and when: an identical one is not published again for a while. */
@@ -119,7 +121,7 @@ export class Camera {
     return this.scaler.failures;
   }
 
-  info(): CameraInfo {
+  info(): WorkerCameraInfo {
     return {
       id: this.id,
       width: this.width,
@@ -128,6 +130,7 @@ export class Camera {
       lastFrameAt: this.lastFrameAt,
       sleeping: !this.wanted,
       sizes: this.width === 0 ? [] : [`${this.width}x${this.height}`, ...this.scaler.offeredNames()],
+      passthrough: this.passingThrough,
     };
   }
 
@@ -195,6 +198,7 @@ export class Camera {
         this.log.warn({ err: describe(error), retryInMs }, source ? 'camera lost' : 'camera did not open');
       } finally {
         source?.close();
+        this.passingThrough = false;
       }
       if (retryInMs > 0) await this.pause(retryInMs);
     }
@@ -227,6 +231,7 @@ export class Camera {
         this.width = width;
         this.height = height;
         this.lastFrameAt = capturedAt;
+        this.passingThrough = frame.kind === 'jpeg';
         this.meter.tick(capturedAt);
         this.framesCaptured++;
         const sequence = this.sequence++;

@@ -102,6 +102,11 @@ export class HeldCamera {
     return this.isolated ? this.lastInfo : { ...this.lastInfo, fps: 0, sleeping: true };
   }
 
+  /** Its frames are its source's own JPEGs, published as delivered (MJPEG passthrough); false while it sleeps. */
+  get passthrough(): boolean {
+    return this.isolated?.passthrough ?? false;
+  }
+
   counters(): WorkerCounters {
     const total = addCounters(this.retired, this.isolated?.counters ?? NO_COUNTERS);
     return { ...total, droppedFrames: total.droppedFrames + this.droppedFrames };

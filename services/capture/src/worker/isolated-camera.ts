@@ -13,7 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CameraInfo } from '@camrelay/bus';
-import { FRAME_PIPE_FD, FramePipeReader, NO_COUNTERS, addCounters } from './protocol.js';
+import { FRAME_PIPE_FD, FramePipeReader, NO_COUNTERS, addCounters, directoryEntryOf } from './protocol.js';
 import type { FromWorker, ToWorker, WorkerCounters, WorkerSettings } from './protocol.js';
 import type { WorkerPool } from './pool.js';
 
@@ -57,6 +57,8 @@ export class IsolatedCamera {
   private current: WorkerCounters = NO_COUNTERS;
   private retired: WorkerCounters = NO_COUNTERS;
   latestInfo: CameraInfo | null = null;
+  /** The running worker's latest frame was its source's own JPEG, published as delivered (WorkerCameraInfo.passthrough). */
+  passthrough = false;
   /** Workers that ended without being asked to, by why. */
   readonly ends: Record<WorkerEnd, number> = { exited: 0, hung: 0 };
 
@@ -129,17 +131,19 @@ export class IsolatedCamera {
     if (message.type === 'ready') return;
     this.lastHeardAt = performance.now();
     this.reported = true;
-    this.latestInfo = message.info;
+    this.latestInfo = directoryEntryOf(message.info);
+    this.passthrough = message.info.passthrough;
     this.current = message.counters;
     if (message.type === 'status') {
       // Frames flow again: a later crash starts over from the shortest backoff.
       if (message.info.lastFrameAt !== null) this.restarts = 0;
-    } else this.options.onFirstFrame(message.info, message.jpegBytes);
+    } else this.options.onFirstFrame(this.latestInfo, message.jpegBytes);
   }
 
   private retire(): void {
     this.retired = this.counters;
     this.current = NO_COUNTERS;
+    this.passthrough = false;
   }
 
   private checkAlive(): void {

@@ -7,6 +7,17 @@
 import type { CameraInfo } from '@camrelay/bus';
 import type { CameraSpec } from '../cameras.js';
 
+/** What a worker reports of its camera: its directory entry, and how its frames are made. */
+export interface WorkerCameraInfo extends CameraInfo {
+  /** Its latest frame was published as its source delivered it (MJPEG passthrough), not encoded here. */
+  readonly passthrough: boolean;
+}
+
+/** A worker's report as the directory has it: CameraInfo's fields alone. */
+export function directoryEntryOf({ id, width, height, fps, lastFrameAt, sleeping, sizes }: CameraInfo): CameraInfo {
+  return { id, width, height, fps, lastFrameAt, sleeping, sizes };
+}
+
 /** The file descriptor of the envelope pipe in the worker. */
 export const FRAME_PIPE_FD = 3;
 
@@ -66,8 +77,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { readonly type: 'ready' }
-  | { readonly type: 'status'; readonly info: CameraInfo; readonly counters: WorkerCounters }
-  | { readonly type: 'first-frame'; readonly jpegBytes: number; readonly info: CameraInfo; readonly counters: WorkerCounters };
+  | { readonly type: 'status'; readonly info: WorkerCameraInfo; readonly counters: WorkerCounters }
+  | { readonly type: 'first-frame'; readonly jpegBytes: number; readonly info: WorkerCameraInfo; readonly counters: WorkerCounters };
 
 /** Prefix of one envelope on the pipe: its length after the 4 length bytes, and its feed id. */
 export function framePrefix(feed: string, envelopeBytes: number): Buffer {
