@@ -6,7 +6,9 @@
  * rises, and the fleet settles with every camera held by one instance.
  */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics } from '@camrelay/clients';
 import { cameraLeaseKey } from '@camrelay/bus';
 import { epochOf } from '@camrelay/frame';
@@ -31,6 +33,42 @@ describe('a capture fleet on Redis Cluster: the lease master killed during a han
     >;
     const port = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
     return cluster.nodes.find((node) => node.port === port)!;
+  };
+
+  /**
+   * Watches a lease on the node that holds it: at each write of its hash (a keyspace
+   * notification, enabled here on that node) reads it at once, and resolves `reserved` with the
+   * successor once a new hand-over reservation (`next`) is there. It is there only from the
+   * successor's RESERVE until its TAKE (its standby camera's first frame, ~0.1 s later): a poll
+   * at intervals misses it, an event does not. Should the lease be taken (its epoch risen)
+   * before a reservation was read, `reserved` rejects: the hand-over went unseen.
+   */
+  const watchLease = async (node: RedisClusterNode, key: string) => {
+    const reader = new Redis(node.port, '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const subscriber = reader.duplicate();
+    for (const connection of [reader, subscriber]) connection.on('error', () => undefined); // its node is killed
+    await reader.config('SET', 'notify-keyspace-events', 'Kh');
+    const [epochAt, nextUntilAt] = await reader.hmget(key, 'epoch', 'nextUntil');
+    let settle!: { resolve: (next: string) => void; reject: (error: Error) => void };
+    const reserved = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
+    subscriber.on('message', () => {
+      reader.hmget(key, 'next', 'nextUntil', 'epoch').then(
+        ([next, nextUntil, epoch]) => {
+          if (next && nextUntil !== nextUntilAt) settle.resolve(next);
+          else if (epoch !== epochAt)
+            settle.reject(new Error(`${key} taken (epoch ${epochAt} to ${epoch}) before its reservation was read`));
+        },
+        (error: Error) => settle.reject(error),
+      );
+    });
+    await subscriber.subscribe(`__keyspace@0__:${key}`);
+    return {
+      reserved,
+      close: () => {
+        reader.disconnect();
+        subscriber.disconnect();
+      },
+    };
   };
 
   before(async () => {
@@ -82,18 +120,22 @@ describe('a capture fleet on Redis Cluster: the lease master killed during a han
     const master = await masterOf(lease);
     const epochBefore = epochOf(viewers.get(moving)!.liveFrames.at(-1)!.sequence);
 
-    // SIGTERM starts the hand-over; the lease's master dies once the successor has reserved it.
+    // SIGTERM starts the hand-over; the lease's master dies the moment the successor has reserved it, before it takes it.
+    const watch = await watchLease(master, lease);
+    let successor: string;
     const stopping = leaving.running.stop('SIGTERM');
-    await eventually(
-      async () => {
-        const next = (await cluster.cli(master.port, 'hget', lease, 'next')).trim();
-        assert.notEqual(next, '', 'a successor reserved the camera');
-      },
-      10_000,
-      10,
-    );
-    master.process.kill('SIGKILL');
-    t.diagnostic(`killed the master of ${lease} (port ${master.port}) during its hand-over`);
+    try {
+      successor = await Promise.race([
+        watch.reserved,
+        sleep(10_000, undefined, { ref: false }).then(() =>
+          Promise.reject(new Error(`no successor reserved ${lease} within 10 s of SIGTERM`)),
+        ),
+      ]);
+      master.process.kill('SIGKILL');
+    } finally {
+      watch.close();
+    }
+    t.diagnostic(`killed the master of ${lease} (port ${master.port}) once ${successor} had reserved it`);
     await stopping;
 
     await eventually(
