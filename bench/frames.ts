@@ -26,7 +26,7 @@ export async function frameSet(root: string, width: number, height: number, qual
   // are those same bytes (capture passes an MJPEG file's frames through unchanged).
   const video = join(dir, 'frames-mjpeg.avi');
   if (!existsSync(video)) {
-    const cv = await loadOpenCV();
+    const cv = await loadOpenCV(process.env);
     mkdirSync(dir, { recursive: true });
     const pattern = openPattern(cv, { width, height, fps: 30 }, 'bench');
     const encoded: Buffer[] = [];

@@ -13,7 +13,7 @@ import { loadOpenCV } from '@camrelay/capture';
 
 const { values } = parseArgs({ options: { frames: { type: 'string', default: '120' } } });
 const FRAMES = Number(values.frames);
-const cv = await loadOpenCV();
+const cv = await loadOpenCV(process.env);
 const WIDTH = 640;
 const HEIGHT = 480;
 

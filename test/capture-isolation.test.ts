@@ -25,7 +25,7 @@ const MEASURE_MS = 10_000;
 
 /** Thirty distinct 640x480 JPEGs (capture skips a frame identical to the last). */
 async function distinctJpegs(): Promise<Buffer[]> {
-  const cv = await loadOpenCV();
+  const cv = await loadOpenCV(process.env);
   const pattern = openPattern(cv, { width: 640, height: 480, fps: FPS }, 'isolation');
   const jpegs: Buffer[] = [];
   for (let i = 0; i < 30; i++) {

@@ -35,7 +35,7 @@ describe('drop-in URLs of other streamers', () => {
   let cv: Awaited<ReturnType<typeof loadOpenCV>>;
 
   before(async () => {
-    cv = await loadOpenCV();
+    cv = await loadOpenCV(process.env);
     relay = await startRelay({
       cameras: 'lab=pattern:160x120@10;yard=pattern:320x240@10',
       gatewayEnv: { API_TOKENS: `${ADMIN}; ${LAB_ONLY}=lab` },

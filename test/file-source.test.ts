@@ -22,7 +22,7 @@ describe('a file source, embedded mode', () => {
   let gateway: Service;
 
   before(async () => {
-    const cv = await loadOpenCV();
+    const cv = await loadOpenCV(process.env);
     dir = mkdtempSync(join(tmpdir(), 'camrelay-file-'));
     const path = join(dir, 'clip.avi');
     const writer = new cv.VideoWriter(path, cv.VideoWriter.fourcc('MJPG'), 25, new cv.Size(320, 240));
@@ -41,7 +41,7 @@ describe('a file source, embedded mode', () => {
   });
 
   it('plays the file at its size, looping past its end', async () => {
-    const cv = await loadOpenCV();
+    const cv = await loadOpenCV(process.env);
     const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/clip/stream.mjpg`);
     try {
       // A viewer that comes before the file's first frame sees the STARTING picture first.

@@ -35,7 +35,7 @@ describe('a network source that is lost and comes back', () => {
   });
 
   it('streams the network camera, survives its loss and picks it up again', async () => {
-    const cv = await loadOpenCV();
+    const cv = await loadOpenCV(process.env);
     const viewer = new StreamViewer(`${relay.baseUrl}/cameras/relay/stream.mjpg`);
     try {
       const [frame] = await viewer.waitForFrames(5);

@@ -68,7 +68,7 @@ describe('capture → Redis → two gateways', () => {
   });
 
   it('streams the same frames, valid JPEGs with rising X-Sequence, to viewers on both gateways', async () => {
-    const cv = await loadOpenCV();
+    const cv = await loadOpenCV(process.env);
     const viewers = gateways.flatMap((gateway) => [0, 1].map(() => new StreamViewer(`${gateway.baseUrl}/cameras/lab/stream.mjpg`)));
     try {
       const received = await Promise.all(viewers.map((viewer) => viewer.waitForFrames(30)));
@@ -191,7 +191,7 @@ describe('capture → Redis → two gateways', () => {
     const viewer = new StreamViewer(`${gateways[0]!.baseUrl}/video_feed`);
     try {
       const [frame] = await viewer.waitForFrames(1);
-      const cv = await loadOpenCV();
+      const cv = await loadOpenCV(process.env);
       assert.equal(cv.imdecode(frame!.jpeg).cols, 640);
     } finally {
       viewer.close();

@@ -49,7 +49,7 @@ describe('sizes per viewer', () => {
   const isLive = (frame: ReceivedFrame) => frame.headers['x-no-signal'] === undefined;
 
   before(async () => {
-    cv = await loadOpenCV();
+    cv = await loadOpenCV(process.env);
     video = await writeStillVideo(320, 240, FPS);
     relay = await startRelay({
       cameras: `lab=pattern:640x480@${FPS},always;wide=pattern:320x180@${FPS},always,sizes=160x90+640x360;mjpeg=file:${video},always`,

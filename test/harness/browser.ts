@@ -23,7 +23,7 @@ export function launchChromium(): Promise<Browser> {
 
 /** How many pixels differ clearly between two screenshots (PNG or JPEG bytes). */
 export async function changedPixels(before: Buffer, after: Buffer): Promise<number> {
-  const cv = await loadOpenCV();
+  const cv = await loadOpenCV(process.env);
   const a = cv.imdecode(before);
   const b = cv.imdecode(after);
   return a.absdiff(b).cvtColor(cv.COLOR_BGR2GRAY).threshold(16, 255, cv.THRESH_BINARY).countNonZero();

@@ -10,4 +10,4 @@ import { readGatewayConfig, runGatewayOnRedis } from '@camrelay/gateway';
 
 const namesRedis = Boolean(process.env.REDIS_URL || process.env.REDIS_CLUSTER_NODES);
 if (namesRedis) await runGatewayOnRedis(readConfigOrExit('gateway', () => readGatewayConfig(process.env, 'redis')));
-else await runWithRedactedOutput(() => import('./embedded.js'));
+else await runWithRedactedOutput(process.env, () => import('./embedded.js'));

@@ -5,4 +5,4 @@
  */
 import { runWithRedactedOutput } from '@camrelay/capture';
 
-await runWithRedactedOutput(() => import('./embedded.js'));
+await runWithRedactedOutput(process.env, () => import('./embedded.js'));

@@ -31,20 +31,25 @@ const MAX_LINE = 64 * 1024;
  * makes this process that worker's parent: same script, arguments, Node flags and
  * environment; its stop signals passed on; its exit code, or the signal that ended it, ours.
  * In the worker, runs `start`.
+ *
+ * `env` is this process's environment, passed down by the entry point. It must be the
+ * environment object itself, not a copy: in the worker the flag is removed from it, so that no
+ * process the worker starts (camera workers, anything else) inherits it and takes itself for
+ * the worker.
  */
-export async function runWithRedactedOutput(start: () => Promise<unknown>): Promise<void> {
-  if (process.env[WORKER] === '1') {
-    delete process.env[WORKER];
+export async function runWithRedactedOutput(env: NodeJS.ProcessEnv, start: () => Promise<unknown>): Promise<void> {
+  if (env[WORKER] === '1') {
+    delete env[WORKER];
     holdLifeline();
     await start();
     return;
   }
-  superviseWorker();
+  superviseWorker(env);
 }
 
-function superviseWorker(): void {
+function superviseWorker(env: NodeJS.ProcessEnv): void {
   const worker = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    env: { ...process.env, [WORKER]: '1' },
+    env: { ...env, [WORKER]: '1' },
     stdio: ['inherit', 'pipe', 'pipe', 'pipe'],
   });
   worker.on('error', (error) => {

@@ -21,7 +21,7 @@ describe('inspectJpeg: what capture may publish as a source delivered it', () =>
   let cv: OpenCV;
   let baseline: Buffer;
   before(async () => {
-    cv = await loadOpenCV();
+    cv = await loadOpenCV(process.env);
     const picture = new cv.Mat(120, 200, cv.CV_8UC3, [40, 160, 220]);
     baseline = cv.imencode('.jpg', picture, [cv.IMWRITE_JPEG_QUALITY, 80]);
   });

@@ -31,7 +31,8 @@ process.on('message', (message: ToWorker) => {
   running.camera?.watchSizes(watchedSizes);
 });
 const started = once(process, 'message') as Promise<[ToWorker]>;
-const cv = await loadOpenCV();
+// This process's environment, which OpenCV reads: loadOpenCV sets its defaults there first.
+const cv = await loadOpenCV(process.env);
 send({ type: 'ready' });
 const [start] = await started;
 if (start.type !== 'start') throw new Error('camera worker: expected the start message first');
