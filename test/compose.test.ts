@@ -642,7 +642,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
   });
 
   it('serves a smaller size through the load balancer, scaled in the capture container', async () => {
-    const cv = await loadOpenCV();
+    const cv = await loadOpenCV(process.env);
     const viewer = new StreamViewer(`${lb}/cameras/cam/stream.mjpg?size=320x240`, { headers: AUTH });
     try {
       const frame = await viewer.waitForFrame((part) => part.headers['x-no-signal'] === undefined, 'a frame', 0, 15_000);

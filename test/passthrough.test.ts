@@ -78,7 +78,7 @@ describe('MJPEG passthrough', () => {
   const progressive: Buffer[] = [];
 
   before(async () => {
-    cv = await loadOpenCV();
+    cv = await loadOpenCV(process.env);
     dir = mkdtempSync(join(tmpdir(), 'camrelay-passthrough-'));
     for (const mat of pictures(cv, 12)) {
       baseline.push(cv.imencode('.jpg', mat, [cv.IMWRITE_JPEG_QUALITY, 70]));

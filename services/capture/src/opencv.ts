@@ -34,12 +34,9 @@ let loading: Promise<OpenCV> | undefined;
  * OPENCV_ENVIRONMENT's values are set there first where it has none. It must be the process's
  * environment object itself, not a copy: the binding and OpenCV read the real environment.
  */
-export function loadOpenCV(env?: NodeJS.ProcessEnv): Promise<OpenCV> {
+export function loadOpenCV(env: NodeJS.ProcessEnv): Promise<OpenCV> {
   loading ??= (async () => {
-    // Without `env` (test/passthrough.test.ts and test/compose.test.ts, until they pass theirs):
-    // the process's own, as before the entry points passed it. Remove with the last such caller.
-    const environment = env ?? process.env;
-    for (const [name, value] of Object.entries(OPENCV_ENVIRONMENT)) environment[name] ??= value;
+    for (const [name, value] of Object.entries(OPENCV_ENVIRONMENT)) env[name] ??= value;
     try {
       const { Log } = await import('@u4/opencv-build');
       Log.silence = true;
