@@ -110,9 +110,13 @@ describe('MJPEG passthrough', () => {
       const frames = (await viewer.waitForFrames(baseline.length + 6, 20_000)).filter((frame) => !frame.headers['x-no-signal']);
       const indexes = frames.map((frame) => baseline.findIndex((jpeg) => jpeg.equals(frame.jpeg)));
       assert.ok(!indexes.includes(-1), `every frame is one of the file's JPEGs, byte for byte (${indexes.join(' ')})`);
-      // The latest frame first (a joiner's picture at once), then the file's order, round again.
-      for (let i = 2; i < indexes.length; i++)
-        assert.equal(indexes[i], (indexes[i - 1]! + 1) % baseline.length, `order: ${indexes.join(' ')}`);
+      // The latest frame first (a joiner's picture at once), then the file's order, round again:
+      // each frame one to three places after the one before, since a viewer slow to read (a busy
+      // machine) is rightly skipped a frame or two, but never one repeated or gone back to.
+      for (let i = 2; i < indexes.length; i++) {
+        const step = (indexes[i]! - indexes[i - 1]! + baseline.length) % baseline.length;
+        assert.ok(step >= 1 && step <= 3, `order: ${indexes.join(' ')}`);
+      }
     } finally {
       viewer.close();
     }
