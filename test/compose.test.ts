@@ -266,7 +266,16 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       setUp.push(
         `base images ready after ${((performance.now() - started) / 1000).toFixed(0)} s: ${Object.values(composeEnv).slice(0, 3).join(' ')}`,
       );
-      environment = await new DockerComposeEnvironment(repoRoot, COMPOSE_FILES)
+      environment = await startEnvironment();
+      setUp.push(`images built and every container healthy ${((performance.now() - started) / 1000).toFixed(0)} s after the start`);
+    },
+    { timeout: 45 * 60_000 },
+  );
+
+  /** Up and healthy; if a container is not, the error names it with its last health checks. */
+  const startEnvironment = async () => {
+    try {
+      return await new DockerComposeEnvironment(repoRoot, COMPOSE_FILES)
         .withProjectName(PROJECT)
         .withBuild()
         .withEnvironment(composeEnv)
@@ -279,10 +288,20 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
           commandOptions: ['--scale', 'gateway=3', '--scale', `capture=${CAPTURES}`],
         })
         .up();
-      setUp.push(`images built and every container healthy ${((performance.now() - started) / 1000).toFixed(0)} s after the start`);
-    },
-    { timeout: 45 * 60_000 },
-  );
+    } catch (error) {
+      const ids = (await docker('ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`).catch(() => ''))
+        .split(/\s+/)
+        .filter(Boolean);
+      const health = await Promise.all(
+        ids.map((id) =>
+          docker('inspect', '--format', '{{.Name}} {{.State.Status}} {{json .State.Health}}', id).catch(
+            (failure: Error) => `${id}: ${failure.message}`,
+          ),
+        ),
+      );
+      throw new Error(`${(error as Error).message}; the containers and their last health checks:\n${health.join('\n')}`, { cause: error });
+    }
+  };
 
   after(async () => {
     for (const viewer of viewers) viewer.close();
