@@ -3,18 +3,20 @@
  * CAMERAS share them evenly, each camera held by one under a lease; a joining instance takes
  * its share and a stopping one hands its cameras over, each opened by its new holder before
  * the old lets go (no NO SIGNAL, dark for well under a second); a paused instance's frames never
- * reach a viewer after its cameras moved (fencing epochs); a killed one's cameras are live
- * again within 3 s; a camera's worker that crashes costs that camera alone. Each viewer's
- * X-Sequence rises throughout.
+ * reach a viewer after its cameras moved, whether its workers were killed as hung meanwhile (10 s)
+ * or handed it the frames they captured (a shorter pause: published under its lost epochs, fenced
+ * by the gateway); a killed one's cameras are live again within 3 s; a camera's worker that crashes
+ * costs that camera alone. Each viewer's X-Sequence rises throughout.
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import type { ReceivedFrame } from '@camrelay/clients';
 import { framesChannel } from '@camrelay/bus';
-import { FRAMES_PER_EPOCH, encodeEnvelope, epochOf, sequenceOf } from '@camrelay/frame';
+import { FRAMES_PER_EPOCH, decodeEnvelope, encodeEnvelope, epochOf, sequenceOf } from '@camrelay/frame';
 import { freePort, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import type { RedisServer, Running, Service } from '@camrelay/stack';
 import { heldCameras, sequenceFault } from './harness/capture-fleet.js';
@@ -22,6 +24,8 @@ import { eventually } from './harness/eventually.js';
 
 const CAMERAS = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
 const FPS = 15;
+/** Capture's default: a worker silent this long is killed (services/capture/src/defaults.ts, workerHungAfterMs). */
+const WORKER_HUNG_AFTER_MS = 10_000;
 
 interface Instance {
   readonly name: string;
@@ -110,6 +114,22 @@ describe('capture as a fleet: leases, hand-overs, fencing and failover', () => {
     return { instance, victim, others: CAMERAS.filter((id) => id !== victim.id) };
   };
 
+  /**
+   * Records every frame published on these cameras' channels (their own size: what the viewers
+   * watch), with its X-Sequence and X-Timestamp as a gateway would send them.
+   */
+  const recordPublished = async (ids: readonly string[]) => {
+    const subscriber = new Redis(redis.url);
+    const byChannel = new Map(ids.map((id) => [framesChannel(id), id]));
+    const frames = new Map(ids.map((id) => [id, [] as Array<{ sequence: number; timestamp: string }>]));
+    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      const { sequence, capturedAt } = decodeEnvelope(message);
+      frames.get(byChannel.get(channel.toString())!)!.push({ sequence, timestamp: (capturedAt / 1000).toFixed(6) });
+    });
+    await subscriber.subscribe(...byChannel.keys());
+    return { frames, close: () => subscriber.disconnect() };
+  };
+
   before(async () => {
     redis = await spawnRedis();
     gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });
@@ -175,36 +195,131 @@ describe('capture as a fleet: leases, hand-overs, fencing and failover', () => {
     checkSequences();
   });
 
-  it('a paused instance (SIGSTOP 10 s) loses its cameras to the others, and none of its frames reaches a viewer after', async (t) => {
+  /**
+   * SIGSTOPs an instance with no publish in flight, and returns when. A feed's publish still in
+   * flight when it stops would have the frames its workers send it meanwhile dropped on SIGCONT
+   * (one publish in flight per feed: the others are dropped), and it would publish nothing stale.
+   * So its workers are stopped first; once it has published what they had sent (its /healthz
+   * answered after), Redis has run those publishes (a PING answered after them) and it has read
+   * their replies (its /healthz answered again), it is stopped, and its workers go on.
+   */
+  const stopIdle = async (instance: Instance, cameras: readonly string[]): Promise<number> => {
+    const health = (await (await fetch(`${instance.health}/healthz`)).json()) as Health;
+    const workers = health.cameras.filter((camera) => cameras.includes(camera.id)).map((camera) => camera.workerPid);
+    assert.ok(workers.length === cameras.length && workers.every((pid) => pid !== null), `workers of ${cameras.join(', ')} running`);
+    const barrier = new Redis(redis.url);
+    for (const pid of workers) process.kill(pid, 'SIGSTOP');
+    try {
+      await (await fetch(`${instance.health}/healthz`)).text();
+      await barrier.ping();
+      await (await fetch(`${instance.health}/healthz`)).text();
+      const stoppedAt = Date.now();
+      process.kill(instance.pid, 'SIGSTOP');
+      return stoppedAt;
+    } finally {
+      for (const pid of workers) process.kill(pid, 'SIGCONT');
+      barrier.disconnect();
+    }
+  };
+
+  /**
+   * Pauses an instance (SIGSTOP) for `pauseMs`, or until its cameras moved if that is longer:
+   * each taken over by the other within `backWithinMs`, the survivor's frames at the viewers.
+   * Then resumes it (SIGCONT) and waits until the fleet has settled again. Every
+   * frame published on its cameras' channels is recorded on the way, as the gateway gets it:
+   * what the paused instance published after it resumed under the epochs it had lost
+   * (`staleAfterResume`), and which of those reached a viewer (`staleAtViewer`). A stale frame is
+   * known at a viewer by its epoch or, should a gateway renumber it (X-Sequence), by its capture
+   * time (X-Timestamp) on a frame the camera's new holders did not publish so.
+   */
+  const pauseThenResume = async (
+    t: TestContext,
+    { pauseMs, backWithinMs, idle = false }: { pauseMs: number; backWithinMs: number; idle?: boolean },
+  ) => {
     const holdings = await evenlyShared(alive());
     const [paused, survivor] = [...holdings.keys()] as [Instance, Instance];
     const moving = holdings.get(paused)!;
-    const epochs = new Map(moving.map((id) => [id, epochNow(id)]));
-    const from = seen();
-    process.kill(paused.pid, 'SIGSTOP');
+    // Its epochs as it holds them (a viewer's X-Sequence says the same, unless a gateway renumbered it).
+    const metrics = await fetchMetrics(paused.health);
+    const epochs = new Map(moving.map((id) => [id, metricValue(metrics, 'camrelay_capture_camera_epoch', `camera="${id}"`)]));
+    const published = await recordPublished(moving);
+    let resumedFrom: Map<string, number>;
+    let publishedBefore: Map<string, number>;
     try {
-      const stoppedAt = Date.now();
-      for (const id of moving) {
-        const frame = await newEpochFrame(id, epochs.get(id)!, from.get(id)!, 10_000);
-        t.diagnostic(`${id}: live on the survivor ${(frame.receivedAt - stoppedAt).toFixed(0)} ms after the pause`);
-        assert.ok(frame.receivedAt - stoppedAt < 3000, `${id} back within 3 s`);
+      const from = seen();
+      let stoppedAt = Date.now();
+      if (idle) stoppedAt = await stopIdle(paused, moving);
+      else process.kill(paused.pid, 'SIGSTOP');
+      try {
+        for (const id of moving) {
+          const frame = await newEpochFrame(id, epochs.get(id)!, from.get(id)!, 10_000);
+          t.diagnostic(`${id}: live on the survivor ${(frame.receivedAt - stoppedAt).toFixed(0)} ms after the pause`);
+          assert.ok(frame.receivedAt - stoppedAt < backWithinMs, `${id} back within ${backWithinMs} ms`);
+        }
+        assert.deepEqual((await heldBy(survivor)).sort(), [...CAMERAS].sort(), 'the survivor holds every camera');
+        await sleep(Math.max(0, stoppedAt + pauseMs - Date.now())); // the pause itself: time, not an event
+      } finally {
+        process.kill(paused.pid, 'SIGCONT');
+        resumedFrom = seen();
+        publishedBefore = new Map(moving.map((id) => [id, published.frames.get(id)!.length]));
       }
-      assert.deepEqual((await heldBy(survivor)).sort(), [...CAMERAS].sort(), 'the survivor holds every camera');
-      await eventually(() => assert.ok(Date.now() - stoppedAt >= 10_000), 11_000, 100);
+      // Back, the paused instance finds its leases gone, stops those cameras, and takes its share again by hand-over.
+      await evenlyShared(alive());
+      for (const id of CAMERAS) await viewers.get(id)!.waitForFrames(resumedFrom.get(id)! + FPS);
     } finally {
-      process.kill(paused.pid, 'SIGCONT');
+      published.close();
     }
-    const resumedFrom = seen();
-    // Back, the paused instance finds its leases gone, stops those cameras, and takes its share again by hand-over.
-    await evenlyShared(alive());
-    for (const id of CAMERAS) await viewers.get(id)!.waitForFrames(resumedFrom.get(id)! + FPS);
+    const staleAfterResume = new Map<string, number>();
+    const staleAtViewer: string[] = [];
     for (const id of moving) {
-      const stale = viewers
-        .get(id)!
-        .frames.slice(resumedFrom.get(id))
-        .filter((frame) => epochOf(frame.sequence) <= epochs.get(id)!);
-      assert.deepEqual(stale, [], `${id}: no frame of the paused instance's epoch ${epochs.get(id)} after it resumed`);
+      const lost = epochs.get(id)!;
+      const frames = published.frames.get(id)!;
+      const stale = frames.slice(publishedBefore.get(id)).filter((frame) => epochOf(frame.sequence) <= lost);
+      staleAfterResume.set(id, stale.length);
+      const staleTimes = new Set(stale.map((frame) => frame.timestamp));
+      const newer = frames.filter((frame) => epochOf(frame.sequence) > lost);
+      const asPublished = new Set(newer.map((frame) => `${frame.sequence}@${frame.timestamp}`));
+      for (const frame of viewers.get(id)!.frames.slice(resumedFrom.get(id)).filter(live)) {
+        const timestamp = frame.headers['x-timestamp']!;
+        if (epochOf(frame.sequence) <= lost) staleAtViewer.push(`${id}: X-Sequence ${frame.sequence} (epoch ${epochOf(frame.sequence)})`);
+        else if (staleTimes.has(timestamp) && !asPublished.has(`${frame.sequence}@${timestamp}`))
+          staleAtViewer.push(`${id}: X-Timestamp ${timestamp}, published under epoch ${lost}, renumbered X-Sequence ${frame.sequence}`);
+      }
     }
+    t.diagnostic(
+      `frames of a lost epoch the paused instance published after SIGCONT: ${JSON.stringify(Object.fromEntries(staleAfterResume))}`,
+    );
+    return { epochs, staleAfterResume, staleAtViewer };
+  };
+
+  it('a paused instance (SIGSTOP 10 s) loses its cameras to the others, and none of its frames reaches a viewer after', async (t) => {
+    // On SIGCONT its workers' hang watchdog (10 s) is due: it kills them, mostly before it has
+    // read what they captured meanwhile, so that it publishes no frame of its lost epochs, or one
+    // now and then. The shorter pause below has it publish such frames every time.
+    const { epochs, staleAtViewer } = await pauseThenResume(t, { pauseMs: 10_000, backWithinMs: 3000 });
+    assert.deepEqual(staleAtViewer, [], `no frame of the paused instance's epochs ${JSON.stringify([...epochs])} after it resumed`);
+    checkSequences();
+  });
+
+  it("a paused instance (SIGSTOP until its cameras moved: past its leases, within its workers' hang watchdog) publishes its buffered frames after SIGCONT: the gateway fences every one", async (t) => {
+    // Paused past its leases (1.5 s: its cameras moved) but not past its workers' hang watchdog
+    // (10 s, which would kill them first), and with no publish in flight: on SIGCONT it publishes
+    // what its workers captured meanwhile, under the epochs it lost, before it learns that it
+    // lost them.
+    const fencedBefore = metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_frames_fenced_total');
+    const { epochs, staleAfterResume, staleAtViewer } = await pauseThenResume(t, {
+      pauseMs: 0,
+      backWithinMs: WORKER_HUNG_AFTER_MS - 2000,
+      idle: true,
+    });
+    assert.ok(
+      [...staleAfterResume.values()].some((count) => count > 0),
+      'the paused instance published frames of its lost epochs after SIGCONT',
+    );
+    assert.deepEqual(staleAtViewer, [], `no frame of the paused instance's epochs ${JSON.stringify([...epochs])} after it resumed`);
+    const fenced = metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_frames_fenced_total') - fencedBefore;
+    t.diagnostic(`the gateway fenced ${fenced} frames`);
+    assert.ok(fenced > 0, 'the gateway fenced frames');
     checkSequences();
   });
 
