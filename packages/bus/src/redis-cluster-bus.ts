@@ -22,9 +22,24 @@ const ERROR_REPORT_EVERY_MS = 1000;
  * reply, a pushed `sunsubscribe` or a lost subscriber connection, which is how a killed master
  * is noticed (90-160 ms after its replica's promotion in the cluster test). A master that goes
  * silent with its connections open (a stopped process, a partition) announces nothing: this
- * poll finds its promoted replica (1.6 s after the promotion in the test; 4.7 s with a 5 s poll).
+ * poll finds its promoted replica (0.4-1.3 s after the promotion in the test; 4.7 s with a 5 s poll).
  */
 const SLOTS_REFRESH_MS = 1000;
+
+/**
+ * How long one node may take to say who owns which slots before the next node is asked. A
+ * silent master is asked too until its replica is promoted, and ioredis's default (1 s) then
+ * delays the poll that would find the promotion by that much; a live node answers in a millisecond.
+ */
+const SLOTS_REFRESH_TIMEOUT_MS = 500;
+
+/**
+ * How long a connection to a node that left the slot map (a silent master, failed over) may
+ * take to close before it is cut. Cutting it fails the commands still waiting on it, a camera's
+ * one publish in flight among them (capture's publisher.ts): until then that camera's next
+ * frames were dropped instead of sent to the new master. ioredis's default is 2 s.
+ */
+const DISCONNECT_TIMEOUT_MS = 200;
 
 /**
  * The frame bus on a Redis Cluster with sharded pub/sub: a camera's frames are published with
@@ -61,6 +76,7 @@ class ShardedCluster implements RedisTransport {
         // A frame replayed after an outage is stale: better dropped than shown late.
         enableOfflineQueue: false,
         slotsRefreshInterval: SLOTS_REFRESH_MS,
+        slotsRefreshTimeout: SLOTS_REFRESH_TIMEOUT_MS,
         // As the single-Redis bus does.
         clusterRetryStrategy: reconnectDelay,
         redisOptions: {
@@ -69,6 +85,7 @@ class ShardedCluster implements RedisTransport {
           disableClientInfo: true,
           connectTimeout: COMMAND_TIMEOUT_MS,
           commandTimeout: COMMAND_TIMEOUT_MS,
+          disconnectTimeout: DISCONNECT_TIMEOUT_MS,
           ...(options.username === undefined ? {} : { username: options.username }),
           ...(options.password === undefined ? {} : { password: options.password }),
           ...(options.tls ? { tls: {} } : {}),
