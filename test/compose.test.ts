@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Request } from 'playwright-core';
 import { DockerComposeEnvironment, Wait } from 'testcontainers';
 import type { StartedDockerComposeEnvironment } from 'testcontainers';
 import { StreamViewer, metricValue } from '@camrelay/clients';
@@ -611,6 +611,12 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
         `${new Date().toISOString()} ${url.pathname}${url.searchParams.has('size') ? ` size=${url.searchParams.get('size')}` : ''}`,
       );
     });
+    const ended = (how: string) => (request: Request) => {
+      const url = new URL(request.url());
+      if (url.protocol !== 'blob:') asked.push(`${new Date().toISOString()} ${how} ${url.pathname} ${request.failure()?.errorText ?? ''}`);
+    };
+    page.on('requestfinished', ended('finished'));
+    page.on('requestfailed', ended('failed'));
     try {
       await page.goto(`${lb}/#token=${TOKEN}`);
       await waitForPicture(page, 'cam', 640, 20_000);
@@ -620,7 +626,25 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       // left: the page then shows STARTING (which changes once a second) until the camera is open.
       await eventually(async () => assert.ok((await changedPixels(first, await tile.screenshot())) > 100, 'the picture moves'), 5000, 250);
     } catch (error) {
-      t.diagnostic(`the page asked for:\n${asked.join('\n')}\n${await serviceLogs()}`);
+      // Whether each tile still streams, and whether its picture still loads (a load that never
+      // ends freezes a tile whose parts keep coming), against the page's clock.
+      const tiles = await page
+        .evaluate(() => {
+          const doc = (globalThis as unknown as { document: { querySelectorAll(selector: string): Iterable<Element> } }).document;
+          interface Element {
+            readonly dataset: Record<string, string | undefined>;
+            readonly textContent: string | null;
+            querySelector(selector: string): { src: string; complete: boolean; naturalWidth: number } | null;
+          }
+          return [...doc.querySelectorAll('figure')].map((figure) => {
+            const img = figure.querySelector('img');
+            return `${figure.dataset.id}: stream ${figure.dataset.stream ?? 'none'}, img ${img?.src.slice(0, 5)} complete ${img?.complete} width ${img?.naturalWidth}, caption "${figure.textContent}"`;
+          });
+        })
+        .catch((failure: Error) => [`the page did not answer: ${failure.message}`]);
+      t.diagnostic(
+        `at ${new Date().toISOString()} the tiles: ${tiles.join('; ')}\nthe page asked for:\n${asked.join('\n')}\n${await serviceLogs()}`,
+      );
       throw error;
     } finally {
       // An open page would keep the camera watched, and the next test waits for it to sleep.
