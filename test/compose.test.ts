@@ -25,7 +25,7 @@ import { StreamViewer, metricValue } from '@camrelay/clients';
 import { loadOpenCV } from '@camrelay/capture';
 import { STARTING_JPEGS } from '@camrelay/gateway';
 import { freePort, repoRoot } from '@camrelay/stack';
-import { changedPixels, launchChromium, waitForPicture } from './harness/browser.js';
+import { changedPixels, launchChromium, nextPictureLoaded, waitForPicture } from './harness/browser.js';
 import { everyCameraHeldOnce, heldCameras, sequenceFault } from './harness/capture-fleet.js';
 import {
   composeCommand,
@@ -624,7 +624,15 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       const first = await tile.screenshot();
       // With CAPTURE_IDLE_AFTER=3 the camera may have fallen asleep since the last test's viewers
       // left: the page then shows STARTING (which changes once a second) until the camera is open.
-      await eventually(async () => assert.ok((await changedPixels(first, await tile.screenshot())) > 100, 'the picture moves'), 5000, 250);
+      // Each look follows a new picture's load: under load Chromium shows and paints seconds late.
+      await eventually(
+        async () => {
+          await nextPictureLoaded(tile);
+          assert.ok((await changedPixels(first, await tile.screenshot())) > 100, 'the picture moves');
+        },
+        30_000,
+        0,
+      );
     } catch (error) {
       // Whether each tile still streams, and whether its picture still loads (a load that never
       // ends freezes a tile whose parts keep coming), against the page's clock.

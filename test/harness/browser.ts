@@ -1,7 +1,7 @@
 /** Debian's Chromium driven by playwright-core: no browser download, no calls home. */
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { eventually } from './eventually.js';
 import { loadOpenCV } from '@camrelay/capture';
 
@@ -37,6 +37,26 @@ export async function waitForPicture(page: Page, cameraId: string, width: number
   const image = page.locator(`figure[data-id="${cameraId}"] img`);
   const shown = () => image.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth, undefined, { timeout: timeoutMs });
   await eventually(async () => assert.equal(await shown(), width, `the ${cameraId} tile shows a ${width} px picture`), timeoutMs, 100);
+}
+
+/**
+ * Waits until an <img> has loaded another picture. On a busy machine Chromium paints and
+ * answers late (seconds, under load): a test that compares pictures awaits this event rather
+ * than a fixed time. Fails after timeoutMs: a picture that never changes.
+ */
+export async function nextPictureLoaded(image: Locator, timeoutMs = 30_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const loaded = image.evaluate(
+    (img) => new Promise<void>((resolve) => (img as unknown as EventTarget).addEventListener('load', () => resolve(), { once: true })),
+  );
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no new picture loaded within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([loaded, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Makes the page believe it was hidden or shown again (what a switched tab or a locked phone does). */
