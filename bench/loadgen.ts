@@ -6,6 +6,7 @@
  *
  *   node bench/dist/loadgen.js --url http://127.0.0.1:P/path --viewers N --warmup-ms W --duration-ms D
  *     [--slow-fraction 0.1]   a share of viewers that read slowly (250 ms pause after each frame)
+ *     [--arrive-within-ms M]  open every viewer within M ms (a reconnect storm); by default 100 every 20 ms
  *
  * Prints one JSON object: per-viewer frame rates and times to first frame, latency
  * percentiles from X-Timestamp to receipt, X-Sequence gaps, invalid parts, and its own CPU.
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     'warmup-ms': { type: 'string', default: '3000' },
     'duration-ms': { type: 'string', default: '5000' },
     'slow-fraction': { type: 'string', default: '0' },
+    'arrive-within-ms': { type: 'string' },
   },
 });
 const url = new URL(values.url!);
@@ -66,6 +68,9 @@ interface Viewer {
   firstFrameAt: number;
   windowFrames: number;
   windowGaps: number;
+  /** When its last frame arrived (Date.now), and the longest wait between two frames in the window. */
+  lastFrameAt: number;
+  longestWaitMs: number;
   closed: boolean;
   /** Transfer-Encoding: chunked (werkzeug answers so even an HTTP/1.0 request). */
   chunked: boolean;
@@ -95,12 +100,14 @@ function frameDone(viewer: Viewer): void {
   if ((viewer.firstByte !== 0xffd8 || (viewer.last & 0xffff) !== 0xffd9) && viewer.bodyLength > 0) invalid++;
   if (viewer.firstFrameAt === 0) viewer.firstFrameAt = performance.now();
   if (measuring) {
+    if (viewer.lastFrameAt > 0) viewer.longestWaitMs = Math.max(viewer.longestWaitMs, now - viewer.lastFrameAt);
     viewer.windowFrames++;
     if (viewer.lastSequence >= 0 && viewer.sequence > viewer.lastSequence + 1)
       viewer.windowGaps += viewer.sequence - viewer.lastSequence - 1;
     if (!viewer.slow) recordLatency(now - viewer.timestamp * 1000);
   }
   viewer.lastSequence = viewer.sequence;
+  viewer.lastFrameAt = now;
 }
 
 function parsePartHead(viewer: Viewer, block: string): void {
@@ -231,6 +238,8 @@ function open(index: number): void {
     firstFrameAt: 0,
     windowFrames: 0,
     windowGaps: 0,
+    lastFrameAt: 0,
+    longestWaitMs: 0,
     closed: false,
     chunked: false,
     chunkLeft: 0,
@@ -274,9 +283,11 @@ function percentile(sorted: ArrayLike<number>, p: number): number | null {
 
 // Connect in batches: thousands of SYNs at once overflow a listen backlog of 511.
 const BATCH = 100;
+const batchEveryMs = values['arrive-within-ms'] === undefined ? 20 : Number(values['arrive-within-ms']) / Math.ceil(viewerCount / BATCH);
+console.error('arriving'); // the orchestrator marks the start of a storm here
 for (let i = 0; i < viewerCount; i += BATCH) {
   for (let k = i; k < Math.min(viewerCount, i + BATCH); k++) open(k);
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await new Promise((resolve) => setTimeout(resolve, batchEveryMs));
 }
 await new Promise((resolve) => setTimeout(resolve, warmupMs));
 const cpuBefore = process.cpuUsage();
@@ -310,10 +321,14 @@ console.log(
         .sort((a, b) => a - b);
       return slow.length ? { median: percentile(slow, 50) } : null;
     })(),
-    firstFrameMs: { median: percentile(ttff, 50), p99: percentile(ttff, 99) },
+    firstFrameMs: { median: percentile(ttff, 50), p99: percentile(ttff, 99), max: ttff[ttff.length - 1] ?? null },
     neverGotFrame: viewers.length - ttff.length,
     latencyMs: { p50: percentile(sortedLatency, 50), p99: percentile(sortedLatency, 99) },
     sequenceGaps: normal.reduce((sum, v) => sum + v.windowGaps, 0),
+    longestWaitMs: (() => {
+      const waits = normal.map((v) => v.longestWaitMs).sort((a, b) => a - b);
+      return { p99: percentile(waits, 99), max: waits[waits.length - 1] ?? null };
+    })(),
     closed: viewers.filter((v) => v.closed).length,
     invalid,
     errors,

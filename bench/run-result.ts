@@ -11,10 +11,12 @@ export interface Run {
   slowFraction: number;
   load: {
     fps: { median: number | null; p10: number | null; min: number | null };
-    firstFrameMs: { median: number | null; p99: number | null };
+    firstFrameMs: { median: number | null; p99: number | null; max: number | null };
     latencyMs: { p50: number | null; p99: number | null };
     framesDelivered: number;
     sequenceGaps: number;
+    /** Over the viewers (not the slow ones): the longest wait between two frames in the window. */
+    longestWaitMs: { p99: number | null; max: number | null };
     invalid: number;
     errors: number;
     neverGotFrame: number;
