@@ -182,9 +182,23 @@ export async function spawnRedis(options: RedisServerOptions = {}): Promise<Redi
     );
   if (password !== undefined) args.push('--requirepass', password);
   const server = spawnProcess('redis-server', args, {}, options);
-  await untilRedisAnswers(server, port, tls !== undefined);
+  await readyOrKilled(server, untilRedisAnswers(server, port, tls !== undefined));
   const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
   return { ...server, url: `${tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`, port };
+}
+
+/**
+ * Awaits a started process's readiness. One that never gets ready is killed before the error
+ * goes on: the caller never got it to stop, and its pipes would keep the test run alive, a
+ * failed start hanging instead of failing.
+ */
+async function readyOrKilled(running: Running, ready: Promise<void>): Promise<void> {
+  try {
+    await ready;
+  } catch (error) {
+    await running.stop('SIGKILL');
+    throw error;
+  }
 }
 
 /** What `npm run capture` and `npm run gateway` add to the environment. */
@@ -222,7 +236,7 @@ export async function spawnGateway(env: NodeJS.ProcessEnv, options: ProcessOptio
     options,
   );
   const baseUrl = `http://127.0.0.1:${port}`;
-  await untilAnswers(running, `${baseUrl}/healthz`, isOk, 60_000);
+  await readyOrKilled(running, untilAnswers(running, `${baseUrl}/healthz`, isOk, 60_000));
   return {
     ...running,
     port,
@@ -253,7 +267,10 @@ export async function spawnCapture(
     options,
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
-  await untilAnswers(running, `${healthUrl}/healthz`, (answer) => isOk(answer) && cameraIds.every((id) => hasFrameOf(answer, id)), 60_000);
+  await readyOrKilled(
+    running,
+    untilAnswers(running, `${healthUrl}/healthz`, (answer) => isOk(answer) && cameraIds.every((id) => hasFrameOf(answer, id)), 60_000),
+  );
   return { ...running, healthUrl };
 }
 
