@@ -4,13 +4,14 @@
  * update's at each gateway in turn. camrelay's gateway against the floor (raw sockets,
  * floor.ts), on the same frames, in the same run, since absolute times drift between runs.
  *
- *   npm run bench:storm [-- --counts 1000,2000 --systems floor,camrelay]
+ *   npm run bench:storm [-- --counts 1000,2000 --systems floor,camrelay --client c|node]
  *
  * For the newcomers: time to first frame. For the viewers already streaming, over the storm's
  * window: frame rate, latency (X-Timestamp to receipt) and the longest wait between two frames.
  * And the server's CPU in the storm's first second, beyond its steady rate, per newcomer.
  * Writes bench/results/storm.json and storm.md (the table of docs/benchmarks.md).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,8 @@ const { values } = parseArgs({
   options: {
     counts: { type: 'string', default: '1000,2000' },
     systems: { type: 'string', default: 'floor,camrelay' },
+    /** The load generator: c (bench/loadgen.c) or node (bench/loadgen.ts). */
+    client: { type: 'string', default: 'c' },
   },
 });
 
@@ -47,9 +50,22 @@ interface StormRun {
   cpuMsPerArrival: number;
 }
 
+/**
+ * The C load generator (bench/loadgen.c), built here: at 2000 + 1000 the Node one (loadgen.ts)
+ * took most of a core of the two, and even the floor then left newcomers without a frame.
+ */
+function buildCLoadgen(): string {
+  const binary = join(repoRoot, 'bench', 'dist', 'loadgen-c');
+  execFileSync('cc', ['-O2', '-Wall', '-o', binary, join(repoRoot, 'bench', 'loadgen.c')], { stdio: 'inherit' });
+  return binary;
+}
+
+if (values.client !== 'c' && values.client !== 'node') throw new Error(`--client must be c or node, not ${values.client}`);
+const loadgenCommand: readonly string[] = values.client === 'node' ? [process.execPath, 'bench/dist/loadgen.js'] : [buildCLoadgen()];
+
 const loadgen = (url: string, viewers: number, warmupMs: number, durationMs: number, arriveWithinMs?: number) =>
-  spawnProcess(process.execPath, [
-    'bench/dist/loadgen.js',
+  spawnProcess(loadgenCommand[0]!, [
+    ...loadgenCommand.slice(1),
     '--url',
     url,
     '--viewers',
@@ -101,6 +117,9 @@ async function storm(system: SystemName, frames: FrameSet, incumbents: number): 
   }
 }
 
+/** Both load generators' CPU a second, over their measured windows. */
+const loadgenCpu = (run: StormRun) => run.incumbentLoad.loadgenCpuMsPerSecond + run.newcomerLoad.loadgenCpuMsPerSecond;
+
 const f = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? '-' : n.toFixed(digits));
 
 function describe(run: StormRun): string {
@@ -108,14 +127,15 @@ function describe(run: StormRun): string {
   return (
     `${run.system.padEnd(9)} ${run.incumbents} + ${run.newcomers}: newcomers' first frame p50 ${f(fresh.firstFrameMs.median)} / p99 ${f(fresh.firstFrameMs.p99)} / all ${f(fresh.firstFrameMs.max)} ms` +
     ` (${fresh.neverGotFrame} none); incumbents ${f(old.fps.median, 1)} fps (p10 ${f(old.fps.p10, 1)}), p99 ${f(old.latencyMs.p99)} ms,` +
-    ` longest wait p99 ${f(old.longestWaitMs.p99)} / max ${f(old.longestWaitMs.max)} ms; ${f(run.cpuMsPerArrival, 2)} ms CPU per arrival`
+    ` longest wait p99 ${f(old.longestWaitMs.p99)} / max ${f(old.longestWaitMs.max)} ms; ${f(run.cpuMsPerArrival, 2)} ms CPU per arrival;` +
+    ` load generators ${f(loadgenCpu(run))} ms CPU a second`
   );
 }
 
 function table(runs: readonly StormRun[], date: string, machine: string): string {
   const rows = runs.map((run) => {
     const { incumbentLoad: old, newcomerLoad: fresh } = run;
-    return `| ${run.system} | ${run.incumbents} + ${run.newcomers} | ${f(fresh.firstFrameMs.median)} / ${f(fresh.firstFrameMs.p99)} / ${f(fresh.firstFrameMs.max)} | ${fresh.neverGotFrame} | ${f(old.fps.median, 1)} (${f(old.fps.p10, 1)}) | ${f(old.latencyMs.p99)} | ${f(old.longestWaitMs.p99)} / ${f(old.longestWaitMs.max)} | ${f(run.cpuMsPerArrival, 2)} |`;
+    return `| ${run.system} | ${run.incumbents} + ${run.newcomers} | ${f(fresh.firstFrameMs.median)} / ${f(fresh.firstFrameMs.p99)} / ${f(fresh.firstFrameMs.max)} | ${fresh.neverGotFrame} | ${f(old.fps.median, 1)} (${f(old.fps.p10, 1)}) | ${f(old.latencyMs.p99)} | ${f(old.longestWaitMs.p99)} / ${f(old.longestWaitMs.max)} | ${f(run.cpuMsPerArrival, 2)} | ${f(loadgenCpu(run))} |`;
   });
   const ratios = [...new Set(runs.map((run) => run.incumbents))].flatMap((count) => {
     const floor = runs.find((run) => run.system === 'floor' && run.incumbents === count);
@@ -123,14 +143,14 @@ function table(runs: readonly StormRun[], date: string, machine: string): string
     if (!floor || !ours) return [];
     const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? '-' : `${(a / b).toFixed(2)}×`);
     return [
-      `| camrelay / floor | ${count} + ${ours.newcomers} | p99 ${ratio(ours.newcomerLoad.firstFrameMs.p99, floor.newcomerLoad.firstFrameMs.p99)} | | ${f((ours.incumbentLoad.fps.median ?? 0) - (floor.incumbentLoad.fps.median ?? 0), 1)} fps | ${ratio(ours.incumbentLoad.latencyMs.p99, floor.incumbentLoad.latencyMs.p99)} | ${ratio(ours.incumbentLoad.longestWaitMs.p99, floor.incumbentLoad.longestWaitMs.p99)} | ${ratio(ours.cpuMsPerArrival, floor.cpuMsPerArrival)} |`,
+      `| camrelay / floor | ${count} + ${ours.newcomers} | p99 ${ratio(ours.newcomerLoad.firstFrameMs.p99, floor.newcomerLoad.firstFrameMs.p99)} | | ${f((ours.incumbentLoad.fps.median ?? 0) - (floor.incumbentLoad.fps.median ?? 0), 1)} fps | ${ratio(ours.incumbentLoad.latencyMs.p99, floor.incumbentLoad.latencyMs.p99)} | ${ratio(ours.incumbentLoad.longestWaitMs.p99, floor.incumbentLoad.longestWaitMs.p99)} | ${ratio(ours.cpuMsPerArrival, floor.cpuMsPerArrival)} | |`,
     ];
   });
   return [
-    `Reconnect storm, ${date.slice(0, 10)}, ${machine}: N viewers streaming 640x480@30, then N/2 more within ${ARRIVAL_MS} ms; the incumbents measured over the ${WINDOW_MS / 1000} s from the storm's start.`,
+    `Reconnect storm, ${date.slice(0, 10)}, ${machine}: N viewers streaming 640x480@30, then N/2 more within ${ARRIVAL_MS} ms; the incumbents measured over the ${WINDOW_MS / 1000} s from the storm's start; load generator: ${values.client === 'node' ? 'bench/loadgen.ts' : 'bench/loadgen.c'}, its CPU over the incumbents' window.`,
     '',
-    "| system | viewers + arrivals | newcomers' first frame p50 / p99 / all, ms | newcomers without a frame | incumbents' fps median (p10) | incumbents' latency p99, ms | incumbents' longest wait p99 / max, ms | CPU per arrival, ms |",
-    '|---|---|---|---|---|---|---|---|',
+    "| system | viewers + arrivals | newcomers' first frame p50 / p99 / all, ms | newcomers without a frame | incumbents' fps median (p10) | incumbents' latency p99, ms | incumbents' longest wait p99 / max, ms | CPU per arrival, ms | load generators' CPU, ms a second |",
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     ...ratios,
     '',
@@ -152,7 +172,7 @@ const date = new Date().toISOString();
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 writeFileSync(
   join(results, 'storm.json'),
-  `${JSON.stringify({ date, machine, arrivalMs: ARRIVAL_MS, windowMs: WINDOW_MS, runs }, null, 2)}\n`,
+  `${JSON.stringify({ date, machine, client: values.client, arrivalMs: ARRIVAL_MS, windowMs: WINDOW_MS, runs }, null, 2)}\n`,
 );
 writeFileSync(join(results, 'storm.md'), table(runs, date, machine));
 console.log(`\n${table(runs, date, machine)}`);
