@@ -47,6 +47,7 @@ struct viewer {
   long long sequence, last_sequence;
   double timestamp;
   double started_at, first_frame_at; /* monotonic ms */
+  double connected_at, head_at;      /* monotonic ms: TCP connected, response head read */
   double last_frame_at;              /* wall ms */
   long window_frames, window_gaps;
   double longest_wait_ms;
@@ -137,6 +138,7 @@ static int on_block(struct viewer *v, const char *block, size_t len) {
       return -1;
     }
     v->phase = PART_HEAD;
+    v->head_at = monotonic_ms();
     return 0;
   }
   const char *length = header_value(block, len, "Content-Length:");
@@ -247,6 +249,7 @@ static void on_event(struct epoll_event *event) {
       close_viewer(v, 1);
       return;
     }
+    v->connected_at = monotonic_ms();
     struct epoll_event in = {.events = EPOLLIN, .data.u32 = event->data.u32};
     epoll_ctl(epfd, EPOLL_CTL_MOD, v->fd, &in);
     return;
@@ -349,13 +352,16 @@ int main(int argc, char **argv) {
 
   double *fps = malloc((size_t)viewer_count * sizeof *fps), *ttff = malloc((size_t)viewer_count * sizeof *ttff);
   double *waits = malloc((size_t)viewer_count * sizeof *waits);
-  size_t got = 0;
+  double *connects = malloc((size_t)viewer_count * sizeof *connects), *heads = malloc((size_t)viewer_count * sizeof *heads);
+  size_t got = 0, connected = 0, headed = 0;
   long delivered = 0, gaps = 0, closed = 0;
   for (int i = 0; i < viewer_count; i++) {
     struct viewer *v = &viewers[i];
     fps[i] = (double)v->window_frames / window_seconds;
     waits[i] = v->longest_wait_ms;
     if (v->first_frame_at > 0) ttff[got++] = v->first_frame_at - v->started_at;
+    if (v->connected_at > 0) connects[connected++] = v->connected_at - v->started_at;
+    if (v->head_at > 0) heads[headed++] = v->head_at - v->started_at;
     delivered += v->window_frames;
     gaps += v->window_gaps;
     closed += v->closed;
@@ -364,6 +370,8 @@ int main(int argc, char **argv) {
   qsort(ttff, got, sizeof *ttff, compare_doubles);
   qsort(waits, (size_t)viewer_count, sizeof *waits, compare_doubles);
   qsort(latencies, latency_count, sizeof *latencies, compare_doubles);
+  qsort(connects, connected, sizeof *connects, compare_doubles);
+  qsort(heads, headed, sizeof *heads, compare_doubles);
 
   printf("{\"viewers\":%d,\"slowViewers\":0,\"windowSeconds\":%.3f,\"framesDelivered\":%ld,", viewer_count, window_seconds, delivered);
   printf("\"fps\":{");
@@ -374,6 +382,13 @@ int main(int argc, char **argv) {
   print_percentile("p99", ttff, got, 99, ",");
   if (got) printf("\"max\":%.3f},", ttff[got - 1]);
   else printf("\"max\":null},");
+  /* Where a newcomer's wait goes: until its connection is up, then until the response's head. */
+  printf("\"connectedMs\":{");
+  print_percentile("median", connects, connected, 50, ",");
+  print_percentile("p99", connects, connected, 99, "},");
+  printf("\"responseHeadMs\":{");
+  print_percentile("median", heads, headed, 50, ",");
+  print_percentile("p99", heads, headed, 99, "},");
   printf("\"neverGotFrame\":%ld,\"latencyMs\":{", (long)viewer_count - (long)got);
   print_percentile("p50", latencies, latency_count, 50, ",");
   print_percentile("p99", latencies, latency_count, 99, "},");

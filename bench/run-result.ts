@@ -12,6 +12,9 @@ export interface Run {
   load: {
     fps: { median: number | null; p10: number | null; min: number | null };
     firstFrameMs: { median: number | null; p99: number | null; max: number | null };
+    /** From opening a viewer to its connection up, and to its response's head (bench/loadgen.c only). */
+    connectedMs?: { median: number | null; p99: number | null };
+    responseHeadMs?: { median: number | null; p99: number | null };
     latencyMs: { p50: number | null; p99: number | null };
     framesDelivered: number;
     sequenceGaps: number;

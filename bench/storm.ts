@@ -126,6 +126,7 @@ function describe(run: StormRun): string {
   const { incumbentLoad: old, newcomerLoad: fresh } = run;
   return (
     `${run.system.padEnd(9)} ${run.incumbents} + ${run.newcomers}: newcomers' first frame p50 ${f(fresh.firstFrameMs.median)} / p99 ${f(fresh.firstFrameMs.p99)} / all ${f(fresh.firstFrameMs.max)} ms` +
+    ` (connected p99 ${f(fresh.connectedMs?.p99)}, response head p99 ${f(fresh.responseHeadMs?.p99)} ms)` +
     ` (${fresh.neverGotFrame} none); incumbents ${f(old.fps.median, 1)} fps (p10 ${f(old.fps.p10, 1)}), p99 ${f(old.latencyMs.p99)} ms,` +
     ` longest wait p99 ${f(old.longestWaitMs.p99)} / max ${f(old.longestWaitMs.max)} ms; ${f(run.cpuMsPerArrival, 2)} ms CPU per arrival;` +
     ` load generators ${f(loadgenCpu(run))} ms CPU a second`
