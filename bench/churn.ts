@@ -13,7 +13,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gcProbeEnv, probeMemory, retained, runChurn, scrapeGateway } from '@camrelay/clients';
+import { fetchMetrics, gcProbeEnv, metricValue, probeMemory, retained, runChurn, scrapeGateway } from '@camrelay/clients';
 import type { ChurnResult, GatewayMetrics, GatewaySample, MemoryProbe } from '@camrelay/clients';
 import { repoRoot, spawnCapture, spawnGateway, spawnRedis } from '@camrelay/stack';
 import { cpuMs } from './proc.js';
@@ -46,11 +46,9 @@ const gateway = await spawnGateway({
   AUTH: 'off',
   MAX_VIEWERS: '10000',
   MAX_VIEWERS_PER_ADDRESS: '10000',
-  LOG_LEVEL: 'debug', // "unsubscribed" lines: the burst camera's subscription cycling
   ...gcProbeEnv(),
 });
 // Counted as they stream by: the harness keeps only the last lines of output.
-let unsubscribes = 0;
 let errorTraces = 0;
 const count = (pattern: RegExp, add: () => void) => {
   let partial = '';
@@ -60,10 +58,6 @@ const count = (pattern: RegExp, add: () => void) => {
     for (const line of lines) if (pattern.test(line)) add();
   };
 };
-gateway.process.stdout!.on(
-  'data',
-  count(/"camera":"c".*"msg":"unsubscribed"/, () => unsubscribes++),
-);
 gateway.process.stderr!.on(
   'data',
   count(/^\s*\w*Error: /, () => errorTraces++),
@@ -106,8 +100,18 @@ try {
   const settled = isSettled(after, baseline);
   const settledAfterMs = performance.now() - stoppedAt;
   const afterMemory = await probeMemory(gateway);
+  const burstCameraUnsubscribes = metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_subscriptions_ended_total', 'camera="c"');
 
-  const report = summarise(result, { baseline, baselineMemory, after, afterMemory, settled, settledAfterMs, gatewayCpuPercent });
+  const report = summarise(result, {
+    baseline,
+    baselineMemory,
+    after,
+    afterMemory,
+    settled,
+    settledAfterMs,
+    gatewayCpuPercent,
+    burstCameraUnsubscribes,
+  });
   const results = join(repoRoot, 'bench', 'results');
   mkdirSync(results, { recursive: true });
   writeFileSync(join(results, 'churn.json'), `${JSON.stringify({ ...report, samples: result.samples, probes: result.probes }, null, 2)}\n`);
@@ -160,6 +164,8 @@ interface Context {
   settled: boolean;
   settledAfterMs: number;
   gatewayCpuPercent: number;
+  /** camrelay_subscriptions_ended_total of the burst camera: its subscription cycling. */
+  burstCameraUnsubscribes: number;
 }
 
 function nearest(samples: readonly GatewaySample[], t: number): GatewaySample | null {
@@ -230,7 +236,7 @@ function summarise(result: ChurnResult, context: Context) {
     visits: result.visits,
     failures: result.failures,
     failureExamples: result.failureExamples,
-    burstCameraUnsubscribes: unsubscribes,
+    burstCameraUnsubscribes: context.burstCameraUnsubscribes,
     gatewayErrorTraces: errorTraces,
     gatewayCpuPercent: context.gatewayCpuPercent,
     settled: context.settled,
