@@ -51,8 +51,9 @@ interface StormRun {
 }
 
 /**
- * The C load generator (bench/loadgen.c), built here: at 2000 + 1000 the Node one (loadgen.ts)
- * took most of a core of the two, and even the floor then left newcomers without a frame.
+ * The C load generator (bench/loadgen.c), built here: about half the Node one's CPU
+ * (loadgen.ts), so that less of the servers' cores goes to playing the viewers. On two cores
+ * it still takes most of one at 1000 viewers and more (docs/benchmarks.md).
  */
 function buildCLoadgen(): string {
   const binary = join(repoRoot, 'bench', 'dist', 'loadgen-c');
