@@ -58,6 +58,15 @@ const KEPT_VIEWERS = 60;
 const QUIET_VIEWERS = 30;
 /** How long the viewer page waits for a new picture before it reopens a stream. */
 const STALL_MS = 2500;
+/** No frame to any stream for this long: the streams were held up together (30 fps: 7 frames). */
+const HOLD_UP_MS = 250;
+
+/** A stream opened again after its end: when that was, and when its replacement's first frame came (Date.now()). */
+interface Reopened {
+  replacement: StreamViewer;
+  endedAt: number;
+  firstFrameAt: number;
+}
 /** Capture instances: a fleet sharing the cameras, as `--scale capture=2` in the README. */
 const CAPTURES = 2;
 /**
@@ -167,7 +176,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
    */
   const reconnectOnEnd = (watched: StreamViewer[], closeStalledFrom: Promise<unknown> = Promise.resolve()) => {
     let watching = true;
-    const replaced: Array<Promise<{ replacement: StreamViewer; ms: number }>> = [];
+    const replaced: Array<Promise<Reopened>> = [];
     /** The streams this closed for stalling: their last frame, and when it came. */
     const stalled: string[] = [];
     // The stall check is needed here: now and then HAProxy keeps a stream open after its
@@ -193,15 +202,15 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     }, 250);
     /** Refused reopenings: the page tries again a second later, and so does this. */
     const refused: string[] = [];
-    const reopen = async (endedAt: number): Promise<{ replacement: StreamViewer; ms: number }> => {
+    const reopen = async (endedAt: number): Promise<Reopened> => {
       for (;;) {
         const replacement = stream();
         try {
-          await replacement.waitForFrames(1, 10_000);
-          return { replacement, ms: performance.now() - endedAt };
+          const [first] = await replacement.waitForFrames(1, 10_000);
+          return { replacement, endedAt, firstFrameAt: first!.receivedAt };
         } catch (error) {
           replacement.close();
-          if (performance.now() - endedAt > 10_000) throw error;
+          if (Date.now() - endedAt > 10_000) throw error;
           refused.push((error as Error).message);
           await sleep(1000);
         }
@@ -209,7 +218,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     };
     for (const viewer of watched) {
       void viewer.ended.then(() => {
-        if (watching) replaced.push(reopen(performance.now()));
+        if (watching) replaced.push(reopen(Date.now()));
       });
     }
     return {
@@ -220,6 +229,35 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       },
       stalled,
       refused,
+    };
+  };
+
+  /**
+   * The slowest reopened stream's time from its end to its first frame, less the moments when no
+   * stream that was never cut received anything either. On these two cores, with one kept busy,
+   * every stream this process reads now and then pauses at once for seconds (4.2 and 5.2 s while
+   * compose removed gateways). A trial found where: with 100 streams read here and a short busy
+   * process started beside it, all 100 paused for 1.6-2.3 s while a second process reading 10
+   * streams from the same load balancer saw no pause over 0.4 s. Such a hold-up is no stream's
+   * reconnection.
+   */
+  const slowestReconnection = (reopened: Reopened[], survivors: StreamViewer[]) => {
+    const [from, to] = [Math.min(...reopened.map((r) => r.endedAt)), Math.max(...reopened.map((r) => r.firstFrameAt))];
+    const arrivals = survivors
+      .flatMap((viewer) => viewer.frames.map((frame) => frame.receivedAt))
+      .filter((at) => at >= from - HOLD_UP_MS && at <= to + HOLD_UP_MS)
+      .sort((a, b) => a - b);
+    const holdUps: Array<[number, number]> = [];
+    for (let i = 1; i < arrivals.length; i++)
+      if (arrivals[i]! - arrivals[i - 1]! > HOLD_UP_MS) holdUps.push([arrivals[i - 1]!, arrivals[i]!]);
+    const reconnections = reopened.map(({ endedAt, firstFrameAt }) => {
+      const heldUp = holdUps.reduce((sum, [from, to]) => sum + Math.max(0, Math.min(to, firstFrameAt) - Math.max(from, endedAt)), 0);
+      return { all: firstFrameAt - endedAt, net: firstFrameAt - endedAt - heldUp };
+    });
+    const slowest = reconnections.reduce((worst, r) => (r.net > worst.net ? r : worst), { all: 0, net: 0 });
+    return {
+      ms: slowest.net,
+      description: `slowest ${slowest.net} ms from end to first frame (${slowest.all} ms, less ${slowest.all - slowest.net} ms in which no other stream got a frame either)`,
     };
   };
 
@@ -497,11 +535,11 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       onRemoved,
       `no other stream ended (${reconnecting.stalled.length} closed for stalling ${STALL_MS} ms behind the others: ${reconnecting.stalled.join(', ')}; cut at ${new Date(cutAt).toISOString()})`,
     );
-    const slowest = Math.max(...replaced.map((r) => r.ms));
+    const slowest = slowestReconnection(replaced, survivors);
     t.diagnostic(
-      `${ended.length} viewers cut, all streaming again; slowest ${slowest.toFixed(0)} ms from cut to first frame; ${survivors.length} others, longest pause ${longestPause} ms; refused and tried again: ${reconnecting.refused.length ? reconnecting.refused.join(', ') : 'none'}`,
+      `${ended.length} viewers cut, all streaming again; ${slowest.description}; ${survivors.length} others, longest pause ${longestPause} ms; refused and tried again: ${reconnecting.refused.length ? reconnecting.refused.join(', ') : 'none'}`,
     );
-    assert.ok(slowest < 3000, `reconnected within 3 s (slowest ${slowest.toFixed(0)} ms)`);
+    assert.ok(slowest.ms < 3000, `reconnected within 3 s: ${slowest.description}`);
     const lastFrameAt = Math.max(...survivors.map((viewer) => viewer.frames.at(-1)!.receivedAt));
     assert.deepEqual(
       survivors.filter((viewer) => lastFrameAt - viewer.frames.at(-1)!.receivedAt > 1000).length,
@@ -547,14 +585,14 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       return gap;
     };
     const [gapBefore, gapAfter] = [largestGap(killedAt - 2000, killedAt), largestGap(killedAt, Infinity)];
-    const slowest = Math.max(...replaced.map((r) => r.ms));
+    const slowest = slowestReconnection(replaced, survivors);
     // Kept before any assertion: whatever fails here, the next tests find every stream and close it.
     viewers = survivors.concat(replaced.map((r) => r.replacement));
     const after = await viewersPerGateway(({ number }) => number !== victim!.number);
     const grown = (field: 'coalesced' | 'skipped') =>
       after.reduce((sum, gateway) => sum + gateway[field] - gateways.find((g) => g.number === gateway.number)![field], 0);
     t.diagnostic(
-      `${victim!.viewers} viewers cut, slowest back after ${slowest.toFixed(0)} ms; largest X-Sequence gap among ${survivors.length} survivors: ${gapAfter}, ${gapBefore} in the 2 s before the kill (meanwhile on the other gateways: ${grown('coalesced')} frames coalesced, ${grown('skipped')} skipped; refused and tried again: ${reconnecting.refused.length ? reconnecting.refused.join(', ') : 'none'})`,
+      `${victim!.viewers} viewers cut, ${slowest.description}; largest X-Sequence gap among ${survivors.length} survivors: ${gapAfter}, ${gapBefore} in the 2 s before the kill (meanwhile on the other gateways: ${grown('coalesced')} frames coalesced, ${grown('skipped')} skipped; refused and tried again: ${reconnecting.refused.length ? reconnecting.refused.join(', ') : 'none'})`,
     );
     // One frame more than before the kill, not none: on these two cores the kill itself (Docker
     // tearing down the container and its network) can hold a surviving gateway or Redis up for a
@@ -565,7 +603,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       gapAfter <= Math.max(gapBefore, 1) + 1,
       `surviving viewers missed at most one frame in a row more than before the kill (${gapAfter} after, ${gapBefore} before)`,
     );
-    assert.ok(slowest < 3000, `reconnected within 3 s (slowest ${slowest.toFixed(0)} ms)`);
+    assert.ok(slowest.ms < 3000, `reconnected within 3 s: ${slowest.description}`);
   });
 
   it('a restarted Redis container: every stream live again, no connection dropped', async (t) => {
