@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadOpenCV } from '@camrelay/capture';
-import { StreamViewer } from '@camrelay/clients';
+import { StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import type { ReceivedFrame } from '@camrelay/clients';
 import { spawnGateway } from '@camrelay/stack';
 import type { Service } from '@camrelay/stack';
@@ -65,23 +65,19 @@ describe('a file source, embedded mode', () => {
     }
   });
 
-  it('keeps retrying a camera that does not open, backing off, without harming the others', async () => {
-    const failures = await eventually(() => {
-      const lines = gateway.output.filter((line) => line.includes('"camera":"gone"') && line.includes('camera did not open'));
-      assert.ok(lines.length >= 3, `${lines.length} failed opens so far`);
-      return lines;
+  it('keeps retrying a camera that does not open, without harming the others', async () => {
+    // How far apart the tries come is seen from the camera's side, in network-source.test.ts.
+    await eventually(async () => {
+      const failures = metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_capture_open_failures_total', 'camera="gone"');
+      assert.ok(failures >= 3, `${failures} failed opens so far`);
     });
-    assert.match(failures[0]!, /missing\.avi/, 'the log names the source');
-    // Tries again after 0.5 s, then 1 s, then 2 s: neither giving up nor hammering the source.
-    const attempts = failures.slice(0, 3).map((line) => JSON.parse(line) as { time: number; retryInMs: number });
-    assert.deepEqual(
-      attempts.map((attempt) => attempt.retryInMs),
-      [500, 1000, 2000],
+    // What an operator reads to find the cause: the log's own content, not state read from it.
+    assert.ok(
+      gateway.output.some(
+        (line) => line.includes('"camera":"gone"') && line.includes('camera did not open') && line.includes('missing.avi'),
+      ),
+      'the log names the source that did not open',
     );
-    for (let i = 1; i < attempts.length; i++) {
-      const waited = attempts[i]!.time - attempts[i - 1]!.time;
-      assert.ok(waited >= attempts[i - 1]!.retryInMs, `attempt ${i + 1} came ${waited} ms after the one before`);
-    }
     const snapshot = await fetch(`${gateway.baseUrl}/cameras/gone/snapshot.jpg`);
     assert.equal(snapshot.status, 503);
     assert.equal(((await snapshot.json()) as { error: { code: string } }).error.code, 'no_frame');

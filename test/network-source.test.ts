@@ -4,6 +4,8 @@
  * The "network camera" is another camrelay gateway serving a test pattern.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { loadOpenCV } from '@camrelay/capture';
 import { StreamViewer } from '@camrelay/clients';
@@ -64,4 +66,54 @@ describe('a network source that is lost and comes back', () => {
       viewer.close();
     }
   });
+});
+
+describe('a network camera that never opens', () => {
+  /** When each try to open the camera reached it: the camera's own record, not capture's log. */
+  const tries: number[] = [];
+  let triesArrived: () => void;
+  const fourTries = new Promise<void>((resolve) => (triesArrived = resolve));
+  // Answers every request as a camera whose stream is not there does.
+  const camera = createServer((req, res) => {
+    tries.push(performance.now());
+    if (tries.length === 4) triesArrived();
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('no such stream');
+  });
+  let relay: Service;
+
+  before(async () => {
+    await new Promise<void>((resolve) => camera.listen(0, '127.0.0.1', resolve));
+    const { port } = camera.address() as AddressInfo;
+    relay = await spawnGateway({
+      REDIS_URL: '',
+      CAMERAS: `dead=http://127.0.0.1:${port}/video.mjpg;live=pattern:320x240@15`,
+    });
+  });
+
+  after(async () => {
+    await relay?.stop();
+    camera.close();
+  });
+
+  it(
+    'tries again after 0.5 s, then 1 s, then 2 s: neither giving up nor hammering it, and the other camera streams',
+    { timeout: 30_000 },
+    async () => {
+      await fourTries;
+      const waits = tries.slice(1, 4).map((at, i) => at - tries[i]!);
+      // Each wait is the backoff plus one failed open, never less than the backoff.
+      [500, 1000, 2000].forEach((backoff, i) =>
+        assert.ok(waits[i]! >= backoff, `try ${i + 2} came ${waits[i]!.toFixed(0)} ms after the one before (backoff ${backoff} ms)`),
+      );
+      const snapshot = await fetch(`${relay.baseUrl}/cameras/dead/snapshot.jpg`);
+      assert.equal(snapshot.status, 503);
+      assert.equal(((await snapshot.json()) as { error: { code: string } }).error.code, 'no_frame');
+      const viewer = new StreamViewer(`${relay.baseUrl}/cameras/live/stream.mjpg`);
+      try {
+        await viewer.waitForFrames(10);
+      } finally {
+        viewer.close();
+      }
+    },
+  );
 });
