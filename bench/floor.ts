@@ -53,7 +53,8 @@ function tick() {
   setTimeout(tick, Math.max(0, started + (sequence * 1000) / fps - Date.now()));
 }
 
-server.listen(Number(values.port), '127.0.0.1', () => {
+// The gateway's listen backlog (services/gateway/src/gateway.ts), so that a storm meets the same queue.
+server.listen({ port: Number(values.port), host: '127.0.0.1', backlog: 4096 }, () => {
   console.log(`floor listening on http://127.0.0.1:${values.port}`);
   tick();
 });

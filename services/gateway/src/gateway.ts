@@ -77,7 +77,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(settings.port, settings.host, () => {
+    server.listen({ port: settings.port, host: settings.host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });
@@ -110,6 +110,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
 /** Connections per address beyond its streams: API calls, snapshots, idle keep-alive. */
 const EXTRA_CONNECTIONS_PER_ADDRESS = 64;
+
+/**
+ * Connections the kernel holds for the gateway until it accepts them. Node's default, 511, is
+ * too few for a reconnect storm: a dead gateway's viewers reach a survivor within milliseconds,
+ * and past a full queue the kernel drops the handshake's last ACK, so a client that believes it
+ * is connected waits for the SYN-ACK to be sent again, 1 s and then 3 s later (newcomers' p99
+ * 3029 ms in bench:storm, TcpExtListenOverflows rising). The kernel caps it at
+ * net.core.somaxconn (4096 on current kernels).
+ */
+const LISTEN_BACKLOG = 4096;
 
 /**
  * Counts connections per client address as they are accepted, before any request: one address
