@@ -490,8 +490,9 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     // While compose stops and removes containers, streams through a surviving gateway can pause
     // for seconds on these two cores (seen: 2.4-4.1 s, a whole gateway's viewers at once, while
     // that gateway went on writing every frame to their sockets, none skipped): the hold-up is
-    // past the gateway (HAProxy, Docker's bridge), and the streams resume. One kept open to a
-    // removed gateway never does; stalled streams are closed once compose is done.
+    // past the gateway, mostly in this process itself (see slowestReconnection), and the streams
+    // resume. One kept open to a removed gateway never does; stalled streams are closed once
+    // compose is done.
     const reconnecting = reconnectOnEnd(viewers, scaled);
     // compose stops the removed gateways one after another, each after its SHUTDOWN_DELAY.
     const cut = eventually(
