@@ -21,8 +21,8 @@ const FPS = 15;
 /**
  * Frames in a row an incumbent may miss while the newcomers arrive: half a second's worth. The
  * storm's share of the gateway's loop is ~0.3 ms an arrival (bench:storm's profile), so 400
- * arrivals cost it a frame or two at most; an accept path that held the loop 5 ms an arrival
- * took 2 s of frames from every incumbent (see docs/tests.md).
+ * arrivals cost it a frame or two at most (measured: 1, and 2 with a core kept busy); a request
+ * path that held the loop 5 ms an arrival cost every incumbent 11 in a row (docs/tests.md).
  */
 const MAX_MISSED_IN_A_ROW = Math.floor(FPS / 2);
 /** Arrivals while the gateway is held: twice Node's default listen backlog (511). */
