@@ -61,12 +61,6 @@ const STALL_MS = 2500;
 /** No frame to any stream for this long: the streams were held up together (30 fps: 7 frames). */
 const HOLD_UP_MS = 250;
 
-/** A stream opened again after its end: when that was, and when its replacement's first frame came (Date.now()). */
-interface Reopened {
-  replacement: StreamViewer;
-  endedAt: number;
-  firstFrameAt: number;
-}
 /** Capture instances: a fleet sharing the cameras, as `--scale capture=2` in the README. */
 const CAPTURES = 2;
 /**
@@ -74,6 +68,13 @@ const CAPTURES = 2;
  * share (asleep, and so free, until the viewer page or the capture kill test watches them).
  */
 const CAMERAS = ['cam', 'cam2', 'cam3'];
+
+/** A stream opened again after its end: when that was, and when its replacement's first frame came (Date.now()). */
+interface Reopened {
+  replacement: StreamViewer;
+  endedAt: number;
+  firstFrameAt: number;
+}
 
 describe('docker compose: redis, a capture fleet, gateways and HAProxy in containers', () => {
   let engine: DockerEngine | undefined;
@@ -251,7 +252,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     for (let i = 1; i < arrivals.length; i++)
       if (arrivals[i]! - arrivals[i - 1]! > HOLD_UP_MS) holdUps.push([arrivals[i - 1]!, arrivals[i]!]);
     const reconnections = reopened.map(({ endedAt, firstFrameAt }) => {
-      const heldUp = holdUps.reduce((sum, [from, to]) => sum + Math.max(0, Math.min(to, firstFrameAt) - Math.max(from, endedAt)), 0);
+      const heldUp = holdUps.reduce((sum, [start, end]) => sum + Math.max(0, Math.min(end, firstFrameAt) - Math.max(start, endedAt)), 0);
       return { all: firstFrameAt - endedAt, net: firstFrameAt - endedAt - heldUp };
     });
     const slowest = reconnections.reduce((worst, r) => (r.net > worst.net ? r : worst), { all: 0, net: 0 });

@@ -14,6 +14,7 @@ import type { ReceivedFrame } from '@camrelay/clients';
 import { spawnGateway } from '@camrelay/stack';
 import type { Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
+import { assertJsonErrors } from './harness/json-errors.js';
 
 const FRAMES_IN_FILE = 20;
 
@@ -78,9 +79,7 @@ describe('a file source, embedded mode', () => {
       ),
       'the log names the source that did not open',
     );
-    const snapshot = await fetch(`${gateway.baseUrl}/cameras/gone/snapshot.jpg`);
-    assert.equal(snapshot.status, 503);
-    assert.equal(((await snapshot.json()) as { error: { code: string } }).error.code, 'no_frame');
+    await assertJsonErrors(gateway.baseUrl, [['/cameras/gone/snapshot.jpg', 503, 'no_frame']]);
     const viewer = new StreamViewer(`${gateway.baseUrl}/cameras/clip/stream.mjpg`);
     try {
       await viewer.waitForFrames(10);

@@ -11,6 +11,7 @@ import { loadOpenCV } from '@camrelay/capture';
 import { StreamViewer } from '@camrelay/clients';
 import { freePort, spawnGateway } from '@camrelay/stack';
 import type { Service } from '@camrelay/stack';
+import { assertJsonErrors } from './harness/json-errors.js';
 
 describe('a network source that is lost and comes back', () => {
   let upstreamPort: number;
@@ -105,9 +106,7 @@ describe('a network camera that never opens', () => {
       [500, 1000, 2000].forEach((backoff, i) =>
         assert.ok(waits[i]! >= backoff, `try ${i + 2} came ${waits[i]!.toFixed(0)} ms after the one before (backoff ${backoff} ms)`),
       );
-      const snapshot = await fetch(`${relay.baseUrl}/cameras/dead/snapshot.jpg`);
-      assert.equal(snapshot.status, 503);
-      assert.equal(((await snapshot.json()) as { error: { code: string } }).error.code, 'no_frame');
+      await assertJsonErrors(relay.baseUrl, [['/cameras/dead/snapshot.jpg', 503, 'no_frame']]);
       const viewer = new StreamViewer(`${relay.baseUrl}/cameras/live/stream.mjpg`);
       try {
         await viewer.waitForFrames(10);
