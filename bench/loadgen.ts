@@ -14,6 +14,7 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { percentile } from './percentile.js';
 
 const { values } = parseArgs({
   options: {
@@ -274,11 +275,6 @@ function open(index: number): void {
   socket.on('close', () => {
     viewer.closed = true;
   });
-}
-
-function percentile(sorted: ArrayLike<number>, p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 // Connect in batches: thousands of SYNs at once overflow a listen backlog of 511.

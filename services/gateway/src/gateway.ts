@@ -13,6 +13,7 @@ import { StreamSockets, onConnectionClose, oneRequestAtATime } from './http/stre
 import { RatePerAddress } from './http/rate-per-address.js';
 import { ViewerLimits } from './http/viewer-limits.js';
 import { withDefaults } from './options.js';
+import { readUnsentLimit, unsentLimitAdvice } from './unsent-limit.js';
 import type { GatewayOptions } from './options.js';
 
 export interface RunningGateway {
@@ -54,6 +55,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       'this Node has no parser release (_http_common.freeParser): streams stay attached to the HTTP server, about 7 KB more heap each (camrelay_streams_attached_total)',
     );
   }
+  const unsentAdvice = unsentLimitAdvice(readUnsentLimit());
+  if (unsentAdvice) log.warn(unsentAdvice);
   const metrics = createMetrics(feeds, bus, server, limits, streams, access);
   settings.moreMetrics(metrics);
   const app = createApp({

@@ -10,6 +10,7 @@ import type { AccessControl } from './http/access.js';
 import { onConnectionClose } from './http/stream-sockets.js';
 import type { StreamSockets } from './http/stream-sockets.js';
 import type { ViewerLimits } from './http/viewer-limits.js';
+import { readUnsentLimit } from './unsent-limit.js';
 
 /** The gateway's /metrics: read from the fanouts' plain counters when scraped. */
 export function createMetrics(
@@ -145,6 +146,14 @@ export function createMetrics(
     help: 'Streams left attached to the HTTP server because this Node cannot hand them over (more heap per viewer).',
     read: () => streams.attached,
   });
+  // Read when scraped: the setting can change while the gateway runs. Not Linux: no such setting, no metric.
+  if (readUnsentLimit() !== null) {
+    scrapedGauge(registry, {
+      name: 'camrelay_tcp_notsent_lowat_bytes',
+      help: "The kernel's net.ipv4.tcp_notsent_lowat where this gateway runs: bytes a viewer's socket may hold unsent before the viewer skips frames (4294967295, the default, is unbounded: seconds of video on a thin link).",
+      read: () => readUnsentLimit() ?? 0,
+    });
+  }
   busUpGauge(registry, bus);
   // Both exist to show leaks: after viewers leave, connections and listeners return to where they were.
   let connections = 0;

@@ -1,0 +1,207 @@
+/**
+ * `npm run bench:thin` (as root: it makes network namespaces and shapes a link with tc): a
+ * viewer on a link slower than its camera, as a phone on a thin link is. How old are the frames
+ * it gets, and does anyone else notice?
+ *
+ *   npm run bench:thin [-- --rates 2,4 --seconds 20]
+ *
+ * The servers run in a network namespace of their own, so that the kernel setting under test
+ * (net.ipv4.tcp_notsent_lowat, which docker-compose.yml sets for the gateways and HAProxy) is
+ * changed there and nowhere else. The thin viewer runs in a second namespace, joined to the
+ * first by a veth pair whose servers' end a token bucket (tbf) holds to --rates Mbit/s, with a
+ * queue of up to 400 ms: the link's own buffer, which every case has alike. A second viewer
+ * beside the servers, on no shaped link, watches the same camera throughout.
+ *
+ * A camera: the test pattern at 640x480@30 (about 58 KB a frame, 14 Mbit/s), served by one
+ * gateway, then by the local stack (one gateway behind HAProxy, its configuration as shipped).
+ * Writes bench/results/thin.json and thin.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { OPEN_GATEWAY, StreamViewer, startStack } from '@camrelay/clients';
+import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
+import { percentile } from './percentile.js';
+import { writeRows } from './report.js';
+
+const { values } = parseArgs({
+  options: {
+    rates: { type: 'string', default: '2,4' },
+    seconds: { type: 'string', default: '20' },
+    /** Set when this script runs again inside the servers' namespace. */
+    inside: { type: 'boolean', default: false },
+  },
+});
+const rates = values.rates.split(',').map(Number);
+if (rates.some((rate) => !(rate > 0))) throw new Error(`--rates: Mbit/s separated by commas, like 2,4; got ${values.rates}`);
+const seconds = Number(values.seconds);
+if (!(seconds >= 10)) throw new Error(`--seconds: at least 10 (5 s are warm-up), got ${values.seconds}`);
+
+/** Names per run, so that two runs (or a run left over) never meet. */
+const SERVERS_NS = `camrelay-thin-servers-${process.pid}`;
+const VIEWER_NS = `camrelay-thin-viewer-${process.pid}`;
+const SERVERS_LINK = 'thin0';
+const SERVERS_ADDRESS = '10.231.0.1';
+const VIEWER_ADDRESS = '10.231.0.2';
+const CAMERA = 'thin';
+const UNSENT_LIMIT = '/proc/sys/net/ipv4/tcp_notsent_lowat';
+/** The kernel's default: no limit. */
+const UNBOUNDED = 4294967295;
+const BOUNDED = 16384;
+
+const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+
+if (!values.inside) {
+  // The viewer's namespace is named in the environment: the inner run's viewers enter it by name.
+  const viewerNs = VIEWER_NS;
+  try {
+    ip('netns', 'add', SERVERS_NS);
+    ip('netns', 'add', viewerNs);
+    ip('link', 'add', SERVERS_LINK, 'netns', SERVERS_NS, 'type', 'veth', 'peer', 'name', 'thin1', 'netns', viewerNs);
+    ip('-n', SERVERS_NS, 'addr', 'add', `${SERVERS_ADDRESS}/24`, 'dev', SERVERS_LINK);
+    ip('-n', viewerNs, 'addr', 'add', `${VIEWER_ADDRESS}/24`, 'dev', 'thin1');
+    for (const [ns, link] of [
+      [SERVERS_NS, SERVERS_LINK],
+      [viewerNs, 'thin1'],
+    ] as const) {
+      ip('-n', ns, 'link', 'set', link, 'up');
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+    }
+    const args = [process.argv[1]!, '--inside', '--rates', values.rates, '--seconds', values.seconds];
+    execFileSync('ip', ['netns', 'exec', SERVERS_NS, process.execPath, ...args], {
+      stdio: 'inherit',
+      cwd: repoRoot,
+      env: { ...process.env, THIN_VIEWER_NS: viewerNs },
+    });
+  } finally {
+    for (const ns of [SERVERS_NS, viewerNs]) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        // never made: nothing to remove
+      }
+    }
+  }
+} else {
+  await measureAll(process.env.THIN_VIEWER_NS ?? '');
+}
+
+interface Served {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+async function serveDirect(): Promise<Served> {
+  const redis = await spawnRedis();
+  const capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: `${CAMERA}=pattern:640x480@30` }, [CAMERA]);
+  // On every address: the thin viewer comes from the other namespace.
+  const gateway = await spawnGateway({ REDIS_URL: redis.url, HOST: '0.0.0.0', ...OPEN_GATEWAY });
+  return {
+    port: Number(new URL(gateway.baseUrl).port),
+    stop: async () => {
+      for (const part of [gateway, capture, redis]) await part.stop();
+    },
+  };
+}
+
+async function serveThroughHaproxy(): Promise<Served> {
+  const port = await freePort();
+  const stack = await startStack(1, { PORT: String(port), CAMERAS: `${CAMERA}=pattern:640x480@30`, ...OPEN_GATEWAY });
+  return { port, stop: async () => void (await stack.stop('SIGINT')) };
+}
+
+interface Watched {
+  fps: number;
+  mbitPerSecond?: number;
+  ageMs: { p50: number | null; p95: number | null; max: number | null };
+}
+
+async function watchThin(viewerNs: string, url: string): Promise<Watched> {
+  const viewer = spawnProcess('ip', [
+    'netns',
+    'exec',
+    viewerNs,
+    process.execPath,
+    'bench/dist/thin-viewer.js',
+    '--url',
+    url,
+    '--seconds',
+    String(seconds),
+  ]);
+  await viewer.exited;
+  const line = viewer.output.find((l) => l.startsWith('{'));
+  if (!line) throw new Error(`the thin viewer printed no result:\n${viewer.output.join('\n')}`);
+  return JSON.parse(line) as Watched;
+}
+
+/** The viewer beside the servers, over the same window as the thin one's (after its warm-up). */
+async function watchNear(url: string): Promise<Watched> {
+  const viewer = new StreamViewer(url, { keepJpegs: false });
+  await sleep(5000);
+  const from = viewer.frames.length;
+  const started = Date.now();
+  await sleep(seconds * 1000 - 5000);
+  const frames = viewer.frames.slice(from);
+  viewer.close();
+  const ages = frames.map((frame) => frame.receivedAt - frame.timestamp * 1000).sort((a, b) => a - b);
+  return {
+    fps: frames.length / ((Date.now() - started) / 1000),
+    ageMs: { p50: percentile(ages, 50), p95: percentile(ages, 95), max: ages.at(-1) ?? null },
+  };
+}
+
+async function measureAll(viewerNs: string): Promise<void> {
+  if (!viewerNs) throw new Error('THIN_VIEWER_NS is not set: run npm run bench:thin, not this script');
+  const rows: Record<string, string | number>[] = [];
+  const f = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? '-' : n.toFixed(digits));
+  for (const [path, serve] of [
+    ['gateway', serveDirect],
+    ['HAProxy + gateway', serveThroughHaproxy],
+  ] as const) {
+    const served = await serve();
+    try {
+      for (const limit of [UNBOUNDED, BOUNDED]) {
+        writeFileSync(UNSENT_LIMIT, String(limit));
+        for (const rate of rates) {
+          execFileSync('tc', [
+            'qdisc',
+            'replace',
+            'dev',
+            SERVERS_LINK,
+            'root',
+            'tbf',
+            'rate',
+            `${rate}mbit`,
+            'burst',
+            '32kbit',
+            'latency',
+            '400ms',
+          ]);
+          const streamPath = `/cameras/${CAMERA}/stream.mjpg`;
+          const [thin, near] = await Promise.all([
+            watchThin(viewerNs, `http://${SERVERS_ADDRESS}:${served.port}${streamPath}`),
+            watchNear(`http://127.0.0.1:${served.port}${streamPath}`),
+          ]);
+          const row = {
+            path,
+            tcp_notsent_lowat: limit === UNBOUNDED ? 'unset' : String(limit),
+            'link, Mbit/s': rate,
+            "thin viewer's fps": f(thin.fps, 1),
+            'its Mbit/s': f(thin.mbitPerSecond, 1),
+            'its frames age p50 / p95 / max, ms': `${f(thin.ageMs.p50)} / ${f(thin.ageMs.p95)} / ${f(thin.ageMs.max)}`,
+            'viewer on no shaped link: fps, age p95 ms': `${f(near.fps, 1)}, ${f(near.ageMs.p95)}`,
+          };
+          rows.push(row);
+          console.log(Object.values(row).join('  '));
+        }
+      }
+    } finally {
+      writeFileSync(UNSENT_LIMIT, String(UNBOUNDED));
+      await served.stop();
+    }
+  }
+  const table = writeRows(join(repoRoot, 'bench', 'results'), 'thin', rows, { camera: 'pattern:640x480@30', linkQueue: '400 ms', seconds });
+  console.log(`\n${table}`);
+}
