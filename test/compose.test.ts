@@ -108,13 +108,20 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
         env: { ...process.env, ...composeEnv },
       },
     );
-  /** Streams open on each gateway container, from its own /metrics (gateways publish no port). */
+  /** A gateway container's /metrics, asked inside it (gateways publish no port). */
+  const gatewayMetrics = (id: string) =>
+    execIn(
+      id,
+      'node',
+      '-e',
+      `fetch('http://127.0.0.1:8080/metrics',{headers:{authorization:'Bearer ${TOKEN}'}}).then((r)=>r.text()).then((t)=>process.stdout.write(t))`,
+    );
+  /** Streams open on each gateway container, from its own /metrics. */
   const viewersPerGateway = async (only: (gateway: { number: number }) => boolean = () => true) => {
     const gateways = (await serviceContainers(PROJECT, 'gateway')).filter(only);
-    const script = `fetch('http://127.0.0.1:8080/metrics',{headers:{authorization:'Bearer ${TOKEN}'}}).then((r)=>r.text()).then((t)=>process.stdout.write(t))`;
     return Promise.all(
       gateways.map(async (gateway) => {
-        const metrics = await execIn(gateway.id, 'node', '-e', script);
+        const metrics = await gatewayMetrics(gateway.id);
         // Where a viewer's missing frames went: coalesced (the gateway got several at once) or
         // skipped (its socket had not taken the last one).
         const [viewers, coalesced, skipped, received, delivered] = [
@@ -376,6 +383,21 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       assert.ok(uids.length > 0 && uids.every((uid) => uid !== 0), `${service} runs no process as root (uids ${uids.join(', ')})`);
     }
     assert.deepEqual(services.sort(), [...Array<string>(CAPTURES).fill('capture'), 'gateway', 'gateway', 'gateway', 'lb', 'redis']);
+  });
+
+  it('bounds the bytes a viewer socket holds unsent, in every gateway and in HAProxy (tcp_notsent_lowat, for thin links)', async () => {
+    // Unbounded, a viewer on a link slower than its camera got frames 7-10 s old through HAProxy
+    // (bench:thin): the kernel took megabytes for it, so the gateway never skipped a frame.
+    for (const gateway of await serviceContainers(PROJECT, 'gateway')) {
+      const limit = metricValue(await gatewayMetrics(gateway.id), 'camrelay_tcp_notsent_lowat_bytes');
+      assert.equal(limit, 16384, `gateway #${gateway.number}: camrelay_tcp_notsent_lowat_bytes`);
+    }
+    const [lb] = await serviceContainers(PROJECT, 'lb');
+    assert.equal(
+      (await execIn(lb!.id, 'cat', '/proc/sys/net/ipv4/tcp_notsent_lowat')).trim(),
+      '16384',
+      'HAProxy: net.ipv4.tcp_notsent_lowat',
+    );
   });
 
   it(`spreads ${VIEWERS} viewers over three gateways, each served in order, with ≥ half the frames the median viewer gets`, async (t) => {
