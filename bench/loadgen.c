@@ -6,6 +6,10 @@
  *
  *   bench/dist/loadgen-c --url http://127.0.0.1:P/path --viewers N --warmup-ms W --duration-ms D
  *     [--arrive-within-ms M]   open every viewer within M ms; by default 100 every 20 ms
+ *     [--reconnect 1]          a viewer whose stream ends opens another at once, as the viewer
+ *                              page does; the time from the end to the new stream's first frame
+ *                              is reported (reconnectMs), and the longest waits of the viewers
+ *                              never cut on their own (uncutLongestWaitMs)
  *
  * Same protocol as loadgen.ts: prints "arriving", "measuring" and "measured" on stderr, then
  * one JSON object on stdout with the same fields (no slow viewers, no chunked bodies: the
@@ -52,12 +56,19 @@ struct viewer {
   long window_frames, window_gaps;
   double longest_wait_ms;
   int closed;
+  int streaming; /* this connection's response head came */
+  double cut_at; /* wall ms its stream ended, while its next stream has sent no frame yet */
+  int cut_ever;
 };
 
 static struct viewer *viewers;
 static int viewer_count;
 static int measuring;
 static long invalid_parts, errors;
+static int reconnect;
+static long cuts;
+static double *reconnects; /* ms from a stream's end to the next one's first frame */
+static size_t reconnect_count, reconnect_cap;
 static double *latencies;
 static size_t latency_count, latency_cap;
 static char request[2048];
@@ -85,14 +96,18 @@ static double cpu_ms(void) {
   return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
 }
 
-static void record_latency(double ms) {
-  if (latency_count == latency_cap) {
-    latency_cap = latency_cap ? latency_cap * 2 : 1 << 16;
-    latencies = realloc(latencies, latency_cap * sizeof *latencies);
-    if (!latencies) abort();
+static void append(double **values, size_t *count, size_t *cap, double value) {
+  if (*count == *cap) {
+    *cap = *cap ? *cap * 2 : 1 << 16;
+    *values = realloc(*values, *cap * sizeof **values);
+    if (!*values) abort();
   }
-  latencies[latency_count++] = ms;
+  (*values)[(*count)++] = value;
 }
+
+static void record_latency(double ms) { append(&latencies, &latency_count, &latency_cap, ms); }
+
+static void open_viewer(int index);
 
 static void close_viewer(struct viewer *v, int failed) {
   if (v->closed) return;
@@ -101,12 +116,34 @@ static void close_viewer(struct viewer *v, int failed) {
   close(v->fd);
   free(v->pending);
   v->pending = NULL;
+  if (reconnect && v->streaming) {
+    /* Its counts go on across streams; only the connection is new. A connection that fails
+       before its stream begins is not retried (counted in errors and stillReconnecting). */
+    struct viewer kept = *v;
+    open_viewer((int)(v - viewers));
+    v->window_frames = kept.window_frames;
+    v->window_gaps = kept.window_gaps;
+    v->longest_wait_ms = kept.longest_wait_ms;
+    v->last_frame_at = kept.last_frame_at;
+    v->last_sequence = kept.last_sequence;
+    v->started_at = kept.started_at;
+    v->first_frame_at = kept.first_frame_at;
+    v->connected_at = kept.connected_at;
+    v->head_at = kept.head_at;
+    v->cut_at = kept.cut_at > 0 ? kept.cut_at : wall_ms();
+    v->cut_ever = 1;
+    cuts++;
+  }
 }
 
 static void frame_done(struct viewer *v) {
   double now = wall_ms();
   if (v->body_length > 0 && (v->first_byte != 0xffd8 || (v->last & 0xffff) != 0xffd9)) invalid_parts++;
   if (v->first_frame_at == 0) v->first_frame_at = monotonic_ms();
+  if (v->cut_at > 0) {
+    append(&reconnects, &reconnect_count, &reconnect_cap, now - v->cut_at);
+    v->cut_at = 0;
+  }
   if (measuring) {
     if (v->last_frame_at > 0 && now - v->last_frame_at > v->longest_wait_ms) v->longest_wait_ms = now - v->last_frame_at;
     v->window_frames++;
@@ -138,7 +175,8 @@ static int on_block(struct viewer *v, const char *block, size_t len) {
       return -1;
     }
     v->phase = PART_HEAD;
-    v->head_at = monotonic_ms();
+    v->streaming = 1;
+    if (v->head_at == 0) v->head_at = monotonic_ms();
     return 0;
   }
   const char *length = header_value(block, len, "Content-Length:");
@@ -304,6 +342,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--warmup-ms")) warmup_ms = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "--duration-ms")) duration_ms = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "--arrive-within-ms")) arrive_within_ms = atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--reconnect")) reconnect = atoi(argv[i + 1]);
     else usage();
   }
   char host[256], path[1024] = "/";
@@ -346,12 +385,15 @@ int main(int argc, char **argv) {
   fprintf(stderr, "measuring\n");
   run_until(window_start + (double)duration_ms);
   measuring = 0;
+  reconnect = 0;
   fprintf(stderr, "measured\n");
   double window_seconds = (monotonic_ms() - window_start) / 1000;
   double cpu = cpu_ms() - cpu_before;
 
   double *fps = malloc((size_t)viewer_count * sizeof *fps), *ttff = malloc((size_t)viewer_count * sizeof *ttff);
-  double *waits = malloc((size_t)viewer_count * sizeof *waits);
+  double *waits = malloc((size_t)viewer_count * sizeof *waits), *uncut_waits = malloc((size_t)viewer_count * sizeof *uncut_waits);
+  size_t uncut = 0;
+  long pending_reconnects = 0;
   double *connects = malloc((size_t)viewer_count * sizeof *connects), *heads = malloc((size_t)viewer_count * sizeof *heads);
   size_t got = 0, connected = 0, headed = 0;
   long delivered = 0, gaps = 0, closed = 0;
@@ -359,6 +401,8 @@ int main(int argc, char **argv) {
     struct viewer *v = &viewers[i];
     fps[i] = (double)v->window_frames / window_seconds;
     waits[i] = v->longest_wait_ms;
+    if (!v->cut_ever) uncut_waits[uncut++] = v->longest_wait_ms;
+    if (v->cut_at > 0) pending_reconnects++;
     if (v->first_frame_at > 0) ttff[got++] = v->first_frame_at - v->started_at;
     if (v->connected_at > 0) connects[connected++] = v->connected_at - v->started_at;
     if (v->head_at > 0) heads[headed++] = v->head_at - v->started_at;
@@ -372,6 +416,8 @@ int main(int argc, char **argv) {
   qsort(latencies, latency_count, sizeof *latencies, compare_doubles);
   qsort(connects, connected, sizeof *connects, compare_doubles);
   qsort(heads, headed, sizeof *heads, compare_doubles);
+  qsort(uncut_waits, uncut, sizeof *uncut_waits, compare_doubles);
+  qsort(reconnects, reconnect_count, sizeof *reconnects, compare_doubles);
 
   printf("{\"viewers\":%d,\"slowViewers\":0,\"windowSeconds\":%.3f,\"framesDelivered\":%ld,", viewer_count, window_seconds, delivered);
   printf("\"fps\":{");
@@ -395,6 +441,13 @@ int main(int argc, char **argv) {
   printf("\"sequenceGaps\":%ld,\"longestWaitMs\":{", gaps);
   print_percentile("p99", waits, (size_t)viewer_count, 99, ",");
   printf("\"max\":%.3f},", waits[viewer_count - 1]);
+  printf("\"cuts\":%ld,\"stillReconnecting\":%ld,\"reconnectMs\":{", cuts, pending_reconnects);
+  print_percentile("median", reconnects, reconnect_count, 50, ",");
+  print_percentile("p99", reconnects, reconnect_count, 99, ",");
+  print_percentile("max", reconnects, reconnect_count, 100, "},");
+  printf("\"uncut\":%zu,\"uncutLongestWaitMs\":{", uncut);
+  print_percentile("p99", uncut_waits, uncut, 99, ",");
+  print_percentile("max", uncut_waits, uncut, 100, "},");
   printf("\"closed\":%ld,\"invalid\":%ld,\"errors\":%ld,\"loadgenCpuMsPerSecond\":%.3f}\n", closed, invalid_parts, errors, cpu / window_seconds);
   return 0;
 }

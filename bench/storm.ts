@@ -11,7 +11,6 @@
  * And the server's CPU in the storm's first second, beyond its steady rate, per newcomer.
  * Writes bench/results/storm.json and storm.md (the table of docs/benchmarks.md).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { repoRoot, spawnProcess } from '@camrelay/stack';
 import { frameSet } from './frames.js';
+import { buildCLoadgen } from './loadgen-c.js';
 import type { FrameSet } from './frames.js';
 import { cpuMs } from './proc.js';
 import type { Run, SystemName } from './run-result.js';
@@ -48,17 +48,6 @@ interface StormRun {
   steadyCpuMsPerSecond: number;
   /** The server's CPU in the storm's first second beyond its steady rate, per newcomer, ms. */
   cpuMsPerArrival: number;
-}
-
-/**
- * The C load generator (bench/loadgen.c), built here: about half the Node one's CPU
- * (loadgen.ts), so that less of the servers' cores goes to playing the viewers. On two cores
- * it still takes most of one at 1000 viewers and more (docs/benchmarks.md).
- */
-function buildCLoadgen(): string {
-  const binary = join(repoRoot, 'bench', 'dist', 'loadgen-c');
-  execFileSync('cc', ['-O2', '-Wall', '-o', binary, join(repoRoot, 'bench', 'loadgen.c')], { stdio: 'inherit' });
-  return binary;
 }
 
 if (values.client !== 'c' && values.client !== 'node') throw new Error(`--client must be c or node, not ${values.client}`);
