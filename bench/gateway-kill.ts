@@ -13,6 +13,7 @@
  * for the viewers never cut, their frame rate, latency and longest wait between two frames over
  * the window, against the baseline's. Writes bench/results/gateway-kill.json and .md.
  */
+import { connect } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,6 +52,23 @@ interface Load {
   errors: number;
 }
 
+/** The gateways backend's connection retries and redispatches, from HAProxy's runtime API. */
+async function retries(runtimeSocket: string): Promise<{ retried: number; redispatched: number }> {
+  const stat = await new Promise<string>((resolve, reject) => {
+    let answer = '';
+    const socket = connect(runtimeSocket, () => socket.end('show stat\n'));
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+  const [header, ...rows] = stat.split('\n').filter(Boolean);
+  const columns = header!.replace(/^# /, '').split(',');
+  const backend = rows.map((row) => row.split(',')).find((cells) => cells[0] === 'gateways' && cells[1] === 'BACKEND');
+  const read = (name: string) => Number(backend?.[columns.indexOf(name)] ?? Number.NaN);
+  return { retried: read('wretr'), redispatched: read('wredis') };
+}
+
 const results = join(repoRoot, 'bench', 'results');
 const frames = await frameSet(join(results, 'frames'), width, height);
 const loadgen = buildCLoadgen();
@@ -79,6 +97,8 @@ async function run(kill: boolean): Promise<Record<string, string | number>> {
     const busiest = held.indexOf(Math.max(...held));
     if (kill) process.kill(stack.gateways[busiest]!.pid, 'SIGKILL');
     await load.exited;
+    const runtimeSocket = /runtime API (\S+)/.exec(stack.output.join('\n'))?.[1];
+    const lb = runtimeSocket ? await retries(runtimeSocket) : { retried: Number.NaN, redispatched: Number.NaN };
     const line = load.output.find((l) => l.startsWith('{'));
     if (!line) throw new Error(`the load generator printed no result:\n${load.output.join('\n')}`);
     const result = JSON.parse(line) as Load;
@@ -94,6 +114,7 @@ async function run(kill: boolean): Promise<Record<string, string | number>> {
       'fps median, all viewers': f(result.fps.median, 1),
       'latency p99, ms': f(result.latencyMs.p99),
       'connection errors': result.errors,
+      "HAProxy's retries / redispatches": `${lb.retried} / ${lb.redispatched}`,
     };
   } finally {
     await stack.stop('SIGINT');
