@@ -43,6 +43,7 @@ if (!(seconds >= 10)) throw new Error(`--seconds: at least 10 (5 s are warm-up),
 const SERVERS_NS = `camrelay-thin-servers-${process.pid}`;
 const VIEWER_NS = `camrelay-thin-viewer-${process.pid}`;
 const SERVERS_LINK = 'thin0';
+const VIEWER_LINK = 'thin1';
 const SERVERS_ADDRESS = '10.231.0.1';
 const VIEWER_ADDRESS = '10.231.0.2';
 const CAMERA = 'thin';
@@ -54,17 +55,17 @@ const BOUNDED = 16384;
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] });
 
 if (!values.inside) {
-  // The viewer's namespace is named in the environment: the inner run's viewers enter it by name.
+  // The names carry this process's pid; the inner run (another pid) is told the viewer's.
   const viewerNs = VIEWER_NS;
   try {
     ip('netns', 'add', SERVERS_NS);
     ip('netns', 'add', viewerNs);
-    ip('link', 'add', SERVERS_LINK, 'netns', SERVERS_NS, 'type', 'veth', 'peer', 'name', 'thin1', 'netns', viewerNs);
+    ip('link', 'add', SERVERS_LINK, 'netns', SERVERS_NS, 'type', 'veth', 'peer', 'name', VIEWER_LINK, 'netns', viewerNs);
     ip('-n', SERVERS_NS, 'addr', 'add', `${SERVERS_ADDRESS}/24`, 'dev', SERVERS_LINK);
-    ip('-n', viewerNs, 'addr', 'add', `${VIEWER_ADDRESS}/24`, 'dev', 'thin1');
+    ip('-n', viewerNs, 'addr', 'add', `${VIEWER_ADDRESS}/24`, 'dev', VIEWER_LINK);
     for (const [ns, link] of [
       [SERVERS_NS, SERVERS_LINK],
-      [viewerNs, 'thin1'],
+      [viewerNs, VIEWER_LINK],
     ] as const) {
       ip('-n', ns, 'link', 'set', link, 'up');
       ip('-n', ns, 'link', 'set', 'lo', 'up');
