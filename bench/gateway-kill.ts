@@ -13,13 +13,12 @@
  * for the viewers never cut, their frame rate, latency and longest wait between two frames over
  * the window, against the baseline's. Writes bench/results/gateway-kill.json and .md.
  */
-import { connect } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { OPEN_GATEWAY, fetchMetrics, metricValue, startStack } from '@camrelay/clients';
-import { freePort, repoRoot, spawnProcess } from '@camrelay/stack';
+import { freePort, repoRoot, runtimeCommand, spawnProcess, statRows } from '@camrelay/stack';
 import { frameSet } from './frames.js';
 import { buildCLoadgen } from './loadgen-c.js';
 import { writeRows } from './report.js';
@@ -54,19 +53,10 @@ interface Load {
 
 /** The gateways backend's connection retries and redispatches, from HAProxy's runtime API. */
 async function retries(runtimeSocket: string): Promise<{ retried: number; redispatched: number }> {
-  const stat = await new Promise<string>((resolve, reject) => {
-    let answer = '';
-    const socket = connect(runtimeSocket, () => socket.end('show stat\n'));
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (answer += chunk));
-    socket.on('end', () => resolve(answer));
-    socket.on('error', reject);
-  });
-  const [header, ...rows] = stat.split('\n').filter(Boolean);
-  const columns = header!.replace(/^# /, '').split(',');
-  const backend = rows.map((row) => row.split(',')).find((cells) => cells[0] === 'gateways' && cells[1] === 'BACKEND');
-  const read = (name: string) => Number(backend?.[columns.indexOf(name)] ?? Number.NaN);
-  return { retried: read('wretr'), redispatched: read('wredis') };
+  const backend = statRows(await runtimeCommand(runtimeSocket, 'show stat')).find(
+    (row) => row.pxname === 'gateways' && row.svname === 'BACKEND',
+  );
+  return { retried: Number(backend?.wretr ?? Number.NaN), redispatched: Number(backend?.wredis ?? Number.NaN) };
 }
 
 const results = join(repoRoot, 'bench', 'results');

@@ -10,7 +10,7 @@
  * changed there and nowhere else. The thin viewer runs in a second namespace, joined to the
  * first by a veth pair whose servers' end a token bucket (tbf) holds to --rates Mbit/s, with a
  * queue of up to 400 ms: the link's own buffer, which every case has alike. A second viewer
- * beside the servers, on no shaped link, watches the same camera throughout.
+ * beside the servers, on no shaped link, watches the same camera at the same time.
  *
  * A camera: the test pattern at 640x480@30 (about 58 KB a frame, 14 Mbit/s), served by one
  * gateway, then by the local stack (one gateway behind HAProxy, its configuration as shipped).
@@ -19,11 +19,9 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { OPEN_GATEWAY, StreamViewer, startStack } from '@camrelay/clients';
+import { OPEN_GATEWAY, startStack } from '@camrelay/clients';
 import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
-import { percentile } from './percentile.js';
 import { writeRows } from './report.js';
 
 const { values } = parseArgs({
@@ -115,42 +113,18 @@ async function serveThroughHaproxy(): Promise<Served> {
 
 interface Watched {
   fps: number;
-  mbitPerSecond?: number;
+  mbitPerSecond: number;
   ageMs: { p50: number | null; p95: number | null; max: number | null };
 }
 
-async function watchThin(viewerNs: string, url: string): Promise<Watched> {
-  const viewer = spawnProcess('ip', [
-    'netns',
-    'exec',
-    viewerNs,
-    process.execPath,
-    'bench/dist/thin-viewer.js',
-    '--url',
-    url,
-    '--seconds',
-    String(seconds),
-  ]);
+/** One viewer (bench/thin-viewer.ts) for --seconds: in the viewer's namespace when given, else beside the servers. */
+async function watch(url: string, viewerNs?: string): Promise<Watched> {
+  const command = [process.execPath, 'bench/dist/thin-viewer.js', '--url', url, '--seconds', String(seconds)];
+  const viewer = viewerNs ? spawnProcess('ip', ['netns', 'exec', viewerNs, ...command]) : spawnProcess(command[0]!, command.slice(1));
   await viewer.exited;
   const line = viewer.output.find((l) => l.startsWith('{'));
-  if (!line) throw new Error(`the thin viewer printed no result:\n${viewer.output.join('\n')}`);
+  if (!line) throw new Error(`the viewer printed no result:\n${viewer.output.join('\n')}`);
   return JSON.parse(line) as Watched;
-}
-
-/** The viewer beside the servers, over the same window as the thin one's (after its warm-up). */
-async function watchNear(url: string): Promise<Watched> {
-  const viewer = new StreamViewer(url, { keepJpegs: false });
-  await sleep(5000);
-  const from = viewer.frames.length;
-  const started = Date.now();
-  await sleep(seconds * 1000 - 5000);
-  const frames = viewer.frames.slice(from);
-  viewer.close();
-  const ages = frames.map((frame) => frame.receivedAt - frame.timestamp * 1000).sort((a, b) => a - b);
-  return {
-    fps: frames.length / ((Date.now() - started) / 1000),
-    ageMs: { p50: percentile(ages, 50), p95: percentile(ages, 95), max: ages.at(-1) ?? null },
-  };
 }
 
 async function measureAll(viewerNs: string): Promise<void> {
@@ -182,8 +156,8 @@ async function measureAll(viewerNs: string): Promise<void> {
           ]);
           const streamPath = `/cameras/${CAMERA}/stream.mjpg`;
           const [thin, near] = await Promise.all([
-            watchThin(viewerNs, `http://${SERVERS_ADDRESS}:${served.port}${streamPath}`),
-            watchNear(`http://127.0.0.1:${served.port}${streamPath}`),
+            watch(`http://${SERVERS_ADDRESS}:${served.port}${streamPath}`, viewerNs),
+            watch(`http://127.0.0.1:${served.port}${streamPath}`),
           ]);
           const row = {
             path,

@@ -24,7 +24,7 @@ import type { StartedDockerComposeEnvironment } from 'testcontainers';
 import { StreamViewer, metricValue } from '@camrelay/clients';
 import { loadOpenCV } from '@camrelay/capture';
 import { STARTING_JPEGS } from '@camrelay/gateway';
-import { freePort, repoRoot } from '@camrelay/stack';
+import { freePort, repoRoot, statRows } from '@camrelay/stack';
 import { changedPixels, launchChromium, nextPictureLoaded, waitForPicture } from './harness/browser.js';
 import { everyCameraHeldOnce, heldCameras, sequenceFault } from './harness/capture-fleet.js';
 import {
@@ -159,12 +159,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
   const gatewaysInRotation = async () => {
     const [lb] = await serviceContainers(PROJECT, 'lb');
     const stat = await execIn(lb!.id, 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${RUNTIME_API_PORT} && echo 'show stat' >&3 && cat <&3`);
-    const [header, ...rows] = stat.split('\n').filter(Boolean);
-    const columns = header!.replace(/^# /, '').split(',');
-    const [proxy, server, status] = ['pxname', 'svname', 'status'].map((name) => columns.indexOf(name));
-    return rows
-      .map((row) => row.split(','))
-      .filter((cells) => cells[proxy!] === 'gateways' && cells[server!] !== 'BACKEND' && cells[status!] === 'UP').length;
+    return statRows(stat).filter((row) => row.pxname === 'gateways' && row.svname !== 'BACKEND' && row.status === 'UP').length;
   };
   /** When (ms since the epoch) HAProxy has `count` gateways in rotation. */
   const inRotation = (count: number) =>

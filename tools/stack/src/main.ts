@@ -7,7 +7,6 @@
  * stops the rest and says which part failed and why.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import {
   renderHaproxyConf,
 } from './haproxy.js';
 import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
+import { runtimeCommand, statRows } from './haproxy-runtime.js';
 import { spawnRedisCluster } from './redis-cluster.js';
 import type { Running } from './processes.js';
 
@@ -273,31 +273,16 @@ async function waitForRotation(socket: string, gatewayCount: number, child: Runn
   let seen = 'no answer';
   for (;;) {
     if (exited) throw new Error(`exited: ${[...new Set(child.output.slice(-5))].join(' | ') || 'no output'}`);
-    const stat = await runtimeCommand(socket, 'show stat').catch(() => '');
-    const [header, ...rows] = stat.split('\n').filter(Boolean);
-    if (header) {
-      const columns = header.replace(/^# /, '').split(',');
-      const [pxname, svname, status, checkStatus] = ['pxname', 'svname', 'status', 'check_status'].map((name) => columns.indexOf(name));
-      const servers = rows.map((row) => row.split(',')).filter((cells) => cells[pxname!] === 'gateways' && cells[svname!] !== 'BACKEND');
-      const ready = servers.filter((cells) => cells[status!] === 'UP' && cells[checkStatus!] === 'L7OK').length;
+    const rows = statRows(await runtimeCommand(socket, 'show stat').catch(() => ''));
+    if (rows.length > 0) {
+      const servers = rows.filter((row) => row.pxname === 'gateways' && row.svname !== 'BACKEND');
+      const ready = servers.filter((row) => row.status === 'UP' && row.check_status === 'L7OK').length;
       seen = `${ready} of ${gatewayCount} gateways in rotation`;
       if (ready === gatewayCount) return;
     }
     if (Date.now() > deadline) throw new Error(`${seen} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-/** One command on HAProxy's runtime API: it answers, then closes the connection. */
-function runtimeCommand(path: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let answer = '';
-    const socket = connect(path, () => socket.end(`${command}\n`));
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (answer += chunk));
-    socket.on('end', () => resolve(answer));
-    socket.on('error', reject);
-  });
 }
 
 /** HAProxy refuses to start with a maxconn its open-file limit (raised to the hard limit) cannot hold. */
