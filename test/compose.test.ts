@@ -24,7 +24,7 @@ import type { StartedDockerComposeEnvironment } from 'testcontainers';
 import { StreamViewer, metricValue } from '@camrelay/clients';
 import { loadOpenCV } from '@camrelay/capture';
 import { STARTING_JPEGS } from '@camrelay/gateway';
-import { freePort, repoRoot, statRows } from '@camrelay/stack';
+import { freePort, isInRotation, repoRoot, statRows } from '@camrelay/stack';
 import { changedPixels, launchChromium, nextPictureLoaded, waitForPicture } from './harness/browser.js';
 import { everyCameraHeldOnce, heldCameras, sequenceFault } from './harness/capture-fleet.js';
 import {
@@ -152,20 +152,21 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
   const holdings = (captures: Array<{ number: number; held: string[] }>) =>
     captures.map((capture) => `capture #${capture.number}: ${capture.held.join(', ') || 'none'}`).join('; ');
   /**
-   * Gateways in HAProxy's rotation: servers of backend `gateways` UP in its runtime API's `show
-   * stat`, asked from inside its container (the API listens on 127.0.0.1 there, published
-   * nowhere). Not its log: a server found through DNS comes up as "is UP/READY", without the count.
+   * The rows of backend `gateways` in HAProxy's runtime API (`show stat`), asked from inside its
+   * container (the API listens on 127.0.0.1 there, published nowhere). Not its log: a server
+   * found through DNS comes up as "is UP/READY", without the count.
    */
-  const gatewaysInRotation = async () => {
+  const gatewaysBackend = async () => {
     const [lb] = await serviceContainers(PROJECT, 'lb');
     const stat = await execIn(lb!.id, 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${RUNTIME_API_PORT} && echo 'show stat' >&3 && cat <&3`);
-    return statRows(stat).filter((row) => row.pxname === 'gateways' && row.svname !== 'BACKEND' && row.status === 'UP').length;
+    const rows = statRows(stat).filter((row) => row.pxname === 'gateways');
+    return { backend: rows.find((row) => row.svname === 'BACKEND')!, servers: rows.filter((row) => row.svname !== 'BACKEND') };
   };
-  /** When (ms since the epoch) HAProxy has `count` gateways in rotation. */
+  /** When (ms since the epoch) HAProxy has `count` gateways in rotation, each after a passed check. */
   const inRotation = (count: number) =>
     eventually(
       async () => {
-        assert.equal(await gatewaysInRotation(), count, `HAProxy has ${count} gateways in rotation`);
+        assert.equal((await gatewaysBackend()).servers.filter(isInRotation).length, count, `HAProxy has ${count} gateways in rotation`);
         return Date.now();
       },
       20_000,
@@ -476,18 +477,51 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     );
   };
 
-  it('sends new viewers to gateways scaled up while others stream, and cuts nobody', async (t) => {
-    await scale(5);
+  it('serves every viewer who arrives while gateways are added, sends new viewers to the added ones, and cuts nobody', async (t) => {
+    const redispatchedBefore = Number((await gatewaysBackend()).backend.wredis);
+    let composeDone = false;
+    const scaling = scale(5).finally(() => (composeDone = true));
+    scaling.catch(() => undefined); // awaited below
+    // Viewers keep arriving while compose adds gateways. HAProxy finds each through Docker's DNS
+    // and puts it UP before its first check, before it listens: none of these viewers may be
+    // refused for that. Each closes after its first frame: the arrivals, not their streams, are
+    // what is tried here.
+    const arrivals: Array<Promise<string | undefined>> = [];
+    /** Viewers sent while a gateway was UP in HAProxy without a passed check. */
+    let sentBeforeCheck = 0;
+    const started = Date.now();
+    for (;;) {
+      const { servers } = await gatewaysBackend();
+      const unchecked = servers.some((row) => row.status === 'UP' && !isInRotation(row));
+      if (composeDone) await scaling; // compose's own error, if it failed
+      if (composeDone && !unchecked && servers.filter(isInRotation).length === 5) break;
+      assert.ok(
+        Date.now() - started < 60_000,
+        `5 gateways in rotation within 60 s of the scale-up (${servers.filter(isInRotation).length})`,
+      );
+      for (let i = 0; i < 5; i++) {
+        const viewer = stream();
+        arrivals.push(
+          viewer.waitForFrames(1, 10_000).then(
+            () => (viewer.close(), undefined),
+            (error: Error) => (viewer.close(), error.message),
+          ),
+        );
+      }
+      if (unchecked) sentBeforeCheck += 5;
+    }
+    const rotated = Date.now();
+    const refused = (await Promise.all(arrivals)).filter((failure) => failure !== undefined);
     const added = (await serviceContainers(PROJECT, 'gateway')).filter((gateway) => gateway.number > 3);
     assert.equal(added.length, 2);
-    const started = Math.max(...(await Promise.all(added.map((gateway) => startedAt(gateway.id)))));
-    // HAProxy finds them through Docker's DNS and checks their /readyz every second.
-    const rotated = await inRotation(5);
-    const listening = await Promise.all(
-      added.map(async (gateway) => Date.parse(/^(\S+) .*camrelay listening/m.exec(await containerLog(gateway.id))?.[1] ?? '')),
-    );
+    const addedAt = Math.max(...(await Promise.all(added.map((gateway) => startedAt(gateway.id)))));
     t.diagnostic(
-      `new gateways listening ${((Math.max(...listening) - started) / 1000).toFixed(1)} s after their start, in HAProxy's rotation after ${((rotated - started) / 1000).toFixed(1)} s`,
+      `${arrivals.length} viewers arrived while compose added 2 gateways, ${sentBeforeCheck} of them while a gateway was UP in HAProxy before its first check; HAProxy redispatched ${Number((await gatewaysBackend()).backend.wredis) - redispatchedBefore} connections; both in rotation ${((rotated - addedAt) / 1000).toFixed(1)} s after the later one started`,
+    );
+    assert.deepEqual(
+      refused,
+      [],
+      `every viewer arriving while gateways were added got a frame (${refused.length} of ${arrivals.length} did not)`,
     );
     // With leastconn new viewers go to them while they carry fewer streams than the others.
     const more = Array.from({ length: 40 }, stream);

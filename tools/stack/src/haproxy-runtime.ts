@@ -22,3 +22,12 @@ export function statRows(stat: string): Array<Record<string, string>> {
     return Object.fromEntries(columns.map((column, i) => [column, cells[i] ?? '']));
   });
 }
+
+/**
+ * A server row of `show stat` that takes new connections after a passed health check. UP alone
+ * is not enough: HAProxy puts a server UP before its first check when it leaves maintenance (a
+ * gateway just found through DNS, not yet listening). A check under way shows as "* L7OK".
+ */
+export function isInRotation(row: Record<string, string>): boolean {
+  return row.status === 'UP' && row.check_status?.replace(/^\* /, '') === 'L7OK';
+}

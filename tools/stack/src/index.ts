@@ -1,5 +1,5 @@
 export { DOCKER_GATEWAY_SLOTS, dockerHaproxyConf, renderHaproxyConf } from './haproxy.js';
-export { runtimeCommand, statRows } from './haproxy-runtime.js';
+export { isInRotation, runtimeCommand, statRows } from './haproxy-runtime.js';
 export type { HaproxyTarget } from './haproxy.js';
 export {
   GATEWAY_NODE_FLAGS,

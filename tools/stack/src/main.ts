@@ -21,7 +21,7 @@ import {
   renderHaproxyConf,
 } from './haproxy.js';
 import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
-import { runtimeCommand, statRows } from './haproxy-runtime.js';
+import { isInRotation, runtimeCommand, statRows } from './haproxy-runtime.js';
 import { spawnRedisCluster } from './redis-cluster.js';
 import type { Running } from './processes.js';
 
@@ -276,7 +276,7 @@ async function waitForRotation(socket: string, gatewayCount: number, child: Runn
     const rows = statRows(await runtimeCommand(socket, 'show stat').catch(() => ''));
     if (rows.length > 0) {
       const servers = rows.filter((row) => row.pxname === 'gateways' && row.svname !== 'BACKEND');
-      const ready = servers.filter((row) => row.status === 'UP' && row.check_status === 'L7OK').length;
+      const ready = servers.filter(isInRotation).length;
       seen = `${ready} of ${gatewayCount} gateways in rotation`;
       if (ready === gatewayCount) return;
     }
