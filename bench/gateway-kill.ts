@@ -13,6 +13,7 @@
  * for the viewers never cut, their frame rate, latency and longest wait between two frames over
  * the window, against the baseline's. Writes bench/results/gateway-kill.json and .md.
  */
+import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,12 +52,25 @@ interface Load {
   errors: number;
 }
 
-/** The gateways backend's connection retries and redispatches, from HAProxy's runtime API. */
-async function retries(runtimeSocket: string): Promise<{ retried: number; redispatched: number }> {
-  const backend = statRows(await runtimeCommand(runtimeSocket, 'show stat')).find(
-    (row) => row.pxname === 'gateways' && row.svname === 'BACKEND',
-  );
-  return { retried: Number(backend?.wretr ?? Number.NaN), redispatched: Number(backend?.wredis ?? Number.NaN) };
+/**
+ * The gateways backend's connection retries and redispatches, and how often HAProxy took each
+ * gateway out of rotation (chkdown: by a failed check, or by a refused connection with
+ * `observe layer4`), from its runtime API.
+ */
+async function loadBalancerCounts(runtimeSocket: string): Promise<{ retried: number; redispatched: number; markedDown: string }> {
+  const rows = statRows(await runtimeCommand(runtimeSocket, 'show stat')).filter((row) => row.pxname === 'gateways');
+  const backend = rows.find((row) => row.svname === 'BACKEND');
+  const markedDown = rows
+    .filter((row) => row.svname !== 'BACKEND')
+    .map((row) => `${row.chkdown} (${row.chkfail} checks, ${row.hanafail} connections failed)`)
+    .join(' / ');
+  return { retried: Number(backend?.wretr ?? Number.NaN), redispatched: Number(backend?.wredis ?? Number.NaN), markedDown };
+}
+
+/** Connections a listening port's kernel queue holds, handshake done, not yet accepted (`ss`: Recv-Q). */
+function acceptQueue(port: number): number {
+  const line = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim();
+  return Number(line.split(/\s+/)[1] ?? Number.NaN);
 }
 
 const results = join(repoRoot, 'bench', 'results');
@@ -86,9 +100,14 @@ async function run(kill: boolean): Promise<Record<string, string | number>> {
     );
     const busiest = held.indexOf(Math.max(...held));
     if (kill) process.kill(stack.gateways[busiest]!.pid, 'SIGKILL');
+    // Read just before the window ends, while the viewers still wait.
+    await sleep(WINDOW_MS - KILL_AFTER_MS - 1000);
+    const acceptQueues = stack.gateways
+      .filter((_, i) => !kill || i !== busiest)
+      .map((gateway) => acceptQueue(Number(new URL(gateway.baseUrl).port)));
     await load.exited;
     const runtimeSocket = /runtime API (\S+)/.exec(stack.output.join('\n'))?.[1];
-    const lb = runtimeSocket ? await retries(runtimeSocket) : { retried: Number.NaN, redispatched: Number.NaN };
+    const lb = runtimeSocket ? await loadBalancerCounts(runtimeSocket) : { retried: Number.NaN, redispatched: Number.NaN, markedDown: '-' };
     const line = load.output.find((l) => l.startsWith('{'));
     if (!line) throw new Error(`the load generator printed no result:\n${load.output.join('\n')}`);
     const result = JSON.parse(line) as Load;
@@ -105,6 +124,8 @@ async function run(kill: boolean): Promise<Record<string, string | number>> {
       'latency p99, ms': f(result.latencyMs.p99),
       'connection errors': result.errors,
       "HAProxy's retries / redispatches": `${lb.retried} / ${lb.redispatched}`,
+      'gateways taken out of rotation, times each': lb.markedDown,
+      "running gateways' accept queues 1 s before the end": acceptQueues.join(' / '),
     };
   } finally {
     await stack.stop('SIGINT');
