@@ -250,7 +250,10 @@ describe('deployment files', () => {
     ]) {
       assert.ok(conf.includes(setting), setting);
     }
-    assert.doesNotMatch(conf, /observe layer7|on-error/, 'a 503 for one request must never mark a gateway down');
+    // A gateway's answer never marks it down (a 503 for one request, a camera with no frame yet);
+    // a connection it refuses does: a gateway scaled up is UP before it listens.
+    assert.doesNotMatch(conf, /observe layer7/, 'a 503 for one request must never mark a gateway down');
+    assert.match(conf, /observe layer4 error-limit 1 on-error mark-down/, 'a refused connection marks a gateway down');
     const check = haproxyCheck(conf);
     assert.equal(check.status, 0, check.stderr);
   });
