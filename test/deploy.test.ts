@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { ensureCertificate } from '@camrelay/tls';
 import { GATEWAY_NODE_FLAGS, REDIS_PUBSUB_BUFFER_LIMIT, dockerHaproxyConf, renderHaproxyConf, repoRoot } from '@camrelay/stack';
 import { REDIS_USERS_ACL, passwordVariable } from './harness/acl-redis.js';
 import { CAPTURE_STOP_GRACE_SECONDS } from './harness/capture-fleet.js';
@@ -68,10 +69,16 @@ function composeServices(): Record<string, ComposeService> {
 }
 
 /** `haproxy -c` on a configuration: what HAProxy itself says of it. */
-function haproxyCheck(conf: string) {
+/**
+ * `haproxy -c` on a rendering, with a certificate made for it in the directory the rendering
+ * names (the docker rendering's /certs/ becomes a temporary one): HAProxy loads it to check.
+ */
+async function haproxyCheck(conf: string, certificates = '/certs/') {
   const dir = mkdtempSync(join(tmpdir(), 'camrelay-haproxy-'));
   try {
-    writeFileSync(join(dir, 'haproxy.cfg'), conf);
+    const made = certificates === '/certs/' ? join(dir, 'certs') : certificates;
+    await ensureCertificate(made, ['localhost']);
+    writeFileSync(join(dir, 'haproxy.cfg'), conf.replaceAll(' crt /certs/ ', ` crt ${made}/ `));
     return spawnSync('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -225,7 +232,7 @@ describe('deployment files', () => {
     for (const name of ['redis', 'capture']) assert.ok(services[name]!.tmpfs?.includes('/tmp'), `${name}: a tmpfs at /tmp`);
   });
 
-  it('deploy/haproxy/haproxy.docker.cfg is the template rendered for docker compose, and HAProxy accepts it', () => {
+  it('deploy/haproxy/haproxy.docker.cfg is the template rendered for docker compose, and HAProxy accepts it', async () => {
     const committed = readFileSync(join(repoRoot, 'deploy', 'haproxy', 'haproxy.docker.cfg'), 'utf8');
     assert.equal(
       committed,
@@ -234,27 +241,43 @@ describe('deployment files', () => {
     );
     assert.match(committed, /server-template gateway- \d+ gateway:8080 resolvers docker init-addr none/);
     assert.match(committed, /nameserver dns 127\.0\.0\.11:53/);
-    const check = haproxyCheck(committed);
+    const check = await haproxyCheck(committed);
     assert.equal(check.status, 0, check.stderr);
   });
 
-  it('the local rendering passes haproxy -c, with the settings streams need', () => {
-    const conf = renderHaproxyConf({ kind: 'local', listen: 18080, gatewayPorts: [18081, 18082] });
-    for (const setting of [
-      'balance leastconn',
-      'timeout server 1h',
-      'timeout client 1h',
-      'http-check send meth GET uri /readyz',
-      'option forwardfor',
-      'server gateway-2 127.0.0.1:18082',
-    ]) {
-      assert.ok(conf.includes(setting), setting);
+  it('the local rendering passes haproxy -c, with the settings streams and TLS need', async () => {
+    const certificates = mkdtempSync(join(tmpdir(), 'camrelay-certs-'));
+    try {
+      const conf = renderHaproxyConf({
+        kind: 'local',
+        listen: 18080,
+        tls: { listen: 18443, certificates },
+        hstsMaxAge: 600,
+        gatewayPorts: [18081, 18082],
+      });
+      for (const setting of [
+        'balance leastconn',
+        'timeout server 1h',
+        'timeout client 1h',
+        'http-check send meth GET uri /readyz',
+        'option forwardfor',
+        'server gateway-2 127.0.0.1:18082',
+        `bind :18443 ssl crt ${certificates}/ alpn h2,http/1.1`,
+        'ssl-default-bind-options ssl-min-ver TLSv1.2',
+        "http-request redirect location 'https://%[req.hdr(host),regsub(:[0-9]+$,)]:'18443'%[capture.req.uri]' code 301 if !{ ssl_fc }",
+        'set-header Strict-Transport-Security max-age=600 if { ssl_fc }',
+      ]) {
+        assert.ok(conf.includes(setting), setting);
+      }
+      // A gateway's answer never marks it down (a 503 for one request, a camera with no frame yet);
+      // a connection it refuses does: a gateway scaled up is UP before it listens.
+      assert.doesNotMatch(conf, /observe layer7/, 'a 503 for one request must never mark a gateway down');
+      assert.match(conf, /observe layer4 error-limit 1 on-error mark-down/, 'a refused connection marks a gateway down');
+      const check = await haproxyCheck(conf, certificates);
+      assert.equal(check.status, 0, check.stderr);
+    } finally {
+      rmSync(certificates, { recursive: true, force: true });
     }
-    // A gateway's answer never marks it down (a 503 for one request, a camera with no frame yet);
-    // a connection it refuses does: a gateway scaled up is UP before it listens.
-    assert.doesNotMatch(conf, /observe layer7/, 'a 503 for one request must never mark a gateway down');
-    assert.match(conf, /observe layer4 error-limit 1 on-error mark-down/, 'a refused connection marks a gateway down');
-    const check = haproxyCheck(conf);
-    assert.equal(check.status, 0, check.stderr);
   });
+
 });

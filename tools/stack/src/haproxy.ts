@@ -31,9 +31,24 @@ export const DOCKER_RUNTIME_API_PORT = 9999;
 /** The internal frontend's port in the docker rendering: /lbz for the container's health check. */
 export const DOCKER_INTERNAL_PORT = 8405;
 
+/** The certificates' directory in the docker rendering: the `lb` container's mount. */
+export const DOCKER_CERTIFICATES = '/certs';
+/** The HTTPS port inside the lb container (compose publishes it as HTTPS_PORT). */
+export const DOCKER_HTTPS_PORT = 8443;
+
+/** What the plain HTTP port does: redirect to HTTPS, or serve (behind a front that terminates TLS). */
+export type PlainHttp = 'redirect' | 'serve';
+
 export interface LocalHaproxy {
   kind: 'local';
+  /** The plain HTTP port. */
   listen: number;
+  /** HTTPS (HTTP/2 and HTTP/1.1): its port and the directory of its certificates. */
+  tls: { listen: number; certificates: string };
+  /** @default 'redirect' */
+  plainHttp?: PlainHttp;
+  /** Strict-Transport-Security's max-age, in seconds, on HTTPS answers. @default none */
+  hstsMaxAge?: number;
   gatewayPorts: readonly number[];
   maxViewers?: number;
   maxConnectionsPerAddress?: number;
@@ -85,16 +100,36 @@ export function renderHaproxyConf(target: HaproxyTarget): string {
     // come from a variable, so the choice is a conditional block (HAProxy ≥ 2.4), and anything
     // but true or false stops HAProxy with a message naming the variable.
     BIND: local
-      ? `    bind :${target.listen}${local.acceptProxy ? ' accept-proxy' : ''}`
+      ? binds(target.listen, local.tls.listen, local.tls.certificates, local.acceptProxy ? ' accept-proxy' : '').join('\n')
       : [
           '    .if streq("${LB_ACCEPT_PROXY-false}",true)',
-          `    bind :${target.listen} accept-proxy`,
+          ...binds(target.listen, DOCKER_HTTPS_PORT, DOCKER_CERTIFICATES, ' accept-proxy'),
           '    .elif streq("${LB_ACCEPT_PROXY-false}",false)',
-          `    bind :${target.listen}`,
+          ...binds(target.listen, DOCKER_HTTPS_PORT, DOCKER_CERTIFICATES, ''),
           '    .else',
           '    .alert "LB_ACCEPT_PROXY must be true or false, got: $LB_ACCEPT_PROXY"',
           '    .endif',
         ].join('\n'),
+    // The redirect names the HTTPS port clients reach (compose publishes HTTPS_PORT) and keeps
+    // the host they asked for, without its port.
+    PLAIN_HTTP: local
+      ? (local.plainHttp ?? 'redirect') === 'redirect'
+        ? redirectToHttps(String(local.tls.listen))
+        : SERVE_PLAIN_HTTP
+      : [
+          '    .if streq("${LB_PLAIN_HTTP-redirect}",redirect)',
+          redirectToHttps('"${HTTPS_PORT-8443}"'),
+          '    .elif streq("${LB_PLAIN_HTTP-redirect}",serve)',
+          SERVE_PLAIN_HTTP,
+          '    .else',
+          '    .alert "LB_PLAIN_HTTP must be redirect or serve, got: $LB_PLAIN_HTTP"',
+          '    .endif',
+        ].join('\n'),
+    HSTS: local
+      ? local.hstsMaxAge === undefined
+        ? ''
+        : hsts(String(local.hstsMaxAge))
+      : ['    .if strneq("${HSTS_MAX_AGE-}","")', hsts('"${HSTS_MAX_AGE}"'), '    .endif'].join('\n'),
     MAXCONN: String(maxViewers),
     PER_ADDRESS: perAddress,
     // Unset, the rate follows the cap: every connection an address may hold, opened again each
@@ -128,6 +163,19 @@ export function renderHaproxyConf(target: HaproxyTarget): string {
     return value;
   });
 }
+
+/** The plain and the HTTPS bind lines of the viewers' frontend. */
+const binds = (plainPort: number, httpsPort: number, certificates: string, proxy: string) => [
+  `    bind :${plainPort}${proxy}`,
+  `    bind :${httpsPort}${proxy} ssl crt ${certificates.replace(/\/?$/, '/')} alpn h2,http/1.1`,
+];
+// A quoted word's parts: the sample expressions single-quoted (their `$` is a regex's), the
+// port as given (a number, or a variable in double quotes).
+const redirectToHttps = (port: string) =>
+  `    http-request redirect location 'https://%[req.hdr(host),regsub(:[0-9]+$,)]:'${port}'%[capture.req.uri]' code 301 if !{ ssl_fc }`;
+const SERVE_PLAIN_HTTP = '    # (served)';
+// After-response: on HAProxy's own answers too (a 503 when no gateway is ready).
+const hsts = (maxAge: string) => `    http-after-response set-header Strict-Transport-Security max-age=${maxAge} if { ssl_fc }`;
 
 // Docker's embedded DNS answers for every replica of a service; re-asked every second, so
 // `--scale gateway=N` is seen within seconds, without a reload.

@@ -8,9 +8,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { certificateMade, ensureCertificate, tlsSettings } from '@camrelay/tls';
 import { hideCredentials } from '@camrelay/config';
 import { execFileSync } from 'node:child_process';
 import {
@@ -20,7 +21,8 @@ import {
   SPARE_CONNECTIONS,
   renderHaproxyConf,
 } from './haproxy.js';
-import { freePort, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
+import type { PlainHttp } from './haproxy.js';
+import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from './processes.js';
 import { isInRotation, runtimeCommand, statRows } from './haproxy-runtime.js';
 import { spawnRedisCluster } from './redis-cluster.js';
 import type { Running } from './processes.js';
@@ -78,6 +80,9 @@ if (
 const port = Number(process.env.PORT ?? 8080);
 if (!Number.isInteger(port) || port < 1 || port > 65535)
   fail(`PORT must be a whole number from 1 to 65535, got ${JSON.stringify(process.env.PORT)}`);
+const httpsPort = Number(process.env.HTTPS_PORT || 8443);
+if (!Number.isInteger(httpsPort) || httpsPort < 1 || httpsPort > 65535 || httpsPort === port)
+  fail(`HTTPS_PORT must be a whole number from 1 to 65535, not PORT's, got ${JSON.stringify(process.env.HTTPS_PORT)}`);
 /** A whole-number variable of the load balancer's, or undefined when unset. */
 function lbNumber(name: string, min: number, max: number): number | undefined {
   const text = process.env[name];
@@ -90,6 +95,20 @@ function lbNumber(name: string, min: number, max: number): number | undefined {
 const maxConnectionsPerAddress = lbNumber('LB_MAX_CONNECTIONS_PER_ADDRESS', 1, 1_000_000) ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
 const maxConnectionRatePerAddress = lbNumber('LB_MAX_CONNECTION_RATE_PER_ADDRESS', 1, 1_000_000);
 const maxViewers = lbNumber('LB_MAXCONN', 1, DEFAULT_MAX_VIEWERS) ?? viewersTheFileLimitHolds();
+const plainHttp = ((text): PlainHttp => {
+  if (text === undefined || text === '' || text === 'redirect') return 'redirect';
+  if (text === 'serve') return 'serve';
+  return fail(`LB_PLAIN_HTTP must be redirect or serve, got ${JSON.stringify(text)}`);
+})(process.env.LB_PLAIN_HTTP);
+const hstsMaxAge = lbNumber('HSTS_MAX_AGE', 0, 100_000_000);
+const tls = (() => {
+  try {
+    return tlsSettings(process.env, [hostname()]);
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+})();
+const certificatesDir = process.env.TLS_CERTS_DIR || join(repoRoot, '.camrelay', 'certs');
 const acceptProxy = ((text) => {
   if (text === undefined || text === '' || text === 'false') return false;
   if (text === 'true') return true;
@@ -169,7 +188,7 @@ const logOf = (name: string) => ({ logFile: join(logs, `${name}.log`), keepLines
  * someone binds it, so one is never handed out twice, nor the one HAProxy is still to bind
  * (a capture's health server took the load balancer's `PORT` once).
  */
-const handedOut = new Set<number>([port]);
+const handedOut = new Set<number>([port, httpsPort]);
 async function unusedPort(): Promise<number> {
   for (;;) {
     const free = await freePort();
@@ -221,6 +240,7 @@ const gateways = await step('gateways', () =>
     }),
   ),
 );
+const certificate = await step('certificate', () => ensureCertificate(certificatesDir, tls.names));
 const haproxyConf = join(dir, 'haproxy.cfg');
 const runtimeSocket = join(dir, 'haproxy.sock');
 const internalPort = await unusedPort();
@@ -231,6 +251,9 @@ const haproxy = await step('haproxy', async () => {
     renderHaproxyConf({
       kind: 'local',
       listen: port,
+      tls: { listen: httpsPort, certificates: certificatesDir },
+      plainHttp,
+      hstsMaxAge,
       gatewayPorts,
       maxViewers,
       maxConnectionsPerAddress,
@@ -247,8 +270,10 @@ const haproxy = await step('haproxy', async () => {
 
 ready = true;
 console.log(
-  `camrelay stack: http://localhost:${port}  (${plural(gatewayCount, 'gateway')} behind HAProxy, ${plural(captureCount, 'capture')})`,
+  `camrelay stack: https://localhost:${httpsPort}  (${plural(gatewayCount, 'gateway')} behind HAProxy, ${plural(captureCount, 'capture')})`,
 );
+console.log(`  plain HTTP http://localhost:${port}  (${plainHttp === 'redirect' ? 'redirects to HTTPS' : 'served: LB_PLAIN_HTTP=serve'})`);
+console.log(`  TLS        ${certificate.made ? certificateMade(certificatesDir, tls.names, certificate.fingerprint!) : `${certificate.certificates.join(', ')} in ${certificatesDir}`}`);
 for (const line of bus.lines) console.log(line);
 for (const { name, capture, healthPort } of captures)
   console.log(`  ${name.padEnd(10)} pid ${capture.process.pid}  metrics http://127.0.0.1:${healthPort}/metrics`);
@@ -259,7 +284,7 @@ for (const { name, gateway } of gateways) console.log(`  ${name.padEnd(10)} pid 
 console.log(`  haproxy    pid ${haproxy.process.pid}  ${haproxyConf}${acceptProxy ? '  (PROXY protocol required)' : ''}`);
 console.log(`             runtime API ${runtimeSocket}  health http://127.0.0.1:${internalPort}/lbz`);
 console.log(`  logs       ${logs}`);
-if (madeToken) console.log(`  token      ${madeToken}  (made for this run; open http://localhost:${port}/#token=${madeToken})`);
+if (madeToken) console.log(`  token      ${madeToken}  (made for this run; open https://localhost:${httpsPort}/#token=${madeToken})`);
 console.log('Ctrl-C stops everything.');
 
 /**
