@@ -40,6 +40,7 @@ import {
 } from './harness/docker.js';
 import type { DockerEngine } from './harness/docker.js';
 import { eventually } from './harness/eventually.js';
+import { handshake, httpsGet } from './harness/https.js';
 
 const execFileAsync = promisify(execFile);
 /** HAProxy's runtime API inside the lb container, as the compose rendering of its configuration sets it. */
@@ -81,11 +82,15 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
   let environment: StartedDockerComposeEnvironment | undefined;
   let composeEnv: Record<string, string> = {};
   let lb = '';
+  /** The load balancer's plain HTTP port, which redirects to HTTPS. */
+  let plain = '';
+  /** The certificate it serves: self-signed, made by the tls service at first start. */
+  let certificate = '';
   let viewers: StreamViewer[] = [];
   let browser: Browser | undefined;
   const compose = composeCommand();
 
-  const stream = () => new StreamViewer(`${lb}/cameras/cam/stream.mjpg`, { keepJpegs: false, headers: AUTH });
+  const stream = () => new StreamViewer(`${lb}/cameras/cam/stream.mjpg`, { keepJpegs: false, headers: AUTH, ca: certificate });
   const scale = (gateways: number) =>
     execFileAsync(
       compose.command,
@@ -292,6 +297,8 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
         REDIS_CAPTURE_PASSWORD: randomBytes(24).toString('hex'),
         REDIS_GATEWAY_PASSWORD: randomBytes(24).toString('hex'),
         PORT: String(await freePort()),
+        HTTPS_PORT: String(await freePort()),
+        HSTS_MAX_AGE: '600',
         LB_ADDRESS: '127.0.0.1',
         CAMERAS: [`cam=pattern:640x480@${FPS}`, ...CAMERAS.slice(1).map((id) => `${id}=pattern:320x240@15`)].join(';'),
         // 32 KB frames. At the default quality (80: 57 KB) 150 streams through HAProxy and
@@ -304,11 +311,14 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
         // Short, so that the camera falls asleep between tests and the last test sees it wake.
         CAPTURE_IDLE_AFTER: '3',
       };
-      lb = `http://127.0.0.1:${composeEnv.PORT}`;
+      lb = `https://127.0.0.1:${composeEnv.HTTPS_PORT}`;
+      plain = `http://127.0.0.1:${composeEnv.PORT}`;
       setUp.push(
         `base images ready after ${((performance.now() - started) / 1000).toFixed(0)} s: ${Object.values(composeEnv).slice(0, 3).join(' ')}`,
       );
       environment = await startEnvironment();
+      const [balancer] = await serviceContainers(PROJECT, 'lb');
+      certificate = await execIn(balancer!.id, 'cat', '/certs/camrelay.pem');
       setUp.push(`images built and every container healthy ${((performance.now() - started) / 1000).toFixed(0)} s after the start`);
     },
     { timeout: 45 * 60_000 },
@@ -365,11 +375,16 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     const services: string[] = [];
     for (const id of ids) {
       const [state] = JSON.parse(await docker('inspect', id)) as Array<{
-        State: { Health?: { Status: string } };
-        Config: { Labels: Record<string, string> };
+        State: { Health?: { Status: string }; Status: string; ExitCode: number };
+        Config: { Labels: Record<string, string>; User: string };
       }>;
       const service = state!.Config.Labels['com.docker.compose.service']!;
       services.push(service);
+      if (service === 'tls') {
+        // It runs once, before the load balancer, and is done.
+        assert.deepEqual([state!.State.Status, state!.State.ExitCode, state!.Config.User], ['exited', 0, 'node'], 'tls ran as node and succeeded');
+        continue;
+      }
       assert.equal(state!.State.Health?.Status, 'healthy', `${service} is healthy`);
       const uids = (await docker('top', id, '-eo', 'pid,uid'))
         .trim()
@@ -378,7 +393,25 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
         .map((line) => Number(line.trim().split(/\s+/)[1]));
       assert.ok(uids.length > 0 && uids.every((uid) => uid !== 0), `${service} runs no process as root (uids ${uids.join(', ')})`);
     }
-    assert.deepEqual(services.sort(), [...Array<string>(CAPTURES).fill('capture'), 'gateway', 'gateway', 'gateway', 'lb', 'redis']);
+    assert.deepEqual(services.sort(), [...Array<string>(CAPTURES).fill('capture'), 'gateway', 'gateway', 'gateway', 'lb', 'redis', 'tls']);
+  });
+
+  it('serves HTTPS with HTTP/2 and a self-signed certificate made at first start; plain HTTP redirects there', async () => {
+    const port = Number(composeEnv.HTTPS_PORT);
+    assert.deepEqual(await handshake('127.0.0.1', port, { ca: certificate }), { alpn: 'h2', version: 'TLSv1.3' });
+    assert.deepEqual(await handshake('127.0.0.1', port, { ca: certificate, offered: ['http/1.1'], maxVersion: 'TLSv1.2' }), {
+      alpn: 'http/1.1',
+      version: 'TLSv1.2',
+    });
+    await assert.rejects(handshake('127.0.0.1', port, { ca: certificate, maxVersion: 'TLSv1.1' }), 'TLS 1.1 is refused');
+    const cameras = await httpsGet(`${lb}/api/cameras`, { headers: AUTH, ca: certificate });
+    assert.equal(cameras.status, 200);
+    assert.equal(cameras.headers['strict-transport-security'], 'max-age=600', 'HSTS_MAX_AGE');
+    const redirect = await fetch(`${plain}/cameras/cam/stream.mjpg?size=320x240`, { redirect: 'manual' });
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.get('location'), `${lb}/cameras/cam/stream.mjpg?size=320x240`, 'to the HTTPS port, path and query kept');
+    assert.equal(redirect.headers.get('strict-transport-security'), null, 'HSTS only over HTTPS');
+    assert.equal((await fetch(`${plain}/lbz`)).status, 200, "HAProxy's health URL answers on plain HTTP");
   });
 
   it('bounds the bytes a viewer socket holds unsent, in every gateway and in HAProxy (tcp_notsent_lowat, for thin links)', async () => {
@@ -697,7 +730,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
   it('shows a moving picture on the viewer page in Chromium, through the load balancer', async (t) => {
     for (const viewer of viewers) viewer.close();
     viewers = [];
-    browser = await launchChromium();
+    browser = await launchChromium({ trust: certificate });
     const page = await browser.newPage();
     // What the page asked for and when (its streams, snapshots and camera lists), for a failure's report.
     const asked: string[] = [];
@@ -761,14 +794,17 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     // Nobody has watched since the Chromium test closed its page.
     await eventually(
       async () => {
-        const cameras = (await (await fetch(`${lb}/api/cameras`, { headers: AUTH })).json()) as Array<{ id: string; sleeping: boolean }>;
+        const cameras = JSON.parse((await httpsGet(`${lb}/api/cameras`, { headers: AUTH, ca: certificate })).body.toString()) as Array<{
+          id: string;
+          sleeping: boolean;
+        }>;
         assert.equal(cameras.find((camera) => camera.id === 'cam')?.sleeping, true, 'listed as sleeping');
       },
       20_000,
       200,
     );
     const askedAt = Date.now();
-    const viewer = new StreamViewer(`${lb}/cameras/cam/stream.mjpg`, { headers: AUTH }); // its pictures kept
+    const viewer = new StreamViewer(`${lb}/cameras/cam/stream.mjpg`, { headers: AUTH, ca: certificate }); // its pictures kept
     try {
       const first = await viewer.waitForFrame(
         (frame) => frame.headers['x-no-signal'] === undefined && frame.timestamp * 1000 >= askedAt,
@@ -790,7 +826,7 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
 
   it('serves a smaller size through the load balancer, scaled in the capture container', async () => {
     const cv = await loadOpenCV(process.env);
-    const viewer = new StreamViewer(`${lb}/cameras/cam/stream.mjpg?size=320x240`, { headers: AUTH });
+    const viewer = new StreamViewer(`${lb}/cameras/cam/stream.mjpg?size=320x240`, { headers: AUTH, ca: certificate });
     try {
       const frame = await viewer.waitForFrame((part) => part.headers['x-no-signal'] === undefined, 'a frame', 0, 15_000);
       const picture = cv.imdecode(frame.jpeg);
@@ -798,9 +834,9 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     } finally {
       viewer.close();
     }
-    const snapshot = await fetch(`${lb}/cameras/cam/snapshot.jpg?size=160x120`, { headers: AUTH });
+    const snapshot = await httpsGet(`${lb}/cameras/cam/snapshot.jpg?size=160x120`, { headers: AUTH, ca: certificate });
     assert.equal(snapshot.status, 200);
-    assert.equal(cv.imdecode(Buffer.from(await snapshot.arrayBuffer())).cols, 160);
+    assert.equal(cv.imdecode(snapshot.body).cols, 160);
   });
 
   it('a killed capture’s cameras come back through HAProxy within 3 s', async (t) => {
@@ -809,7 +845,9 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     assert.equal((await serviceContainers(PROJECT, 'capture')).length, CAPTURES, `${CAPTURES} capture containers run`);
     // One viewer per camera, through the load balancer: a watched camera is open (the others
     // sleep after CAPTURE_IDLE_AFTER), and its stream must go on across the failover.
-    const watching = CAMERAS.map((id) => new StreamViewer(`${lb}/cameras/${id}/stream.mjpg`, { keepJpegs: false, headers: AUTH }));
+    const watching = CAMERAS.map(
+      (id) => new StreamViewer(`${lb}/cameras/${id}/stream.mjpg`, { keepJpegs: false, headers: AUTH, ca: certificate }),
+    );
     try {
       await Promise.all(
         watching.map((viewer) => viewer.waitForFrame((frame) => frame.headers['x-no-signal'] === undefined, 'a live frame', 0, 20_000)),

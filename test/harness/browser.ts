@@ -3,11 +3,16 @@ import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { eventually } from './eventually.js';
+import { spkiHash } from './https.js';
 import { loadOpenCV } from '@camrelay/capture';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-export function launchChromium(): Promise<Browser> {
+/**
+ * `trust`: a certificate (PEM) Chromium accepts for HTTPS, as if a user had trusted it, and no
+ * other; `http1`: without HTTP/2, as a browser or proxy that lacks it.
+ */
+export function launchChromium({ trust, http1 = false }: { trust?: string; http1?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [
@@ -17,6 +22,8 @@ export function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      ...(trust ? [`--ignore-certificate-errors-spki-list=${spkiHash(trust)}`] : []),
+      ...(http1 ? ['--disable-http2'] : []),
     ],
   });
 }

@@ -1,5 +1,6 @@
 /** An HTTP MJPEG viewer for tests: reads a stream, parses its parts, records what it saw. */
-import { request } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { isJpeg } from '@camrelay/frame';
 import { MultipartParser, boundaryOf } from '@camrelay/multipart';
@@ -22,13 +23,21 @@ export class StreamViewer {
   private readonly req;
   readonly ended: Promise<void>;
 
-  constructor(url: string, options: { keepJpegs?: boolean; headers?: Record<string, string>; localAddress?: string } = {}) {
+  /**
+   * `url`: http:// or https:// (HTTP/1.1 either way); `ca`: the certificates an https:// server's
+   * may chain to, besides Node's own (a self-signed one).
+   */
+  constructor(
+    url: string,
+    options: { keepJpegs?: boolean; headers?: Record<string, string>; localAddress?: string; ca?: string } = {},
+  ) {
     const keep = options.keepJpegs ?? true;
     let markEnded!: () => void;
     this.ended = new Promise<void>((resolve) => (markEnded = resolve)).then(() => {
       this.isClosed = true;
     });
-    this.req = request(url, { headers: options.headers, localAddress: options.localAddress }, (res) => {
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+    this.req = request(url, { headers: options.headers, localAddress: options.localAddress, ca: options.ca }, (res) => {
       this.response = res;
       if (res.statusCode !== 200) {
         // The JSON error's code says who refused (a gateway, or the load balancer).

@@ -2,8 +2,9 @@
  * The viewer page: every camera, live, in any browser.
  *
  * Browsers open at most 6 HTTP/1.1 connections per host, and a live MJPEG <img> holds one for
- * as long as it shows. So only tiles on screen stream (at most MAX_LIVE of them), the others
- * show snapshots, and a hidden page releases every stream, by aborting its fetch.
+ * as long as it shows. So only tiles on screen stream (at most MAX_LIVE of them: 4 over
+ * HTTP/1.1, every one over HTTP/2), the others show snapshots, and a hidden page releases every
+ * stream, by aborting its fetch.
  *
  * A live tile reads its stream with fetch and shows each part as it arrives (an <img> would
  * report no event per frame), so the page knows the stream delivers. When no part has come for
@@ -88,10 +89,16 @@ function pageElement<T extends HTMLElement>(id: string, type: new () => T): T {
 }
 
 /**
- * Browsers open 6 HTTP/1.1 connections per host: 4 streams leave room for the camera list and
- * the other tiles' snapshots, which are small (the size of their tile) and refreshed each second.
+ * Over HTTP/2 (or 3) every request to the host shares one connection, and every tile on screen
+ * streams, up to what a connection carries at once (HAProxy: 100 streams) less room for the
+ * camera list. Over HTTP/1.1 browsers open 6 connections per host: 4 streams leave room for the
+ * camera list and the other tiles' snapshots, which are small (the size of their tile) and
+ * refreshed each second.
  */
-const MAX_LIVE = 4;
+const MULTIPLEXED = /^h[23]/.test(
+  (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined)?.nextHopProtocol ?? '',
+);
+const MAX_LIVE = MULTIPLEXED ? 90 : 4;
 const SNAPSHOT_EVERY_MS = 1000;
 /** With more cameras than this the page is a wall of smaller tiles. */
 const WALL_FROM = 4;
