@@ -7,12 +7,18 @@
  *   node bench/dist/loadgen.js --url http://127.0.0.1:P/path --viewers N --warmup-ms W --duration-ms D
  *     [--slow-fraction 0.1]   a share of viewers that read slowly (250 ms pause after each frame)
  *     [--arrive-within-ms M]  open every viewer within M ms (a reconnect storm); by default 100 every 20 ms
+ *     [--ca FILE]             an https:// URL's certificate to trust (HTTP/1.1 over TLS unless:)
+ *     [--h2 K]                HTTP/2, K viewers (a page's tiles) to a connection, with a browser's
+ *                             flow-control windows (Chromium's: 6 MB a stream, 15 MB a connection)
  *
  * Prints one JSON object: per-viewer frame rates and times to first frame, latency
  * percentiles from X-Timestamp to receipt, X-Sequence gaps, invalid parts, and its own CPU.
  */
+import { readFileSync } from 'node:fs';
+import { connect as connectHttp2 } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import { connect } from 'node:net';
-import type { Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { percentile } from './percentile.js';
 
@@ -24,8 +30,12 @@ const { values } = parseArgs({
     'duration-ms': { type: 'string', default: '5000' },
     'slow-fraction': { type: 'string', default: '0' },
     'arrive-within-ms': { type: 'string' },
+    ca: { type: 'string' },
+    h2: { type: 'string' },
   },
 });
+const ca = values.ca === undefined ? undefined : readFileSync(values.ca, 'utf8');
+const streamsPerSession = values.h2 === undefined ? 0 : Number(values.h2);
 const url = new URL(values.url!);
 const viewerCount = Number(values.viewers);
 const warmupMs = Number(values['warmup-ms']);
@@ -121,8 +131,14 @@ function parsePartHead(viewer: Viewer, block: string): void {
   viewer.last = 0;
 }
 
+/** What a viewer reads from: a socket, or an HTTP/2 stream (paused to read slowly). */
+interface Source {
+  pause(): unknown;
+  resume(): unknown;
+}
+
 /** Multipart bytes (after any chunked framing is removed). */
-function parseParts(viewer: Viewer, chunk: Buffer, socket: Socket): void {
+function parseParts(viewer: Viewer, chunk: Buffer, socket: Source): void {
   let pos = 0;
   while (pos < chunk.length) {
     if (viewer.phase === Phase.Body) {
@@ -175,7 +191,7 @@ function readHead(viewer: Viewer, rest: Buffer, onBlock: (block: string) => void
 }
 
 /** Removes chunked framing, passing the payload on without copying it. */
-function dechunk(viewer: Viewer, chunk: Buffer, socket: Socket): void {
+function dechunk(viewer: Viewer, chunk: Buffer, socket: Source): void {
   let pos = 0;
   while (pos < chunk.length) {
     if (viewer.chunkState === ChunkState.Size) {
@@ -208,7 +224,7 @@ function dechunk(viewer: Viewer, chunk: Buffer, socket: Socket): void {
   }
 }
 
-function onData(viewer: Viewer, chunk: Buffer, socket: Socket): void {
+function onData(viewer: Viewer, chunk: Buffer, socket: Source): void {
   let pos = 0;
   if (viewer.phase === Phase.HttpHead) {
     pos = readHead(viewer, chunk, (block) => {
@@ -248,7 +264,47 @@ function open(index: number): void {
     sizeLine: '',
   };
   viewers.push(viewer);
-  const socket: Socket = connect(
+  const fail = (error: Error, destroy: () => void) => {
+    errors++;
+    if (errors <= 3) console.error(`viewer ${index}: ${error.message}`);
+    destroy();
+  };
+  if (streamsPerSession > 0) {
+    // HTTP/2: no HTTP/1 head on the stream, its status comes as a frame of its own.
+    const stream = session(index).request({ ':path': `${url.pathname}${url.search}` });
+    stream.on('response', (headers) => {
+      if (headers[':status'] !== 200) fail(new Error(`HTTP status: ${headers[':status']}`), () => stream.destroy());
+      else viewer.phase = Phase.PartHead;
+    });
+    stream.on('data', (chunk: Buffer) => {
+      try {
+        onData(viewer, chunk, stream);
+      } catch (error) {
+        fail(error as Error, () => stream.destroy());
+      }
+    });
+    stream.on('error', () => errors++);
+    stream.on('close', () => (viewer.closed = true));
+    return;
+  }
+  if (url.protocol === 'https:') {
+    // No onread for TLS sockets: each read is a buffer of its own.
+    const secure = connectTls({ port: Number(url.port), host: url.hostname, servername: url.hostname, ca, ALPNProtocols: ['http/1.1'] }, () =>
+      secure.write(request),
+    );
+    secure.on('data', (chunk: Buffer) => {
+      try {
+        onData(viewer, chunk, secure);
+      } catch (error) {
+        fail(error as Error, () => secure.destroy());
+      }
+    });
+    secure.setNoDelay(true);
+    secure.on('error', () => errors++);
+    secure.on('close', () => (viewer.closed = true));
+    return;
+  }
+  const socket = connect(
     {
       port: Number(url.port),
       host: url.hostname,
@@ -275,6 +331,19 @@ function open(index: number): void {
   socket.on('close', () => {
     viewer.closed = true;
   });
+}
+
+const sessions: ClientHttp2Session[] = [];
+/** The HTTP/2 connection viewer `index` shares with the other tiles of its page. */
+function session(index: number): ClientHttp2Session {
+  const page = Math.floor(index / streamsPerSession);
+  if (!sessions[page]) {
+    const opened = connectHttp2(url.origin, { ca, settings: { initialWindowSize: 6 * 1024 * 1024 } });
+    opened.on('connect', () => opened.setLocalWindowSize(15 * 1024 * 1024));
+    opened.on('error', () => errors++);
+    sessions[page] = opened;
+  }
+  return sessions[page]!;
 }
 
 // Connect in batches: thousands of SYNs at once overflow a listen backlog of 511.

@@ -5,6 +5,7 @@
  * every tile over HTTP/2, where HTTP/1.1 leaves it four.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -15,10 +16,12 @@ import { freePort, runtimeCommand, statRows } from '@camrelay/stack';
 import { changedPixels, launchChromium, nextPictureLoaded } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
 import { handshake, httpsGet } from './harness/https.js';
+import { openSlowPage } from './harness/slow-page.js';
+import type { SlowPage } from './harness/slow-page.js';
 
 const CAMERAS = Array.from({ length: 12 }, (_, i) => `wall${i + 1}`);
 /** Connections one address may hold: a wall over HTTP/2 needs one. */
-const CAP = 12;
+const CAP = 30;
 
 describe('HTTPS with HTTP/2 at the load balancer', () => {
   let stack: RunningStack;
@@ -29,7 +32,9 @@ describe('HTTPS with HTTP/2 at the load balancer', () => {
     port = await freePort();
     stack = await startStack(2, {
       PORT: String(port),
-      CAMERAS: CAMERAS.map((id) => `${id}=pattern:320x240@10`).join(';'),
+      // The first camera is large and fast, for the slow page: what a socket holds fills in
+      // seconds (this host bounds no socket's unsent bytes), and the gateway then skips.
+      CAMERAS: CAMERAS.map((id, i) => `${id}=pattern:${i === 0 ? '640x480@30' : '320x240@10'}`).join(';'),
       ...OPEN_GATEWAY,
       LB_PLAIN_HTTP: 'redirect',
       HSTS_MAX_AGE: '600',
@@ -99,6 +104,57 @@ describe('HTTPS with HTTP/2 at the load balancer', () => {
       await assert.rejects(past.waitForFrames(1, 10_000), /HTTP 503: .*too_many_connections/);
     } finally {
       held.forEach((viewer) => viewer.close());
+    }
+  });
+
+  it('a page reading slowly over HTTP/2: the gateways skip frames for it; other viewers keep theirs, and HAProxy holds little for it', async (t) => {
+    const ca = stack.certificate;
+    const big = `/cameras/${CAMERAS[0]}/stream.mjpg`;
+    const others = [big, big, `/cameras/${CAMERAS[1]}/stream.mjpg`].map(
+      (path) => new StreamViewer(`https://127.0.0.1:${httpsPort()}${path}`, { ca, keepJpegs: false }),
+    );
+    const haproxyPid = Number(/haproxy\s+pid (\d+)/.exec(stack.output.join('\n'))?.[1]);
+    const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${haproxyPid}/status`, 'latin1'))?.[1]) * 1024;
+    const skipped = async () =>
+      (
+        await Promise.all(
+          stack.gateways.map(async (gateway) => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_frames_skipped_total')!),
+        )
+      ).reduce((a, b) => a + b, 0);
+    let page: SlowPage | undefined;
+    try {
+      await Promise.all(others.map((viewer) => viewer.waitForFrames(2, 10_000)));
+      const [rssBefore, skippedBefore, marks] = [rss(), await skipped(), others.map((viewer) => viewer.frames.length)];
+      // Four tiles of the large camera (about 1.5 MB/s each), read at 200 KB/s in all.
+      page = await openSlowPage(httpsPort(), [big, big, big, big], { ca, bytesPerSecond: 200_000 });
+      const slow = page;
+      // Frames are dropped for the slow page, not queued for it: the gateways skip.
+      const skippedForIt = await eventually(
+        async () => {
+          const count = (await skipped()) - skippedBefore;
+          assert.ok(count >= 4 * 30, `the gateways skipped ${count} frames`);
+          return count;
+        },
+        30_000,
+        250,
+      );
+      const grown = (rss() - rssBefore) / 2 ** 20;
+      // The other viewers over the same time: each got nearly every frame captured meanwhile.
+      const shares = others.map((viewer, i) => {
+        const frames = viewer.frames.slice(marks[i]);
+        return frames.length / (frames.at(-1)!.sequence - viewer.frames[marks[i]! - 1]!.sequence);
+      });
+      const latest = slow.tiles.map((tile) => tile.parts.at(-1));
+      t.diagnostic(
+        `slow page: ${slow.tiles.map((tile) => `${tile.status}: ${tile.parts.length}`).join(', ')} parts a tile, the latest ${latest.map((part) => (part ? `${part.receivedAt - Math.round(part.timestamp * 1000)} ms` : 'none')).join(', ')} old (this host bounds no socket's unsent bytes); the gateways skipped ${skippedForIt} frames; HAProxy's RSS grew ${grown.toFixed(1)} MB; the other viewers got ${shares.map((share) => `${(share * 100).toFixed(0)} %`).join(', ')} of the frames`,
+      );
+      assert.ok(slow.tiles.every((tile) => tile.status === 200 && tile.parts.length > 0), 'every tile of the slow page streams');
+      for (const share of shares) assert.ok(share >= 0.9, `every other viewer got ≥ 90 % of the frames (${(share * 100).toFixed(0)} %)`);
+      // Unbounded, it would hold what the camera sent the page meanwhile: megabytes a second.
+      assert.ok(grown < 4, `HAProxy's memory grew ${grown.toFixed(1)} MB`);
+    } finally {
+      page?.close();
+      others.forEach((viewer) => viewer.close());
     }
   });
 
