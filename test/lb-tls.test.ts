@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { OPEN_GATEWAY, StreamViewer, fetchMetrics, metricValue, startStack } from '@camrelay/clients';
 import type { RunningStack } from '@camrelay/clients';
-import { freePort, runtimeCommand, statRows } from '@camrelay/stack';
+import { freePort, runtimeCommand, spawnProcess, statRows } from '@camrelay/stack';
 import { changedPixels, launchChromium, nextPictureLoaded } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
 import { handshake, httpsGet } from './harness/https.js';
@@ -210,5 +210,20 @@ describe('HTTPS with HTTP/2 at the load balancer', () => {
     await eventually(async () => assert.equal((await streamedUrls(older)).length, 4, 'four tiles stream, the others show snapshots'));
     await eventually(async () => assert.equal(await openStreams(), 4));
     await older.close();
+  });
+});
+
+describe('the load balancer’s TLS variables', () => {
+  it('stop `npm run stack` before it starts anything, with a message naming the variable', async () => {
+    for (const [variable, value, message] of [
+      ['TLS_NAMES', 'cams.example.org,not a name', /^stack: TLS_NAMES="cams\.example\.org,not a name": "not a name" is not a host name or IP address/],
+      ['LB_PLAIN_HTTP', 'https', /^stack: LB_PLAIN_HTTP must be redirect or serve, got "https"/],
+      ['HSTS_MAX_AGE', '1y', /^stack: HSTS_MAX_AGE must be a whole number from 0 to/],
+      ['HTTPS_PORT', '8080', /^stack: HTTPS_PORT must be a whole number from 1 to 65535, not PORT's, got "8080"/],
+    ] as const) {
+      const stack = spawnProcess(process.execPath, ['tools/stack/dist/main.js', '--gateways', '1'], { PORT: '8080', [variable]: value });
+      assert.equal(await stack.exited, 2, variable);
+      assert.match(stack.output.join('\n'), message);
+    }
   });
 });

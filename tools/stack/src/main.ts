@@ -52,7 +52,7 @@ const { values } = (() => {
 })();
 if (values.help) {
   console.log(
-    `usage: ${USAGE}   (PORT: load balancer port, default 8080; CAMERAS as for capture, shared by the captures; HEALTH_PORT: the first capture's health port, the next ones count up from it, default free ports)`,
+    `usage: ${USAGE}   (HTTPS_PORT: the load balancer's HTTPS port, default 8443; PORT: its plain HTTP port, default 8080, which redirects to HTTPS unless LB_PLAIN_HTTP=serve; TLS_CERTS_DIR: its certificates, default .camrelay/certs, where a self-signed one for TLS_NAMES is made if there is none; CAMERAS as for capture, shared by the captures; HEALTH_PORT: the first capture's health port, the next ones count up from it, default free ports)`,
   );
   process.exit(0);
 }
