@@ -289,8 +289,9 @@ function open(index: number): void {
   }
   if (url.protocol === 'https:') {
     // No onread for TLS sockets: each read is a buffer of its own.
-    const secure = connectTls({ port: Number(url.port), host: url.hostname, servername: url.hostname, ca, ALPNProtocols: ['http/1.1'] }, () =>
-      secure.write(request),
+    const secure = connectTls(
+      { port: Number(url.port), host: url.hostname, servername: url.hostname, ca, ALPNProtocols: ['http/1.1'] },
+      () => secure.write(request),
     );
     secure.on('data', (chunk: Buffer) => {
       try {
@@ -343,7 +344,7 @@ function session(index: number): ClientHttp2Session {
     opened.on('error', () => errors++);
     sessions[page] = opened;
   }
-  return sessions[page]!;
+  return sessions[page];
 }
 
 // Connect in batches: thousands of SYNs at once overflow a listen backlog of 511.

@@ -382,7 +382,11 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       services.push(service);
       if (service === 'tls') {
         // It runs once, before the load balancer, and is done.
-        assert.deepEqual([state!.State.Status, state!.State.ExitCode, state!.Config.User], ['exited', 0, 'node'], 'tls ran as node and succeeded');
+        assert.deepEqual(
+          [state!.State.Status, state!.State.ExitCode, state!.Config.User],
+          ['exited', 0, 'node'],
+          'tls ran as node and succeeded',
+        );
         continue;
       }
       assert.equal(state!.State.Health?.Status, 'healthy', `${service} is healthy`);

@@ -279,5 +279,4 @@ describe('deployment files', () => {
       rmSync(certificates, { recursive: true, force: true });
     }
   });
-
 });

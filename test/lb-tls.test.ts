@@ -50,14 +50,15 @@ describe('HTTPS with HTTP/2 at the load balancer', () => {
   const httpsPort = () => Number(new URL(stack.httpsUrl).port);
   /** Streams open on the gateways, from their /metrics. */
   const openStreams = async () =>
-    (await Promise.all(stack.gateways.map(async (gateway) => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_open_streams')!))).reduce(
-      (a, b) => a + b,
-      0,
-    );
+    (
+      await Promise.all(stack.gateways.map(async (gateway) => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_open_streams')))
+    ).reduce((a, b) => a + b, 0);
   /** Client connections HAProxy holds now (its viewers frontend's current sessions). */
   const clientConnections = async () => {
     const socket = /runtime API (\S+)/.exec(stack.output.join('\n'))![1]!;
-    const frontend = statRows(await runtimeCommand(socket, 'show stat')).find((row) => row.pxname === 'viewers' && row.svname === 'FRONTEND');
+    const frontend = statRows(await runtimeCommand(socket, 'show stat')).find(
+      (row) => row.pxname === 'viewers' && row.svname === 'FRONTEND',
+    );
     return Number(frontend!.scur);
   };
 
@@ -118,7 +119,7 @@ describe('HTTPS with HTTP/2 at the load balancer', () => {
     const skipped = async () =>
       (
         await Promise.all(
-          stack.gateways.map(async (gateway) => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_frames_skipped_total')!),
+          stack.gateways.map(async (gateway) => metricValue(await fetchMetrics(gateway.baseUrl), 'camrelay_frames_skipped_total')),
         )
       ).reduce((a, b) => a + b, 0);
     let page: SlowPage | undefined;
@@ -148,7 +149,10 @@ describe('HTTPS with HTTP/2 at the load balancer', () => {
       t.diagnostic(
         `slow page: ${slow.tiles.map((tile) => `${tile.status}: ${tile.parts.length}`).join(', ')} parts a tile, the latest ${latest.map((part) => (part ? `${part.receivedAt - Math.round(part.timestamp * 1000)} ms` : 'none')).join(', ')} old (this host bounds no socket's unsent bytes); the gateways skipped ${skippedForIt} frames; HAProxy's RSS grew ${grown.toFixed(1)} MB; the other viewers got ${shares.map((share) => `${(share * 100).toFixed(0)} %`).join(', ')} of the frames`,
       );
-      assert.ok(slow.tiles.every((tile) => tile.status === 200 && tile.parts.length > 0), 'every tile of the slow page streams');
+      assert.ok(
+        slow.tiles.every((tile) => tile.status === 200 && tile.parts.length > 0),
+        'every tile of the slow page streams',
+      );
       for (const share of shares) assert.ok(share >= 0.9, `every other viewer got ≥ 90 % of the frames (${(share * 100).toFixed(0)} %)`);
       // Unbounded, it would hold what the camera sent the page meanwhile: megabytes a second.
       assert.ok(grown < 4, `HAProxy's memory grew ${grown.toFixed(1)} MB`);
@@ -160,16 +164,18 @@ describe('HTTPS with HTTP/2 at the load balancer', () => {
 
   /** The tiles that stream now (the page marks them), and the pictures all twelve show. */
   const streamedUrls = (page: Page) =>
-    page.$$eval('figure[data-stream]', (figures) => figures.map((figure) => (figure as unknown as { dataset: { stream: string } }).dataset.stream));
+    page.$$eval('figure[data-stream]', (figures) =>
+      figures.map((figure) => (figure as unknown as { dataset: { stream: string } }).dataset.stream),
+    );
   const openWall = async (browser: Browser) => {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     await page.goto(stack.httpsUrl);
     // The protocol the page itself came over, as the page's script reads it.
     const protocol = await page.evaluate(
       () =>
-        (globalThis as unknown as { performance: { getEntriesByType(type: string): Array<{ nextHopProtocol: string }> } }).performance.getEntriesByType(
-          'navigation',
-        )[0]!.nextHopProtocol,
+        (
+          globalThis as unknown as { performance: { getEntriesByType(type: string): Array<{ nextHopProtocol: string }> } }
+        ).performance.getEntriesByType('navigation')[0]!.nextHopProtocol,
     );
     // Every tile loads pictures one after another (a stream's parts, or snapshots each second),
     // and they move.
@@ -216,7 +222,11 @@ describe('HTTPS with HTTP/2 at the load balancer', () => {
 describe('the load balancer’s TLS variables', () => {
   it('stop `npm run stack` before it starts anything, with a message naming the variable', async () => {
     for (const [variable, value, message] of [
-      ['TLS_NAMES', 'cams.example.org,not a name', /^stack: TLS_NAMES="cams\.example\.org,not a name": "not a name" is not a host name or IP address/],
+      [
+        'TLS_NAMES',
+        'cams.example.org,not a name',
+        /^stack: TLS_NAMES="cams\.example\.org,not a name": "not a name" is not a host name or IP address/,
+      ],
       ['LB_PLAIN_HTTP', 'https', /^stack: LB_PLAIN_HTTP must be redirect or serve, got "https"/],
       ['HSTS_MAX_AGE', '1y', /^stack: HSTS_MAX_AGE must be a whole number from 0 to/],
       ['HTTPS_PORT', '8080', /^stack: HTTPS_PORT must be a whole number from 1 to 65535, not PORT's, got "8080"/],

@@ -36,10 +36,13 @@ export function handshake(
   { ca, offered = ['h2', 'http/1.1'], maxVersion }: { ca: string; offered?: string[]; maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' },
 ): Promise<{ alpn: string | false; version: string | null }> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, ca, ALPNProtocols: offered, servername: host, ...(maxVersion ? { maxVersion, minVersion: 'TLSv1' } : {}) }, () => {
-      resolve({ alpn: socket.alpnProtocol ?? false, version: socket.getProtocol() });
-      socket.end();
-    });
+    const socket = connect(
+      { host, port, ca, ALPNProtocols: offered, servername: host, ...(maxVersion ? { maxVersion, minVersion: 'TLSv1' } : {}) },
+      () => {
+        resolve({ alpn: socket.alpnProtocol ?? false, version: socket.getProtocol() });
+        socket.end();
+      },
+    );
     socket.on('error', reject);
   });
 }

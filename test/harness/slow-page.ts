@@ -65,7 +65,11 @@ async function slowLink(port: number, bytesPerSecond: number): Promise<{ port: n
 }
 
 /** A page of tiles, one stream each for `paths`, over one HTTP/2 connection to `port` through a slow link. */
-export async function openSlowPage(port: number, paths: readonly string[], { ca, bytesPerSecond }: { ca: string; bytesPerSecond: number }): Promise<SlowPage> {
+export async function openSlowPage(
+  port: number,
+  paths: readonly string[],
+  { ca, bytesPerSecond }: { ca: string; bytesPerSecond: number },
+): Promise<SlowPage> {
   const link = await slowLink(port, bytesPerSecond);
   const session = connect(`https://127.0.0.1:${link.port}`, { ca });
   session.on('error', () => undefined); // closed below, or the server went away
@@ -79,7 +83,11 @@ export async function openSlowPage(port: number, paths: readonly string[], { ca,
     });
     stream.on('data', (chunk: Buffer) => {
       for (const part of parser?.push(chunk) ?? [])
-        tile.parts.push({ sequence: Number(part.headers['x-sequence']), timestamp: Number(part.headers['x-timestamp']), receivedAt: Date.now() });
+        tile.parts.push({
+          sequence: Number(part.headers['x-sequence']),
+          timestamp: Number(part.headers['x-timestamp']),
+          receivedAt: Date.now(),
+        });
     });
     stream.on('error', () => undefined);
     return tile;

@@ -49,7 +49,10 @@ describe('the load balancer certificate', () => {
     assert.deepEqual(tlsSettings({ TLS_NAMES: ' cams.example.org, 10.0.0.5 ,*.cams.example.org' }), {
       names: ['cams.example.org', '10.0.0.5', '*.cams.example.org'],
     });
-    assert.throws(() => tlsSettings({ TLS_NAMES: 'cams.example.org,not a name' }), /^Error: TLS_NAMES="cams\.example\.org,not a name": "not a name" is not a host name/);
+    assert.throws(
+      () => tlsSettings({ TLS_NAMES: 'cams.example.org,not a name' }),
+      /^Error: TLS_NAMES="cams\.example\.org,not a name": "not a name" is not a host name/,
+    );
     assert.throws(() => tlsSettings({ TLS_NAMES: 'a,,b' }), /TLS_NAMES/);
   });
 });

@@ -10,7 +10,9 @@ const DIRECTORY = process.argv[2] ?? '/certs';
 try {
   const maxAge = process.env.HSTS_MAX_AGE?.trim();
   if (maxAge && !/^\d{1,9}$/.test(maxAge))
-    throw new Error(`HSTS_MAX_AGE=${JSON.stringify(maxAge)}: expected seconds (a whole number, e.g. 31536000 for a year), or unset for no HSTS`);
+    throw new Error(
+      `HSTS_MAX_AGE=${JSON.stringify(maxAge)}: expected seconds (a whole number, e.g. 31536000 for a year), or unset for no HSTS`,
+    );
   const { names } = tlsSettings(process.env);
   // HAProxy runs as another user (the haproxy image's) and must read the key; the volume is
   // mounted by this service and the load balancer only.

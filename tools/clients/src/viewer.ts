@@ -27,10 +27,7 @@ export class StreamViewer {
    * `url`: http:// or https:// (HTTP/1.1 either way); `ca`: the certificates an https:// server's
    * may chain to, besides Node's own (a self-signed one).
    */
-  constructor(
-    url: string,
-    options: { keepJpegs?: boolean; headers?: Record<string, string>; localAddress?: string; ca?: string } = {},
-  ) {
+  constructor(url: string, options: { keepJpegs?: boolean; headers?: Record<string, string>; localAddress?: string; ca?: string } = {}) {
     const keep = options.keepJpegs ?? true;
     let markEnded!: () => void;
     this.ended = new Promise<void>((resolve) => (markEnded = resolve)).then(() => {

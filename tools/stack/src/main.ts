@@ -273,7 +273,9 @@ console.log(
   `camrelay stack: https://localhost:${httpsPort}  (${plural(gatewayCount, 'gateway')} behind HAProxy, ${plural(captureCount, 'capture')})`,
 );
 console.log(`  plain HTTP http://localhost:${port}  (${plainHttp === 'redirect' ? 'redirects to HTTPS' : 'served: LB_PLAIN_HTTP=serve'})`);
-console.log(`  TLS        ${certificate.made ? certificateMade(certificatesDir, tls.names, certificate.fingerprint!) : `${certificate.certificates.join(', ')} in ${certificatesDir}`}`);
+console.log(
+  `  TLS        ${certificate.made ? certificateMade(certificatesDir, tls.names, certificate.fingerprint!) : `${certificate.certificates.join(', ')} in ${certificatesDir}`}`,
+);
 for (const line of bus.lines) console.log(line);
 for (const { name, capture, healthPort } of captures)
   console.log(`  ${name.padEnd(10)} pid ${capture.process.pid}  metrics http://127.0.0.1:${healthPort}/metrics`);
