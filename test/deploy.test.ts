@@ -117,11 +117,13 @@ describe('deployment files', () => {
       LB_ADDRESS: '127.0.0.1',
       LB_NOFILE: '20000',
       PORT: '18080',
+      HTTPS_PORT: '18443',
     });
-    assert.equal(config.match(/NODE_IMAGE: mirror\.example\/node:24/g)?.length, 2, 'capture and gateway build on NODE_IMAGE');
+    assert.equal(config.match(/NODE_IMAGE: mirror\.example\/node:24/g)?.length, 3, 'capture, gateway and tls build on NODE_IMAGE');
     assert.match(config, /image: mirror\.example\/redis:7/);
     assert.match(config, /image: mirror\.example\/haproxy:2\.8/);
     assert.match(config, /127\.0\.0\.1:18080:8080/);
+    assert.match(config, /127\.0\.0\.1:18443:8443/);
     assert.match(config, /nofile: 20000/);
     // Pinned, and to the Node 24 the hand-over tests run on (test/node-versions.test.ts): the
     // gateway takes streams from Node's HTTP server with its internals.
