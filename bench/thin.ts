@@ -17,8 +17,8 @@
  * Writes bench/results/thin.json and thin.md.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OPEN_GATEWAY, startStack } from '@camrelay/clients';
 import { freePort, repoRoot, spawnCapture, spawnGateway, spawnProcess, spawnRedis } from '@camrelay/stack';
@@ -28,6 +28,8 @@ const { values } = parseArgs({
   options: {
     rates: { type: 'string', default: '2,4' },
     seconds: { type: 'string', default: '20' },
+    /** What serves the thin viewer: the gateway itself, HAProxy, HAProxy to an HTTP/2 page. */
+    paths: { type: 'string', default: 'gateway,haproxy,h2' },
     /** Set when this script runs again inside the servers' namespace. */
     inside: { type: 'boolean', default: false },
   },
@@ -35,6 +37,11 @@ const { values } = parseArgs({
 const rates = values.rates.split(',').map(Number);
 if (rates.some((rate) => !(rate > 0))) throw new Error(`--rates: Mbit/s separated by commas, like 2,4; got ${values.rates}`);
 const seconds = Number(values.seconds);
+const PATHS = ['gateway', 'haproxy', 'h2'] as const;
+const paths = values.paths.split(',') as Array<(typeof PATHS)[number]>;
+if (!paths.every((path) => PATHS.includes(path))) throw new Error(`--paths: some of ${PATHS.join(',')}; got ${values.paths}`);
+/** Tiles of the HTTP/2 page, all of the one camera. */
+const TILES = 4;
 if (!(seconds >= 10)) throw new Error(`--seconds: at least 10 (5 s are warm-up), got ${values.seconds}`);
 
 /** Names per run, so that two runs (or a run left over) never meet. */
@@ -68,7 +75,7 @@ if (!values.inside) {
       ip('-n', ns, 'link', 'set', link, 'up');
       ip('-n', ns, 'link', 'set', 'lo', 'up');
     }
-    const args = [process.argv[1]!, '--inside', '--rates', values.rates, '--seconds', values.seconds];
+    const args = [process.argv[1]!, '--inside', '--rates', values.rates, '--seconds', values.seconds, '--paths', values.paths];
     execFileSync('ip', ['netns', 'exec', SERVERS_NS, process.execPath, ...args], {
       stdio: 'inherit',
       cwd: repoRoot,
@@ -88,7 +95,11 @@ if (!values.inside) {
 }
 
 interface Served {
-  readonly port: number;
+  /** The thin viewer's URL (on the servers' address) for `path`, and a near viewer's (loopback, HTTP/1.1). */
+  readonly thinUrl: (path: string) => string;
+  readonly nearUrl: (path: string) => string;
+  /** What the thin viewer is: an HTTP/1.1 stream, or a page of tiles over HTTP/2. */
+  readonly thinArgs: string[];
   stop(): Promise<void>;
 }
 
@@ -97,8 +108,11 @@ async function serveDirect(): Promise<Served> {
   const capture = await spawnCapture({ REDIS_URL: redis.url, CAMERAS: `${CAMERA}=pattern:640x480@30` }, [CAMERA]);
   // On every address: the thin viewer comes from the other namespace.
   const gateway = await spawnGateway({ REDIS_URL: redis.url, HOST: '0.0.0.0', ...OPEN_GATEWAY });
+  const port = Number(new URL(gateway.baseUrl).port);
   return {
-    port: Number(new URL(gateway.baseUrl).port),
+    thinUrl: (path) => `http://${SERVERS_ADDRESS}:${port}${path}`,
+    nearUrl: (path) => `http://127.0.0.1:${port}${path}`,
+    thinArgs: [],
     stop: async () => {
       for (const part of [gateway, capture, redis]) await part.stop();
     },
@@ -108,7 +122,33 @@ async function serveDirect(): Promise<Served> {
 async function serveThroughHaproxy(): Promise<Served> {
   const port = await freePort();
   const stack = await startStack(1, { PORT: String(port), CAMERAS: `${CAMERA}=pattern:640x480@30`, ...OPEN_GATEWAY });
-  return { port, stop: async () => void (await stack.stop('SIGINT')) };
+  return {
+    thinUrl: (path) => `http://${SERVERS_ADDRESS}:${port}${path}`,
+    nearUrl: (path) => `http://127.0.0.1:${port}${path}`,
+    thinArgs: [],
+    stop: async () => void (await stack.stop('SIGINT')),
+  };
+}
+
+/** The same, the thin viewer a page of TILES tiles over HTTP/2 (HTTPS, a certificate for the servers' address). */
+async function serveHttp2Page(): Promise<Served> {
+  const port = await freePort();
+  const stack = await startStack(1, {
+    PORT: String(port),
+    CAMERAS: `${CAMERA}=pattern:640x480@30`,
+    TLS_NAMES: `${SERVERS_ADDRESS},127.0.0.1`,
+    ...OPEN_GATEWAY,
+  });
+  const ca = join(repoRoot, 'bench', 'results', 'tmp', 'thin-ca.pem');
+  mkdirSync(dirname(ca), { recursive: true });
+  writeFileSync(ca, stack.certificate);
+  const httpsPort = new URL(stack.httpsUrl).port;
+  return {
+    thinUrl: (path) => `https://${SERVERS_ADDRESS}:${httpsPort}${path}`,
+    nearUrl: (path) => `http://127.0.0.1:${port}${path}`,
+    thinArgs: ['--h2', String(TILES), '--ca', ca],
+    stop: async () => void (await stack.stop('SIGINT')),
+  };
 }
 
 interface Watched {
@@ -118,8 +158,8 @@ interface Watched {
 }
 
 /** One viewer (bench/thin-viewer.ts) for --seconds: in the viewer's namespace when given, else beside the servers. */
-async function watch(url: string, viewerNs?: string): Promise<Watched> {
-  const command = [process.execPath, 'bench/dist/thin-viewer.js', '--url', url, '--seconds', String(seconds)];
+async function watch(url: string, viewerNs?: string, args: string[] = []): Promise<Watched> {
+  const command = [process.execPath, 'bench/dist/thin-viewer.js', '--url', url, '--seconds', String(seconds), ...args];
   const viewer = viewerNs ? spawnProcess('ip', ['netns', 'exec', viewerNs, ...command]) : spawnProcess(command[0]!, command.slice(1));
   await viewer.exited;
   const line = viewer.output.find((l) => l.startsWith('{'));
@@ -131,10 +171,12 @@ async function measureAll(viewerNs: string): Promise<void> {
   if (!viewerNs) throw new Error('THIN_VIEWER_NS is not set: run npm run bench:thin, not this script');
   const rows: Record<string, string | number>[] = [];
   const f = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? '-' : n.toFixed(digits));
-  for (const [path, serve] of [
-    ['gateway', serveDirect],
-    ['HAProxy + gateway', serveThroughHaproxy],
-  ] as const) {
+  const serving = {
+    gateway: ['gateway', serveDirect],
+    haproxy: ['HAProxy + gateway', serveThroughHaproxy],
+    h2: [`HAProxy + gateway, HTTP/2 page of ${TILES} tiles`, serveHttp2Page],
+  } as const;
+  for (const [path, serve] of paths.map((name) => serving[name])) {
     const served = await serve();
     try {
       for (const limit of [UNBOUNDED, BOUNDED]) {
@@ -156,14 +198,14 @@ async function measureAll(viewerNs: string): Promise<void> {
           ]);
           const streamPath = `/cameras/${CAMERA}/stream.mjpg`;
           const [thin, near] = await Promise.all([
-            watch(`http://${SERVERS_ADDRESS}:${served.port}${streamPath}`, viewerNs),
-            watch(`http://127.0.0.1:${served.port}${streamPath}`),
+            watch(served.thinUrl(streamPath), viewerNs, served.thinArgs),
+            watch(served.nearUrl(streamPath)),
           ]);
           const row = {
             path,
             tcp_notsent_lowat: limit === UNBOUNDED ? 'unset' : String(limit),
             'link, Mbit/s': rate,
-            "thin viewer's fps": f(thin.fps, 1),
+            "thin viewer's fps (a tile's)": f(thin.fps, 1),
             'its Mbit/s': f(thin.mbitPerSecond, 1),
             'its frames age p50 / p95 / max, ms': `${f(thin.ageMs.p50)} / ${f(thin.ageMs.p95)} / ${f(thin.ageMs.max)}`,
             'viewer on no shaped link: fps, age p95 ms': `${f(near.fps, 1)}, ${f(near.ageMs.p95)}`,
