@@ -42,7 +42,7 @@ if (values.h2 === undefined) {
 } else {
   const url = new URL(values.url);
   const session = connect(url.origin, { ca: values.ca ? readFileSync(values.ca, 'utf8') : undefined });
-  session.on('error', (error) => console.error(`thin viewer: ${error.message}`));
+  session.on('error', (error: Error) => console.error(`thin viewer: ${error.message}`));
   for (let i = 0; i < tiles; i++) {
     const stream = session.request({ ':path': `${url.pathname}${url.search}` });
     let parser: MultipartParser | undefined;
