@@ -734,6 +734,10 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
   it('shows a moving picture on the viewer page in Chromium, through the load balancer', async (t) => {
     for (const viewer of viewers) viewer.close();
     viewers = [];
+    // Redis was just restarted: the gateways answered /readyz 503 until they were back on it,
+    // and HAProxy takes them back at its next check. Until then the page itself would be a 503
+    // (seen once: the page loaded 0.5 s after the gateways reconnected, and asked for nothing).
+    await eventually(async () => assert.ok((await gatewaysBackend()).servers.some(isInRotation), 'a gateway in rotation'), 20_000, 100);
     browser = await launchChromium({ trust: certificate });
     const page = await browser.newPage();
     // What the page asked for and when (its streams, snapshots and camera lists), for a failure's report.
