@@ -149,6 +149,13 @@ describe('HTTPS with HTTP/2 at the load balancer', () => {
       t.diagnostic(
         `slow page: ${slow.tiles.map((tile) => `${tile.status}: ${tile.parts.length}`).join(', ')} parts a tile, the latest ${latest.map((part) => (part ? `${part.receivedAt - Math.round(part.timestamp * 1000)} ms` : 'none')).join(', ')} old (this host bounds no socket's unsent bytes); the gateways skipped ${skippedForIt} frames; HAProxy's RSS grew ${grown.toFixed(1)} MB; the other viewers got ${shares.map((share) => `${(share * 100).toFixed(0)} %`).join(', ')} of the frames`,
       );
+      const refusals = slow.tiles.flatMap((tile) => tile.refused);
+      if (refusals.length > 0) t.diagnostic(`refused and tried again a second later: ${refusals.join('; ')}`);
+      assert.deepEqual(
+        slow.tiles.flatMap((tile) => (tile.malformed === undefined ? [] : [tile.malformed])),
+        [],
+        'every stream is the multipart it announced',
+      );
       assert.ok(
         slow.tiles.every((tile) => tile.status === 200 && tile.parts.length > 0),
         'every tile of the slow page streams',

@@ -12,7 +12,12 @@ export interface SlowTile {
   readonly path: string;
   /** Each part received: its X-Sequence and X-Timestamp (seconds), and when it came (Date.now()). */
   readonly parts: Array<{ sequence: number; timestamp: number; receivedAt: number }>;
+  /** The status of its stream now (undefined until it answers). */
   status?: number;
+  /** Answers other than 200 (`status: body`), each tried again a second later, as the viewer page does. */
+  readonly refused: string[];
+  /** A stream whose bytes were not the multipart it announced. */
+  malformed?: string;
 }
 
 export interface SlowPage {
@@ -73,28 +78,45 @@ export async function openSlowPage(
   const link = await slowLink(port, bytesPerSecond);
   const session = connect(`https://127.0.0.1:${link.port}`, { ca });
   session.on('error', () => undefined); // closed below, or the server went away
-  const tiles = paths.map((path) => {
-    const tile: SlowTile = { path, parts: [] };
-    const stream = session.request({ ':path': path });
+  let closed = false;
+  const open = (tile: SlowTile) => {
+    const stream = session.request({ ':path': tile.path });
     let parser: MultipartParser | undefined;
+    let body = '';
     stream.on('response', (headers) => {
       tile.status = Number(headers[':status']);
-      parser = new MultipartParser(boundaryOf(String(headers['content-type'])));
+      if (tile.status === 200) parser = new MultipartParser(boundaryOf(String(headers['content-type'])));
     });
     stream.on('data', (chunk: Buffer) => {
-      for (const part of parser?.push(chunk) ?? [])
-        tile.parts.push({
-          sequence: Number(part.headers['x-sequence']),
-          timestamp: Number(part.headers['x-timestamp']),
-          receivedAt: Date.now(),
-        });
+      if (!parser) {
+        body = (body + chunk.toString('utf8')).slice(0, 200);
+        return;
+      }
+      try {
+        for (const part of parser.push(chunk))
+          tile.parts.push({
+            sequence: Number(part.headers['x-sequence']),
+            timestamp: Number(part.headers['x-timestamp']),
+            receivedAt: Date.now(),
+          });
+      } catch (error) {
+        tile.malformed ??= (error as Error).message;
+        stream.destroy();
+      }
+    });
+    stream.on('end', () => {
+      if (tile.status === 200 || closed) return;
+      tile.refused.push(`${tile.status}: ${body}`);
+      setTimeout(() => !closed && open(tile), 1000);
     });
     stream.on('error', () => undefined);
-    return tile;
-  });
+  };
+  const tiles: SlowTile[] = paths.map((path) => ({ path, parts: [], refused: [] }));
+  tiles.forEach(open);
   return {
     tiles,
     close() {
+      closed = true;
       session.destroy();
       link.close();
     },
