@@ -48,6 +48,13 @@ export interface FrameBus extends EventEmitter, LeaseStore {
   publishFrame(feedId: string, envelope: Buffer): Promise<void>;
   /** The feed's latest envelope, or null when there is none (or it expired). */
   latestFrame(feedId: string): Promise<Buffer | null>;
+  /**
+   * Publishes one segment envelope of an H.264 feed and keeps the feed's current group of
+   * pictures for late joiners: a keyframe starts it afresh, and it holds MAX_KEPT_SEGMENTS at most.
+   */
+  publishSegment(feedId: string, envelope: Buffer, keyframe: boolean): Promise<void>;
+  /** An H.264 feed's current group of pictures, oldest first; empty when there is none (or it expired). */
+  latestSegments(feedId: string): Promise<Buffer[]>;
   /** One listener per feed; subscribing twice to a feed is a programming error. */
   subscribe(feedId: string, listener: EnvelopeListener): Promise<void>;
   unsubscribe(feedId: string): Promise<void>;
@@ -88,8 +95,15 @@ export interface FrameBus extends EventEmitter, LeaseStore {
   close(): Promise<void>;
 }
 
-/** How long a latest frame stays readable after it was published. */
+/** How long a latest frame (or group of pictures) stays readable after it was published. */
 export const LATEST_FRAME_TTL_MS = 10_000;
+
+/**
+ * The most segments kept of an H.264 feed's group of pictures: 10 s at 30 fps. Capture asks for
+ * a keyframe every second; a group longer than this (an encoder that never sends one) keeps
+ * its newest segments, and a late joiner waits for the next keyframe.
+ */
+export const MAX_KEPT_SEGMENTS = 300;
 
 /**
  * How long a camera stays in the directory after it was last announced (capture announces

@@ -1,4 +1,4 @@
-export { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
+export { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS, MAX_KEPT_SEGMENTS } from './bus.js';
 export type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
 export { MemoryBus } from './memory-bus.js';
 export {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { parseFeedId } from '@camrelay/frame';
 import type { CameraInfo, EnvelopeListener, FrameBus, WatchedFeeds } from './bus.js';
-import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
+import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS, MAX_KEPT_SEGMENTS } from './bus.js';
 import type { CameraLease, LeaseReading, LeaseTerms } from './leases.js';
 
 /** The embedded default: capture and gateway in one process, frames handed over in memory. */
@@ -9,6 +9,8 @@ export class MemoryBus extends EventEmitter implements FrameBus {
   readonly isUp = true;
   private readonly envelopeListeners = new Map<string, EnvelopeListener>();
   private readonly latest = new Map<string, { envelope: Buffer; at: number }>();
+  /** Per H.264 feed: its current group of pictures, and when its newest segment came. */
+  private readonly pictures = new Map<string, { segments: Buffer[]; at: number }>();
   /** The directory, in announcement order, each entry with when it expires (performance.now()). */
   private readonly cameras = new Map<string, { camera: CameraInfo; expiresAt: number }>();
   private readonly secrets = new Map<string, string>();
@@ -33,6 +35,22 @@ export class MemoryBus extends EventEmitter implements FrameBus {
     const entry = this.latest.get(feedId);
     if (!entry || Date.now() - entry.at > LATEST_FRAME_TTL_MS) return Promise.resolve(null);
     return Promise.resolve(entry.envelope);
+  }
+
+  publishSegment(feedId: string, envelope: Buffer, keyframe: boolean): Promise<void> {
+    const kept = this.pictures.get(feedId);
+    const segments = keyframe || !kept ? [] : kept.segments;
+    segments.push(envelope);
+    if (segments.length > MAX_KEPT_SEGMENTS) segments.shift();
+    this.pictures.set(feedId, { segments, at: Date.now() });
+    this.envelopeListeners.get(feedId)?.(envelope);
+    return Promise.resolve();
+  }
+
+  latestSegments(feedId: string): Promise<Buffer[]> {
+    const kept = this.pictures.get(feedId);
+    if (!kept || Date.now() - kept.at > LATEST_FRAME_TTL_MS) return Promise.resolve([]);
+    return Promise.resolve([...kept.segments]);
   }
 
   subscribe(feedId: string, listener: EnvelopeListener): Promise<void> {

@@ -26,6 +26,13 @@ describe('bus names', () => {
     assert.equal(latestFrameKey('cam1@320x240'), 'camrelay:{cam1}:latest:320x240');
   });
 
+  it("names an H.264 feed's channel and pictures apart, within the patterns the ACL grants", () => {
+    assert.equal(framesChannel('cam1+h264'), 'camrelay:{cam1}:frames.h264');
+    assert.equal(latestFrameKey('cam1+h264'), 'camrelay:{cam1}:latest.h264');
+    assert.equal(framesChannel('cam1@320x240+h264'), 'camrelay:{cam1}:frames.h264:320x240');
+    assert.equal(latestFrameKey('cam1@320x240+h264'), 'camrelay:{cam1}:latest.h264:320x240');
+  });
+
   it('names what belongs to no camera outside any hash tag', () => {
     assert.equal(cameraDirectoryKey(), 'camrelay:cameras');
     assert.equal(sharedSecretKey('url-signing-key'), 'camrelay:secret:url-signing-key');

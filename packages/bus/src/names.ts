@@ -6,8 +6,8 @@
  * A camera's names carry its id in a hash tag (`{id}`), so that in a Redis Cluster its channels
  * and keys share one slot: what its viewers need lives on one node, and moving to sharded
  * pub/sub was a change of bus, not of names. A feed (`CAMERA`, or `CAMERA@WxH` for one of its
- * smaller sizes, see @camrelay/frame's feedId) has its own channel and latest frame, in its
- * camera's slot.
+ * smaller sizes, and either in H.264 with `+h264`; see @camrelay/frame's feedId) has its own
+ * channel and latest frame (in H.264, its current group of pictures), in its camera's slot.
  */
 import { parseFeedId } from '@camrelay/frame';
 
@@ -18,16 +18,21 @@ function ofCamera(cameraId: string, name: string): string {
   return `${PREFIX}:{${cameraId}}:${name}`;
 }
 
-/** `camrelay:{CAMERA}:NAME` for a camera at its own size, `camrelay:{CAMERA}:NAME:WxH` for a smaller one. */
+/**
+ * `camrelay:{CAMERA}:NAME` for a camera at its own size, `camrelay:{CAMERA}:NAME:WxH` for a
+ * smaller one; `NAME.h264` in H.264.
+ */
 function ofFeed(feed: string, name: string): string {
-  const { cameraId, size } = parseFeedId(feed);
-  return ofCamera(cameraId, size === undefined ? name : `${name}:${size}`);
+  const { cameraId, size, tier } = parseFeedId(feed);
+  const named = tier === 'h264' ? `${name}.h264` : name;
+  return ofCamera(cameraId, size === undefined ? named : `${named}:${size}`);
 }
 
 export function framesChannel(feed: string): string {
   return ofFeed(feed, 'frames');
 }
 
+/** A motion JPEG feed's latest envelope (a string); an H.264 feed's current group of pictures (a list). */
 export function latestFrameKey(feed: string): string {
   return ofFeed(feed, 'latest');
 }

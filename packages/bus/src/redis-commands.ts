@@ -9,7 +9,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { parseFeedId } from '@camrelay/frame';
 import { cameraClaimsKey, cameraDirectoryKey, cameraInfoKey, framesChannel, latestFrameKey, sharedSecretKey } from './names.js';
 import type { CameraInfo, WatchedFeeds } from './bus.js';
-import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS } from './bus.js';
+import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS, MAX_KEPT_SEGMENTS } from './bus.js';
 
 /**
  * Publishes an envelope on the feed's channel and keeps it as its latest frame, in one
@@ -25,6 +25,27 @@ export async function publishFrame(
   const pipeline = redis.pipeline();
   pipeline[command](framesChannel(feedId), envelope);
   const results = await pipeline.set(latestFrameKey(feedId), envelope, 'PX', LATEST_FRAME_TTL_MS).exec();
+  const failed = results?.find(([error]) => error);
+  if (failed?.[0]) throw failed[0];
+}
+
+/**
+ * Publishes a segment of an H.264 feed and appends it to the feed's group of pictures (a list,
+ * emptied first by a keyframe), in one round trip. Its commands follow one another on one
+ * connection: the list is never read half-made by the next publish.
+ */
+export async function publishSegment(
+  redis: Redis | Cluster,
+  command: 'publish' | 'spublish',
+  feedId: string,
+  envelope: Buffer,
+  keyframe: boolean,
+): Promise<void> {
+  const key = latestFrameKey(feedId);
+  const pipeline = redis.pipeline();
+  if (keyframe) pipeline.del(key);
+  pipeline.rpush(key, envelope).ltrim(key, -MAX_KEPT_SEGMENTS, -1).pexpire(key, LATEST_FRAME_TTL_MS);
+  const results = await pipeline[command](framesChannel(feedId), envelope).exec();
   const failed = results?.find(([error]) => error);
   if (failed?.[0]) throw failed[0];
 }

@@ -9,6 +9,7 @@ import {
   listCameras,
   markWatched,
   publishFrame,
+  publishSegment,
   replaceSharedSecret,
   sharedSecret,
   unmarkWatched,
@@ -87,6 +88,14 @@ export class RedisFrameBus extends EventEmitter implements FrameBus {
 
   async latestFrame(feedId: string): Promise<Buffer | null> {
     return this.commands.getBuffer(latestFrameKey(feedId));
+  }
+
+  publishSegment(feedId: string, envelope: Buffer, keyframe: boolean): Promise<void> {
+    return publishSegment(this.commands, this.transport.publishCommand, feedId, envelope, keyframe);
+  }
+
+  latestSegments(feedId: string): Promise<Buffer[]> {
+    return this.commands.lrangeBuffer(latestFrameKey(feedId), 0, -1);
   }
 
   async subscribe(feedId: string, listener: EnvelopeListener): Promise<void> {

@@ -1,5 +1,10 @@
 export { DEFAULT_MAX_FRAME_BYTES, ENVELOPE_HEADER_BYTES, EnvelopeError, decodeEnvelope, encodeEnvelope, isJpeg } from './envelope.js';
 export type { EnvelopeErrorCode } from './envelope.js';
 export type { Frame } from './envelope.js';
-export { CAMERA_ID_PATTERN, FRAME_SIZE_PATTERN, feedId, isCameraId, parseFeedId } from './names.js';
+export { SEGMENT_HEADER_BYTES, decodeSegment, encodeSegment, isKeyframeEnvelope, isSegmentEnvelope } from './segment.js';
+export type { Segment } from './segment.js';
+export { Fmp4Splitter, readFragment, readInit, retime } from './fmp4.js';
+export type { FragmentInfo, InitInfo } from './fmp4.js';
+export { CAMERA_ID_PATTERN, FRAME_SIZE_PATTERN, H264_SUFFIX, feedId, feedVariant, isCameraId, parseFeedId } from './names.js';
+export type { Tier } from './names.js';
 export { FRAMES_PER_EPOCH, MAX_EPOCH, epochOf, sequenceOf } from './epoch.js';

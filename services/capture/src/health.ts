@@ -125,6 +125,18 @@ export function registerCaptureMetrics(registry: Registry, capture: RunningCaptu
         Object.entries(camera.counters().scaledFrames).map(([size, count]) => [{ camera: camera.id, size }, count] as const),
       ),
   });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_h264_frames_total',
+    help: 'Frames encoded in H.264 (every size together), once per frame while any viewer watches the camera in H.264 (stream.mp4).',
+    labelNames,
+    read: perCamera((camera) => camera.counters().h264Frames),
+  });
+  scrapedCounter(registry, {
+    name: 'camrelay_capture_h264_frames_behind_total',
+    help: 'Frames not given to an H.264 encoder because it was still busy with earlier ones (the host is short of CPU).',
+    labelNames,
+    read: perCamera((camera) => camera.counters().h264Behind),
+  });
   scrapedGauge(registry, {
     name: 'camrelay_capture_camera_held',
     help: '1 for each camera this instance holds the lease of (the fleet shares CAMERAS among its instances).',

@@ -4,8 +4,8 @@ import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { FrameBus } from '@camrelay/bus';
 import { parseFeedId } from '@camrelay/frame';
-import type { Fanout, FanoutCounters } from './fanout/fanout.js';
-import type { Feeds } from './fanout/feeds.js';
+import type { FanoutCounters } from './fanout/fanout.js';
+import type { AnyFanout, Feeds } from './fanout/feeds.js';
 import type { AccessControl } from './http/access.js';
 import { onConnectionClose } from './http/stream-sockets.js';
 import type { StreamSockets } from './http/stream-sockets.js';
@@ -22,28 +22,30 @@ export function createMetrics(
   access: AccessControl,
 ): Registry {
   const registry = createRegistry();
-  // A camera's smaller sizes are feeds of their own: labelled with their size as well.
+  // A camera's smaller sizes and its H.264 feeds are feeds of their own: labelled with their size and tier as well.
   const labelsOf = (feed: string): Record<string, string> => {
-    const { cameraId: camera, size } = parseFeedId(feed);
-    return size === undefined ? { camera } : { camera, size };
+    const { cameraId: camera, size, tier } = parseFeedId(feed);
+    const labels: Record<string, string> = size === undefined ? { camera } : { camera, size };
+    if (tier === 'h264') labels['tier'] = tier;
+    return labels;
   };
   function* feedLabels() {
     for (const feed of feeds.all.keys()) yield [labelsOf(feed), feed] as const;
   }
-  const perFeed = (read: (fanout: Fanout) => number) =>
+  const perFeed = (read: (fanout: AnyFanout) => number) =>
     function* () {
       for (const [labels, feed] of feedLabels()) yield [labels, read(feeds.all.get(feed)!)] as const;
     };
   scrapedGauge(registry, {
     name: 'camrelay_viewers',
     help: 'Open streams per camera on this gateway.',
-    labelNames: ['camera', 'size'],
+    labelNames: ['camera', 'size', 'tier'],
     read: perFeed((fanout) => fanout.viewerCount),
   });
   scrapedGauge(registry, {
     name: 'camrelay_viewer_queued_bytes_max',
     help: 'Largest number of bytes waiting in user space for one viewer.',
-    labelNames: ['camera', 'size'],
+    labelNames: ['camera', 'size', 'tier'],
     read: perFeed((fanout) => fanout.maxQueuedBytes()),
   });
 
@@ -120,7 +122,7 @@ export function createMetrics(
   scrapedGauge(registry, {
     name: 'camrelay_camera_clock_skew_seconds',
     help: "How far the newest frame's capture time was ahead of this gateway's clock on arrival (a few ms below 0 is transit; above 2 s frames are dropped).",
-    labelNames: ['camera', 'size'],
+    labelNames: ['camera', 'size', 'tier'],
     read: function* () {
       for (const [labels, feed] of feedLabels()) {
         const aheadMs = feeds.clockAheadOf(feed);
@@ -136,7 +138,7 @@ export function createMetrics(
   scrapedCounter(registry, {
     name: 'camrelay_subscriptions_ended_total',
     help: "Bus subscriptions this gateway ended, per camera: each time a camera's last viewer here left and the linger time passed.",
-    labelNames: ['camera', 'size'],
+    labelNames: ['camera', 'size', 'tier'],
     read: function* () {
       for (const [feed, count] of feeds.subscriptionsEnded) yield [labelsOf(feed), count] as const;
     },

@@ -1,13 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { encodeEnvelope } from '@camrelay/frame';
+import { H264_SUFFIX, encodeEnvelope } from '@camrelay/frame';
 import type { CameraSpec } from '../cameras.js';
 import type { OpenCV } from '../opencv.js';
 import { describe } from '../opencv.js';
 import { openSource } from '../sources/open.js';
 import type { FrameSource } from '../sources/source.js';
 import { CAPTURE_DEFAULTS } from '../defaults.js';
-import { FeedPublisher } from '../publisher.js';
+import { VideoEncoders } from '../h264/video-encoders.js';
+import { FeedPublisher, SegmentPublisher } from '../publisher.js';
 import type { FrameSink } from '../publisher.js';
 import type { WorkerCameraInfo } from '../worker/protocol.js';
 import { FrameRateMeter } from './frame-rate.js';
@@ -62,6 +63,10 @@ export class Camera {
   private readonly encodeParams: number[];
   /** The camera's frames at the smaller sizes someone watches. */
   private readonly scaler: Scaler;
+  /** The camera in H.264, at the sizes someone watches so. */
+  private readonly video: VideoEncoders;
+  /** H.264 segments: never dropped one at a time (see SegmentPublisher). */
+  private readonly segments: SegmentPublisher;
   private stopped = false;
   private readonly stopping = new AbortController();
   /** False while nobody watches: the source is closed until wake(). */
@@ -104,11 +109,23 @@ export class Camera {
       log: this.log,
       publish: (feed, envelope) => this.publisher.publish(feed, envelope),
     });
+    this.segments = new SegmentPublisher((feed, envelope) => options.sink.publishFrame(feed, envelope));
+    this.video = new VideoEncoders({
+      cv: options.cv,
+      cameraId: spec.id,
+      log: this.log,
+      publish: (feed, envelope) => this.segments.publish(feed, envelope),
+    });
   }
 
-  /** Frames not published because the previous publish had not finished (bus slow or down). */
+  /** Frames (and H.264 segments) not published because the way out was slow or down. */
   get droppedFrames(): number {
-    return this.publisher.dropped;
+    return this.publisher.dropped + this.segments.dropped;
+  }
+
+  /** Frames encoded in H.264, and frames an encoder was too busy to take. */
+  get videoCounts(): { readonly encoded: number; readonly behind: number } {
+    return this.video.counts;
   }
 
   /** Frames encoded at each smaller size. */
@@ -134,9 +151,19 @@ export class Camera {
     };
   }
 
-  /** The smaller sizes (`WxH`) someone watches now; others are not encoded. */
-  watchSizes(sizes: ReadonlySet<string>): void {
-    this.scaler.watch(sizes);
+  /**
+   * What someone watches now besides the camera's own JPEGs (@camrelay/frame's feedVariant):
+   * smaller sizes (`WxH`) and H.264 feeds (`+h264`, `WxH+h264`). Others are not encoded.
+   */
+  watchSizes(variants: ReadonlySet<string>): void {
+    const jpeg = new Set<string>();
+    const video = new Set<string>();
+    for (const variant of variants) {
+      if (variant.endsWith(H264_SUFFIX)) video.add(variant.slice(0, -H264_SUFFIX.length));
+      else jpeg.add(variant);
+    }
+    this.scaler.watch(jpeg);
+    this.video.watch(video);
   }
 
   /** Kept open whether watched or not (option `always`). */
@@ -169,6 +196,7 @@ export class Camera {
     this.stopping.abort();
     this.wakeUp?.();
     await this.running;
+    this.video.close();
   }
 
   private async run(): Promise<void> {
@@ -241,6 +269,9 @@ export class Camera {
           this.publisher.publish(this.id, encodeEnvelope({ sequence, capturedAt, width, height, jpeg }));
           await this.scaler.publish(frame, jpeg, sequence, capturedAt);
         }
+        // Every frame, unchanged or not: a still scene costs H.264 almost nothing, and its
+        // keyframes must keep coming for viewers who join.
+        await this.video.encode(frame, { width, height, fps: source.fps }, this.scaler.offeredSizes, sequence, capturedAt);
         if (first) {
           first = false;
           this.options.onFirstFrame?.(this, jpeg.length);

@@ -78,6 +78,11 @@ export class Scaler {
     return this.offered.map((size) => size.name);
   }
 
+  /** The smaller sizes offered now. */
+  get offeredSizes(): readonly NamedSize[] {
+    return this.offered;
+  }
+
   /** The smaller sizes (`WxH`) someone watches now; others are not encoded. */
   watch(sizes: ReadonlySet<string>): void {
     this.watched = sizes;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { FrameBus, WatchedFeeds } from '@camrelay/bus';
-import { parseFeedId } from '@camrelay/frame';
+import { feedVariant, parseFeedId } from '@camrelay/frame';
 import type { HeldCamera } from './held-camera.js';
 
 /** What demand needs of a camera. */
@@ -26,7 +26,7 @@ export interface FollowedDemand {
 /**
  * Opens a camera while any gateway claims one of its feeds on the bus (a viewer there, of a
  * stream or a snapshot, at any size), and closes it once nobody has for idleAfterMs; tells
- * each camera which of its smaller sizes are watched, to encode those only. Cameras with the `always` option
+ * each camera which of its smaller sizes and H.264 feeds are watched, to encode those only. Cameras with the `always` option
  * are left open. Every camera counts as just watched when this instance starts holding it:
  * each opens once, so that its size is known and a source that does not open is in the log at
  * once, then sleeps unless someone watches. The cameras are those this instance holds now
@@ -71,9 +71,10 @@ export function followDemand(held: () => readonly DemandCamera[], bus: FrameBus,
     const watched = new Set<string>();
     const sizes = new Map<string, Set<string>>();
     for (const feed of feeds) {
-      const { cameraId, size } = parseFeedId(feed);
+      const { cameraId } = parseFeedId(feed);
+      const variant = feedVariant(feed);
       watched.add(cameraId);
-      if (size !== undefined) sizes.set(cameraId, (sizes.get(cameraId) ?? new Set()).add(size));
+      if (variant !== undefined) sizes.set(cameraId, (sizes.get(cameraId) ?? new Set()).add(variant));
     }
     // A camera whose claims live on a shard that is down is left as it is, as for a whole outage.
     const unknown = cameras.filter((camera) => unreadable.has(camera.id));

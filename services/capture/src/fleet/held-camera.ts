@@ -8,7 +8,8 @@
 import type { Logger } from 'pino';
 import type { CameraInfo, FrameBus } from '@camrelay/bus';
 import type { CameraSpec } from '../cameras.js';
-import { FeedPublisher } from '../publisher.js';
+import { isSegmentEnvelope } from '@camrelay/frame';
+import { FeedPublisher, SegmentPublisher } from '../publisher.js';
 import { IsolatedCamera } from '../worker/isolated-camera.js';
 import type { WorkerEnd } from '../worker/isolated-camera.js';
 import { NO_COUNTERS, addCounters } from '../worker/protocol.js';
@@ -37,6 +38,8 @@ export class HeldCamera {
   private sizes: readonly string[] = [];
   /** At most one publish in flight per feed, so a slow bus drops frames rather than queue them. */
   private readonly publisher: FeedPublisher;
+  /** H.264 segments: when one cannot go out, the rest of its group of pictures goes with it. */
+  private readonly segments: SegmentPublisher;
   /** What the camera's last worker reported, kept while it sleeps. */
   private lastInfo: CameraInfo;
   /** Totals of the workers this camera had before its current one (it sleeps and wakes). */
@@ -62,6 +65,7 @@ export class HeldCamera {
   ) {
     this.id = spec.id;
     this.publisher = new FeedPublisher(options.bus);
+    this.segments = new SegmentPublisher((feed, envelope, keyframe) => options.bus.publishSegment(feed, envelope, keyframe));
     this.lastInfo = { id: spec.id, width: 0, height: 0, fps: 0, lastFrameAt: null, sizes: [], ...known, sleeping: !awake };
     if (awake) this.isolated = this.startWorker();
   }
@@ -114,7 +118,7 @@ export class HeldCamera {
 
   /** Envelopes not published: the bus was slow, or the camera was in standby. */
   get droppedFrames(): number {
-    return this.unpublished + this.publisher.dropped;
+    return this.unpublished + this.publisher.dropped + this.segments.dropped;
   }
 
   /** Workers that ended without being asked to (a crash, a hang), by why. */
@@ -180,13 +184,20 @@ export class HeldCamera {
 
   private publish(feed: string, envelope: Buffer, frame: number): void {
     const epoch = this.epoch;
-    if (epoch === null || this.publisher.busy(feed)) {
+    const segment = isSegmentEnvelope(envelope);
+    if (epoch === null) {
+      if (segment) this.segments.interrupt(feed);
+      else this.unpublished++;
+      return;
+    }
+    if (!segment && this.publisher.busy(feed)) {
       this.unpublished++;
       return;
     }
     // The sequence: the epoch in its high 32 bits, the frame's number below (@camrelay/frame's epoch).
     envelope.writeUInt32BE(epoch, 4);
     envelope.writeUInt32BE(frame >>> 0, 8);
-    this.publisher.publish(feed, envelope);
+    if (segment) this.segments.publish(feed, envelope);
+    else this.publisher.publish(feed, envelope);
   }
 }

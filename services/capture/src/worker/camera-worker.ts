@@ -77,6 +77,8 @@ function counters(): WorkerCounters {
     openFailures: camera.openFailures,
     scaleFailures: camera.scaleFailures,
     scaledFrames: Object.fromEntries(camera.scaledFrames),
+    h264Frames: camera.videoCounts.encoded,
+    h264Behind: camera.videoCounts.behind,
   };
 }
 // Also the heartbeat: a worker whose event loop is stuck in native code falls silent, and is replaced.

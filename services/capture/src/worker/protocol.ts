@@ -44,6 +44,9 @@ export interface WorkerCounters {
   readonly openFailures: number;
   readonly scaleFailures: number;
   readonly scaledFrames: Readonly<Record<string, number>>;
+  /** Frames encoded in H.264 (every size together), and frames an encoder was too busy to take. */
+  readonly h264Frames: number;
+  readonly h264Behind: number;
 }
 
 export const NO_COUNTERS: WorkerCounters = {
@@ -55,6 +58,8 @@ export const NO_COUNTERS: WorkerCounters = {
   openFailures: 0,
   scaleFailures: 0,
   scaledFrames: {},
+  h264Frames: 0,
+  h264Behind: 0,
 };
 
 export function addCounters(a: WorkerCounters, b: WorkerCounters): WorkerCounters {
@@ -69,6 +74,8 @@ export function addCounters(a: WorkerCounters, b: WorkerCounters): WorkerCounter
     openFailures: a.openFailures + b.openFailures,
     scaleFailures: a.scaleFailures + b.scaleFailures,
     scaledFrames,
+    h264Frames: a.h264Frames + b.h264Frames,
+    h264Behind: a.h264Behind + b.h264Behind,
   };
 }
 

@@ -1,12 +1,16 @@
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
 import { LATEST_FRAME_TTL_MS } from '@camrelay/bus';
-import type { Frame } from '@camrelay/frame';
-import { ENVELOPE_HEADER_BYTES, decodeEnvelope, parseFeedId } from '@camrelay/frame';
+import type { Frame, Segment } from '@camrelay/frame';
+import { ENVELOPE_HEADER_BYTES, decodeEnvelope, decodeSegment, parseFeedId } from '@camrelay/frame';
 import { FeedClaims } from '../shared-state/feed-claims.js';
 import { Fanout } from './fanout.js';
 import type { FanoutCounters, SignalRules } from './fanout.js';
 import { NO_SIGNAL_JPEGS, STARTING_JPEGS } from './no-signal-images.js';
+import { VideoFanout } from './video-fanout.js';
+
+/** A feed's fanout here: motion JPEG (Fanout) or H.264 (VideoFanout). */
+export type AnyFanout = Fanout | VideoFanout;
 
 /** How far ahead of this gateway's clock a capture host's clock may run (NTP keeps it to milliseconds). */
 const MAX_CLOCK_AHEAD_MS = 2000;
@@ -37,9 +41,9 @@ export interface FeedsOptions {
  * bus, so that capture keeps it open (see FeedClaims).
  */
 export class Feeds {
-  private readonly fanouts = new Map<string, Fanout>();
+  private readonly fanouts = new Map<string, AnyFanout>();
   /** Subscriptions under way, so that viewers arriving together share one. */
-  private readonly subscribing = new Map<string, Promise<Fanout>>();
+  private readonly subscribing = new Map<string, Promise<AnyFanout>>();
   private readonly lingerTimers = new Map<string, NodeJS.Timeout>();
   private readonly bus: FrameBus;
   private readonly log: Logger;
@@ -87,7 +91,7 @@ export class Feeds {
     this.signalWatch = setInterval(() => {
       const now = performance.now();
       for (const fanout of this.fanouts.values()) {
-        if (fanout.viewerCount > 0) fanout.checkSignal(now, this.signalRules);
+        if (fanout instanceof Fanout && fanout.viewerCount > 0) fanout.checkSignal(now, this.signalRules);
       }
     }, 250);
     this.signalWatch.unref();
@@ -98,11 +102,22 @@ export class Feeds {
    * to, and release(), which gives the hold back once however often it is called. Every lease
    * is released: by the viewer's leaving, or by whoever took it if no viewer came of it.
    */
-  async watch(feed: string, asleep = false): Promise<FeedLease> {
+  async watch(feed: string, asleep = false): Promise<FeedLease<Fanout>> {
+    return this.hold(feed, asleep, Fanout);
+  }
+
+  /** As watch(), for an H.264 feed (`CAMERA+h264`, `CAMERA@WxH+h264`). */
+  async watchVideo(feed: string): Promise<FeedLease<VideoFanout>> {
+    return this.hold(feed, false, VideoFanout);
+  }
+
+  private async hold<F extends AnyFanout>(feed: string, asleep: boolean, kind: new (...args: never[]) => F): Promise<FeedLease<F>> {
     // Claimed before subscribing: a sleeping camera starts opening while this gateway subscribes.
     this.claims.add(feed);
     try {
-      return new FeedLease(await this.fanoutOf(feed, asleep), feed, this.unwatch);
+      const fanout = await this.fanoutOf(feed, asleep);
+      if (!(fanout instanceof kind)) throw new Error(`feed ${feed} is not a ${kind.name} feed`);
+      return new FeedLease(fanout, feed, this.unwatch);
     } catch (error) {
       this.claims.remove(feed);
       throw error;
@@ -110,7 +125,7 @@ export class Feeds {
   }
 
   /** `asleep`: the camera directory says capture closed the camera for lack of viewers. */
-  private async fanoutOf(feed: string, asleep: boolean): Promise<Fanout> {
+  private async fanoutOf(feed: string, asleep: boolean): Promise<AnyFanout> {
     const lingering = this.lingerTimers.get(feed);
     if (lingering) {
       clearTimeout(lingering);
@@ -118,12 +133,13 @@ export class Feeds {
     }
     const existing = this.fanouts.get(feed);
     if (existing) {
-      if (asleep && existing.viewerCount === 0) this.showStarting(existing);
+      if (asleep && existing instanceof Fanout && existing.viewerCount === 0) this.showStarting(existing);
       return existing;
     }
     let pending = this.subscribing.get(feed);
     if (!pending) {
-      pending = this.subscribe(feed, asleep).finally(() => this.subscribing.delete(feed));
+      const subscribing = parseFeedId(feed).tier === 'h264' ? this.subscribeVideo(feed) : this.subscribe(feed, asleep);
+      pending = subscribing.finally(() => this.subscribing.delete(feed));
       this.subscribing.set(feed, pending);
     }
     return pending;
@@ -160,6 +176,48 @@ export class Feeds {
     if (!this.ended.has(feed)) this.ended.set(feed, 0);
     this.log.debug({ camera: feed }, 'subscribed');
     return fanout;
+  }
+
+  /**
+   * An H.264 feed: its segments in the order they come, none coalesced (each depends on the
+   * ones before it), after the group of pictures kept on the bus, so that the first viewer
+   * here starts at its keyframe. Segments that arrive while that is read wait for it.
+   */
+  private async subscribeVideo(feed: string): Promise<VideoFanout> {
+    const fanout = new VideoFanout(this.stuckViewerMs);
+    let early: Segment[] | null = [];
+    await this.bus.subscribe(feed, (envelope) => {
+      const segment = this.decodeSegment(feed, envelope);
+      if (!segment) return;
+      if (early) early.push(segment);
+      else fanout.publish(segment);
+    });
+    const kept = await this.bus.latestSegments(feed).catch(() => []);
+    for (const envelope of kept) {
+      const segment = this.decodeSegment(feed, envelope);
+      if (segment) fanout.publish(segment);
+    }
+    // Those already kept come again here: their sequence is not above the newest, and they are dropped.
+    for (const segment of early) fanout.publish(segment);
+    early = null;
+    this.fanouts.set(feed, fanout);
+    if (!this.ended.has(feed)) this.ended.set(feed, 0);
+    this.log.debug({ camera: feed }, 'subscribed');
+    return fanout;
+  }
+
+  private decodeSegment(feed: string, envelope: Buffer): Segment | null {
+    if (envelope.length > this.maxEnvelopeBytes) {
+      this.droppedMessages++;
+      return null;
+    }
+    try {
+      return decodeSegment(envelope);
+    } catch (error) {
+      this.droppedMessages++;
+      this.log.debug({ camera: feed, err: (error as Error).message }, 'dropped a malformed bus message');
+      return null;
+    }
   }
 
   private showStarting(fanout: Fanout): void {
@@ -211,7 +269,8 @@ export class Feeds {
 
   /** The newest frame of a feed: from the live fanout if watched here, else from the bus. */
   async latestFrame(feed: string): Promise<Frame | null> {
-    const live = this.fanouts.get(feed)?.latestLive;
+    const watched = this.fanouts.get(feed);
+    const live = watched instanceof Fanout ? watched.latestLive : null;
     if (live && Date.now() - live.capturedAt < LATEST_FRAME_TTL_MS) return live;
     const envelope = await this.bus.latestFrame(feed);
     return envelope ? this.decode(feed, envelope) : null;
@@ -222,7 +281,7 @@ export class Feeds {
     return (this.fanouts.get(feed)?.viewerCount ?? 0) > 0;
   }
 
-  get all(): ReadonlyMap<string, Fanout> {
+  get all(): ReadonlyMap<string, AnyFanout> {
     return this.fanouts;
   }
 
@@ -319,11 +378,11 @@ export class Feeds {
  * A viewer's (or a snapshot's) hold on a feed, from Feeds.watch: the feed stays subscribed and
  * claimed while any lease on it is held. One object a viewer, made when it arrives.
  */
-export class FeedLease {
+export class FeedLease<F extends AnyFanout = Fanout> {
   private released = false;
 
   constructor(
-    readonly fanout: Fanout,
+    readonly fanout: F,
     private readonly feed: string,
     private readonly unwatch: (feed: string) => void,
   ) {}

@@ -1,12 +1,19 @@
-/** A camera's stream and snapshot: `/cameras/:id/stream.mjpg` and `/cameras/:id/snapshot.jpg`. */
+/**
+ * A camera's streams and snapshot: `/cameras/:id/stream.mjpg` (motion JPEG),
+ * `/cameras/:id/stream.mp4` (H.264 in fragmented MP4, the low-bandwidth tier) and
+ * `/cameras/:id/snapshot.jpg`.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type Koa from 'koa';
 import type { Router } from '@koa/router';
 import type { CameraInfo } from '@camrelay/bus';
 import { FRAME_SIZE_PATTERN, feedId } from '@camrelay/frame';
+import type { Tier } from '@camrelay/frame';
 import { streamContentType, streamPreamble } from '@camrelay/multipart';
 import type { Fanout } from '../../fanout/fanout.js';
 import type { FeedLease } from '../../fanout/feeds.js';
+import { VideoFanout } from '../../fanout/video-fanout.js';
 import type { Grant } from '../access.js';
 import type { RouteOptions } from '../app-options.js';
 import { requireCamera } from '../cameras.js';
@@ -16,10 +23,19 @@ import type { StreamSockets } from '../stream-sockets.js';
 
 const MAX_FPS = 60;
 const PREAMBLE = streamPreamble();
+/** What every stream's response says besides its type: never cached, never buffered by a proxy. */
+const STREAM_HEADERS = {
+  'Cache-Control': 'no-store, no-cache, must-revalidate, max-age=0',
+  Pragma: 'no-cache',
+  Expires: '0',
+  // Tells nginx not to buffer even where proxy_buffering is on.
+  'X-Accel-Buffering': 'no',
+};
+const CONTENT_TYPES: Record<Tier, string> = { mjpeg: streamContentType(), h264: 'video/mp4' };
 
 /** Answers a request with a camera's stream or snapshot; the drop-in URLs use them too. */
 export interface StreamHandlers {
-  readonly stream: (ctx: Koa.Context, cameraId: string) => Promise<void>;
+  readonly stream: (ctx: Koa.Context, cameraId: string, tier?: Tier) => Promise<void>;
   readonly snapshot: (ctx: Koa.Context, cameraId: string) => Promise<void>;
 }
 
@@ -31,32 +47,32 @@ export function streamRoutes(router: Router, options: RouteOptions): StreamHandl
    * asleep is read afresh, not from a list up to a second old: its first viewer gets STARTING,
    * not its last frame from before it slept passing for live.
    */
-  const cameraToWatch = async (cameraId: string, size: string | string[] | undefined) => {
+  const cameraToWatch = async (cameraId: string, size: string | string[] | undefined, tier: Tier = 'mjpeg') => {
     let camera = await requireCamera(directory, cameraId);
-    const feed = feedOf(size, camera);
+    const feed = feedOf(size, camera, tier);
     if (!feeds.isWatched(feed)) camera = await requireCamera(directory, cameraId, true);
     return { camera, feed };
   };
 
   const authorize = (ctx: Koa.Context, cameraId: string): Grant => access.forCamera(cameraId, bearerOf(ctx), signedQueryOf(ctx));
 
-  const stream = async (ctx: Koa.Context, cameraId: string) => {
-    const minIntervalMs = parseFpsCap(ctx.query.fps);
+  const stream = async (ctx: Koa.Context, cameraId: string, tier: Tier = 'mjpeg') => {
+    const minIntervalMs = tier === 'mjpeg' ? parseFpsCap(ctx.query.fps) : refuseFpsCap(ctx.query.fps);
     const grant = authorize(ctx, cameraId);
     if (!options.accepting()) throw shuttingDown();
     if (ctx.method === 'HEAD') options.snapshotRate.take(ctx.ip);
-    const { camera, feed } = await cameraToWatch(cameraId, ctx.query.size);
+    const { camera, feed } = await cameraToWatch(cameraId, ctx.query.size, tier);
     if (ctx.method === 'HEAD') {
       // A stream's headers only: a HEAD response must end, so it is not a viewer.
       ctx.status = 200;
-      ctx.type = streamContentType();
+      ctx.type = CONTENT_TYPES[tier];
       ctx.set('Cache-Control', 'no-store');
       return;
     }
     const slot = limits.admit(ctx.ip);
-    let lease: FeedLease;
+    let lease: FeedLease<Fanout> | FeedLease<VideoFanout>;
     try {
-      lease = await feeds.watch(feed, camera.sleeping);
+      lease = tier === 'h264' ? await feeds.watchVideo(feed) : await feeds.watch(feed, camera.sleeping);
     } catch {
       slot();
       throw busUnavailable();
@@ -75,28 +91,25 @@ export function streamRoutes(router: Router, options: RouteOptions): StreamHandl
       access.signedStreamsOpened++;
       if (grant.viewer !== undefined) log.info({ camera: cameraId, viewer: grant.viewer }, 'signed stream opened');
     }
-    // The multipart body is written by the fanout for as long as the viewer stays, not by Koa.
+    // The body is written by the fanout for as long as the viewer stays, not by Koa.
     ctx.respond = false;
     const res = ctx.res;
     // The stream has no length and its connection is never reused: send it close-delimited
-    // rather than chunked, so each part is one plain write and clients see bare multipart.
+    // rather than chunked, so each part is one plain write and clients see the bare body.
     res.useChunkedEncodingByDefault = false;
-    res.writeHead(200, {
-      'Content-Type': streamContentType(),
-      'Cache-Control': 'no-store, no-cache, must-revalidate, max-age=0',
-      Pragma: 'no-cache',
-      Expires: '0',
-      // Tells nginx not to buffer even where proxy_buffering is on.
-      'X-Accel-Buffering': 'no',
-    });
-    res.write(PREAMBLE);
+    res.writeHead(200, { 'Content-Type': CONTENT_TYPES[tier], ...STREAM_HEADERS });
+    const fanout = lease.fanout;
+    let attach: ViewerStart['attach'];
+    if (fanout instanceof VideoFanout) {
+      // Sent now: the fanout writes the body to the socket itself, after the head.
+      res.flushHeaders();
+      attach = (socket, onLeave) => fanout.add(socket, onLeave);
+    } else {
+      res.write(PREAMBLE);
+      attach = (socket, onLeave) => fanout.add(socket, minIntervalMs, onLeave);
+    }
     // Once the head is flushed (next tick) and the request's parsing is over, the stream is its socket alone.
-    setImmediate(startViewer, options.streams, ctx.req, res, {
-      fanout: lease.fanout,
-      minIntervalMs,
-      expiresAt: grant.expiresAt,
-      onLeave: leave,
-    });
+    setImmediate(startViewer, options.streams, ctx.req, res, { attach, expiresAt: grant.expiresAt, onLeave: leave });
   };
 
   const snapshot = async (ctx: Koa.Context, cameraId: string) => {
@@ -116,13 +129,14 @@ export function streamRoutes(router: Router, options: RouteOptions): StreamHandl
   };
 
   router.get('/cameras/:id/stream.mjpg', (ctx) => stream(ctx, cameraIdOf(ctx.params.id)));
+  router.get('/cameras/:id/stream.mp4', (ctx) => stream(ctx, cameraIdOf(ctx.params.id), 'h264'));
   router.get('/cameras/:id/snapshot.jpg', (ctx) => snapshot(ctx, cameraIdOf(ctx.params.id)));
   return { stream, snapshot };
 }
 
 interface ViewerStart {
-  readonly fanout: Fanout;
-  readonly minIntervalMs: number;
+  /** Adds the socket to its feed's fanout; returns what ends its stream early. */
+  readonly attach: (socket: Socket, onLeave: () => void) => () => void;
   /** When a signed URL's access ends, open stream or not. */
   readonly expiresAt: number | undefined;
   readonly onLeave: () => void;
@@ -139,7 +153,7 @@ function startViewer(streams: StreamSockets, request: IncomingMessage, response:
     start.onLeave();
     return;
   }
-  const end = start.fanout.add(socket, start.minIntervalMs, start.onLeave);
+  const end = start.attach(socket, start.onLeave);
   // The viewer page opens a fresh URL before its expiry, so its picture does not stop.
   if (start.expiresAt !== undefined) {
     const expiry = setTimeout(end, Math.max(0, start.expiresAt - Date.now()));
@@ -152,14 +166,21 @@ function startViewer(streams: StreamSockets, request: IncomingMessage, response:
  * size) or one of its smaller sizes, encoded once for every viewer who asks. Anything else is a
  * 400 naming the sizes there are: the camera's own size first, never a larger one.
  */
-function feedOf(raw: string | string[] | undefined, camera: CameraInfo): string {
+function feedOf(raw: string | string[] | undefined, camera: CameraInfo, tier: Tier): string {
   const size = queryValue(raw);
-  if (size === undefined || size === camera.sizes[0]) return camera.id;
+  if (size === undefined || size === camera.sizes[0]) return feedId(camera.id, undefined, tier);
   if (camera.sizes.length === 0)
     throw new HttpError(503, 'no_frame', `camera ${camera.id} has sent no frame yet: its sizes are not known`, { 'Retry-After': '1' });
   if (!FRAME_SIZE_PATTERN.test(size) || !camera.sizes.includes(size))
     throw new HttpError(400, 'bad_size', `size must be one of ${camera.sizes.join(', ')} for camera ${camera.id}`);
-  return feedId(camera.id, size);
+  return feedId(camera.id, size, tier);
+}
+
+/** ?fps=N on stream.mp4: H.264 cannot leave frames out (each depends on the one before), so it is refused, not ignored. */
+function refuseFpsCap(raw: string | string[] | undefined): number {
+  if (raw !== undefined)
+    throw new HttpError(400, 'bad_fps', 'fps applies to stream.mjpg only: an H.264 stream carries every frame (use ?size= for fewer bytes)');
+  return 0;
 }
 
 /** ?fps=N: the client's cap, as the smallest interval between its frames (0 = no cap). */
