@@ -17,5 +17,7 @@ export type { MjpegSources, MjpegSourcesOptions, SourceKind } from './mjpeg-sour
 export { OPEN_GATEWAY } from './open-gateway.js';
 export { startStack } from './stack.js';
 export type { RunningStack, StackGateway } from './stack.js';
+export { Mp4Viewer } from './mp4-viewer.js';
+export type { ReceivedFragment } from './mp4-viewer.js';
 export { StreamViewer } from './viewer.js';
 export type { ReceivedFrame } from './viewer.js';
