@@ -2,7 +2,10 @@
  * A load generator built to play thousands of MJPEG viewers from one process without being
  * the bottleneck: raw sockets, a hand-written GET, and a parser that never copies a picture.
  * It reads each part's headers (Content-Length, X-Sequence, X-Timestamp), then counts the
- * body's bytes, checking that it starts FF D8 and ends FF D9.
+ * body's bytes, checking that it starts FF D8 and ends FF D9. With --format fmp4 it reads an
+ * H.264 stream (stream.mp4) instead: top-level MP4 boxes, each moof copied (~100 bytes) to read
+ * its keyframe flag and decode time (capture sets it to the frame's capture time), each mdat's
+ * bytes counted, never copied; a frame is a moof and its mdat.
  *
  *   node bench/dist/loadgen.js --url http://127.0.0.1:P/path --viewers N --warmup-ms W --duration-ms D
  *     [--slow-fraction 0.1]   a share of viewers that read slowly (250 ms pause after each frame)
@@ -10,9 +13,14 @@
  *     [--ca FILE]             an https:// URL's certificate to trust (HTTP/1.1 over TLS unless:)
  *     [--h2 K]                HTTP/2, K viewers (a page's tiles) to a connection, with a browser's
  *                             flow-control windows (Chromium's: 6 MB a stream, 15 MB a connection)
+ *     [--format fmp4]         the body is fragmented MP4, not multipart (default: multipart)
  *
  * Prints one JSON object: per-viewer frame rates and times to first frame, latency
  * percentiles from X-Timestamp to receipt, X-Sequence gaps, invalid parts, and its own CPU.
+ * For fmp4: the first frame is the first keyframe, latency runs from the fragment's decode
+ * time, a stream whose first fragment is not a keyframe counts as invalid, and no gaps are
+ * counted (fragments carry no sequence); it adds the body bytes all viewers received in the
+ * window (windowBytes).
  */
 import { readFileSync } from 'node:fs';
 import { connect as connectHttp2 } from 'node:http2';
@@ -20,6 +28,8 @@ import type { ClientHttp2Session } from 'node:http2';
 import { connect } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { parseArgs } from 'node:util';
+import { readFragment, readInit } from '@camrelay/frame';
+import type { InitInfo } from '@camrelay/frame';
 import { percentile } from './percentile.js';
 
 const { values } = parseArgs({
@@ -32,8 +42,11 @@ const { values } = parseArgs({
     'arrive-within-ms': { type: 'string' },
     ca: { type: 'string' },
     h2: { type: 'string' },
+    format: { type: 'string', default: 'multipart' },
   },
 });
+if (values.format !== 'multipart' && values.format !== 'fmp4') throw new Error(`--format: multipart or fmp4, got ${values.format}`);
+const fmp4 = values.format === 'fmp4';
 const ca = values.ca === undefined ? undefined : readFileSync(values.ca, 'utf8');
 const streamsPerSession = values.h2 === undefined ? 0 : Number(values.h2);
 const url = new URL(values.url!);
@@ -88,6 +101,24 @@ interface Viewer {
   chunkLeft: number;
   chunkState: ChunkState;
   sizeLine: string;
+  /** fmp4: the box being read, its header so far, and the bytes of it still to come. */
+  box: Mp4Box;
+}
+
+interface Mp4Box {
+  /** The 8 bytes of size and type (16 with a 64-bit size), gathered across reads. */
+  readonly head: Buffer;
+  headLength: number;
+  /** A moof or moov, copied whole (small); null for an mdat or a box skipped, only counted. */
+  kept: Buffer | null;
+  keptLength: number;
+  remaining: number;
+  isMdat: boolean;
+  /** The track's timescale and default flags (from moov), and whether the moof before this mdat was read. */
+  init: InitInfo | null;
+  afterMoof: boolean;
+  /** Body bytes received in the measurement window. */
+  windowBytes: number;
 }
 
 const viewers: Viewer[] = [];
@@ -108,7 +139,6 @@ function recordLatency(ms: number): void {
 
 function frameDone(viewer: Viewer): void {
   const now = Date.now();
-  if ((viewer.firstByte !== 0xffd8 || (viewer.last & 0xffff) !== 0xffd9) && viewer.bodyLength > 0) invalid++;
   if (viewer.firstFrameAt === 0) viewer.firstFrameAt = performance.now();
   if (measuring) {
     if (viewer.lastFrameAt > 0) viewer.longestWaitMs = Math.max(viewer.longestWaitMs, now - viewer.lastFrameAt);
@@ -152,11 +182,9 @@ function parseParts(viewer: Viewer, chunk: Buffer, socket: Source): void {
       pos += take;
       if (viewer.remaining === 0) {
         viewer.phase = Phase.PartHead;
+        if ((viewer.firstByte !== 0xffd8 || (viewer.last & 0xffff) !== 0xffd9) && viewer.bodyLength > 0) invalid++;
         frameDone(viewer);
-        if (viewer.slow) {
-          socket.pause();
-          setTimeout(() => socket.resume(), 250);
-        }
+        readSlowly(viewer, socket);
       }
       continue;
     }
@@ -164,6 +192,75 @@ function parseParts(viewer: Viewer, chunk: Buffer, socket: Source): void {
       parsePartHead(viewer, block);
       viewer.phase = Phase.Body;
     });
+  }
+}
+
+/** A slow viewer pauses after each frame. */
+function readSlowly(viewer: Viewer, socket: Source): void {
+  if (!viewer.slow) return;
+  socket.pause();
+  setTimeout(() => socket.resume(), 250);
+}
+
+/** Fragmented MP4: top-level boxes, only moof and moov copied (they are small), mdat counted. */
+function parseBoxes(viewer: Viewer, chunk: Buffer, socket: Source): void {
+  const box = viewer.box;
+  if (measuring) box.windowBytes += chunk.length;
+  let pos = 0;
+  while (pos < chunk.length) {
+    if (box.remaining === 0) {
+      pos += readBoxHead(box, chunk, pos);
+      continue;
+    }
+    const take = Math.min(box.remaining, chunk.length - pos);
+    if (box.kept) {
+      chunk.copy(box.kept, box.keptLength, pos, pos + take);
+      box.keptLength += take;
+    }
+    box.remaining -= take;
+    pos += take;
+    if (box.remaining === 0) boxDone(viewer, socket);
+  }
+}
+
+/** Reads (part of) a box's size and type; returns the bytes used. */
+function readBoxHead(box: Mp4Box, chunk: Buffer, pos: number): number {
+  const want = box.headLength >= 8 && box.head.readUInt32BE(0) === 1 ? 16 : 8;
+  const take = Math.min(want - box.headLength, chunk.length - pos);
+  chunk.copy(box.head, box.headLength, pos, pos + take);
+  box.headLength += take;
+  if (box.headLength < want) return take;
+  const small = box.head.readUInt32BE(0);
+  if (small === 1 && want === 8) return take; // a 64-bit size follows
+  const size = small === 1 ? Number(box.head.readBigUInt64BE(8)) : small;
+  if (size < want) throw new Error(`MP4 box of size ${size}`);
+  const type = box.head.toString('latin1', 4, 8);
+  box.isMdat = type === 'mdat';
+  box.kept = type === 'moof' || type === 'moov' ? Buffer.allocUnsafe(size) : null;
+  if (box.kept) box.head.copy(box.kept, 0, 0, want);
+  box.keptLength = want;
+  box.remaining = size - want;
+  box.headLength = 0;
+  if (box.remaining === 0) box.kept = null; // an empty box: nothing to read
+  return take;
+}
+
+function boxDone(viewer: Viewer, socket: Source): void {
+  const box = viewer.box;
+  const kept = box.kept;
+  box.kept = null;
+  if (kept && kept.toString('latin1', 4, 8) === 'moov') box.init = readInit(kept);
+  else if (kept) {
+    if (!box.init) throw new Error('a fragment before the init segment');
+    const fragment = readFragment(kept, box.init);
+    if (viewer.firstFrameAt === 0 && !fragment.keyframe) invalid++;
+    viewer.timestamp = fragment.decodeTime / box.init.timescale;
+    box.afterMoof = true;
+  } else if (box.isMdat) {
+    if (!box.afterMoof) invalid++;
+    box.afterMoof = false;
+    frameDone(viewer);
+    readSlowly(viewer, socket);
   }
 }
 
@@ -235,7 +332,8 @@ function onData(viewer: Viewer, chunk: Buffer, socket: Source): void {
     if (viewer.phase === Phase.HttpHead) return;
   }
   const rest = pos === 0 ? chunk : chunk.subarray(pos);
-  if (viewer.chunked) dechunk(viewer, rest, socket);
+  if (fmp4) parseBoxes(viewer, rest, socket);
+  else if (viewer.chunked) dechunk(viewer, rest, socket);
   else parseParts(viewer, rest, socket);
 }
 
@@ -262,6 +360,17 @@ function open(index: number): void {
     chunkLeft: 0,
     chunkState: ChunkState.Size,
     sizeLine: '',
+    box: {
+      head: Buffer.alloc(fmp4 ? 16 : 0),
+      headLength: 0,
+      kept: null,
+      keptLength: 0,
+      remaining: 0,
+      isMdat: false,
+      init: null,
+      afterMoof: false,
+      windowBytes: 0,
+    },
   };
   viewers.push(viewer);
   const fail = (error: Error, destroy: () => void) => {
@@ -398,6 +507,7 @@ console.log(
     closed: viewers.filter((v) => v.closed).length,
     invalid,
     errors,
+    ...(fmp4 ? { windowBytes: viewers.reduce((sum, v) => sum + v.box.windowBytes, 0) } : {}),
     loadgenCpuMsPerSecond: (cpu.user + cpu.system) / 1000 / windowSeconds,
   }),
 );

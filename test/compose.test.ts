@@ -12,7 +12,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -41,6 +43,7 @@ import {
 import type { DockerEngine } from './harness/docker.js';
 import { eventually } from './harness/eventually.js';
 import { handshake, httpsGet } from './harness/https.js';
+import type { Answer } from './harness/https.js';
 
 const execFileAsync = promisify(execFile);
 /** HAProxy's runtime API inside the lb container, as the compose rendering of its configuration sets it. */
@@ -75,6 +78,19 @@ interface Reopened {
   replacement: StreamViewer;
   endedAt: number;
   firstFrameAt: number;
+}
+
+/** The top-level MP4 boxes in `bytes`, as far as they are whole: type, start and end. */
+function topLevelBoxes(bytes: Buffer): Array<{ type: string; start: number; end: number }> {
+  const boxes: Array<{ type: string; start: number; end: number }> = [];
+  for (let start = 0; start + 8 <= bytes.length; ) {
+    const size = bytes.readUInt32BE(start);
+    const length = size === 1 && start + 16 <= bytes.length ? Number(bytes.readBigUInt64BE(start + 8)) : size;
+    if (length < 8 || start + length > bytes.length) break;
+    boxes.push({ type: bytes.toString('latin1', start + 4, start + 8), start, end: start + length });
+    start += length;
+  }
+  return boxes;
 }
 
 describe('docker compose: redis, a capture fleet, gateways and HAProxy in containers', () => {
@@ -845,6 +861,60 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
     const snapshot = await httpsGet(`${lb}/cameras/cam/snapshot.jpg?size=160x120`, { headers: AUTH, ca: certificate });
     assert.equal(snapshot.status, 200);
     assert.equal(cv.imdecode(snapshot.body).cols, 160);
+  });
+
+  it('serves H.264 in fragmented MP4 through the load balancer (FFmpeg in the capture container), which FFmpeg decodes without an error', async (t) => {
+    // The first 3 s of the stream (HTTP/1.1, as httpsGet; the stream never ends by itself).
+    const answer = await new Promise<Answer>((resolve, reject) => {
+      const request = httpsRequest(`${lb}/cameras/cam/stream.mp4`, { headers: AUTH, ca: certificate }, (res) => {
+        const chunks: Buffer[] = [];
+        const done = () => {
+          clearTimeout(reading);
+          request.destroy();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        };
+        const reading = setTimeout(done, 3000);
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', done); // a refusal's short body
+        res.on('error', reject); // and the abort of done() itself, after the answer
+      });
+      request.setTimeout(15_000, () => request.destroy(new Error('no answer within 15 s')));
+      request.on('error', reject);
+      request.end();
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'camrelay-compose-h264-'));
+    try {
+      assert.equal(answer.status, 200, `status (${answer.body.toString('utf8', 0, 300)})`);
+      assert.equal(answer.headers['content-type'], 'video/mp4');
+      const boxes = topLevelBoxes(answer.body);
+      assert.deepEqual(
+        boxes.slice(0, 2).map((box) => box.type),
+        ['ftyp', 'moov'],
+        `the init segment first (boxes: ${boxes.slice(0, 6).map((box) => box.type).join(' ')})`,
+      );
+      // Up to the last whole fragment: the read stopped in the middle of one, and FFmpeg would
+      // rightly report a partial file.
+      const lastData = boxes.reduce((end, box) => (box.type === 'mdat' ? box.end : end), 0);
+      const file = join(dir, 'cam.mp4');
+      writeFileSync(file, answer.body.subarray(0, lastData));
+      const decoded = await execFileAsync('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-']);
+      assert.equal(decoded.stderr, '', 'FFmpeg decodes it without an error');
+      const probed = await execFileAsync('ffprobe', [
+        ...['-v', 'error', '-count_frames', '-select_streams', 'v:0'],
+        ...['-show_entries', 'stream=nb_read_frames,width,height', '-of', 'csv=p=0', file],
+      ]);
+      const [width, height, frames] = probed.stdout.trim().split(',').map(Number);
+      t.diagnostic(
+        `${answer.body.length} bytes in 3 s, ${boxes.filter((box) => box.type === 'moof').length} fragments; ffprobe: ${frames} frames of ${width}x${height}`,
+      );
+      assert.deepEqual([width, height], [640, 480], "the camera's size");
+      assert.ok(frames! >= 10, `frames decoded (${frames})`);
+    } catch (error) {
+      t.diagnostic(await serviceLogs().catch((failure: Error) => `no logs: ${failure.message}`));
+      throw error;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a killed capture’s cameras come back through HAProxy within 3 s', async (t) => {

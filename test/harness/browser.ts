@@ -10,9 +10,10 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
  * `trust`: a certificate (PEM) Chromium accepts for HTTPS, as if a user had trusted it, and no
- * other; `http1`: without HTTP/2, as a browser or proxy that lacks it.
+ * other; `http1`: without HTTP/2, as a browser or proxy that lacks it; `connection`: the
+ * effective connection type it reports to pages (Network Information), e.g. '3G'.
  */
-export function launchChromium({ trust, http1 = false }: { trust?: string; http1?: boolean } = {}): Promise<Browser> {
+export function launchChromium({ trust, http1 = false, connection }: { trust?: string; http1?: boolean; connection?: string } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [
@@ -24,6 +25,7 @@ export function launchChromium({ trust, http1 = false }: { trust?: string; http1
       '--no-first-run',
       ...(trust ? [`--ignore-certificate-errors-spki-list=${spkiHash(trust)}`] : []),
       ...(http1 ? ['--disable-http2'] : []),
+      ...(connection ? [`--force-effective-connection-type=${connection}`] : []),
     ],
   });
 }

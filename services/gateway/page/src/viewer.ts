@@ -16,6 +16,13 @@
  * With access control on, the page asks /api/cameras with a token (from the link's #token=…,
  * kept in sessionStorage, or typed in) and streams the signed URLs the API hands out, which
  * an <img> can open without credentials. The URLs are refreshed with the camera list.
+ *
+ * Each tile also offers the H.264 tier (stream.mp4, a fraction of motion JPEG's bytes): a
+ * button in its caption switches, and the choice is kept per camera. Where the browser says its
+ * connection is slow or metered (Network Information: Save-Data, or 3G and below) tiles start
+ * in H.264. It plays through Media Source Extensions, kept within a second of the
+ * newest frame; a browser without them, or one that cannot decode Constrained Baseline H.264,
+ * is never offered the tier, and a tile whose H.264 stream brings nothing falls back to motion JPEG.
  */
 
 /** A camera as /api/cameras lists it (the fields this page reads). */
@@ -30,22 +37,32 @@ interface Camera {
   /** What ?size= may ask for, `WxH`: its own size first, then smaller ones. */
   readonly sizes?: readonly string[];
   readonly streamUrl: string;
+  /** The H.264 stream (stream.mp4); absent from gateways before it. */
+  readonly videoUrl?: string;
   readonly snapshotUrl: string;
 }
+
+/** How a tile streams: motion JPEG into its <img>, or H.264 into its <video>. */
+type Tier = 'mjpeg' | 'h264';
 
 interface Tile {
   readonly id: string;
   readonly figure: HTMLElement;
   readonly img: HTMLImageElement;
+  readonly video: HTMLVideoElement;
   readonly caption: HTMLElement;
   readonly state: HTMLElement;
+  readonly toggle: HTMLButtonElement;
   visible: boolean;
   live: boolean;
   retry: number;
+  tier: Tier;
   /** The stream being read, while live. */
-  reader: PartStream | null;
+  reader: PartStream | VideoPlayer | null;
   /** When its stream last delivered a part (or was opened). */
   partAt: number;
+  /** Its stream has delivered something since it was opened. */
+  delivered: boolean;
   /** The object URL the tile shows, released when the next part replaces it. */
   shown: string;
   /** Whether the <img> is still loading the picture it was given last. */
@@ -58,6 +75,7 @@ interface Tile {
   /** The size being streamed (undefined: the camera's own). */
   streamSize: string | undefined;
   streamUrl: string;
+  videoUrl: string;
   snapshotUrl: string;
   /** When the URL being streamed expires (the gateway then ends the stream); Infinity unsigned. */
   streamExpiresAt: number;
@@ -99,6 +117,15 @@ const MULTIPLEXED = /^h[23]/.test(
   (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined)?.nextHopProtocol ?? '',
 );
 const MAX_LIVE = MULTIPLEXED ? 90 : 4;
+/** H.264 as capture makes it (Constrained Baseline), played through Media Source Extensions. */
+const H264_PLAYABLE = typeof MediaSource !== 'undefined' && MediaSource.isTypeSupported('video/mp4; codecs="avc1.42C01E"');
+/** An H.264 stream may take this long to bring its first bytes: a sleeping camera opens, its encoder starts, a keyframe comes. */
+const VIDEO_START_MS = 10_000;
+/** Playback further than this behind the newest frame buffered jumps ahead to it. */
+const MAX_BEHIND_S = 1;
+/** Played video older than this is removed from the buffer. */
+const KEEP_PLAYED_S = 10;
+const TIER_KEY = 'camrelay-tier:';
 const SNAPSHOT_EVERY_MS = 1000;
 /** With more cameras than this the page is a wall of smaller tiles. */
 const WALL_FROM = 4;
@@ -164,6 +191,47 @@ function fresh(url: string): string {
   return unique.pathname + unique.search;
 }
 
+/** Network Information (Chromium-based browsers); other browsers say nothing, and tiles start in motion JPEG. */
+interface NetworkInformation {
+  readonly saveData?: boolean;
+  readonly effectiveType?: string;
+}
+
+/**
+ * Whether the browser reports a connection too slow or too dear for motion JPEG (640x480 at
+ * 30 fps needs 8-10 Mbit/s): Save-Data, or 3G and below. Its `downlink` is left alone: before
+ * it has measured anything Chromium reports a made-up 1.6 Mbit/s.
+ */
+function slowConnection(): boolean {
+  const connection = (navigator as Navigator & { connection?: NetworkInformation }).connection;
+  if (!connection) return false;
+  return connection.saveData === true || /^(slow-2g|2g|3g)$/.test(connection.effectiveType ?? '');
+}
+
+/** The tier a camera's tile starts in: the one chosen for it last, else H.264 on a slow connection. */
+function tierFor(cameraId: string): Tier {
+  if (!H264_PLAYABLE) return 'mjpeg';
+  const chosen = stored(TIER_KEY + cameraId);
+  if (chosen === 'mjpeg' || chosen === 'h264') return chosen;
+  return slowConnection() ? 'h264' : 'mjpeg';
+}
+
+/** localStorage, which a browser may refuse (private modes, blocked storage): then nothing is kept. */
+function stored(key: string, value?: string): string | null {
+  try {
+    if (value !== undefined) localStorage.setItem(key, value);
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function showTier(tile: Tile): void {
+  tile.toggle.textContent = tile.tier === 'h264' ? 'H.264' : 'MJPEG';
+  tile.toggle.title = tile.tier === 'h264' ? 'H.264 (low bandwidth): click for motion JPEG' : 'motion JPEG: click for H.264 (low bandwidth)';
+  tile.figure.dataset.tier = tile.tier;
+}
+
 const observer = new IntersectionObserver((entries) => {
   for (const entry of entries) {
     const id = entry.target instanceof HTMLElement ? entry.target.dataset.id : undefined;
@@ -188,20 +256,31 @@ function tileFor(camera: Camera): Tile {
   name.textContent = camera.id;
   const state = document.createElement('span');
   state.className = 'state';
-  caption.append(name, state);
-  figure.append(img, caption);
+  const toggle = document.createElement('button');
+  toggle.type = 'button';
+  toggle.className = 'tier';
+  toggle.hidden = !H264_PLAYABLE;
+  caption.append(name, toggle, state);
+  const video = document.createElement('video');
+  video.muted = true;
+  video.playsInline = true;
+  figure.append(img, video, caption);
   grid.append(figure);
   const tile: Tile = {
     id: camera.id,
     figure,
     img,
+    video,
     caption,
     state,
+    toggle,
     visible: false,
     live: false,
     retry: 0,
+    tier: tierFor(camera.id),
     reader: null,
     partAt: 0,
+    delivered: false,
     shown: '',
     loading: false,
     pending: '',
@@ -210,10 +289,20 @@ function tileFor(camera: Camera): Tile {
     sizes: camera.sizes ?? [],
     streamSize: undefined,
     streamUrl: camera.streamUrl,
+    videoUrl: camera.videoUrl ?? '',
     snapshotUrl: camera.snapshotUrl,
     streamExpiresAt: Infinity,
   };
   tiles.set(camera.id, tile);
+  showTier(tile);
+  toggle.addEventListener('click', () => {
+    tile.tier = tile.tier === 'h264' ? 'mjpeg' : 'h264';
+    stored(TIER_KEY + tile.id, tile.tier);
+    showTier(tile);
+    if (tile.live) startStream(tile);
+  });
+  // A double-click on the button is two clicks, not a request for full screen.
+  toggle.addEventListener('dblclick', (event) => event.stopPropagation());
   observer.observe(figure);
   const loaded = () => {
     tile.loading = false;
@@ -232,29 +321,44 @@ function tileFor(camera: Camera): Tile {
 }
 
 function startStream(tile: Tile): void {
+  const video = tile.tier === 'h264' && tile.videoUrl !== '';
   tile.live = true;
   tile.partAt = performance.now();
-  tile.streamExpiresAt = expiryOf(tile.streamUrl);
+  tile.delivered = false;
+  const base = video ? tile.videoUrl : tile.streamUrl;
+  tile.streamExpiresAt = expiryOf(base);
   tile.streamSize = sizeFor(tile);
   // A fresh URL each time, so the browser opens a new connection rather than reusing an ended one.
-  const url = fresh(sized(tile.streamUrl, tile.streamSize));
+  const url = fresh(sized(base, tile.streamSize));
   tile.figure.dataset.stream = url;
-  const reader = new PartStream(
-    url,
-    (jpeg) => {
-      if (tile.reader !== reader) return;
-      tile.partAt = performance.now();
-      show(tile, URL.createObjectURL(jpeg));
-    },
-    () => {
-      if (tile.reader !== reader) return;
-      // The stream ended or failed: let it go and reopen it shortly.
-      stopStream(tile);
-      clearTimeout(tile.retry);
-      tile.retry = setTimeout(refreshStreams, 1000);
-    },
-  );
+  tile.figure.classList.toggle('video', video);
+  const delivered = () => {
+    tile.partAt = performance.now();
+    tile.delivered = true;
+  };
+  const ended = () => {
+    // The stream ended or failed: let it go and reopen it shortly.
+    stopStream(tile);
+    clearTimeout(tile.retry);
+    tile.retry = setTimeout(refreshStreams, 1000);
+  };
   tile.reader?.close();
+  const reader: PartStream | VideoPlayer = video
+    ? new VideoPlayer(
+        url,
+        tile.video,
+        () => tile.reader === reader && delivered(),
+        () => tile.reader === reader && ended(),
+      )
+    : new PartStream(
+        url,
+        (jpeg) => {
+          if (tile.reader !== reader) return;
+          delivered();
+          show(tile, URL.createObjectURL(jpeg));
+        },
+        () => tile.reader === reader && ended(),
+      );
   tile.reader = reader;
 }
 
@@ -286,8 +390,16 @@ function release(src: string): void {
 function watchStreams(): void {
   const now = performance.now();
   for (const tile of tiles.values()) {
+    if (!tile.live) continue;
+    const starting = tile.tier === 'h264' && !tile.delivered;
+    const quiet = now - tile.partAt >= (starting ? VIDEO_START_MS : STALL_MS);
+    // An H.264 stream that never brought a byte (a capture host without FFmpeg): motion JPEG, for this page's life.
+    if (quiet && starting) {
+      tile.tier = 'mjpeg';
+      showTier(tile);
+    }
     // A stalled stream is reopened; so is one whose tile now wants another size (a resized window, full screen).
-    if (tile.live && (now - tile.partAt >= STALL_MS || sizeFor(tile) !== tile.streamSize)) startStream(tile);
+    if (quiet || sizeFor(tile) !== tile.streamSize) startStream(tile);
   }
 }
 
@@ -295,7 +407,118 @@ function stopStream(tile: Tile): void {
   tile.live = false;
   tile.reader?.close();
   tile.reader = null;
+  tile.figure.classList.remove('video');
   delete tile.figure.dataset.stream;
+}
+
+/**
+ * An H.264 stream (fragmented MP4) played live through Media Source Extensions: the bytes go
+ * to a SourceBuffer as they arrive. A plain <video src> would buffer seconds before it played
+ * and fall further behind after each stall; here playback jumps to the newest frame buffered
+ * whenever it is more than MAX_BEHIND_S behind, or stuck before a gap (the gateway skips a
+ * viewer that fell behind to the next keyframe, which leaves one), and what was played is
+ * removed from the buffer as it goes.
+ */
+class VideoPlayer {
+  private readonly abort = new AbortController();
+  private readonly source = new MediaSource();
+  private readonly sourceUrl: string;
+  private buffer: SourceBuffer | null = null;
+  /** Bytes received, not yet appended; before the SourceBuffer exists, the start of the stream. */
+  private pending: Uint8Array<ArrayBuffer>[] = [];
+
+  constructor(
+    url: string,
+    private readonly video: HTMLVideoElement,
+    private readonly onData: () => void,
+    onEnd: () => void,
+  ) {
+    this.sourceUrl = URL.createObjectURL(this.source);
+    const opened = new Promise<void>((resolve) => this.source.addEventListener('sourceopen', () => resolve(), { once: true }));
+    video.src = this.sourceUrl;
+    this.read(url, opened).then(onEnd, onEnd);
+  }
+
+  close(): void {
+    this.abort.abort();
+    this.video.removeAttribute('src');
+    this.video.load();
+    URL.revokeObjectURL(this.sourceUrl);
+  }
+
+  private async read(url: string, opened: Promise<void>): Promise<void> {
+    const response = await fetch(url, { cache: 'no-store', signal: this.abort.signal });
+    if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+    await opened;
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      this.pending.push(value);
+      this.onData();
+      this.append();
+    }
+  }
+
+  /** Appends what is pending, unless an append or removal is under way (its end appends again). */
+  private append(): void {
+    try {
+      if (!this.buffer) {
+        const codec = avcCodecOf(this.pending);
+        if (codec === null) return;
+        this.buffer = this.source.addSourceBuffer(`video/mp4; codecs="${codec}"`);
+        this.buffer.addEventListener('updateend', () => this.append());
+      }
+      const buffer = this.buffer;
+      if (buffer.updating) return;
+      this.keepLive();
+      const played = this.video.currentTime - KEEP_PLAYED_S;
+      if (buffer.buffered.length > 0 && buffer.buffered.start(0) < played - KEEP_PLAYED_S) {
+        buffer.remove(0, played);
+        return;
+      }
+      if (this.pending.length === 0) return;
+      const bytes = joined(this.pending);
+      this.pending = [];
+      buffer.appendBuffer(bytes);
+    } catch (error) {
+      // A stream the browser cannot take (or a full buffer): this stream ends, and the tile opens another.
+      this.abort.abort(error);
+    }
+  }
+
+  private keepLive(): void {
+    const { video } = this;
+    const ranges = video.buffered;
+    if (ranges.length === 0) return;
+    const start = ranges.start(ranges.length - 1);
+    const end = ranges.end(ranges.length - 1);
+    if (video.currentTime < start || end - video.currentTime > MAX_BEHIND_S) video.currentTime = Math.max(start, end - 0.05);
+    if (video.paused) void video.play().catch(() => undefined);
+  }
+}
+
+/** The codec string of an H.264 stream's init segment (its avcC box: profile, constraints, level), or null until it has come. */
+function avcCodecOf(chunks: readonly Uint8Array[]): string | null {
+  const bytes = joined(chunks);
+  for (let i = 4; i + 8 <= bytes.length; i++) {
+    // 'avcC', then configurationVersion, AVCProfileIndication, profile_compatibility, AVCLevelIndication.
+    if (bytes[i] === 0x61 && bytes[i + 1] === 0x76 && bytes[i + 2] === 0x63 && bytes[i + 3] === 0x43) {
+      const hex = (at: number) => bytes[at]!.toString(16).padStart(2, '0');
+      return `avc1.${hex(i + 5)}${hex(i + 6)}${hex(i + 7)}`;
+    }
+  }
+  return null;
+}
+
+function joined(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
 }
 
 /**
@@ -430,10 +653,12 @@ async function loadCameras(): Promise<void> {
       tile.sleeping = camera.sleeping === true;
       tile.sizes = camera.sizes ?? [];
       tile.streamUrl = camera.streamUrl;
+      tile.videoUrl = camera.videoUrl ?? '';
+      tile.toggle.hidden = !H264_PLAYABLE || tile.videoUrl === '';
       tile.snapshotUrl = camera.snapshotUrl;
       // Swapped for a fresh URL while the old one still streams: the picture goes on, and the
       // browser shows the last frame until the new stream's first.
-      if (tile.live && tile.streamExpiresAt - Date.now() < RENEW_BEFORE_MS && expiryOf(tile.streamUrl) > tile.streamExpiresAt)
+      if (tile.live && tile.streamExpiresAt - Date.now() < RENEW_BEFORE_MS && expiryOf(tile.snapshotUrl) > tile.streamExpiresAt)
         startStream(tile);
       tile.figure.classList.toggle('offline', !camera.online);
       if (camera.width && camera.height) tile.figure.style.setProperty('--aspect', `${camera.width} / ${camera.height}`);

@@ -78,6 +78,8 @@ export function viewerPageHeaders(style: string, script: string, frameAncestors:
       `style-src ${hash(style)}`,
       // Snapshots from the gateway; live pictures are the stream's parts, shown as blob: URLs.
       "img-src 'self' blob:",
+      // The H.264 tier plays through Media Source Extensions: the <video> shows a blob: URL.
+      'media-src blob:',
       "connect-src 'self'",
       "base-uri 'none'",
       "form-action 'none'",

@@ -15,7 +15,7 @@ export function apiRoutes(router: Router, { access, directory }: RouteOptions): 
     ctx.body = (await listCameras(directory))
       .filter((camera) => mayView(grant, camera.id))
       .map((camera) => {
-        const { streamUrl, snapshotUrl } = urlsOf(access, camera.id);
+        const { streamUrl, videoUrl, snapshotUrl } = urlsOf(access, camera.id);
         return {
           id: camera.id,
           width: camera.width,
@@ -26,6 +26,7 @@ export function apiRoutes(router: Router, { access, directory }: RouteOptions): 
           sleeping: camera.sleeping,
           sizes: camera.sizes,
           streamUrl,
+          videoUrl,
           snapshotUrl,
         };
       });
@@ -45,14 +46,18 @@ export function apiRoutes(router: Router, { access, directory }: RouteOptions): 
   });
 }
 
-/** A camera's stream and snapshot URLs: signed for whoever holds them when access control is on. */
+/**
+ * A camera's stream (motion JPEG), video (H.264) and snapshot URLs: signed for whoever holds
+ * them when access control is on (one signature covers the camera, whichever URL carries it).
+ */
 function urlsOf(access: AccessControl, cameraId: string, ttlSeconds?: number, viewer?: string) {
   const base = `/cameras/${cameraId}`;
-  if (!access.enabled) return { streamUrl: `${base}/stream.mjpg`, snapshotUrl: `${base}/snapshot.jpg`, expiresAt: null };
-  const signed = access.sign(cameraId, ttlSeconds, viewer);
+  const signed = access.enabled ? access.sign(cameraId, ttlSeconds, viewer) : null;
+  const query = signed ? `?${signed.query}` : '';
   return {
-    streamUrl: `${base}/stream.mjpg?${signed.query}`,
-    snapshotUrl: `${base}/snapshot.jpg?${signed.query}`,
-    expiresAt: new Date(signed.expiresAt).toISOString(),
+    streamUrl: `${base}/stream.mjpg${query}`,
+    videoUrl: `${base}/stream.mp4${query}`,
+    snapshotUrl: `${base}/snapshot.jpg${query}`,
+    expiresAt: signed ? new Date(signed.expiresAt).toISOString() : null,
   };
 }
