@@ -49,8 +49,15 @@ export async function sourceClip(root: string, kind: ClipKind, width: number, he
   return clip;
 }
 
+/** The noise clip's picture before its noise is added, as FFmpeg input arguments: what a camera without a sensor's noise would see. */
+export function noiseFreeInput(clip: Clip): string[] {
+  return ['-f', 'lavfi', '-i', `${testsrc2(clip.width, clip.height)}:duration=${clip.frames / CLIP_FPS}`];
+}
+
+const testsrc2 = (width: number, height: number) => `testsrc2=size=${width}x${height}:rate=${CLIP_FPS}`;
+
 async function writeNoise(path: string, width: number, height: number): Promise<void> {
-  const source = `testsrc2=size=${width}x${height}:rate=${CLIP_FPS},format=gbrp,noise=alls=20:allf=t+u,format=bgr24`;
+  const source = `${testsrc2(width, height)},format=gbrp,noise=alls=20:allf=t+u,format=bgr24`;
   await runFfmpeg([...QUIET, '-y', '-f', 'lavfi', '-i', source, '-frames:v', String(CLIP_FRAMES), ...RAW_AVI, path]);
 }
 

@@ -17,7 +17,7 @@ import { repoRoot } from '@camrelay/stack';
 import type * as FfmpegArgs from '../services/capture/src/h264/ffmpeg-args.js';
 import { runFfmpeg } from './ffmpeg.js';
 import type { Clip } from './tier-clips.js';
-import { CLIP_FPS } from './tier-clips.js';
+import { CLIP_FPS, noiseFreeInput } from './tier-clips.js';
 
 // Capture's module by path: @camrelay/capture does not export its FFmpeg arguments, and the
 // quality measured must be that of the very arguments capture runs.
@@ -29,6 +29,11 @@ export interface Quality {
   readonly bytesPerFrame: number;
   readonly ssim: number;
   readonly psnr: number;
+  /**
+   * The noise clip only: against its picture before the noise. The source keeps the noise, so
+   * a tier that reproduces more of it scores higher against the source, not against the scene.
+   */
+  readonly noiseFree?: { readonly ssim: number; readonly psnr: number };
 }
 
 /** A clip's frames as capture has them: raw BGR from OpenCV's reader. */
@@ -45,7 +50,9 @@ export async function readClip(cv: OpenCV, clip: Clip): Promise<Buffer[]> {
 }
 
 export function encodeJpegs(cv: OpenCV, clip: Clip, frames: readonly Buffer[], quality: number): Buffer[] {
-  return frames.map((pixels) => cv.imencode('.jpg', new cv.Mat(pixels, clip.height, clip.width, cv.CV_8UC3), [cv.IMWRITE_JPEG_QUALITY, quality]));
+  return frames.map((pixels) =>
+    cv.imencode('.jpg', new cv.Mat(pixels, clip.height, clip.width, cv.CV_8UC3), [cv.IMWRITE_JPEG_QUALITY, quality]),
+  );
 }
 
 /** The clip through capture's FFmpeg arguments, `crf` put in place of X264_CRF: the fragmented MP4 it writes. */
@@ -72,7 +79,7 @@ export async function jpegQuality(clip: Clip, jpegs: readonly Buffer[], scratch:
   const file = join(scratch, `${clip.kind}-${clip.width}x${clip.height}.mjpeg`);
   writeFileSync(file, Buffer.concat(jpegs));
   const bytesPerFrame = jpegs.reduce((sum, jpeg) => sum + jpeg.length, 0) / jpegs.length;
-  return { bytesPerFrame, ...(await compare(clip, ['-f', 'mjpeg', '-framerate', String(CLIP_FPS), '-i', file])) };
+  return { bytesPerFrame, ...(await compareBoth(clip, ['-f', 'mjpeg', '-framerate', String(CLIP_FPS), '-i', file])) };
 }
 
 export async function h264Quality(clip: Clip, fmp4: Buffer, scratch: string, crf = X264_CRF): Promise<Quality> {
@@ -81,7 +88,13 @@ export async function h264Quality(clip: Clip, fmp4: Buffer, scratch: string, crf
   const fragments = fragmentsOf(fmp4);
   if (fragments.length !== clip.frames) throw new Error(`${file}: ${fragments.length} fragments for ${clip.frames} frames`);
   const bytesPerFrame = fragments.reduce((sum, fragment) => sum + fragment.bytes.length, 0) / fragments.length;
-  return { bytesPerFrame, ...(await compare(clip, ['-i', file])) };
+  return { bytesPerFrame, ...(await compareBoth(clip, ['-i', file])) };
+}
+
+/** Against the source clip and, for the noise clip, against its picture before the noise. */
+async function compareBoth(clip: Clip, distorted: readonly string[]): Promise<Omit<Quality, 'bytesPerFrame'>> {
+  const source = await compare(clip, ['-i', clip.path], distorted);
+  return clip.kind === 'noise' ? { ...source, noiseFree: await compare(clip, noiseFreeInput(clip), distorted) } : source;
 }
 
 /**
@@ -90,12 +103,12 @@ export async function h264Quality(clip: Clip, fmp4: Buffer, scratch: string, crf
  * container's timestamps say; `gray` is full-range luma, so H.264's limited range is expanded
  * to JPEG's before they are compared.
  */
-async function compare(clip: Clip, distorted: readonly string[]): Promise<{ ssim: number; psnr: number }> {
+async function compare(clip: Clip, reference: readonly string[], distorted: readonly string[]): Promise<{ ssim: number; psnr: number }> {
   const aligned = 'settb=1/30,setpts=N,format=gray,split';
   const graph = `[0:v]${aligned}[r1][r2];[1:v]${aligned}[d1][d2];[d1][r1]ssim;[d2][r2]psnr`;
   const { stderr } = await runFfmpeg([
     ...['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info'],
-    ...['-i', clip.path, ...distorted, '-filter_complex', graph, '-f', 'null', '-'],
+    ...[...reference, ...distorted, '-filter_complex', graph, '-f', 'null', '-'],
   ]);
   const ssim = /SSIM .*All:([\d.]+)/.exec(stderr)?.[1];
   const psnr = /PSNR .*average:([\d.]+|inf)/.exec(stderr)?.[1];

@@ -83,7 +83,7 @@ interface QualityResult {
   readonly clip: string;
   readonly mjpeg: Quality;
   readonly h264: Quality;
-  /** The first CRF of MATCHING_CRFS at which H.264's SSIM reaches motion JPEG's; null if none does (or not tried). */
+  /** X264_CRF or the first of MATCHING_CRFS at which H.264's SSIM reaches motion JPEG's; null if none does (or not tried). */
   readonly matching: (Quality & { crf: number }) | null;
 }
 
@@ -98,8 +98,8 @@ async function measureQuality(cv: OpenCV, clip: Clip, scratch: string, matchCrf:
   const jpegs = encodeJpegs(cv, clip, frames, JPEG_QUALITY);
   const mjpeg = await jpegQuality(clip, jpegs, scratch);
   const h264 = await h264Quality(clip, await encodeH264(clip, frames), scratch);
-  let matching: QualityResult['matching'] = null;
-  for (const crf of matchCrf && h264.ssim < mjpeg.ssim ? MATCHING_CRFS : []) {
+  let matching: QualityResult['matching'] = matchCrf && h264.ssim >= mjpeg.ssim ? { ...h264, crf: X264_CRF } : null;
+  for (const crf of matchCrf && !matching ? MATCHING_CRFS : []) {
     const quality = await h264Quality(clip, await encodeH264(clip, frames, crf), scratch, crf);
     if (quality.ssim < mjpeg.ssim) continue;
     matching = { ...quality, crf };
@@ -199,7 +199,11 @@ async function firstPictures(url: string, tier: 'mjpeg' | 'h264'): Promise<First
     }
     await sleep(137); // not a divisor of the second between keyframes
   }
-  const median = (list: number[]) => percentile(list.sort((a, b) => a - b), 50);
+  const median = (list: number[]) =>
+    percentile(
+      list.sort((a, b) => a - b),
+      50,
+    );
   return { medianMs: median(times), ageMedianMs: median(ages) };
 }
 
@@ -334,10 +338,36 @@ function bytesRows(live: readonly LiveResult[]): Row[] {
 
 function qualityRows(quality: readonly QualityResult[]): Row[] {
   const cell = (q: Quality) => `SSIM ${q.ssim.toFixed(4)}, PSNR ${q.psnr.toFixed(2)} dB, ${kb(q.bytesPerFrame)} a frame`;
+  const noiseCell = (q: { ssim: number; psnr: number }) => `SSIM ${q.ssim.toFixed(4)}, PSNR ${q.psnr.toFixed(2)} dB`;
   return quality.flatMap((r) => [
-    row(`quality, offline (JPEG q${JPEG_QUALITY}; CRF ${X264_CRF})`, r.clip, cell(r.mjpeg), cell(r.h264), `bytes ${ratio(r.h264.bytesPerFrame, r.mjpeg.bytesPerFrame)}`),
+    row(
+      `luma quality against the source, offline (JPEG q${JPEG_QUALITY}; x264 CRF ${X264_CRF})`,
+      r.clip,
+      cell(r.mjpeg),
+      cell(r.h264),
+      `bytes ${ratio(r.h264.bytesPerFrame, r.mjpeg.bytesPerFrame)}`,
+    ),
+    ...(r.mjpeg.noiseFree && r.h264.noiseFree
+      ? [
+          row(
+            'luma quality against the picture before its noise, offline',
+            r.clip,
+            noiseCell(r.mjpeg.noiseFree),
+            noiseCell(r.h264.noiseFree),
+            '',
+          ),
+        ]
+      : []),
     ...(r.matching
-      ? [row("H.264 at motion JPEG's SSIM, offline", r.clip, cell(r.mjpeg), `CRF ${r.matching.crf}: ${cell(r.matching)}`, `bytes ${ratio(r.matching.bytesPerFrame, r.mjpeg.bytesPerFrame)}`)]
+      ? [
+          row(
+            "H.264 at motion JPEG's luma SSIM or above, offline",
+            r.clip,
+            cell(r.mjpeg),
+            `CRF ${r.matching.crf}: ${cell(r.matching)}`,
+            `bytes ${ratio(r.matching.bytesPerFrame, r.mjpeg.bytesPerFrame)}`,
+          ),
+        ]
       : []),
   ]);
 }
@@ -349,20 +379,25 @@ function loadRows(loads: readonly LoadPair[], clip: string): Row[] {
       : '–';
   return viewerCounts.map((viewers) => {
     const [mjpeg, h264] = (['mjpeg', 'h264'] as const).map((tier) => loads.find((p) => p.tier === tier && p.gateway.viewers === viewers));
-    const perFrame = mjpeg && h264 ? `${f(h264.gateway.cpuUsPerFrame! / mjpeg.gateway.cpuUsPerFrame!, 2)}× per frame; floors ${f(h264.floor.cpuUsPerFrame! / mjpeg.floor.cpuUsPerFrame!, 2)}×` : '';
+    const perFrame =
+      mjpeg && h264
+        ? `${f(h264.gateway.cpuUsPerFrame! / mjpeg.gateway.cpuUsPerFrame!, 2)}× per frame; floors ${f(h264.floor.cpuUsPerFrame! / mjpeg.floor.cpuUsPerFrame!, 2)}×`
+        : '';
     return row(`gateway CPU per delivered frame, ${viewers} viewers (fps gateway / floor)`, clip, cell(mjpeg), cell(h264), perFrame);
   });
 }
 
 function firstPictureRows(live: readonly LiveResult[]): Row[] {
   const cell = (p: FirstPicture) => `${f(p.medianMs, 0)} ms (the picture ${f(p.ageMedianMs, 0)} ms old)`;
-  return live.map((r) => row(`request to first picture, median of ${requests}`, r.clip, cell(r.firstPicture.mjpeg), cell(r.firstPicture.h264), ''));
+  return live.map((r) =>
+    row(`request to first picture, median of ${requests}`, r.clip, cell(r.firstPicture.mjpeg), cell(r.firstPicture.h264), ''),
+  );
 }
 
 function captureRows(live: readonly LiveResult[]): Row[] {
   return live.map((r) =>
     row(
-      'capture CPU per frame (share of a core): motion JPEG alone | with H.264 too',
+      'capture CPU per frame (share of a core): motion JPEG alone, then with H.264 too',
       r.clip,
       `${f(r.mjpegOnly.msPerFrame, 2)} ms (${f(r.mjpegOnly.cpuPercent)} %)`,
       `${f(r.both.msPerFrame, 2)} ms (${f(r.both.cpuPercent)} %)${r.both.h264Behind > 0 ? `, ${r.both.h264Behind} frames behind` : ''}`,
@@ -374,7 +409,8 @@ function captureRows(live: readonly LiveResult[]): Row[] {
 // ---- The run ---------------------------------------------------------------------------------
 
 const clips: Clip[] = [];
-for (const [width, height] of sizes) for (const kind of ['pattern', 'noise'] as const) clips.push(await sourceClip(join(results, 'frames'), kind, width, height));
+for (const [width, height] of sizes)
+  for (const kind of ['pattern', 'noise'] as const) clips.push(await sourceClip(join(results, 'frames'), kind, width, height));
 const loadClip = clips[0]!;
 const scratch = scratchDir();
 const cv = await loadOpenCV(process.env);
@@ -383,7 +419,7 @@ for (const clip of clips) quality.push(await measureQuality(cv, clip, scratch, c
 const inputs = await floorInputs(cv, loadClip, scratch);
 
 const live: LiveResult[] = [];
-let loads: LoadPair[] = [];
+let loads: LoadPair[];
 const redis = await spawnRedis();
 try {
   const gateway = await spawnGateway({ REDIS_URL: redis.url, ...OPEN_GATEWAY });

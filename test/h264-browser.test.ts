@@ -15,6 +15,8 @@ import { launchChromium } from './harness/browser.js';
 import { eventually } from './harness/eventually.js';
 
 interface Playback {
+  /** Playing, not merely moved along: the page seeks ahead when playback falls behind, and a seek decodes frames too. */
+  readonly paused: boolean;
   readonly currentTime: number;
   readonly frames: number;
   readonly behind: number;
@@ -24,12 +26,13 @@ interface Playback {
 function playbackOf(video: Locator): Promise<Playback> {
   return video.evaluate((element) => {
     const v = element as unknown as {
+      paused: boolean;
       currentTime: number;
       buffered: { length: number; end(i: number): number };
       getVideoPlaybackQuality(): { totalVideoFrames: number };
     };
     const end = v.buffered.length > 0 ? v.buffered.end(v.buffered.length - 1) : v.currentTime;
-    return { currentTime: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames, behind: end - v.currentTime };
+    return { paused: v.paused, currentTime: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames, behind: end - v.currentTime };
   });
 }
 
@@ -44,6 +47,7 @@ async function playsOn(video: Locator, what: string, seconds = 2): Promise<Playb
     const now = await playbackOf(video);
     assert.ok(now.currentTime >= start.currentTime + seconds, `${what}: currentTime ${now.currentTime} went on from ${start.currentTime}`);
     assert.ok(now.frames > start.frames + 10, `${what}: ${now.frames - start.frames} more frames decoded`);
+    assert.equal(now.paused, false, `${what}: playing`);
     return now;
   }, 30_000);
 }

@@ -7,6 +7,7 @@
  * FFmpeg (libx264 in capture, the decoder here).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +106,17 @@ describe('the H.264 tier', () => {
     } finally {
       for (const viewer of viewers) viewer.close();
     }
+  });
+
+  it('is read by FFmpeg from its URL, as players built on it are (ffplay, VLC, Home Assistant)', async () => {
+    const probe = spawnSync(
+      'ffprobe',
+      ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'stream=codec_name,profile,width,height', '-of', 'json', urlOf(gateways[1], 'lab')],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.equal(probe.status, 0, probe.stderr);
+    const { streams } = JSON.parse(probe.stdout) as { streams: Array<Record<string, unknown>> };
+    assert.deepEqual(streams, [{ codec_name: 'h264', profile: 'Constrained Baseline', width: 640, height: 480 }]);
   });
 
   it('refuses what an H.264 stream cannot do, and answers HEAD with its type', async () => {
