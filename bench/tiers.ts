@@ -93,14 +93,24 @@ interface FloorInputs {
   readonly fmp4File: string;
 }
 
-async function measureQuality(cv: OpenCV, clip: Clip, scratch: string, matchCrf: boolean): Promise<QualityResult> {
+/** A clip as capture has it (raw BGR) and as each tier encodes it. */
+interface Encoded {
+  readonly frames: Buffer[];
+  readonly jpegs: Buffer[];
+  readonly fmp4: Buffer;
+}
+
+async function encodeClip(cv: OpenCV, clip: Clip): Promise<Encoded> {
   const frames = await readClip(cv, clip);
-  const jpegs = encodeJpegs(cv, clip, frames, JPEG_QUALITY);
-  const mjpeg = await jpegQuality(clip, jpegs, scratch);
-  const h264 = await h264Quality(clip, await encodeH264(clip, frames), scratch);
+  return { frames, jpegs: encodeJpegs(cv, clip, frames, JPEG_QUALITY), fmp4: await encodeH264(clip, frames) };
+}
+
+async function measureQuality(clip: Clip, encoded: Encoded, scratch: string, matchCrf: boolean): Promise<QualityResult> {
+  const mjpeg = await jpegQuality(clip, encoded.jpegs, scratch);
+  const h264 = await h264Quality(clip, encoded.fmp4, scratch);
   let matching: QualityResult['matching'] = matchCrf && h264.ssim >= mjpeg.ssim ? { ...h264, crf: X264_CRF } : null;
   for (const crf of matchCrf && !matching ? MATCHING_CRFS : []) {
-    const quality = await h264Quality(clip, await encodeH264(clip, frames, crf), scratch, crf);
+    const quality = await h264Quality(clip, await encodeH264(clip, encoded.frames, crf), scratch, crf);
     if (quality.ssim < mjpeg.ssim) continue;
     matching = { ...quality, crf };
     break;
@@ -111,16 +121,14 @@ async function measureQuality(cv: OpenCV, clip: Clip, scratch: string, matchCrf:
 }
 
 /** The floors' inputs: the clip's JPEGs as files (floor.ts --frames) and its fragmented MP4 (--fmp4), whole groups of pictures. */
-async function floorInputs(cv: OpenCV, clip: Clip, scratch: string): Promise<FloorInputs> {
-  const frames = await readClip(cv, clip);
+function writeFloorInputs(clip: Clip, encoded: Encoded, scratch: string): FloorInputs {
   const jpegDir = join(scratch, `floor-${clip.kind}-${clip.width}x${clip.height}`);
   mkdirSync(jpegDir, { recursive: true });
-  encodeJpegs(cv, clip, frames, JPEG_QUALITY).forEach((jpeg, i) => writeFileSync(join(jpegDir, `${String(i).padStart(3, '0')}.jpg`), jpeg));
-  const fmp4 = await encodeH264(clip, frames);
-  const keyframes = fragmentsOf(fmp4).flatMap((fragment, i) => (fragment.keyframe ? [i] : []));
+  encoded.jpegs.forEach((jpeg, i) => writeFileSync(join(jpegDir, `${String(i).padStart(3, '0')}.jpg`), jpeg));
+  const keyframes = fragmentsOf(encoded.fmp4).flatMap((fragment, i) => (fragment.keyframe ? [i] : []));
   if (keyframes.length !== Math.ceil(clip.frames / CLIP_FPS)) throw new Error(`the floor's H.264: keyframes at ${keyframes.join(', ')}`);
   const fmp4File = join(scratch, `floor-${clip.kind}-${clip.width}x${clip.height}.mp4`);
-  writeFileSync(fmp4File, fmp4);
+  writeFileSync(fmp4File, encoded.fmp4);
   return { jpegDir, fmp4File };
 }
 
@@ -415,8 +423,12 @@ const loadClip = clips[0]!;
 const scratch = scratchDir();
 const cv = await loadOpenCV(process.env);
 const quality: QualityResult[] = [];
-for (const clip of clips) quality.push(await measureQuality(cv, clip, scratch, clip.width === loadClip.width));
-const inputs = await floorInputs(cv, loadClip, scratch);
+let inputs: FloorInputs | undefined;
+for (const clip of clips) {
+  const encoded = await encodeClip(cv, clip);
+  quality.push(await measureQuality(clip, encoded, scratch, clip.width === loadClip.width));
+  if (clip === loadClip) inputs = writeFloorInputs(clip, encoded, scratch);
+}
 
 const live: LiveResult[] = [];
 let loads: LoadPair[];
@@ -429,7 +441,7 @@ try {
   } finally {
     await gateway.stop();
   }
-  loads = await measureLoads(redis.url, loadClip, inputs);
+  loads = await measureLoads(redis.url, loadClip, inputs!);
 } finally {
   await redis.stop();
 }

@@ -13,9 +13,10 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
+import { Mp4Viewer, StreamViewer, fetchMetrics, metricValue } from '@camrelay/clients';
 import { freePort, spawnCapture, spawnGateway, spawnProcess } from '@camrelay/stack';
 import type { Running, Service } from '@camrelay/stack';
+import { latestFrameKey } from '@camrelay/bus';
 import { REDIS_START, passwordVariable, spawnAclRedis, spawnRedisExporter } from './harness/acl-redis.js';
 import type { AclRedis, RedisExporter, RedisUser } from './harness/acl-redis.js';
 import { eventually } from './harness/eventually.js';
@@ -137,6 +138,15 @@ describe('Redis users: capture, gateways and the exporter each allowed only what
     const rotation = spawnProcess(process.execPath, ['services/gateway/dist/rotate-signing-key.js'], { REDIS_URL: redis.url('gateway') });
     assert.equal(await rotation.exited, 0, rotation.output.join('\n'));
     assert.notEqual(await observer.get(SIGNING_KEY), before, 'the key was replaced');
+
+    // The H.264 tier: capture keeps a feed's group of pictures in a list, the gateway reads it for its first viewer.
+    const video = new Mp4Viewer(`${gateway.baseUrl}/cameras/${CAMERA}/stream.mp4`, { keepBytes: false, headers: AUTH });
+    try {
+      await video.waitForKeyframe(1, 20_000);
+    } finally {
+      video.close();
+    }
+    assert.equal(await observer.type(latestFrameKey(`${CAMERA}+h264`)), 'list');
 
     // Who is connected, by the server's account: every connection logged in as its own user.
     const clients = String(await observer.call('CLIENT', 'LIST'))
