@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Mp4Viewer, OPEN_GATEWAY, fetchMetrics, metricValue } from '@camrelay/clients';
 import type { ReceivedFragment } from '@camrelay/clients';
@@ -221,3 +221,38 @@ function gapsOf(fragments: readonly ReceivedFragment[]): number[] {
   const typical = [...intervals].sort((a, b) => a - b)[Math.floor(intervals.length / 2)] ?? 0;
   return intervals.flatMap((interval, i) => (interval > typical * 4 ? [i + 1] : []));
 }
+
+describe('the H.264 tier on a Redis Cluster', () => {
+  let relay: Relay;
+
+  before(async () => {
+    relay = await startRelay({ cameras: PATTERN, gateways: 2, gatewayEnv: OPEN_GATEWAY, clusterMasters: 3 });
+  });
+
+  after(async () => {
+    await relay?.stop();
+  });
+
+  it("keeps a feed's group of pictures in the camera's slot, where a gateway's first viewer starts", async () => {
+    const [watching, fresh] = relay.gateways as [Service, Service];
+    const first = new Mp4Viewer(`${watching.baseUrl}/cameras/lab/stream.mp4`);
+    const viewers = [first];
+    try {
+      await first.waitForKeyframe(1);
+      await first.waitForFragments(first.fragments.length + 3);
+      const requestedAt = Date.now();
+      const joiner = new Mp4Viewer(`${fresh.baseUrl}/cameras/lab/stream.mp4`);
+      viewers.push(joiner);
+      await joiner.waitForFragments(5);
+      assert.ok(joiner.fragments[0]!.keyframe);
+      assert.ok(joiner.fragments[0]!.decodeTime * 1000 < requestedAt, 'it starts at the keyframe the cluster kept');
+      joiner.close();
+      const file = join(mkdtempSync(join(tmpdir(), 'camrelay-h264-cluster-')), 'joiner.mp4');
+      writeFileSync(file, joiner.bytes);
+      assert.deepEqual(decode(file).problems, []);
+      rmSync(dirname(file), { recursive: true, force: true });
+    } finally {
+      for (const viewer of viewers) viewer.close();
+    }
+  });
+});
