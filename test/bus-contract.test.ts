@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { MemoryBus, RedisBus, RedisClusterBus } from '@camrelay/bus';
+import { MAX_KEPT_SEGMENTS, MemoryBus, RedisBus, RedisClusterBus } from '@camrelay/bus';
 import type { FrameBus } from '@camrelay/bus';
 import { spawnRedis, spawnRedisCluster } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
@@ -130,6 +130,40 @@ for (const busUnderTest of buses) {
       const latest = await subscriber.latestFrame('latest');
       assert.ok(latest?.equals(binary(2)), 'the newest envelope');
       assert.equal(await subscriber.latestFrame('never-published'), null);
+    });
+
+    it("carries an H.264 feed's segments in order and keeps its group of pictures from the latest keyframe", async () => {
+      const video = collect(subscriber, 'gop+h264', 5);
+      const jpeg = collect(subscriber, 'gop', 1);
+      await Promise.all([video.subscribed, jpeg.subscribed]);
+      assert.deepEqual(await subscriber.latestSegments('gop+h264'), [], 'none before the first');
+      const segments = [binary(10), binary(11), binary(12), binary(13), binary(14)];
+      // A keyframe, a frame after it, then a new group: a keyframe and two frames.
+      const keyframes = [true, false, true, false, false];
+      for (const [i, segment] of segments.entries()) await publisher.publishSegment('gop+h264', segment, keyframes[i]!);
+      const received = await video.done;
+      assert.deepEqual(
+        received.map((envelope) => segments.findIndex((segment) => segment.equals(envelope))),
+        [0, 1, 2, 3, 4],
+      );
+      assert.equal(jpeg.received.length, 0, "nothing on the camera's motion JPEG feed");
+      const kept = await subscriber.latestSegments('gop+h264');
+      assert.deepEqual(
+        kept.map((envelope) => segments.findIndex((segment) => segment.equals(envelope))),
+        [2, 3, 4],
+        'the group since the latest keyframe',
+      );
+      assert.equal(await subscriber.latestFrame('gop'), null);
+      await subscriber.unsubscribe('gop+h264');
+      await subscriber.unsubscribe('gop');
+    });
+
+    it('keeps at most MAX_KEPT_SEGMENTS of a group that no keyframe ends, the newest', async () => {
+      await publisher.publishSegment('long+h264', binary(0, 64), true);
+      for (let i = 1; i <= MAX_KEPT_SEGMENTS + 5; i++) await publisher.publishSegment('long+h264', binary(i, 64), false);
+      const kept = await subscriber.latestSegments('long+h264');
+      assert.equal(kept.length, MAX_KEPT_SEGMENTS);
+      assert.ok(kept.at(-1)!.equals(binary(MAX_KEPT_SEGMENTS + 5, 64)));
     });
 
     it('stops delivering after unsubscribe, and may subscribe again', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ENVELOPE_HEADER_BYTES, EnvelopeError, decodeEnvelope, encodeEnvelope } from './envelope.js';
 import type { EnvelopeErrorCode } from './envelope.js';
-import { feedId, isCameraId, parseFeedId } from './names.js';
+import { feedId, feedVariant, isCameraId, parseFeedId } from './names.js';
 
 const jpeg = Buffer.from([0xff, 0xd8, 1, 2, 3, 4, 5, 0xff, 0xd9]);
 
@@ -63,8 +63,19 @@ describe('frame envelope', () => {
 describe('camera and feed ids', () => {
   it('names a smaller size of a camera by the camera and the size', () => {
     assert.equal(feedId('cam1', '320x240'), 'cam1@320x240');
-    assert.deepEqual(parseFeedId('cam1@320x240'), { cameraId: 'cam1', size: '320x240' });
-    assert.deepEqual(parseFeedId('cam1'), { cameraId: 'cam1', size: undefined });
+    assert.deepEqual(parseFeedId('cam1@320x240'), { cameraId: 'cam1', size: '320x240', tier: 'mjpeg' });
+    assert.deepEqual(parseFeedId('cam1'), { cameraId: 'cam1', size: undefined, tier: 'mjpeg' });
+  });
+
+  it('names a camera in H.264 apart, at its own size or a smaller one, and what its capture is told to make', () => {
+    assert.equal(feedId('cam1', undefined, 'h264'), 'cam1+h264');
+    assert.equal(feedId('cam1', '320x240', 'h264'), 'cam1@320x240+h264');
+    assert.deepEqual(parseFeedId('cam1+h264'), { cameraId: 'cam1', size: undefined, tier: 'h264' });
+    assert.deepEqual(parseFeedId('cam1@320x240+h264'), { cameraId: 'cam1', size: '320x240', tier: 'h264' });
+    assert.deepEqual(
+      ['cam1', 'cam1@320x240', 'cam1+h264', 'cam1@320x240+h264'].map(feedVariant),
+      [undefined, '320x240', '+h264', '320x240+h264'],
+    );
   });
 
   it('accepts plain ids and refuses anything that could be a path or a pattern', () => {
