@@ -21,11 +21,13 @@ const forLint = forTests || process.argv.includes('--for-lint');
 
 // The OpenCV binding is built against Debian's libopencv-dev; its auto-build downloads sources.
 const buildPackages = ['libopencv-dev', 'build-essential', 'pkg-config'];
+// Capture's H.264 tier runs FFmpeg's libx264 (most of FFmpeg's libraries come with libopencv-dev already).
+const runtimePackages = ['ffmpeg'];
 const stackPackages = ['redis-server', 'haproxy'];
 // The compose test builds the images and runs docker-compose.yml on a local Docker engine;
 // debootstrap makes the stand-ins for base images that Docker Hub would otherwise provide.
 // Prometheus (with promtool) and the Redis exporter check the shipped scrape, alert and dashboard files.
-const testPackages = [...stackPackages, 'chromium', 'docker-compose', 'debootstrap', 'prometheus', 'prometheus-redis-exporter', 'ffmpeg'];
+const testPackages = [...stackPackages, 'chromium', 'docker-compose', 'debootstrap', 'prometheus', 'prometheus-redis-exporter'];
 // The benchmark's classic design: Flask and OpenCV from Debian (no PyPI here).
 const benchPackages = [...testPackages, 'python3-flask', 'python3-opencv', 'python3-gevent'];
 const npmEnv = { ...process.env, OPENCV4NODEJS_DISABLE_AUTOBUILD: '1' };
@@ -62,6 +64,7 @@ function dockerEnginePackages() {
 function ensureDebianPackages() {
   const wanted = [
     ...buildPackages,
+    ...runtimePackages,
     ...(forBench ? benchPackages : forTests ? testPackages : forStack ? stackPackages : []),
     ...dockerEnginePackages(),
   ];

@@ -119,6 +119,29 @@ describe('the H.264 tier', () => {
     assert.deepEqual(streams, [{ codec_name: 'h264', profile: 'Constrained Baseline', width: 640, height: 480 }]);
   });
 
+  it('says so, rather than stream nothing, for a camera whose capture host has no FFmpeg', async () => {
+    // A capture that finds no ffmpeg on its PATH: its cameras are listed without the tier.
+    const plain = await spawnCapture({ ...relay.busEnv, CAMERAS: 'plain=pattern:160x120@5,always', PATH: '/nonexistent' }, ['plain']);
+    try {
+      const gateway = gateways[0];
+      const listed = await eventually(async () => {
+        const cameras = (await (await fetch(`${gateway.baseUrl}/api/cameras`)).json()) as Array<Record<string, unknown>>;
+        const found = cameras.find((camera) => camera['id'] === 'plain');
+        assert.ok(found, 'the camera is listed');
+        return { plain: found, lab: cameras.find((camera) => camera['id'] === 'lab')! };
+      }, 20_000);
+      assert.deepEqual(listed.plain['tiers'], ['mjpeg']);
+      assert.equal(listed.plain['videoUrl'], undefined, 'no H.264 URL for the page to offer');
+      assert.deepEqual(listed.lab['tiers'], ['mjpeg', 'h264']);
+      assert.equal(listed.lab['videoUrl'], '/cameras/lab/stream.mp4');
+      const refused = await fetch(urlOf(gateway, 'plain'));
+      assert.equal(refused.status, 501);
+      assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'no_h264');
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('refuses what an H.264 stream cannot do, and answers HEAD with its type', async () => {
     const gateway = gateways[0];
     const fps = await fetch(urlOf(gateway, 'lab', '?fps=5'));

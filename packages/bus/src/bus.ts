@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { Tier } from '@camrelay/frame';
 import type { LeaseStore } from './leases.js';
 
 /** What capture announces about a camera and gateways list in /api/cameras. */
@@ -14,6 +15,11 @@ export interface CameraInfo {
   readonly sleeping: boolean;
   /** The sizes a viewer may ask for, `WxH`: its own first, then the smaller ones; none before its first frame. */
   readonly sizes: readonly string[];
+  /**
+   * How it can be streamed: motion JPEG always, H.264 where its capture host has FFmpeg with
+   * libx264. Absent in entries of a capture from before the H.264 tier: motion JPEG only.
+   */
+  readonly tiers?: readonly Tier[];
 }
 
 /** What watchedFeeds found. */

@@ -7,6 +7,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { parseFeedId } from '@camrelay/frame';
+import type { Tier } from '@camrelay/frame';
 import { cameraClaimsKey, cameraDirectoryKey, cameraInfoKey, framesChannel, latestFrameKey, sharedSecretKey } from './names.js';
 import type { CameraInfo, WatchedFeeds } from './bus.js';
 import { DIRECTORY_ENTRY_TTL_MS, LATEST_FRAME_TTL_MS, MAX_KEPT_SEGMENTS } from './bus.js';
@@ -165,6 +166,7 @@ function parseDirectoryEntry(json: string): { camera: CameraInfo; position: numb
       lastFrameAt: typeof value.lastFrameAt === 'number' ? value.lastFrameAt : null,
       sleeping: value.sleeping === true,
       sizes: Array.isArray(value.sizes) ? value.sizes.filter((size): size is string => typeof size === 'string') : [],
+      tiers: Array.isArray(value.tiers) ? value.tiers.filter((tier): tier is Tier => tier === 'mjpeg' || tier === 'h264') : ['mjpeg' as const],
     };
     return { camera, position: typeof value.position === 'number' ? value.position : Number.MAX_SAFE_INTEGER };
   } catch {

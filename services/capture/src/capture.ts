@@ -2,8 +2,10 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FrameBus } from '@camrelay/bus';
+import type { Tier } from '@camrelay/frame';
 import type { CameraSpec } from './cameras.js';
 import { CAPTURE_DEFAULTS } from './defaults.js';
+import { canEncodeH264 } from './h264/available.js';
 import { followDemand } from './fleet/demand.js';
 import { Fleet } from './fleet/fleet.js';
 import { HeldCamera } from './fleet/held-camera.js';
@@ -56,8 +58,13 @@ export async function startCapture(given: CaptureOptions): Promise<RunningCaptur
   const options = withDefaults(given);
   const { bus, log } = options;
   const D = CAPTURE_DEFAULTS;
+  const tiers: Tier[] = canEncodeH264() ? ['mjpeg', 'h264'] : ['mjpeg'];
+  if (!tiers.includes('h264'))
+    log.warn(
+      'no ffmpeg with libx264 on this host: the H.264 tier (stream.mp4) is off for its cameras; apt-get install ffmpeg turns it on',
+    );
   const announce = () =>
-    bus.announceCameras(fleet.cameras().map((camera) => camera.info())).catch((error: Error) => {
+    bus.announceCameras(fleet.cameras().map((camera) => ({ ...camera.info(), tiers }))).catch((error: Error) => {
       log.debug({ err: error.message }, 'camera directory not updated');
     });
   const workers = new WorkerPool(Math.min(D.spareWorkers, options.cameras.length));

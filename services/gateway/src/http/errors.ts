@@ -26,6 +26,8 @@ export type HttpErrorCode =
   | 'request_timeout'
   | 'headers_too_large'
   | 'not_implemented'
+  /** 501: the camera's capture host cannot make the H.264 tier (no ffmpeg with libx264). */
+  | 'no_h264'
   // 429: too many requests from one address
   | 'too_many_requests'
   // 503: retry, here or on another gateway

@@ -16,6 +16,7 @@ export function apiRoutes(router: Router, { access, directory }: RouteOptions): 
       .filter((camera) => mayView(grant, camera.id))
       .map((camera) => {
         const { streamUrl, videoUrl, snapshotUrl } = urlsOf(access, camera.id);
+        const tiers = camera.tiers ?? ['mjpeg'];
         return {
           id: camera.id,
           width: camera.width,
@@ -25,8 +26,10 @@ export function apiRoutes(router: Router, { access, directory }: RouteOptions): 
           lastFrameAt: camera.lastFrameAt === null ? null : new Date(camera.lastFrameAt).toISOString(),
           sleeping: camera.sleeping,
           sizes: camera.sizes,
+          tiers,
           streamUrl,
-          videoUrl,
+          // Only where its capture can make it: the viewer page offers H.264 where it is listed.
+          ...(tiers.includes('h264') ? { videoUrl } : {}),
           snapshotUrl,
         };
       });

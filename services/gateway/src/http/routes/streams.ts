@@ -62,6 +62,12 @@ export function streamRoutes(router: Router, options: RouteOptions): StreamHandl
     if (!options.accepting()) throw shuttingDown();
     if (ctx.method === 'HEAD') options.snapshotRate.take(ctx.ip);
     const { camera, feed } = await cameraToWatch(cameraId, ctx.query.size, tier);
+    if (!(camera.tiers ?? ['mjpeg']).includes(tier))
+      throw new HttpError(
+        501,
+        'no_h264',
+        `camera ${cameraId} has no H.264 tier: its capture host has no ffmpeg with libx264 (apt-get install ffmpeg there); stream.mjpg works`,
+      );
     if (ctx.method === 'HEAD') {
       // A stream's headers only: a HEAD response must end, so it is not a viewer.
       ctx.status = 200;
