@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Mp4Viewer, OPEN_GATEWAY, fetchMetrics, metricValue } from '@camrelay/clients';
 import type { ReceivedFragment } from '@camrelay/clients';
-import { spawnCapture } from '@camrelay/stack';
+import { spawnCapture, spawnGateway } from '@camrelay/stack';
 import type { CaptureService, Service } from '@camrelay/stack';
 import { eventually } from './harness/eventually.js';
 import { decode, writeNoiseClip } from './harness/ffmpeg.js';
@@ -276,6 +276,42 @@ describe('the H.264 tier on a Redis Cluster', () => {
       rmSync(dirname(file), { recursive: true, force: true });
     } finally {
       for (const viewer of viewers) viewer.close();
+    }
+  });
+});
+
+describe('the H.264 tier embedded (npm start: one process, no Redis)', () => {
+  let embedded: Service;
+
+  before(async () => {
+    embedded = await spawnGateway({ CAMERAS: 'lab=pattern:320x240@15' });
+  });
+
+  after(async () => {
+    await embedded?.stop();
+  });
+
+  it('streams H.264 that FFmpeg decodes, a second viewer starting at the kept keyframe', async () => {
+    const first = new Mp4Viewer(`${embedded.baseUrl}/cameras/lab/stream.mp4`);
+    const viewers = [first];
+    const dir = mkdtempSync(join(tmpdir(), 'camrelay-h264-embedded-'));
+    try {
+      await first.waitForKeyframe(1);
+      const requestedAt = Date.now();
+      const second = new Mp4Viewer(`${embedded.baseUrl}/cameras/lab/stream.mp4`);
+      viewers.push(second);
+      await second.waitForKeyframe(1);
+      assert.ok(second.fragments[0]!.keyframe && second.fragments[0]!.decodeTime * 1000 < requestedAt);
+      for (const [i, viewer] of viewers.entries()) {
+        viewer.close();
+        writeFileSync(join(dir, `${i}.mp4`), viewer.bytes);
+        const decoded = decode(join(dir, `${i}.mp4`));
+        assert.deepEqual(decoded.problems, []);
+        assert.equal(`${decoded.width}x${decoded.height}`, '320x240');
+      }
+    } finally {
+      for (const viewer of viewers) viewer.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
