@@ -83,7 +83,7 @@ interface Reopened {
 /** The top-level MP4 boxes in `bytes`, as far as they are whole: type, start and end. */
 function topLevelBoxes(bytes: Buffer): Array<{ type: string; start: number; end: number }> {
   const boxes: Array<{ type: string; start: number; end: number }> = [];
-  for (let start = 0; start + 8 <= bytes.length; ) {
+  for (let start = 0; start + 8 <= bytes.length;) {
     const size = bytes.readUInt32BE(start);
     const length = size === 1 && start + 16 <= bytes.length ? Number(bytes.readBigUInt64BE(start + 8)) : size;
     if (length < 8 || start + length > bytes.length) break;
@@ -890,7 +890,10 @@ describe('docker compose: redis, a capture fleet, gateways and HAProxy in contai
       assert.deepEqual(
         boxes.slice(0, 2).map((box) => box.type),
         ['ftyp', 'moov'],
-        `the init segment first (boxes: ${boxes.slice(0, 6).map((box) => box.type).join(' ')})`,
+        `the init segment first (boxes: ${boxes
+          .slice(0, 6)
+          .map((box) => box.type)
+          .join(' ')})`,
       );
       // Up to the last whole fragment: the read stopped in the middle of one, and FFmpeg would
       // rightly report a partial file.

@@ -32,7 +32,12 @@ function playbackOf(video: Locator): Promise<Playback> {
       getVideoPlaybackQuality(): { totalVideoFrames: number };
     };
     const end = v.buffered.length > 0 ? v.buffered.end(v.buffered.length - 1) : v.currentTime;
-    return { paused: v.paused, currentTime: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames, behind: end - v.currentTime };
+    return {
+      paused: v.paused,
+      currentTime: v.currentTime,
+      frames: v.getVideoPlaybackQuality().totalVideoFrames,
+      behind: end - v.currentTime,
+    };
   });
 }
 
@@ -57,7 +62,11 @@ describe('the H.264 tier in Chromium', () => {
   let browser: Browser;
 
   before(async () => {
-    stack = await startStack(1, { PORT: String(await freePort()), CAMERAS: 'lab=pattern:640x480@15;yard=pattern:320x240@15', ...OPEN_GATEWAY });
+    stack = await startStack(1, {
+      PORT: String(await freePort()),
+      CAMERAS: 'lab=pattern:640x480@15;yard=pattern:320x240@15',
+      ...OPEN_GATEWAY,
+    });
     browser = await launchChromium();
   });
 
@@ -106,7 +115,9 @@ describe('the H.264 tier in Chromium', () => {
     try {
       const page = await slow.newPage({ viewport: { width: 1280, height: 900 } });
       await page.goto(stack.url);
-      const reported = await page.evaluate(() => (globalThis as unknown as { navigator: { connection: { effectiveType: string } } }).navigator.connection.effectiveType);
+      const reported = await page.evaluate(
+        () => (globalThis as unknown as { navigator: { connection: { effectiveType: string } } }).navigator.connection.effectiveType,
+      );
       assert.equal(reported, '3g');
       const tile = page.locator('figure[data-id="yard"]');
       assert.equal(await tile.locator('button.tier').textContent(), 'H.264');
@@ -124,7 +135,9 @@ describe('the H.264 tier in Chromium', () => {
       // Another document of the same origin, without the viewer page's policy (which allows blob: media only).
       await page.goto(`${stack.url}/api/cameras`);
       await page.locator('body').evaluate((body, src) => {
-        const video = (body as unknown as { ownerDocument: { createElement(tag: string): Record<string, unknown> } }).ownerDocument.createElement('video');
+        const video = (
+          body as unknown as { ownerDocument: { createElement(tag: string): Record<string, unknown> } }
+        ).ownerDocument.createElement('video');
         Object.assign(video, { id: 'plain', muted: true, autoplay: true, src });
         (body as unknown as { append(node: unknown): void }).append(video);
       }, '/cameras/yard/stream.mp4');

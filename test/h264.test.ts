@@ -108,10 +108,20 @@ describe('the H.264 tier', () => {
     }
   });
 
-  it('is read by FFmpeg from its URL, as players built on it are (ffplay, VLC, Home Assistant)', async () => {
+  it('is read by FFmpeg from its URL, as players built on it are (ffplay, VLC, Home Assistant)', () => {
     const probe = spawnSync(
       'ffprobe',
-      ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'stream=codec_name,profile,width,height', '-of', 'json', urlOf(gateways[1], 'lab')],
+      [
+        '-v',
+        'error',
+        '-rw_timeout',
+        '15000000',
+        '-show_entries',
+        'stream=codec_name,profile,width,height',
+        '-of',
+        'json',
+        urlOf(gateways[1], 'lab'),
+      ],
       { encoding: 'utf8', timeout: 30_000 },
     );
     assert.equal(probe.status, 0, probe.stderr);
@@ -174,7 +184,10 @@ describe('the H.264 tier', () => {
         async () => {
           const metrics = await fetchMetrics(gateway.baseUrl);
           queuedMax = Math.max(queuedMax, metricValue(metrics, 'camrelay_viewer_queued_bytes_max', 'camera="noise",tier="h264"'));
-          assert.ok(metricValue(metrics, 'camrelay_frames_skipped_total') > skippedBefore + 30, 'the stalled viewer skipped a second of fragments');
+          assert.ok(
+            metricValue(metrics, 'camrelay_frames_skipped_total') > skippedBefore + 30,
+            'the stalled viewer skipped a second of fragments',
+          );
         },
         90_000,
         250,
@@ -182,7 +195,11 @@ describe('the H.264 tier', () => {
       stalled.resume();
       // What the kernel held comes first; then, past the fragments skipped, the present.
       const resumedAt = Date.now() / 1000;
-      await stalled.waitUntil(() => stalled.fragments.some((f) => f.decodeTime > resumedAt), 'a fragment captured after it read again', 30_000);
+      await stalled.waitUntil(
+        () => stalled.fragments.some((f) => f.decodeTime > resumedAt),
+        'a fragment captured after it read again',
+        30_000,
+      );
       await stalled.waitForKeyframe(stalled.fragments.findIndex((f) => f.decodeTime > resumedAt) + 1);
       for (const viewer of [stalled, ...others]) viewer.close();
 

@@ -13,7 +13,11 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
  * other; `http1`: without HTTP/2, as a browser or proxy that lacks it; `connection`: the
  * effective connection type it reports to pages (Network Information), e.g. '3G'.
  */
-export function launchChromium({ trust, http1 = false, connection }: { trust?: string; http1?: boolean; connection?: string } = {}): Promise<Browser> {
+export function launchChromium({
+  trust,
+  http1 = false,
+  connection,
+}: { trust?: string; http1?: boolean; connection?: string } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [

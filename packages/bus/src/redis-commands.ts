@@ -166,7 +166,9 @@ function parseDirectoryEntry(json: string): { camera: CameraInfo; position: numb
       lastFrameAt: typeof value.lastFrameAt === 'number' ? value.lastFrameAt : null,
       sleeping: value.sleeping === true,
       sizes: Array.isArray(value.sizes) ? value.sizes.filter((size): size is string => typeof size === 'string') : [],
-      tiers: Array.isArray(value.tiers) ? value.tiers.filter((tier): tier is Tier => tier === 'mjpeg' || tier === 'h264') : ['mjpeg' as const],
+      tiers: Array.isArray(value.tiers)
+        ? value.tiers.filter((tier): tier is Tier => tier === 'mjpeg' || tier === 'h264')
+        : ['mjpeg' as const],
     };
     return { camera, position: typeof value.position === 'number' ? value.position : Number.MAX_SAFE_INTEGER };
   } catch {

@@ -72,10 +72,12 @@ describe('camera and feed ids', () => {
     assert.equal(feedId('cam1', '320x240', 'h264'), 'cam1@320x240+h264');
     assert.deepEqual(parseFeedId('cam1+h264'), { cameraId: 'cam1', size: undefined, tier: 'h264' });
     assert.deepEqual(parseFeedId('cam1@320x240+h264'), { cameraId: 'cam1', size: '320x240', tier: 'h264' });
-    assert.deepEqual(
-      ['cam1', 'cam1@320x240', 'cam1+h264', 'cam1@320x240+h264'].map(feedVariant),
-      [undefined, '320x240', '+h264', '320x240+h264'],
-    );
+    assert.deepEqual(['cam1', 'cam1@320x240', 'cam1+h264', 'cam1@320x240+h264'].map(feedVariant), [
+      undefined,
+      '320x240',
+      '+h264',
+      '320x240+h264',
+    ]);
   });
 
   it('accepts plain ids and refuses anything that could be a path or a pattern', () => {

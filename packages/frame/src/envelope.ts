@@ -41,14 +41,7 @@ export interface Frame {
 }
 
 export type EnvelopeErrorCode =
-  | 'bad_sequence'
-  | 'bad_timestamp'
-  | 'bad_size'
-  | 'not_jpeg'
-  | 'too_short'
-  | 'bad_magic'
-  | 'unsupported_version'
-  | 'bad_segment';
+  'bad_sequence' | 'bad_timestamp' | 'bad_size' | 'not_jpeg' | 'too_short' | 'bad_magic' | 'unsupported_version' | 'bad_segment';
 
 /** A frame that cannot be put in an envelope, or bytes that are not one. */
 export class EnvelopeError extends CamrelayError<EnvelopeErrorCode> {}

@@ -20,7 +20,7 @@ interface Box {
 }
 
 /** The boxes in buffer[from, to), in order. */
-function* boxes(buffer: Buffer, from = 0, to = buffer.length): Generator<Box> {
+function* boxes(buffer: Buffer, from = 0, to = buffer.length): Generator<Box, void> {
   let at = from;
   while (at + 8 <= to) {
     let size = buffer.readUInt32BE(at);
@@ -77,7 +77,8 @@ export interface FragmentInfo {
 }
 
 export function readFragment(fragment: Buffer, init: InitInfo): FragmentInfo {
-  const moof = boxes(fragment).next().value;
+  const first: IteratorResult<Box, void> = boxes(fragment).next();
+  const moof = first.done ? undefined : first.value;
   if (!moof || moof.type !== 'moof') throw new EnvelopeError('bad_segment', 'fragment does not start with a moof box');
   const traf = child(fragment, moof, 'traf');
   const tfhd = traf && child(fragment, traf, 'tfhd');
@@ -107,7 +108,8 @@ export function readFragment(fragment: Buffer, init: InitInfo): FragmentInfo {
     at += 4;
   }
   if (trunFlags & 0x100) durationAt = at; // the first sample's own duration wins over tfhd's default
-  if (firstFlags === undefined && trunFlags & 0x400) firstFlags = fragment.readUInt32BE(at + (trunFlags & 0x100 ? 4 : 0) + (trunFlags & 0x200 ? 4 : 0));
+  if (firstFlags === undefined && trunFlags & 0x400)
+    firstFlags = fragment.readUInt32BE(at + (trunFlags & 0x100 ? 4 : 0) + (trunFlags & 0x200 ? 4 : 0));
   const flags = firstFlags ?? defaultFlags;
   return {
     keyframe: (flags & NON_SYNC) === 0,

@@ -85,7 +85,7 @@ export function decodeSegment(envelope: Buffer): Segment {
   const keyframe = (envelope[3]! & KEYFRAME) !== 0;
   const index = envelope.readUInt32BE(24);
   const initBytes = envelope.readUInt32BE(28);
-  if (keyframe !== (initBytes > 0) || keyframe !== (index === 0))
+  if (keyframe !== initBytes > 0 || keyframe !== (index === 0))
     throw new EnvelopeError('bad_segment', 'a keyframe, and only a keyframe, has index 0 and carries the init segment');
   if (SEGMENT_HEADER_BYTES + initBytes + 8 > envelope.length) throw new EnvelopeError('too_short', 'init segment longer than the message');
   const fragment = envelope.subarray(SEGMENT_HEADER_BYTES + initBytes);

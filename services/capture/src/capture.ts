@@ -60,9 +60,7 @@ export async function startCapture(given: CaptureOptions): Promise<RunningCaptur
   const D = CAPTURE_DEFAULTS;
   const tiers: Tier[] = canEncodeH264() ? ['mjpeg', 'h264'] : ['mjpeg'];
   if (!tiers.includes('h264'))
-    log.warn(
-      'no ffmpeg with libx264 on this host: the H.264 tier (stream.mp4) is off for its cameras; apt-get install ffmpeg turns it on',
-    );
+    log.warn('no ffmpeg with libx264 on this host: the H.264 tier (stream.mp4) is off for its cameras; apt-get install ffmpeg turns it on');
   const announce = () =>
     bus.announceCameras(fleet.cameras().map((camera) => ({ ...camera.info(), tiers }))).catch((error: Error) => {
       log.debug({ err: error.message }, 'camera directory not updated');

@@ -98,7 +98,8 @@ export class Mp4Viewer {
   waitUntil(done: () => boolean, what: string, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        if (this.failure) return settle(() => reject(this.failure));
+        const failure = this.failure;
+        if (failure) return settle(() => reject(failure));
         if (done()) return settle(resolve);
       };
       const timer = setTimeout(

@@ -7,6 +7,9 @@ import { spawnSync } from 'node:child_process';
 
 export function canEncodeH264(ffmpegPath = 'ffmpeg'): boolean {
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=5'];
-  const run = spawnSync(ffmpegPath, [...args, '-frames:v', '1', '-c:v', 'libx264', '-f', 'null', '-'], { stdio: 'ignore', timeout: 10_000 });
+  const run = spawnSync(ffmpegPath, [...args, '-frames:v', '1', '-c:v', 'libx264', '-f', 'null', '-'], {
+    stdio: 'ignore',
+    timeout: 10_000,
+  });
   return run.status === 0;
 }

@@ -228,7 +228,8 @@ function stored(key: string, value?: string): string | null {
 
 function showTier(tile: Tile): void {
   tile.toggle.textContent = tile.tier === 'h264' ? 'H.264' : 'MJPEG';
-  tile.toggle.title = tile.tier === 'h264' ? 'H.264 (low bandwidth): click for motion JPEG' : 'motion JPEG: click for H.264 (low bandwidth)';
+  tile.toggle.title =
+    tile.tier === 'h264' ? 'H.264 (low bandwidth): click for motion JPEG' : 'motion JPEG: click for H.264 (low bandwidth)';
   tile.figure.dataset.tier = tile.tier;
 }
 

@@ -60,8 +60,7 @@ export class VideoFanout {
       return;
     }
     if (!segment.keyframe) {
-      const follows =
-        newest !== null && segment.index === newest.index + 1 && epochOf(segment.sequence) === epochOf(newest.sequence);
+      const follows = newest !== null && segment.index === newest.index + 1 && epochOf(segment.sequence) === epochOf(newest.sequence);
       if (this.broken || !follows) {
         this.broken = true;
         this.gaps++;

@@ -185,7 +185,11 @@ function feedOf(raw: string | string[] | undefined, camera: CameraInfo, tier: Ti
 /** ?fps=N on stream.mp4: H.264 cannot leave frames out (each depends on the one before), so it is refused, not ignored. */
 function refuseFpsCap(raw: string | string[] | undefined): number {
   if (raw !== undefined)
-    throw new HttpError(400, 'bad_fps', 'fps applies to stream.mjpg only: an H.264 stream carries every frame (use ?size= for fewer bytes)');
+    throw new HttpError(
+      400,
+      'bad_fps',
+      'fps applies to stream.mjpg only: an H.264 stream carries every frame (use ?size= for fewer bytes)',
+    );
   return 0;
 }
 
