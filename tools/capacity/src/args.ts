@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Deployment } from './model.js';
-import { CAMERAS_PER_CAPTURE, CONFIGURED, REDIS_SHARD_EGRESS_CEILING } from './inputs.js';
+import { CAMERAS_PER_CAPTURE, CONFIGURED, H264_BYTES_RATIO, REDIS_SHARD_EGRESS_CEILING } from './inputs.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -32,8 +32,12 @@ Required:
   --size WxH             frame size, e.g. 640x480
 
 Options:
+  --h264 P               percent of the viewers watching in H.264 (stream.mp4), 0 to 100
+                         (default 0: all motion JPEG)
   --jpeg-bytes N         bytes per JPEG frame (default: estimated from --size at
                          JPEG_QUALITY ${CONFIGURED.jpegQuality}, from measured sizes)
+  --h264-bytes N         bytes per H.264 frame, one fragment as a viewer gets it (default:
+                         ${H264_BYTES_RATIO.value} of a motion JPEG part, measured: npm run bench:tiers)
   --nic-gbps G           network bandwidth per gateway, Gbit/s (default ${DEFAULT_NIC_GBPS}; gateways
                          sharing a host share its link: give each its share)
   --gateway-cores N      CPU cores per gateway (default 1: a gateway is one Node process whose
@@ -44,7 +48,11 @@ Options:
   --utilization P        percent of every ceiling to plan for (default ${DEFAULT_UTILIZATION_PERCENT})
   --cameras-per-capture N
                          cameras one capture instance carries (default ${CAMERAS_PER_CAPTURE.value}, measured with
-                         640x480 at 30 fps passed through: npm run bench:capture)
+                         640x480 at 30 fps passed through: npm run bench:capture); with --h264
+                         above 0, fewer for the H.264 encode (derived)
+  --cameras-per-capture-h264 N
+                         cameras one capture instance carries with their H.264 watched too, as
+                         measured on your hosts (default: derived, see above)
   --json                 print the plan as JSON
   --help                 print this help
 `;
@@ -64,6 +72,9 @@ const OPTIONS = {
   'redis-nic-gbps': { type: 'string' },
   utilization: { type: 'string' },
   'cameras-per-capture': { type: 'string' },
+  'cameras-per-capture-h264': { type: 'string' },
+  h264: { type: 'string' },
+  'h264-bytes': { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -80,6 +91,13 @@ function integer(flag: Name, raw: string, min: number, max: number): number {
 function positive(flag: Name, raw: string, max: number): number {
   const value = /^\d+(\.\d+)?$|^\.\d+$/.test(raw) ? Number(raw) : NaN;
   if (!(value > 0 && value <= max)) throw new UsageError(`--${flag}: expected a number above 0 and at most ${max}, got "${raw}"`);
+  return value;
+}
+
+/** 0 to 100, a fraction allowed (12.5): unlike positive(), 0 is a value. */
+function percentage(flag: Name, raw: string): number {
+  const value = /^\d+(\.\d+)?$|^\.\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(value >= 0 && value <= 100)) throw new UsageError(`--${flag}: expected a percentage from 0 to 100, got "${raw}"`);
   return value;
 }
 
@@ -148,6 +166,13 @@ export function parseCommand(argv: readonly string[]): Command {
         'cameras-per-capture',
         (raw) => integer('cameras-per-capture', raw, 1, 1_000_000),
         CAMERAS_PER_CAPTURE.value,
+      ),
+      h264Share: optional('h264', (raw) => percentage('h264', raw), 0) / 100,
+      h264Bytes: optional('h264-bytes', (raw) => integer('h264-bytes', raw, 100, 1 << 30), undefined),
+      camerasPerCaptureH264: optional(
+        'cameras-per-capture-h264',
+        (raw) => integer('cameras-per-capture-h264', raw, 1, 1_000_000),
+        undefined,
       ),
     },
   };

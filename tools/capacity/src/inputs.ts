@@ -121,12 +121,108 @@ export const CAMERAS_PER_CAPTURE: Measured = {
   date: '2026-12-06',
 };
 
+/**
+ * Capture's CPU per frame per camera at the figure above: 16 cameras of 640x480 at 30 fps, passed
+ * through (bench/results/capture.json: 1.78 ms; 2.20 at 8 cameras, 4.36 for one alone). With
+ * H264_ENCODE_MS_PER_FRAME it gives the cameras an instance carries with H.264 watched (model.ts).
+ */
+export const CAPTURE_MS_PER_FRAME: Measured = {
+  value: 1.78,
+  unit: 'ms of capture CPU per frame per camera (16 cameras, 640x480 at 30 fps, passed through)',
+  what: "capture's CPU per frame at the cameras of CAMERAS_PER_CAPTURE",
+  command: 'npm run bench:capture -- --cameras 1,8,16',
+  date: '2026-12-06',
+};
+
+/**
+ * The run of `npm run bench:tiers` the H.264 inputs come from (bench/results/tiers.json and
+ * tiers.md, 2026-12-07): its settings as tiers.json records them (3 s windows, 100 viewers,
+ * 640x480 only, first pictures a median of 3). Two sources, each played by capture at 30 fps:
+ * capture's test pattern (grain that stands still, as JPEG_BYTES_AT_DEFAULT_QUALITY's frames)
+ * and FFmpeg's testsrc2 with new noise in every frame. H.264 as capture encodes it:
+ * libx264, CRF 23, veryfast, Constrained Baseline, a keyframe every second.
+ */
+const TIERS_COMMAND = 'npm run bench:tiers -- --seconds 3 --viewers 100 --sizes 640x480 --requests 3';
+
+/** The frame size bench:tiers measured at: the H.264 encode's cost is scaled from it by pixels. */
+export const TIERS_FRAME = { width: 640, height: 480 } as const;
+
+/**
+ * Bytes an H.264 viewer receives per frame over those a motion JPEG viewer receives, at the same
+ * size and rate: bytes read by the two viewers' sockets per second on one gateway, both tiers of
+ * one camera at once. The noisy source: 190 KB/s against 988 KB/s, 0.192 (offline, frame by
+ * frame: 6.4 KB against 33 KB, 0.195). The test pattern gave 0.101 (180 KB/s against 1778): its
+ * grain stands still, and H.264 sends only what changes. The model takes the noisy figure, the
+ * higher. Both sources made about 6 KB an H.264 frame (6.0 and 6.3 KB), so applied to the test
+ * pattern's JPEG size (the model's estimate) this ratio says about twice what was measured for
+ * that picture: for a real camera, measure its JPEGs (--jpeg-bytes) or its fragments (--h264-bytes).
+ */
+export const H264_BYTES_RATIO: Measured = {
+  value: 0.192,
+  unit: 'H.264 fragment bytes per motion JPEG part byte, as the viewers receive them',
+  what: 'H.264 (CRF 23) against motion JPEG (quality 80), 640x480 at 30 fps, noise in every frame, bytes per viewer per second',
+  command: TIERS_COMMAND,
+  date: '2026-12-07',
+};
+
+/**
+ * Gateway CPU per delivered frame of each tier, the same run, gateway, source (the test
+ * pattern: 59 KB JPEGs, H264_GATEWAY_CPU_FRAGMENT_BYTES fragments) and viewers (100): H.264
+ * 0.70 of motion JPEG's cost a frame, for a tenth of the bytes. Each against a raw-socket
+ * floor writing the same bytes: motion JPEG 1.18 × its 18.9 µs, H.264 1.41 × its 11.1 µs.
+ * Motion JPEG's gateway kept 24.0 fps, the machine being busy (load average 5.5 at the start).
+ */
+export const H264_GATEWAY_US_PER_FRAME: Measured<{ readonly mjpeg: number; readonly h264: number }> = {
+  value: { mjpeg: 22.2, h264: 15.6 },
+  unit: 'µs of gateway CPU per delivered frame, 100 viewers of one camera',
+  what: 'gateway CPU per delivered frame, motion JPEG and H.264 of the test pattern at 640x480, 100 viewers on one gateway',
+  command: TIERS_COMMAND,
+  date: '2026-12-07',
+};
+
+/**
+ * The H.264 fragments of that measurement, as the viewers received them: 180 246 bytes a second
+ * at 29.92 fps on the live run of the same source (tiers.json, live, pattern 640x480).
+ */
+export const H264_GATEWAY_CPU_FRAGMENT_BYTES = 6024;
+
+/**
+ * Capture CPU the H.264 encode adds per frame at 640x480: capture's process tree (the camera's
+ * worker and its FFmpeg) with a viewer of each tier, less with motion JPEG alone, one camera.
+ * The noisy source: 4.07 → 10.78 ms, +6.71 ms (+20 % of a core at 30 fps); the test pattern:
+ * 4.67 → 8.89, +4.22 ms. The model takes the noisy figure, the higher.
+ */
+export const H264_ENCODE_MS_PER_FRAME: Measured = {
+  value: 6.71,
+  unit: 'ms of capture CPU per 640x480 frame added by the H.264 encode',
+  what: "capture's CPU per frame with H.264 watched too, less motion JPEG alone, one camera, noise in every frame",
+  command: TIERS_COMMAND,
+  date: '2026-12-07',
+};
+
+/**
+ * FFmpeg's init segment (ftyp + moov) with capture's arguments (services/capture/src/h264/
+ * ffmpeg-args.ts): on the bus with every keyframe, once a second; the same to a few bytes at any
+ * size (FFmpeg 5.1, libx264).
+ */
+export const H264_INIT_SEGMENT_BYTES: Measured = {
+  value: 755,
+  unit: 'bytes (ftyp + moov)',
+  what: "the init segment of capture's H.264 encode, 640x480 at 30 fps",
+  command:
+    "ffmpeg -v error -f lavfi -i testsrc2=size=640x480:rate=30 -frames:v 30 -f rawvideo -pix_fmt bgr24 pipe:1 | ffmpeg -v error -f rawvideo -pix_fmt bgr24 -video_size 640x480 -framerate 30 -i pipe:0 -an -c:v libx264 -preset veryfast -tune zerolatency -profile:v baseline -pix_fmt yuv420p -crf 23 -g 60 -threads 1 -video_track_timescale 90000 -f mp4 -movflags +empty_moov+frag_every_frame+default_base_moof pipe:1 | node -e \"const b = require('fs').readFileSync(0); let at = 0, n = 0; while (at + 8 <= b.length) { const size = b.readUInt32BE(at), type = b.toString('latin1', at + 4, at + 8); if (type === 'ftyp' || type === 'moov') n += size; at += size; } console.log(n);\"",
+  date: '2026-12-07',
+};
+
 /** Defaults of the project's configuration the model uses (not measured). */
 export const CONFIGURED = {
   /** services/gateway/src/defaults.ts, GATEWAY_DEFAULTS.maxViewers (MAX_VIEWERS). */
   maxViewersPerGateway: 2000,
   /** services/capture/src/defaults.ts, jpegQuality (JPEG_QUALITY). */
   jpegQuality: 80,
+  /** services/capture/src/h264/ffmpeg-args.ts: what the H.264 inputs were measured with. */
+  x264Crf: 23,
+  x264Preset: 'veryfast',
 } as const;
 
 /** Bytes the wire formats add to a JPEG (from the code; a test checks them against it). */
@@ -138,6 +234,8 @@ export const WIRE = {
   multipartPartOverhead: 123,
   /** packages/frame ENVELOPE_HEADER_BYTES: the bus message's header. */
   envelopeHeader: 24,
+  /** packages/frame SEGMENT_HEADER_BYTES: an H.264 fragment's bus message header. */
+  segmentHeader: 32,
   /** A typical camera id's length, for the channel name in each pub/sub push. */
   cameraIdLength: 8,
 } as const;
