@@ -10,19 +10,15 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { FlvReader, H264_TIMESCALE, X264_CRF, ffmpegArgs, fmp4Fragment, fmp4InitSegment } from '@camrelay/capture';
 import type { OpenCV } from '@camrelay/capture';
 import { Fmp4Splitter, readFragment, readInit } from '@camrelay/frame';
 import { repoRoot } from '@camrelay/stack';
-import type * as FfmpegArgs from '../services/capture/src/h264/ffmpeg-args.js';
 import { runFfmpeg } from './ffmpeg.js';
 import type { Clip } from './tier-clips.js';
 import { CLIP_FPS, noiseFreeInput } from './tier-clips.js';
 
-// Capture's module by path: @camrelay/capture does not export its FFmpeg arguments, and the
-// quality measured must be that of the very arguments capture runs.
-const h264 = (await import(pathToFileURL(join(repoRoot, 'services/capture/dist/h264/ffmpeg-args.js')).href)) as typeof FfmpegArgs;
-export const { X264_CRF, X264_PRESET } = h264;
+export { X264_CRF, X264_PRESET } from '@camrelay/capture';
 
 export interface Quality {
   /** Mean encoded bytes per frame (H.264: fragments, moof + mdat; the init segment left out). */
@@ -55,13 +51,24 @@ export function encodeJpegs(cv: OpenCV, clip: Clip, frames: readonly Buffer[], q
   );
 }
 
-/** The clip through capture's FFmpeg arguments, `crf` put in place of X264_CRF: the fragmented MP4 it writes. */
+/**
+ * The clip through capture's FFmpeg arguments, `crf` put in place of X264_CRF, made into
+ * fragmented MP4 by capture's own writer, as capture does (decode times on the clip's frame grid).
+ */
 export async function encodeH264(clip: Clip, frames: readonly Buffer[], crf = X264_CRF): Promise<Buffer> {
-  const args = h264.ffmpegArgs(clip.width, clip.height, CLIP_FPS);
+  const args = ffmpegArgs(clip.width, clip.height, CLIP_FPS);
   const at = args.indexOf('-crf');
   if (at === -1) throw new Error("capture's FFmpeg arguments have no -crf: update bench/tier-quality.ts");
   args[at + 1] = String(crf);
-  return (await runFfmpeg(args, frames)).stdout;
+  const flv = (await runFfmpeg(args, frames)).stdout;
+  const parts: Buffer[] = [];
+  const duration = H264_TIMESCALE / CLIP_FPS;
+  let n = 0;
+  new FlvReader(
+    (avcC) => parts.push(fmp4InitSegment(avcC, clip.width, clip.height)),
+    (keyframe, data) => parts.push(fmp4Fragment({ sequenceNumber: n + 1, decodeTime: n++ * duration, duration, keyframe, data })),
+  ).push(flv);
+  return Buffer.concat(parts);
 }
 
 /** Fragment sizes of a fragmented MP4, in order, and whether each is a keyframe. */

@@ -1,9 +1,9 @@
 /**
- * Fragmented MP4 as FFmpeg writes it for live H.264 (`-movflags +empty_moov+frag_every_frame
- * +default_base_moof`): an init segment (ftyp + moov), then one fragment (moof + mdat) per
- * frame. Capture cuts the encoder's output into these, learns which fragments are keyframes,
- * and sets each fragment's decode time; tests and benchmarks read streams with it. ISO/IEC
- * 14496-12: a box is its size (32 bits; 1 means 64 bits follow the type) and its type.
+ * Fragmented MP4 as a live H.264 stream carries it (stream.mp4, or FFmpeg's `-movflags
+ * +empty_moov+frag_every_frame`): an init segment (ftyp + moov), then one fragment (moof +
+ * mdat) per frame. Clients, tests and benchmarks cut a stream into these, read which fragments
+ * are keyframes and when they are decoded, and (the benchmark's floor) set their decode times.
+ * ISO/IEC 14496-12: a box is its size (32 bits; 1 means 64 bits follow the type) and its type.
  */
 import { EnvelopeError } from './envelope.js';
 

@@ -12,3 +12,6 @@ export { registerCaptureMetrics } from './health.js';
 export { SourceError } from './sources/source.js';
 export type { SourceErrorCode } from './sources/source.js';
 export { runWithRedactedOutput } from './redacted-output.js';
+export { X264_CRF, X264_PRESET, ffmpegArgs } from './h264/ffmpeg-args.js';
+export { FlvReader } from './h264/flv-reader.js';
+export { TIMESCALE as H264_TIMESCALE, fragment as fmp4Fragment, initSegment as fmp4InitSegment } from './h264/fmp4-writer.js';

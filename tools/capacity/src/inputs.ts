@@ -203,16 +203,16 @@ export const H264_ENCODE_MS_PER_FRAME: Measured = {
 };
 
 /**
- * FFmpeg's init segment (ftyp + moov) with capture's arguments (services/capture/src/h264/
- * ffmpeg-args.ts): on the bus with every keyframe, once a second; the same to a few bytes at any
- * size (FFmpeg 5.1, libx264).
+ * The init segment (ftyp + moov) capture writes for its H.264 encode (services/capture/src/h264/
+ * fmp4-writer.ts, from FFmpeg's decoder configuration): on the bus with every keyframe, once a
+ * second; the same to a few bytes at any size.
  */
 export const H264_INIT_SEGMENT_BYTES: Measured = {
-  value: 755,
+  value: 661,
   unit: 'bytes (ftyp + moov)',
   what: "the init segment of capture's H.264 encode, 640x480 at 30 fps",
   command:
-    "ffmpeg -v error -f lavfi -i testsrc2=size=640x480:rate=30 -frames:v 30 -f rawvideo -pix_fmt bgr24 pipe:1 | ffmpeg -v error -f rawvideo -pix_fmt bgr24 -video_size 640x480 -framerate 30 -i pipe:0 -an -c:v libx264 -preset veryfast -tune zerolatency -profile:v baseline -pix_fmt yuv420p -crf 23 -g 60 -threads 1 -video_track_timescale 90000 -f mp4 -movflags +empty_moov+frag_every_frame+default_base_moof pipe:1 | node -e \"const b = require('fs').readFileSync(0); let at = 0, n = 0; while (at + 8 <= b.length) { const size = b.readUInt32BE(at), type = b.toString('latin1', at + 4, at + 8); if (type === 'ftyp' || type === 'moov') n += size; at += size; } console.log(n);\"",
+    "node --input-type=module -e \"import { spawnSync } from 'node:child_process'; import { FlvReader, ffmpegArgs, fmp4InitSegment } from '@camrelay/capture'; const raw = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=640x480:rate=30', '-frames:v', '2', '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:1'], { maxBuffer: 1 << 26 }).stdout; new FlvReader((avcC) => console.log(fmp4InitSegment(avcC, 640, 480).length), () => undefined).push(spawnSync('ffmpeg', ffmpegArgs(640, 480, 30), { input: raw, maxBuffer: 1 << 26 }).stdout);\"",
   date: '2026-12-07',
 };
 

@@ -103,7 +103,7 @@ describe('bytes on the wire', () => {
   it('estimates an H.264 frame at the measured share of a motion JPEG part, and its Redis push on average', () => {
     assert.equal(H264_BYTES_RATIO.value, 0.188);
     assert.equal(estimateH264Bytes(58_255), Math.round(0.188 * 58_378));
-    // *3\r\n + $8\r\nsmessage\r\n + $31\r\ncamrelay:{12345678}:frames.h264\r\n + $11266\r\n<32 + 10 975 + 755 / 30 bytes>\r\n
+    // *3\r\n + $8\r\nsmessage\r\n + $31\r\ncamrelay:{12345678}:frames.h264\r\n + $11266\r\n<32 + 10 975 + 661 / 30 bytes>\r\n
     const at30 = 4 + 14 + 38 + 8 + 32 + 10_975 + H264_INIT_SEGMENT_BYTES.value / 30 + 2;
     assert.ok(Math.abs(redisSegmentMessageBytes(10_975, 30) - at30) < 1e-9, String(redisSegmentMessageBytes(10_975, 30)));
     // Below 1 fps every frame is a keyframe, and carries the init segment.

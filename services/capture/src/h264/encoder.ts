@@ -1,19 +1,21 @@
 /**
  * One H.264 feed of one camera: an FFmpeg process (ffmpeg-args.ts) fed the camera's frames as
- * raw pixels, its fragmented MP4 cut into fragments (@camrelay/frame's Fmp4Splitter), each
- * published as a segment envelope. Runs in the camera's worker process, so a crash or a hang
- * here costs this camera alone.
+ * raw pixels, each frame it encodes (read from its FLV, flv-reader.ts) made into a fragment of
+ * fragmented MP4 (fmp4-writer.ts) and published as a segment envelope. Runs in the camera's
+ * worker process, so a crash or a hang here costs this camera alone.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { Fmp4Splitter, encodeSegment, readFragment, readInit, retime } from '@camrelay/frame';
-import type { InitInfo } from '@camrelay/frame';
+import { encodeSegment } from '@camrelay/frame';
 import { ffmpegArgs } from './ffmpeg-args.js';
+import { FlvReader } from './flv-reader.js';
+import { TIMESCALE, fragment, initSegment } from './fmp4-writer.js';
 
 /** Frames written to FFmpeg and not yet out: beyond this it is behind, and frames are not given to it. */
 const MAX_FRAMES_IN_ENCODER = 3;
+const TICKS_PER_MS = TIMESCALE / 1000;
 
 export interface H264EncoderOptions {
   readonly feed: string;
@@ -41,9 +43,9 @@ export class H264Encoder {
   private readonly ffmpeg: ChildProcessByStdio<Writable, Readable, Readable>;
   private readonly pending: Pending[] = [];
   private init: Buffer | null = null;
-  private initInfo: InitInfo | null = null;
   private index = 0;
-  private lastDecodeTime = -1;
+  private fragments = 0;
+  private last: { readonly decodeTime: number; readonly duration: number } | null = null;
   private closed = false;
   /** Frames encoded, and frames not given to the encoder because it was behind. */
   encoded = 0;
@@ -55,17 +57,17 @@ export class H264Encoder {
     this.ffmpeg = spawn(options.ffmpegPath ?? 'ffmpeg', ffmpegArgs(options.width, options.height, options.fps), {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const splitter = new Fmp4Splitter(
-      (init) => this.onInit(init),
-      (fragment) => this.onFragment(fragment),
+    const reader = new FlvReader(
+      (avcC) => (this.init = initSegment(avcC, options.width, options.height)),
+      (keyframe, nalUnits) => this.onFrame(keyframe, nalUnits),
     );
     let errors = '';
     this.ffmpeg.stderr.on('data', (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-2000)));
     this.ffmpeg.stdout.on('data', (chunk: Buffer) => {
       try {
-        splitter.push(chunk);
+        reader.push(chunk);
       } catch (error) {
-        this.fail(`its output is not fragmented MP4: ${(error as Error).message}`);
+        this.fail(`its output is not H.264 in FLV: ${(error as Error).message}`);
       }
     });
     // A closed pipe (FFmpeg gone) must not end the worker.
@@ -92,28 +94,21 @@ export class H264Encoder {
     this.ffmpeg.kill('SIGKILL');
   }
 
-  private onInit(init: Buffer): void {
-    this.init = init;
-    this.initInfo = readInit(init);
-  }
-
   /**
-   * A fragment out: the frame it holds is the oldest given in. Its decode time becomes the
-   * frame's capture time, so that a stream's timeline is the wall clock, continuous across a
-   * restarted encoder, worker or capture instance; its duration, the gap to the next frame
-   * given in (FFmpeg cuts a fragment when that frame arrives).
+   * A frame out: the oldest given in. Its decode time is its capture time, so that a stream's
+   * timeline is the wall clock, continuous across a restarted encoder, worker or capture
+   * instance. Its duration is not known yet (the next frame has not come): the gap before it
+   * stands in, as a camera's rate changes slowly.
    */
-  private onFragment(fragment: Buffer): void {
+  private onFrame(keyframe: boolean, nalUnits: Buffer): void {
     const frame = this.pending.shift();
-    if (!frame || !this.init || !this.initInfo) return;
-    const info = readFragment(fragment, this.initInfo);
-    const ticksPerMs = this.initInfo.timescale / 1000;
-    const decodeTime = Math.max(Math.round(frame.capturedAt * ticksPerMs), this.lastDecodeTime + 1);
-    const next = this.pending[0];
-    const duration = next ? Math.max(1, Math.round((next.capturedAt - frame.capturedAt) * ticksPerMs)) : undefined;
-    retime(fragment, info, decodeTime, duration);
-    this.lastDecodeTime = decodeTime;
-    this.index = info.keyframe ? 0 : this.index + 1;
+    if (!frame || !this.init) return;
+    const last = this.last;
+    const decodeTime = Math.max(Math.round(frame.capturedAt * TICKS_PER_MS), last ? last.decodeTime + 1 : 0);
+    const gap = last ? decodeTime - last.decodeTime : Math.round(TIMESCALE / this.options.fps);
+    const duration = Math.min(Math.max(gap, 1), TIMESCALE);
+    this.last = { decodeTime, duration };
+    this.index = keyframe ? 0 : this.index + 1;
     this.encoded++;
     const { feed, width, height } = this.options;
     this.options.publish(
@@ -123,10 +118,10 @@ export class H264Encoder {
         capturedAt: frame.capturedAt,
         width,
         height,
-        keyframe: info.keyframe,
+        keyframe,
         index: this.index,
-        init: info.keyframe ? this.init : null,
-        fragment,
+        init: keyframe ? this.init : null,
+        fragment: fragment({ sequenceNumber: ++this.fragments, decodeTime, duration, keyframe, data: nalUnits }),
       }),
     );
   }
