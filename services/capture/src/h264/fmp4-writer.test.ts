@@ -19,7 +19,21 @@ const decodeTimeOf = (n: number) => START + n * 9000 + (n % 2) * -900;
 function encode(): Buffer {
   const raw = spawnSync(
     'ffmpeg',
-    ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=${WIDTH}x${HEIGHT}:rate=${FPS}`, '-frames:v', String(FRAMES), '-f', 'rawvideo', '-pix_fmt', 'bgr24', 'pipe:1'],
+    [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc2=size=${WIDTH}x${HEIGHT}:rate=${FPS}`,
+      '-frames:v',
+      String(FRAMES),
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'bgr24',
+      'pipe:1',
+    ],
     { maxBuffer: 64 << 20 },
   );
   const flv = spawnSync('ffmpeg', ffmpegArgs(WIDTH, HEIGHT, FPS), { input: raw.stdout, maxBuffer: 64 << 20 });
@@ -67,13 +81,21 @@ describe("capture's fragmented MP4, from FFmpeg's FLV", () => {
       packets.stdout.trim().split('\n'),
       Array.from({ length: FRAMES }, (_, n) => `${decodeTimeOf(n)},${keyframes.includes(n) ? 'K_' : '__'}`),
     );
-    const stream = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,profile,width,height', '-of', 'csv=p=0', join(dir, 'stream.mp4')], {
-      encoding: 'utf8',
-    });
+    const stream = spawnSync(
+      'ffprobe',
+      ['-v', 'error', '-show_entries', 'stream=codec_name,profile,width,height', '-of', 'csv=p=0', join(dir, 'stream.mp4')],
+      {
+        encoding: 'utf8',
+      },
+    );
     assert.equal(stream.stdout.trim(), `h264,Constrained Baseline,${WIDTH},${HEIGHT}`);
-    const decoded = spawnSync('ffmpeg', ['-v', 'error', '-i', join(dir, 'stream.mp4'), '-fps_mode', 'passthrough', '-enc_time_base', '-1', '-f', 'null', '-'], {
-      encoding: 'utf8',
-    });
+    const decoded = spawnSync(
+      'ffmpeg',
+      ['-v', 'error', '-i', join(dir, 'stream.mp4'), '-fps_mode', 'passthrough', '-enc_time_base', '-1', '-f', 'null', '-'],
+      {
+        encoding: 'utf8',
+      },
+    );
     assert.equal(decoded.stderr, '', 'decoded without an error');
   });
 
