@@ -104,6 +104,11 @@ export function createMetrics(
     help: 'Streams refused because the gateway or the client address was at its viewer limit, and connections refused because their address had too many open.',
     read: () => limits.refused,
   });
+  scrapedCounter(registry, {
+    name: 'camrelay_h264_fragments_unplayable_total',
+    help: 'H.264 fragments not passed on because one before them never came (lost on the way, as over a Redis reconnect, or the first of another capture instance): their viewers waited for the next keyframe.',
+    read: () => feeds.videoGaps,
+  });
   scrapedGauge(registry, {
     name: 'camrelay_cameras_without_signal',
     help: 'Watched cameras whose viewers are being sent the NO SIGNAL picture.',

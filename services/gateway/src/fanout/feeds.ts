@@ -67,6 +67,8 @@ export class Feeds {
   droppedMessages = 0;
   /** Frames replaced by a newer one before they were sent, because this gateway was behind. */
   coalescedFrames = 0;
+  /** H.264 fragments of feeds no longer watched here that could not be passed on (VideoFanout.gaps). */
+  private retiredGaps = 0;
   /** Per feed: bus subscriptions ended here (its last viewer left, the linger passed, the bus unsubscribed). */
   private readonly ended = new Map<string, number>();
   /** Totals of fanouts that have since been removed, so counters never go down. */
@@ -255,6 +257,7 @@ export class Feeds {
       this.fanouts.delete(feed);
       this.clockAheadMs.delete(feed);
       for (const field of ['received', 'fenced', 'delivered', 'skipped', 'opened'] as const) this.retired[field] += fanout.counters[field];
+      if (fanout instanceof VideoFanout) this.retiredGaps += fanout.gaps;
       this.bus.unsubscribe(feed).then(
         () => {
           this.ended.set(feed, (this.ended.get(feed) ?? 0) + 1);
@@ -288,6 +291,13 @@ export class Feeds {
   /** Per feed ever watched here: how many times its bus subscription ended (camrelay_subscriptions_ended_total). */
   get subscriptionsEnded(): ReadonlyMap<string, number> {
     return this.ended;
+  }
+
+  /** H.264 fragments not passed on because one before them never came (VideoFanout.gaps), over every feed. */
+  get videoGaps(): number {
+    let gaps = this.retiredGaps;
+    for (const fanout of this.fanouts.values()) if (fanout instanceof VideoFanout) gaps += fanout.gaps;
+    return gaps;
   }
 
   /** Feeds this gateway claims for its viewers (see FeedClaims.held). */

@@ -12,7 +12,7 @@ const MAX_GROUP_BYTES = 8 * 1024 * 1024;
 const ENDED_STREAM_GRACE_MS = 2000;
 /** As Fanout's FENCE_FOR_MS: lower sequences are a stale capture instance's unless the newest went quiet this long. */
 const FENCE_FOR_MS = 5000;
-/** Without a segment for this long the feed counts as without signal (camrelay_cameras_without_signal). */
+/** Without a segment for this long a feed with viewers counts as without signal (camrelay_cameras_without_signal). */
 const NO_SIGNAL_AFTER_MS = 3000;
 
 /**
@@ -49,8 +49,9 @@ export class VideoFanout {
     return this.viewers.length;
   }
 
+  /** Nobody watching (capture stops the encode then) is not a lost signal. */
   get hasSignal(): boolean {
-    return performance.now() - this.liveAt < NO_SIGNAL_AFTER_MS;
+    return this.viewers.length === 0 || performance.now() - this.liveAt < NO_SIGNAL_AFTER_MS;
   }
 
   publish(segment: Segment): void {
