@@ -193,7 +193,17 @@ for (const busUnderTest of buses) {
 
     it('lists the cameras a capture announced, on any bus instance', async () => {
       const cameras = [
-        { id: 'a', width: 640, height: 480, fps: 30, lastFrameAt: 1_700_000_000_000, sleeping: false, sizes: ['640x480', '320x240'] },
+        {
+          id: 'a',
+          width: 640,
+          height: 480,
+          fps: 30,
+          lastFrameAt: 1_700_000_000_000,
+          sleeping: false,
+          sizes: ['640x480', '320x240'],
+          tiers: ['mjpeg' as const, 'h264' as const],
+        },
+        // An entry of a capture from before the H.264 tier: no tiers.
         { id: 'b', width: 320, height: 240, fps: 0, lastFrameAt: null, sleeping: true, sizes: [] },
       ];
       await publisher.announceCameras(cameras);

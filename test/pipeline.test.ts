@@ -53,6 +53,8 @@ describe('capture → Redis → two gateways', () => {
         'sleeping',
         'snapshotUrl',
         'streamUrl',
+        'tiers',
+        'videoUrl',
         'width',
       ]);
       assert.equal(lab.width, 640);

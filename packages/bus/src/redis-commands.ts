@@ -166,9 +166,8 @@ function parseDirectoryEntry(json: string): { camera: CameraInfo; position: numb
       lastFrameAt: typeof value.lastFrameAt === 'number' ? value.lastFrameAt : null,
       sleeping: value.sleeping === true,
       sizes: Array.isArray(value.sizes) ? value.sizes.filter((size): size is string => typeof size === 'string') : [],
-      tiers: Array.isArray(value.tiers)
-        ? value.tiers.filter((tier): tier is Tier => tier === 'mjpeg' || tier === 'h264')
-        : ['mjpeg' as const],
+      // Absent from the entries of a capture from before the H.264 tier: absent here too (motion JPEG only).
+      ...(Array.isArray(value.tiers) ? { tiers: value.tiers.filter((tier): tier is Tier => tier === 'mjpeg' || tier === 'h264') } : {}),
     };
     return { camera, position: typeof value.position === 'number' ? value.position : Number.MAX_SAFE_INTEGER };
   } catch {
