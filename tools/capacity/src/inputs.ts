@@ -137,7 +137,7 @@ export const CAPTURE_MS_PER_FRAME: Measured = {
 /**
  * The run of `npm run bench:tiers` the H.264 inputs come from (bench/results/tiers.json and
  * tiers.md, 2026-12-07, its defaults: 5 s windows, 100 and 500 viewers, 640x480 and 1280x720,
- * first pictures a median of 10; load average 1.8 at its start). Two sources, each played by capture at 30 fps:
+ * first pictures a median of 10; load average 0.3 at its start). Two sources, each played by capture at 30 fps:
  * capture's test pattern (grain that stands still, as JPEG_BYTES_AT_DEFAULT_QUALITY's frames)
  * and FFmpeg's testsrc2 with new noise in every frame. H.264 as capture encodes it:
  * libx264, CRF 23, veryfast, Constrained Baseline, a keyframe every second.
@@ -150,15 +150,15 @@ export const TIERS_FRAME = { width: 640, height: 480 } as const;
 /**
  * Bytes an H.264 viewer receives per frame over those a motion JPEG viewer receives, at the same
  * size and rate: bytes read by the two viewers' sockets per second on one gateway, both tiers of
- * one camera at once. The noisy source: 187 KB/s against 991 KB/s, 0.188 (offline, frame by
- * frame: 6.4 KB against 33 KB, 0.195; at 1280x720, 0.221). The test pattern gave 0.100 (180 KB/s against 1792): its
+ * one camera at once. The noisy source: 187 KB/s against 986 KB/s, 0.189 (offline, frame by
+ * frame: 6.4 KB against 33 KB, 0.195; at 1280x720, 0.224). The test pattern gave 0.100 (178 KB/s against 1776): its
  * grain stands still, and H.264 sends only what changes. The model takes the noisy figure, the
  * higher. Both sources made about 6 KB an H.264 frame (6.0 and 6.3 KB), so applied to the test
  * pattern's JPEG size (the model's estimate) this ratio says about twice what was measured for
  * that picture: for a real camera, measure its JPEGs (--jpeg-bytes) or its fragments (--h264-bytes).
  */
 export const H264_BYTES_RATIO: Measured = {
-  value: 0.188,
+  value: 0.189,
   unit: 'H.264 fragment bytes per motion JPEG part byte, as the viewers receive them',
   what: 'H.264 (CRF 23) against motion JPEG (quality 80), 640x480 at 30 fps, noise in every frame, bytes per viewer per second',
   command: TIERS_COMMAND,
@@ -168,12 +168,12 @@ export const H264_BYTES_RATIO: Measured = {
 /**
  * Gateway CPU per delivered frame of each tier, the same run, gateway, source (the test
  * pattern: 59 KB JPEGs, H264_GATEWAY_CPU_FRAGMENT_BYTES fragments) and viewers (100): H.264
- * 0.64 of motion JPEG's cost a frame, for a tenth of the bytes (0.69 at 500 viewers: 13.3
- * against 19.2 µs). Each against a raw-socket floor writing the same bytes: motion JPEG 1.20 ×
- * its 23.3 µs, H.264 1.22 × its 14.7 µs; both at 30 fps.
+ * 0.67 of motion JPEG's cost a frame, for a tenth of the bytes (0.52 at 500 viewers: 10.8
+ * against 20.7 µs). Each against a raw-socket floor writing the same bytes: motion JPEG 1.24 ×
+ * its 19.3 µs, H.264 1.14 × its 14.0 µs; both at 30 fps.
  */
 export const H264_GATEWAY_US_PER_FRAME: Measured<{ readonly mjpeg: number; readonly h264: number }> = {
-  value: { mjpeg: 28.0, h264: 17.9 },
+  value: { mjpeg: 24.0, h264: 16.0 },
   unit: 'µs of gateway CPU per delivered frame, 100 viewers of one camera',
   what: 'gateway CPU per delivered frame, motion JPEG and H.264 of the test pattern at 640x480, 100 viewers on one gateway',
   command: TIERS_COMMAND,
@@ -181,21 +181,21 @@ export const H264_GATEWAY_US_PER_FRAME: Measured<{ readonly mjpeg: number; reado
 };
 
 /**
- * The H.264 fragments of that measurement, as the viewers received them: 180 059 bytes a second
- * at 29.94 fps on the live run of the same source (tiers.json, live, pattern 640x480).
+ * The H.264 fragments of that measurement, as the viewers received them: 177 770 bytes a second
+ * at 30.08 fps on the live run of the same source (tiers.json, live, pattern 640x480).
  */
-export const H264_GATEWAY_CPU_FRAGMENT_BYTES = 6014;
+export const H264_GATEWAY_CPU_FRAGMENT_BYTES = 5910;
 
 /**
  * Capture CPU the H.264 encode adds per frame at 640x480: capture's process tree (the camera's
  * worker and its FFmpeg) with a viewer of each tier, less with motion JPEG alone, one camera.
- * The noisy source: 4.07 → 10.40 ms, +6.33 ms (+19 % of a core at 30 fps); the test pattern:
- * 4.67 → 9.40, +4.73 ms. The model takes the noisy figure, the higher. At 1280x720: +13.2 ms
- * (noise) and +9.4 (pattern), less than pixels alone say (+22.6): the model's scaling by pixels
+ * The noisy source: 4.87 → 11.39 ms, +6.52 ms (+20 % of a core at 30 fps); the test pattern:
+ * 4.67 → 10.79, +6.13 ms. The model takes the noisy figure, the higher. At 1280x720: +14.4 ms
+ * (noise) and +9.5 (pattern), less than pixels alone say (+22.6): the model's scaling by pixels
  * errs high there.
  */
 export const H264_ENCODE_MS_PER_FRAME: Measured = {
-  value: 6.33,
+  value: 6.52,
   unit: 'ms of capture CPU per 640x480 frame added by the H.264 encode',
   what: "capture's CPU per frame with H.264 watched too, less motion JPEG alone, one camera, noise in every frame",
   command: TIERS_COMMAND,

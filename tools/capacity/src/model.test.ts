@@ -101,14 +101,14 @@ describe('bytes on the wire', () => {
   });
 
   it('estimates an H.264 frame at the measured share of a motion JPEG part, and its Redis push on average', () => {
-    assert.equal(H264_BYTES_RATIO.value, 0.188);
-    assert.equal(estimateH264Bytes(58_255), Math.round(0.188 * 58_378));
-    // *3\r\n + $8\r\nsmessage\r\n + $31\r\ncamrelay:{12345678}:frames.h264\r\n + $11266\r\n<32 + 10 975 + 661 / 30 bytes>\r\n
-    const at30 = 4 + 14 + 38 + 8 + 32 + 10_975 + H264_INIT_SEGMENT_BYTES.value / 30 + 2;
-    assert.ok(Math.abs(redisSegmentMessageBytes(10_975, 30) - at30) < 1e-9, String(redisSegmentMessageBytes(10_975, 30)));
+    assert.equal(H264_BYTES_RATIO.value, 0.189);
+    assert.equal(estimateH264Bytes(58_255), Math.round(0.189 * 58_378));
+    // *3\r\n + $8\r\nsmessage\r\n + $31\r\ncamrelay:{12345678}:frames.h264\r\n + $11266\r\n<32 + 11 033 + 661 / 30 bytes>\r\n
+    const at30 = 4 + 14 + 38 + 8 + 32 + 11_033 + H264_INIT_SEGMENT_BYTES.value / 30 + 2;
+    assert.ok(Math.abs(redisSegmentMessageBytes(11_033, 30) - at30) < 1e-9, String(redisSegmentMessageBytes(11_033, 30)));
     // Below 1 fps every frame is a keyframe, and carries the init segment.
     assert.ok(
-      Math.abs(redisSegmentMessageBytes(10_975, 0.5) - (at30 - H264_INIT_SEGMENT_BYTES.value / 30 + H264_INIT_SEGMENT_BYTES.value)) < 1e-9,
+      Math.abs(redisSegmentMessageBytes(11_033, 0.5) - (at30 - H264_INIT_SEGMENT_BYTES.value / 30 + H264_INIT_SEGMENT_BYTES.value)) < 1e-9,
     );
   });
 });
@@ -134,10 +134,10 @@ describe('capture', () => {
 
 describe('capture with H.264 watched', () => {
   it('carries fewer cameras in proportion to the encode CPU added (derived), scaled by pixels', () => {
-    // 16 × 1.78 / (1.78 + 6.33) = 3.35 at 640x480; the encode 2.25 times as much at 960x720.
+    // 16 × 1.78 / (1.78 + 6.52) = 3.35 at 640x480; the encode 2.25 times as much at 960x720.
     assert.equal(CAPTURE_MS_PER_FRAME.value, 1.78);
-    assert.ok(Math.abs(camerasPerCaptureWithH264(16, 640, 480) - (16 * 1.78) / (1.78 + 6.33)) < 1e-12);
-    assert.ok(Math.abs(camerasPerCaptureWithH264(16, 960, 720) - (16 * 1.78) / (1.78 + 6.33 * 2.25)) < 1e-12);
+    assert.ok(Math.abs(camerasPerCaptureWithH264(16, 640, 480) - (16 * 1.78) / (1.78 + 6.52)) < 1e-12);
+    assert.ok(Math.abs(camerasPerCaptureWithH264(16, 960, 720) - (16 * 1.78) / (1.78 + 6.52 * 2.25)) < 1e-12);
     const mixed = plan({ ...base, h264Share: 0.5 });
     assert.equal(mixed.camerasPerCapture, 3);
     assert.equal(mixed.captureInstances, 7);
@@ -183,29 +183,29 @@ describe('gateways', () => {
 
 describe('the tier mix', () => {
   it('costs an H.264 frame at the measured share of motion JPEG at 640x480, and more for more bytes', () => {
-    // 25.03 µs × 17.9 / 28.0 = 16.00 µs at the measured 6014-byte fragments, well above the bytes line's 9.1.
-    assert.ok(Math.abs(h264GatewayUsPerFrame(6014) - (gatewayUsPerFrame(58_152) * 17.9) / 28.0) < 1e-9);
+    // 25.03 µs × 16.0 / 24.0 = 16.69 µs at the measured 5910-byte fragments, well above the bytes line's 9.1.
+    assert.ok(Math.abs(h264GatewayUsPerFrame(5910) - (gatewayUsPerFrame(58_152) * 16.0) / 24.0) < 1e-9);
     const perByte = (gatewayUsPerFrame(155_505) - gatewayUsPerFrame(58_152)) / (155_505 - 58_152);
-    assert.ok(Math.abs(h264GatewayUsPerFrame(10_975) - h264GatewayUsPerFrame(6014) - perByte * (10_975 - 6014)) < 1e-9);
-    assert.ok(h264GatewayUsPerFrame(10_975) < gatewayUsPerFrame(58_255));
+    assert.ok(Math.abs(h264GatewayUsPerFrame(11_033) - h264GatewayUsPerFrame(5910) - perByte * (11_033 - 5910)) < 1e-9);
+    assert.ok(h264GatewayUsPerFrame(11_033) < gatewayUsPerFrame(58_255));
   });
 
   it('at --h264 100, a gateway carries about 1/ratio times the viewers on its network, more on its CPU', () => {
     const mjpeg = viewersPerGateway(base, 58_255);
     const h264 = viewersPerGateway({ ...base, h264Share: 1 }, 58_255);
-    // 10^10 × 0.7 / 8 / (30 × 10 975 bytes) = 2657.
-    assert.equal(h264.nic, 2657);
+    // 10^10 × 0.7 / 8 / (30 × 11 033 bytes) = 2643.
+    assert.equal(h264.nic, 2643);
     const growth = h264.nic / mjpeg.nic;
     assert.ok(Math.abs(growth * H264_BYTES_RATIO.value - 1) < 0.01, String(growth));
-    assert.equal(h264.cpu, Math.floor(0.7 / ((30 * h264GatewayUsPerFrame(10_975)) / 1e6)));
+    assert.equal(h264.cpu, Math.floor(0.7 / ((30 * h264GatewayUsPerFrame(11_033)) / 1e6)));
     assert.ok(h264.cpu > mjpeg.cpu && h264.cpu / mjpeg.cpu < growth);
     assert.equal(viewersPerGateway({ ...base, h264Share: 1 }, 58_255, 6000).nic, Math.floor((1e10 * 0.7) / 8 / (30 * 6000)));
   });
 
   it('costs the average viewer as the mix of the two tiers', () => {
-    const cost = viewerFrameCost({ ...base, h264Share: 0.25 }, 58_255, 10_975);
-    assert.ok(Math.abs(cost.bytes - (0.75 * 58_378 + 0.25 * 10_975)) < 1e-9);
-    assert.ok(Math.abs(cost.us - (0.75 * gatewayUsPerFrame(58_255) + 0.25 * h264GatewayUsPerFrame(10_975))) < 1e-9);
+    const cost = viewerFrameCost({ ...base, h264Share: 0.25 }, 58_255, 11_033);
+    assert.ok(Math.abs(cost.bytes - (0.75 * 58_378 + 0.25 * 11_033)) < 1e-9);
+    assert.ok(Math.abs(cost.us - (0.75 * gatewayUsPerFrame(58_255) + 0.25 * h264GatewayUsPerFrame(11_033))) < 1e-9);
     const mixed = plan({ ...base, h264Share: 0.5 });
     assert.equal(mixed.gateways, 6);
     assert.equal(mixed.binding, 'nic');

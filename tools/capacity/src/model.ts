@@ -128,8 +128,8 @@ export function gatewayUsPerFrame(jpegBytes: number): number {
 
 /**
  * Gateway CPU per delivered H.264 frame (one fragment), µs. Not the line above: at the measured
- * fragments (6.0 KB) it says 9.1 µs, 0.36 of motion JPEG's cost, where bench:tiers measured 0.64
- * (17.9 µs against 28.0, the same gateway, source and 100 viewers; 0.69 at 500); a frame costs more than its
+ * fragments (5.9 KB) it says 9.1 µs, 0.36 of motion JPEG's cost, where bench:tiers measured 0.67
+ * (16.0 µs against 24.0, the same gateway, source and 100 viewers; 0.52 at 500); a frame costs more than its
  * bytes say. Derived from that: the measured ratio times the line's motion JPEG cost at 640x480
  * (25.0 µs; the ratio carries the measurement over to the line's 1000 viewers, where costs that
  * do not grow with bytes weigh less, so if anything it is high), and the line's cost per byte
