@@ -6,6 +6,10 @@
  * its currentTime advances and getVideoPlaybackQuality() counts frames decoded.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OPEN_GATEWAY, startStack } from '@camrelay/clients';
 import type { RunningStack } from '@camrelay/clients';
@@ -144,6 +148,38 @@ describe('the H.264 tier in Chromium', () => {
       await playsOn(page.locator('#plain'), 'a plain <video src>');
     } finally {
       await page.close();
+    }
+  });
+});
+
+describe('the H.264 tier in Chromium, where a camera has none', () => {
+  let stack: RunningStack;
+  let bin: string;
+
+  before(async () => {
+    // The stack's own programs, and no ffmpeg: its capture lists its camera without the tier.
+    bin = mkdtempSync(join(tmpdir(), 'camrelay-no-ffmpeg-'));
+    for (const program of ['haproxy', 'redis-server', 'sh'])
+      symlinkSync(execFileSync('which', [program], { encoding: 'utf8' }).trim(), join(bin, program));
+    stack = await startStack(1, { PORT: String(await freePort()), CAMERAS: 'yard=pattern:320x240@15', PATH: bin, ...OPEN_GATEWAY });
+  });
+
+  after(async () => {
+    await stack?.stop();
+    if (bin) rmSync(bin, { recursive: true, force: true });
+  });
+
+  it('streams the camera in motion JPEG, without the H.264 button, even on a slow connection', async () => {
+    const slow = await launchChromium({ connection: '3G' });
+    try {
+      const page = await slow.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(stack.url);
+      const tile = page.locator('figure[data-id="yard"]');
+      await eventually(async () => assert.match((await tile.getAttribute('data-stream')) ?? '', /stream\.mjpg/), 30_000);
+      assert.ok(!(await tile.locator('button.tier').isVisible()), 'no H.264 button');
+      assert.ok(await tile.locator('img').isVisible(), 'the picture shows');
+    } finally {
+      await slow.close();
     }
   });
 });

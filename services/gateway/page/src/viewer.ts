@@ -63,6 +63,8 @@ interface Tile {
   partAt: number;
   /** Its stream has delivered something since it was opened. */
   delivered: boolean;
+  /** H.264 streams in a row that ended or failed before they delivered anything. */
+  videoFailures: number;
   /** The object URL the tile shows, released when the next part replaces it. */
   shown: string;
   /** Whether the <img> is still loading the picture it was given last. */
@@ -121,6 +123,8 @@ const MAX_LIVE = MULTIPLEXED ? 90 : 4;
 const H264_PLAYABLE = typeof MediaSource !== 'undefined' && MediaSource.isTypeSupported('video/mp4; codecs="avc1.42C01E"');
 /** An H.264 stream may take this long to bring its first bytes: a sleeping camera opens, its encoder starts, a keyframe comes. */
 const VIDEO_START_MS = 10_000;
+/** H.264 streams in a row that fail before their first byte, after which a tile falls back to motion JPEG. */
+const MAX_VIDEO_FAILURES = 3;
 /** Playback further than this behind the newest frame buffered jumps ahead to it. */
 const MAX_BEHIND_S = 1;
 /** Played video older than this is removed from the buffer. */
@@ -282,6 +286,7 @@ function tileFor(camera: Camera): Tile {
     reader: null,
     partAt: 0,
     delivered: false,
+    videoFailures: 0,
     shown: '',
     loading: false,
     pending: '',
@@ -336,8 +341,11 @@ function startStream(tile: Tile): void {
   const delivered = () => {
     tile.partAt = performance.now();
     tile.delivered = true;
+    if (video) tile.videoFailures = 0;
   };
   const ended = () => {
+    // H.264 refused three times over before a byte came (a camera that lost the tier): motion JPEG.
+    if (video && !tile.delivered && ++tile.videoFailures >= MAX_VIDEO_FAILURES) fallBack(tile);
     // The stream ended or failed: let it go and reopen it shortly.
     stopStream(tile);
     clearTimeout(tile.retry);
@@ -394,14 +402,18 @@ function watchStreams(): void {
     if (!tile.live) continue;
     const starting = tile.tier === 'h264' && !tile.delivered;
     const quiet = now - tile.partAt >= (starting ? VIDEO_START_MS : STALL_MS);
-    // An H.264 stream that never brought a byte (a capture host without FFmpeg): motion JPEG, for this page's life.
-    if (quiet && starting) {
-      tile.tier = 'mjpeg';
-      showTier(tile);
-    }
+    // An H.264 stream that never brought a byte (a capture host without FFmpeg): motion JPEG.
+    if (quiet && starting) fallBack(tile);
     // A stalled stream is reopened; so is one whose tile now wants another size (a resized window, full screen).
     if (quiet || sizeFor(tile) !== tile.streamSize) startStream(tile);
   }
+}
+
+/** Motion JPEG for a tile whose H.264 does not come, until its button asks for H.264 again. */
+function fallBack(tile: Tile): void {
+  tile.tier = 'mjpeg';
+  tile.videoFailures = 0;
+  showTier(tile);
 }
 
 function stopStream(tile: Tile): void {
