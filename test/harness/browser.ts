@@ -37,14 +37,15 @@ export function launchChromium({
 /**
  * How many pixels differ clearly between two screenshots (PNG or JPEG bytes). Two shots of one
  * element can differ by a pixel in size (its box on a fractional position, after the layout
- * moved): the second is scaled to the first's size, since OpenCV's absdiff of two sizes ends the
- * process (the binding lets its C++ exception through).
+ * moved): they are compared on the area both cover, never scaled (a scaled picture would differ
+ * everywhere, frozen or not), and never as they are, since OpenCV's absdiff of two sizes ends
+ * the process (the binding lets its C++ exception through).
  */
 export async function changedPixels(before: Buffer, after: Buffer): Promise<number> {
   const cv = await loadOpenCV(process.env);
-  const a = cv.imdecode(before);
-  const shot = cv.imdecode(after);
-  const b = shot.cols === a.cols && shot.rows === a.rows ? shot : shot.resize(a.rows, a.cols);
+  const [first, second] = [cv.imdecode(before), cv.imdecode(after)];
+  const common = new cv.Rect(0, 0, Math.min(first.cols, second.cols), Math.min(first.rows, second.rows));
+  const [a, b] = [first.getRegion(common), second.getRegion(common)];
   return a.absdiff(b).cvtColor(cv.COLOR_BGR2GRAY).threshold(16, 255, cv.THRESH_BINARY).countNonZero();
 }
 
