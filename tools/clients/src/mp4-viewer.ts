@@ -2,11 +2,10 @@
  * An HTTP viewer of an H.264 stream (stream.mp4) for tests and benchmarks: keeps the bytes as
  * they came, and cuts them into the init segment and fragments to record what it saw.
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import type { IncomingMessage } from 'node:http';
 import { Fmp4Splitter, readFragment, readInit } from '@camrelay/frame';
 import type { InitInfo } from '@camrelay/frame';
+import { StreamClient } from './stream-client.js';
+import type { StreamClientOptions } from './stream-client.js';
 
 export interface ReceivedFragment {
   readonly keyframe: boolean;
@@ -17,26 +16,21 @@ export interface ReceivedFragment {
   readonly receivedAt: number;
 }
 
-export class Mp4Viewer {
+export class Mp4Viewer extends StreamClient {
   readonly fragments: ReceivedFragment[] = [];
   /** The init segments received, in order: one, unless the stream had to start over. */
   readonly inits: Buffer[] = [];
   /** Every byte of the body, when kept (`keepBytes`). */
   private readonly chunks: Buffer[] = [];
-  response: IncomingMessage | undefined;
-  isClosed = false;
-  readonly ended: Promise<void>;
-  private readonly listeners = new Set<() => void>();
-  private failure: Error | undefined;
-  private readonly req;
+  private readonly keepBytes: boolean;
   private init: InitInfo | null = null;
 
-  constructor(url: string, options: { keepBytes?: boolean; headers?: Record<string, string>; ca?: string } = {}) {
-    const keep = options.keepBytes ?? true;
-    let markEnded!: () => void;
-    this.ended = new Promise<void>((resolve) => (markEnded = resolve)).then(() => {
-      this.isClosed = true;
-    });
+  constructor(url: string, options: StreamClientOptions & { keepBytes?: boolean } = {}) {
+    super(url, options);
+    this.keepBytes = options.keepBytes ?? true;
+  }
+
+  protected bodyReader(): (chunk: Buffer) => void {
     const splitter = new Fmp4Splitter(
       (init) => {
         this.inits.push(init);
@@ -52,30 +46,14 @@ export class Mp4Viewer {
         });
       },
     );
-    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
-    this.req = request(url, { headers: options.headers, ca: options.ca }, (res) => {
-      this.response = res;
-      if (res.statusCode !== 200) {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (text: string) => (body = (body + text).slice(0, 300)));
-        res.on('end', () => this.fail(new Error(`HTTP ${res.statusCode}: ${body}`)));
-        return;
-      }
-      res.on('data', (chunk: Buffer) => {
-        if (keep) this.chunks.push(chunk);
-        try {
-          splitter.push(chunk);
-        } catch (error) {
-          this.fail(error as Error);
-        }
-        this.notify();
-      });
-      res.on('end', () => (markEnded(), this.notify()));
-      res.on('close', () => (markEnded(), this.notify()));
-    });
-    this.req.on('error', (error) => (this.fail(error), markEnded()));
-    this.req.end();
+    return (chunk) => {
+      if (this.keepBytes) this.chunks.push(chunk);
+      splitter.push(chunk);
+    };
+  }
+
+  protected progress(): string {
+    return `${this.fragments.length} fragments`;
   }
 
   /** The body so far, as received. */
@@ -93,48 +71,5 @@ export class Mp4Viewer {
     let found: ReceivedFragment | undefined;
     await this.waitUntil(() => (found = this.fragments.slice(from).find((f) => f.keyframe)) !== undefined, 'a keyframe', timeoutMs);
     return found!;
-  }
-
-  waitUntil(done: () => boolean, what: string, timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const failure = this.failure;
-        if (failure) return settle(() => reject(failure));
-        if (done()) return settle(resolve);
-      };
-      const timer = setTimeout(
-        () => settle(() => reject(new Error(`no ${what} within ${timeoutMs} ms (${this.fragments.length} fragments)`))),
-        timeoutMs,
-      );
-      const settle = (finish: () => void) => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        finish();
-      };
-      this.listeners.add(check);
-      check();
-    });
-  }
-
-  /** Stops reading from the socket (a stalled client) or starts again. */
-  pause(): void {
-    this.response?.pause();
-  }
-
-  resume(): void {
-    this.response?.resume();
-  }
-
-  close(): void {
-    this.req.destroy();
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    this.notify();
-  }
-
-  private notify(): void {
-    for (const listener of this.listeners) listener();
   }
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Frame } from '@camrelay/frame';
 import { encodePart } from '@camrelay/multipart';
 import type { DeliveryCounters, SharedPart } from './viewer.js';
+import { removeFromSlots } from './slots.js';
 import { Viewer } from './viewer.js';
 
 const STAND_IN_EVERY_MS = 1000;
@@ -206,13 +207,6 @@ export class Fanout {
 
   /** False if the viewer had already left. */
   private remove(viewer: Viewer): boolean {
-    if (viewer.slot === -1) return false;
-    const last = this.viewers.pop()!;
-    if (last !== viewer) {
-      this.viewers[viewer.slot] = last;
-      last.slot = viewer.slot;
-    }
-    viewer.slot = -1;
-    return true;
+    return removeFromSlots(this.viewers, viewer);
   }
 }

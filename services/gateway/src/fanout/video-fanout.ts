@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Segment } from '@camrelay/frame';
 import { epochOf } from '@camrelay/frame';
 import type { FanoutCounters } from './fanout.js';
+import { removeFromSlots } from './slots.js';
 import { VideoViewer } from './video-viewer.js';
 
 /** What a viewer may have waiting in user space before it skips to the next keyframe, at the least. */
@@ -159,13 +160,6 @@ export class VideoFanout {
   }
 
   private remove(viewer: VideoViewer): boolean {
-    if (viewer.slot === -1) return false;
-    const last = this.viewers.pop()!;
-    if (last !== viewer) {
-      this.viewers[viewer.slot] = last;
-      last.slot = viewer.slot;
-    }
-    viewer.slot = -1;
-    return true;
+    return removeFromSlots(this.viewers, viewer);
   }
 }
